@@ -1,0 +1,84 @@
+//go:build cgo && !noopenblas
+
+package blas
+
+/*
+#cgo LDFLAGS: -lopenblas
+// Prototypes are declared here rather than taken from cblas.h, whose location
+// differs between distributions. Enum values are those of the CBLAS standard.
+void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
+void cblas_dgemm(int order, int transA, int transB, int m, int n, int k, double alpha, const double *a, int lda, const double *b, int ldb, double beta, double *c, int ldc);
+void cblas_dsyrk(int order, int uplo, int trans, int n, int k, double alpha, const double *a, int lda, double beta, double *c, int ldc);
+void cblas_ssyrk(int order, int uplo, int trans, int n, int k, float alpha, const float *a, int lda, float beta, float *c, int ldc);
+void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+*/
+import "C"
+
+import "unsafe"
+
+const (
+	rowMajor = 101
+	noTrans  = 111
+	trans    = 112
+	upper    = 121
+)
+
+// Backend names the linked implementation.
+const Backend = "openblas"
+
+func tr(t bool) C.int {
+	if t {
+		return trans
+	}
+	return noTrans
+}
+
+func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	C.cblas_sgemm(rowMajor, tr(transA), tr(transB), C.int(m), C.int(n), C.int(k), C.float(alpha),
+		(*C.float)(unsafe.Pointer(&a[0])), C.int(lda), (*C.float)(unsafe.Pointer(&b[0])), C.int(ldb),
+		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.int(ldc))
+}
+
+func dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	C.cblas_dgemm(rowMajor, tr(transA), tr(transB), C.int(m), C.int(n), C.int(k), C.double(alpha),
+		(*C.double)(unsafe.Pointer(&a[0])), C.int(lda), (*C.double)(unsafe.Pointer(&b[0])), C.int(ldb),
+		C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), C.int(ldc))
+}
+
+func dsyrk(n, k int, alpha float64, a []float64, lda int, beta float64, c []float64, ldc int) {
+	checkSyrk(n, k, len(a), lda, len(c), ldc)
+	C.cblas_dsyrk(rowMajor, upper, noTrans, C.int(n), C.int(k), C.double(alpha),
+		(*C.double)(unsafe.Pointer(&a[0])), C.int(lda), C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), C.int(ldc))
+}
+
+func ssyrk(n, k int, alpha float32, a []float32, lda int, beta float32, c []float32, ldc int) {
+	checkSyrk(n, k, len(a), lda, len(c), ldc)
+	C.cblas_ssyrk(rowMajor, upper, noTrans, C.int(n), C.int(k), C.float(alpha),
+		(*C.float)(unsafe.Pointer(&a[0])), C.int(lda), C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.int(ldc))
+}
+
+// cholInverseUpper works on the row-major upper triangle, which is the
+// column-major lower triangle that Fortran LAPACK sees.
+func cholInverseUpper(n int, a []float64, lda int) error {
+	if len(a) < (n-1)*lda+n {
+		panic("blas: matrix slice too short")
+	}
+	uplo := C.char('L')
+	cn, clda := C.int(n), C.int(lda)
+	var info C.int
+	C.dpotrf_(&uplo, &cn, (*C.double)(unsafe.Pointer(&a[0])), &clda, &info)
+	if info > 0 {
+		return ErrNotPositiveDefinite
+	}
+	if info < 0 {
+		panic("blas: dpotrf bad argument")
+	}
+	C.dpotri_(&uplo, &cn, (*C.double)(unsafe.Pointer(&a[0])), &clda, &info)
+	if info > 0 {
+		return ErrNotPositiveDefinite
+	}
+	return nil
+}
