@@ -1,0 +1,19 @@
+# The two commands of the quick start:
+#   make demo   installs what is missing, builds bin/crd and runs the built-in demo end to end
+#   make test   installs what is missing and runs the whole test suite (what CI runs)
+.PHONY: setup build demo test bench clean
+
+setup:
+	scripts/setup.sh
+
+build:
+	go build -o bin/crd ./cmd/crd
+
+demo: setup
+	bin/crd demo
+
+test: setup
+	scripts/test.sh
+
+clean:
+	rm -rf bin

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Installs everything crd needs on a fresh Debian/Ubuntu machine with Go, builds bin/crd and fetches the default
+# backbone weights. Safe to run again: each step is skipped when already done.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf '[setup] %s\n' "$*" >&2; }
+
+# System packages: a C compiler for cgo, OpenBLAS, and npm (the default backbone's weights come from an npm package).
+missing=()
+command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
+if ! { [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ] || ls /usr/include/*/cblas.h >/dev/null 2>&1 ||
+       ls /usr/include/openblas/cblas.h >/dev/null 2>&1; } || ! ldconfig -p 2>/dev/null | grep -q 'libopenblas\.so '; then
+  missing+=(libopenblas-dev)
+fi
+command -v npm >/dev/null 2>&1 || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    log "installing Debian packages with sudo: ${missing[*]}"
+    sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  else
+    log "missing packages: ${missing[*]}"
+    log "install them with: sudo apt-get install ${missing[*]}"
+    exit 1
+  fi
+fi
+
+command -v go >/dev/null 2>&1 || { log "Go is not installed (need Go 1.26 or newer): see the README"; exit 1; }
+
+log "downloading Go modules"
+go mod download
+
+log "building bin/crd"
+go build -o bin/crd ./cmd/crd
+
+log "fetching the default backbone weights (inception_v3, from the npm package nsfwjs@4.4.0)"
+bin/crd backbone fetch inception_v3

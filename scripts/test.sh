@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The whole test suite: formatting, vet, unit tests with OpenBLAS and with the pure-Go fallback, and an end-to-end
+# demo run. Run through `make test`, which runs scripts/setup.sh first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then echo "gofmt would change:"; echo "$unformatted"; exit 1; fi
+
+echo "== go vet"
+go vet ./...
+
+echo "== go test (OpenBLAS)"
+go test -count=1 -timeout 30m ./...
+
+echo "== go test (pure Go, CGO_ENABLED=0)"
+CGO_ENABLED=0 go test -count=1 -timeout 30m ./...
+
+echo "== demo smoke run"
+out=$(mktemp -d)
+trap 'rm -rf "$out"' EXIT
+bin/crd demo --quick --out "$out" --quiet
+test -s "$out/report/index.html" || { echo "demo wrote no report"; exit 1; }
+echo "demo smoke run: ok"
