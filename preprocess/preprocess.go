@@ -1,0 +1,209 @@
+// Package preprocess turns a decoded image into a backbone's input tensor and
+// maps results back: resize (antialiased bilinear, as PIL and torchvision's
+// Resize with antialias do), centre crop, and per-channel normalisation, all in
+// one pass over the crop window.
+package preprocess
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/crd-ad/crd/modelfile"
+)
+
+// Window is where the crop lies in the resized image: the crop's pixel (x, y)
+// is pixel (Left+x, Top+y) of the Resize x Resize image.
+type Window struct {
+	Resize, Crop, Left, Top int
+}
+
+// WindowOf returns the crop window of p, with torchvision's CenterCrop
+// rounding. A Resize of 0 means the image is resized straight to Crop.
+func WindowOf(p modelfile.Preprocess) Window {
+	r := p.Resize
+	if r == 0 {
+		r = p.Crop
+	}
+	off := int(math.Round(float64(r-p.Crop) / 2))
+	return Window{Resize: r, Crop: p.Crop, Left: off, Top: off}
+}
+
+// Validate reports a preprocessing that cannot be applied.
+func Validate(p modelfile.Preprocess) error {
+	if p.Crop <= 0 {
+		return fmt.Errorf("preprocess: crop size %d must be positive", p.Crop)
+	}
+	if p.Resize != 0 && p.Resize < p.Crop {
+		return fmt.Errorf("preprocess: resize %d is smaller than crop %d", p.Resize, p.Crop)
+	}
+	for c := 0; c < 3; c++ {
+		if !(p.Std[c] > 0) {
+			return fmt.Errorf("preprocess: std[%d] = %g must be positive", c, p.Std[c])
+		}
+	}
+	return nil
+}
+
+// taps holds, for each output coordinate, the first source index and the
+// filter weights (summing to 1) of an antialiased bilinear resize.
+type taps struct {
+	start []int
+	n     []int
+	w     []float32 // n[i] weights for output i, at offset i*stride
+	step  int
+}
+
+// makeTaps computes the resampling filter from src samples to dst samples,
+// for the output range [from, from+count). It is PIL's triangle filter: the
+// support widens with the downscale factor so that downsampling averages
+// instead of aliasing, and reduces to plain bilinear (align_corners = false)
+// when upsampling.
+func makeTaps(src, dst, from, count int) taps {
+	scale := float64(src) / float64(dst)
+	support := 1.0
+	fs := 1.0
+	if scale > 1 {
+		support = scale
+		fs = scale
+	}
+	step := int(math.Ceil(support))*2 + 1
+	t := taps{start: make([]int, count), n: make([]int, count), w: make([]float32, count*step), step: step}
+	ws := make([]float64, step)
+	for i := 0; i < count; i++ {
+		center := (float64(from+i) + 0.5) * scale
+		lo := int(math.Floor(center - support + 0.5))
+		if lo < 0 {
+			lo = 0
+		}
+		hi := int(math.Floor(center + support + 0.5))
+		if hi > src {
+			hi = src
+		}
+		if hi-lo > step {
+			hi = lo + step
+		}
+		sum := 0.0
+		for j := lo; j < hi; j++ {
+			x := (float64(j) - center + 0.5) / fs
+			v := 1 - math.Abs(x)
+			if v < 0 {
+				v = 0
+			}
+			ws[j-lo] = v
+			sum += v
+		}
+		t.start[i], t.n[i] = lo, hi-lo
+		for j := 0; j < hi-lo; j++ {
+			if sum > 0 {
+				t.w[i*step+j] = float32(ws[j] / sum)
+			}
+		}
+	}
+	return t
+}
+
+// Image writes the preprocessed 3 x Crop x Crop tensor of a planar RGB image
+// (pix holds 3 planes of w x h values in [0, 1]) into dst, which must hold
+// 3*Crop*Crop values. Grey images must be replicated to 3 planes first.
+func Image(pix []float32, w, h int, p modelfile.Preprocess, dst []float32) {
+	win := WindowOf(p)
+	c := win.Crop
+	if len(pix) < 3*w*h || len(dst) < 3*c*c {
+		panic("preprocess: buffer sizes do not match the image")
+	}
+	tx := makeTaps(w, win.Resize, win.Left, c)
+	ty := makeTaps(h, win.Resize, win.Top, c)
+	tmp := make([]float32, h*c)
+	for ch := 0; ch < 3; ch++ {
+		plane := pix[ch*w*h : (ch+1)*w*h]
+		// Horizontal pass: h rows of c outputs.
+		for y := 0; y < h; y++ {
+			row := plane[y*w : (y+1)*w]
+			for x := 0; x < c; x++ {
+				s, n := tx.start[x], tx.n[x]
+				ws := tx.w[x*tx.step : x*tx.step+n]
+				var acc float32
+				for k, wt := range ws {
+					acc += wt * row[s+k]
+				}
+				tmp[y*c+x] = acc
+			}
+		}
+		// Vertical pass, then normalise.
+		mean, inv := float32(p.Mean[ch]), float32(1/p.Std[ch])
+		out := dst[ch*c*c : (ch+1)*c*c]
+		for y := 0; y < c; y++ {
+			s, n := ty.start[y], ty.n[y]
+			ws := ty.w[y*ty.step : y*ty.step+n]
+			o := out[y*c : (y+1)*c]
+			for x := range o {
+				o[x] = 0
+			}
+			for k, wt := range ws {
+				r := tmp[(s+k)*c : (s+k+1)*c]
+				for x := range o {
+					o[x] += wt * r[x]
+				}
+			}
+			for x := range o {
+				o[x] = (o[x] - mean) * inv
+			}
+		}
+	}
+}
+
+// Mask brings a w x h defect mask into the crop space of p with
+// nearest-neighbour sampling (PyTorch's "nearest": source index
+// floor(dst * src / dst_size)), as the pipeline does for ground truth.
+func Mask(mask []bool, w, h int, p modelfile.Preprocess) []bool {
+	win := WindowOf(p)
+	c := win.Crop
+	out := make([]bool, c*c)
+	for y := 0; y < c; y++ {
+		sy := min(int(float64(win.Top+y)*float64(h)/float64(win.Resize)), h-1)
+		for x := 0; x < c; x++ {
+			sx := min(int(float64(win.Left+x)*float64(w)/float64(win.Resize)), w-1)
+			out[y*c+x] = mask[sy*w+sx]
+		}
+	}
+	return out
+}
+
+// ToOriginal maps a Crop x Crop map (in the network's input space) back onto
+// the original w x h image with bilinear sampling. Pixels that fall outside
+// the crop window were never seen by the network and get the value outside.
+func ToOriginal(m []float32, w, h int, p modelfile.Preprocess, outside float32) []float32 {
+	win := WindowOf(p)
+	c := win.Crop
+	out := make([]float32, w*h)
+	sx := float64(win.Resize) / float64(w)
+	sy := float64(win.Resize) / float64(h)
+	for y := 0; y < h; y++ {
+		v := (float64(y)+0.5)*sy - 0.5 - float64(win.Top)
+		if v < -0.5 || v > float64(c)-0.5 {
+			for x := 0; x < w; x++ {
+				out[y*w+x] = outside
+			}
+			continue
+		}
+		v = math.Min(math.Max(v, 0), float64(c-1))
+		y0 := int(v)
+		y1 := min(y0+1, c-1)
+		fy := float32(v - float64(y0))
+		for x := 0; x < w; x++ {
+			u := (float64(x)+0.5)*sx - 0.5 - float64(win.Left)
+			if u < -0.5 || u > float64(c)-0.5 {
+				out[y*w+x] = outside
+				continue
+			}
+			u = math.Min(math.Max(u, 0), float64(c-1))
+			x0 := int(u)
+			x1 := min(x0+1, c-1)
+			fx := float32(u - float64(x0))
+			top := m[y0*c+x0]*(1-fx) + m[y0*c+x1]*fx
+			bot := m[y1*c+x0]*(1-fx) + m[y1*c+x1]*fx
+			out[y*w+x] = top*(1-fy) + bot*fy
+		}
+	}
+	return out
+}

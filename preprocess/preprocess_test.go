@@ -1,0 +1,100 @@
+package preprocess
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/crd-ad/crd/modelfile"
+)
+
+var imagenet = modelfile.Preprocess{Mean: [3]float64{0.485, 0.456, 0.406}, Std: [3]float64{0.229, 0.224, 0.225}}
+
+// TestImageAgainstPIL compares with PIL's antialiased bilinear resize, torchvision's centre crop and ImageNet
+// normalisation, from testdata/make_fixture.py.
+func TestImageAgainstPIL(t *testing.T) {
+	b, err := os.ReadFile("testdata/fixture.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		W, H, Resize, Crop int
+		Src                [][]float32
+		Want               [][]float64
+	}
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range cases {
+		p := imagenet
+		p.Resize, p.Crop = tc.Resize, tc.Crop
+		pix := make([]float32, 0, 3*tc.W*tc.H)
+		for _, pl := range tc.Src {
+			pix = append(pix, pl...)
+		}
+		dst := make([]float32, 3*tc.Crop*tc.Crop)
+		Image(pix, tc.W, tc.H, p, dst)
+		for c := 0; c < 3; c++ {
+			for i, want := range tc.Want[c] {
+				got := float64(dst[c*tc.Crop*tc.Crop+i])
+				if math.Abs(got-want) > 2e-5*(1+math.Abs(want)) {
+					t.Fatalf("%dx%d -> %d crop %d: channel %d pixel %d: got %g, PIL %g", tc.W, tc.H, tc.Resize, tc.Crop, c, i, got, want)
+				}
+			}
+		}
+	}
+}
+
+func TestMaskNearestAndCrop(t *testing.T) {
+	// A 4x4 mask with one defective pixel at (x=3, y=0), upscaled to 8 and cropped to 6: the pixel becomes the 2x2
+	// block at resized (6..7, 0..1), i.e. crop (5, 0) after the 1-pixel crop offset.
+	m := make([]bool, 16)
+	m[3] = true
+	got := Mask(m, 4, 4, modelfile.Preprocess{Resize: 8, Crop: 6})
+	for y := 0; y < 6; y++ {
+		for x := 0; x < 6; x++ {
+			want := x == 5 && y == 0
+			if got[y*6+x] != want {
+				t.Fatalf("mask (%d,%d) = %v, want %v", x, y, got[y*6+x], want)
+			}
+		}
+	}
+}
+
+func TestToOriginalRoundTrip(t *testing.T) {
+	// A map that is linear in x in crop space stays linear in x on the original when there is no crop.
+	p := modelfile.Preprocess{Resize: 10, Crop: 10}
+	m := make([]float32, 100)
+	for y := 0; y < 10; y++ {
+		for x := 0; x < 10; x++ {
+			m[y*10+x] = float32(x)
+		}
+	}
+	out := ToOriginal(m, 20, 5, p, -1)
+	for x := 1; x < 19; x++ {
+		want := (float64(x)+0.5)*0.5 - 0.5
+		if got := out[2*20+x]; math.Abs(float64(got)-want) > 1e-5 {
+			t.Fatalf("x=%d: got %g want %g", x, got, want)
+		}
+	}
+	// With a crop, the border of the original is outside the network's view.
+	out = ToOriginal(make([]float32, 36), 8, 8, modelfile.Preprocess{Resize: 8, Crop: 6}, -1)
+	if out[0] != -1 || out[4*8+4] != 0 {
+		t.Fatalf("outside/inside values wrong: %v %v", out[0], out[36])
+	}
+}
+
+func TestValidate(t *testing.T) {
+	bad := []modelfile.Preprocess{{Crop: 0, Std: [3]float64{1, 1, 1}}, {Resize: 10, Crop: 20, Std: [3]float64{1, 1, 1}}, {Crop: 4}}
+	for _, p := range bad {
+		if Validate(p) == nil {
+			t.Errorf("Validate(%+v) accepted a bad preprocessing", p)
+		}
+	}
+	good := imagenet
+	good.Resize, good.Crop = 256, 224
+	if err := Validate(good); err != nil {
+		t.Error(err)
+	}
+}
