@@ -1,0 +1,288 @@
+// Package backbone holds the registry of feature-extraction networks and the
+// torchvision ResNet trunks. A backbone turns a preprocessed image batch into
+// the feature maps of its chosen layers; weights come from the per-user cache
+// (see weights.CacheDir), filled by Fetch or Import.
+package backbone
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/weights"
+)
+
+// Info describes a registered backbone.
+type Info struct {
+	// Name is the registry key, for example "wide_resnet50_2".
+	Name string
+	// Layers are the feature layers in concatenation order, e.g. {"layer2", "layer3"}.
+	Layers []string
+	// Strides are the layers' strides relative to the input, e.g. {8, 16}.
+	Strides []int
+	// Channels are the layers' channel counts, e.g. {512, 1024}.
+	Channels []int
+	// Preprocess is the default resize/crop and mean/std normalisation.
+	Preprocess modelfile.Preprocess
+	// MinInput is the smallest input side the network accepts.
+	MinInput int
+	// Weights says in one line where the weights come from.
+	Weights string
+}
+
+// Dim is the patch-feature dimension, the sum of Channels.
+func (i Info) Dim() int {
+	d := 0
+	for _, c := range i.Channels {
+		d += c
+	}
+	return d
+}
+
+// Backbone is a loaded network. It is not safe for concurrent use: buffers
+// are reused between calls. Load one instance per goroutine.
+type Backbone interface {
+	// Info describes the network.
+	Info() Info
+	// Forward runs a preprocessed batch x (N x 3 x H x W) and returns one
+	// tensor per feature layer, in Info().Layers order. The returned tensors
+	// are valid until the next call. It returns an error for an input
+	// smaller than MinInput or without 3 channels.
+	Forward(x *nn.Tensor) ([]*nn.Tensor, error)
+}
+
+// LoadFunc builds a backbone from a weight file (normally a safetensors file
+// in the cache). It must return an error naming the first tensor that is
+// missing or has the wrong shape.
+type LoadFunc func(weightsPath string) (Backbone, error)
+
+// FetchFunc downloads a backbone's published weights, verifies them, and
+// returns the tensors (and optional metadata) to store in the cache. Progress
+// and notes go to log.
+type FetchFunc func(log io.Writer) (weights.Tensors, map[string]string, error)
+
+// ImportFunc reads a local checkpoint (any format the entry understands) and
+// returns the tensors to store in the cache.
+type ImportFunc func(src string) (weights.Tensors, error)
+
+type entry struct {
+	info  Info
+	load  LoadFunc
+	fetch FetchFunc
+	imprt ImportFunc
+}
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]*entry{}
+)
+
+// Register adds a backbone. It panics if the name is empty or already taken
+// (registration happens in init functions).
+func Register(info Info, load LoadFunc) {
+	mu.Lock()
+	defer mu.Unlock()
+	if info.Name == "" || load == nil {
+		panic("backbone: Register with empty name or nil load")
+	}
+	if _, dup := registry[info.Name]; dup {
+		panic("backbone: duplicate registration of " + info.Name)
+	}
+	if len(info.Layers) != len(info.Strides) || len(info.Layers) != len(info.Channels) {
+		panic("backbone: " + info.Name + ": Layers, Strides and Channels differ in length")
+	}
+	registry[info.Name] = &entry{info: info, load: load}
+}
+
+// RegisterFetcher sets the function Fetch uses for a registered backbone.
+func RegisterFetcher(name string, f FetchFunc) {
+	mu.Lock()
+	defer mu.Unlock()
+	e, ok := registry[name]
+	if !ok {
+		panic("backbone: RegisterFetcher for unregistered " + name)
+	}
+	e.fetch = f
+}
+
+// RegisterImporter sets the function Import uses to read a local checkpoint
+// for a registered backbone. Without one, Import reads the file with
+// weights.Open (safetensors or a torch.save checkpoint) and keeps every
+// tensor.
+func RegisterImporter(name string, f ImportFunc) {
+	mu.Lock()
+	defer mu.Unlock()
+	e, ok := registry[name]
+	if !ok {
+		panic("backbone: RegisterImporter for unregistered " + name)
+	}
+	e.imprt = f
+}
+
+func lookup(name string) (*entry, error) {
+	mu.RLock()
+	defer mu.RUnlock()
+	e, ok := registry[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown backbone %q (known: %s)", name, strings.Join(namesLocked(), ", "))
+	}
+	return e, nil
+}
+
+// Lookup returns a backbone's description. The error for an unknown name
+// lists the known names.
+func Lookup(name string) (Info, error) {
+	e, err := lookup(name)
+	if err != nil {
+		return Info{}, err
+	}
+	return e.info, nil
+}
+
+// Names returns the registered backbone names, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	return namesLocked()
+}
+
+func namesLocked() []string {
+	n := make([]string, 0, len(registry))
+	for k := range registry {
+		n = append(n, k)
+	}
+	sort.Strings(n)
+	return n
+}
+
+// Load builds a backbone from its cached weights
+// (weights.CachePath(name)), verified against the SHA-256 sidecar. A missing
+// file gives an error naming the expected path and the commands that fill it.
+func Load(name string) (Backbone, error) {
+	e, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	path, err := weights.CachePath(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("backbone %s: weights not found at %s; get them with `crd backbone fetch %s` or `crd backbone import %s FILE`", name, path, name, name)
+		}
+		return nil, fmt.Errorf("backbone %s: %w", name, err)
+	}
+	if err := weights.VerifyFile(path); err != nil {
+		return nil, fmt.Errorf("backbone %s: %w", name, err)
+	}
+	b, err := e.load(path)
+	if err != nil {
+		return nil, fmt.Errorf("backbone %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// LoadFile builds a backbone from an explicit weight file. When the file has
+// a SHA-256 sidecar (path + ".sha256") it is verified first.
+func LoadFile(name, path string) (Backbone, error) {
+	e, err := lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := os.Stat(weights.SidecarPath(path)); err == nil {
+		if err := weights.VerifyFile(path); err != nil {
+			return nil, fmt.Errorf("backbone %s: %w", name, err)
+		}
+	}
+	b, err := e.load(path)
+	if err != nil {
+		return nil, fmt.Errorf("backbone %s: %w", name, err)
+	}
+	return b, nil
+}
+
+// Import converts a local checkpoint src (a torch.save .pth file or a
+// .safetensors file) into the cache, then checks that the stored weights load
+// for the architecture: a checkpoint of another architecture gives an error
+// naming the first mismatching tensor and both shapes, and leaves the cache
+// untouched.
+func Import(name, src string) error {
+	e, err := lookup(name)
+	if err != nil {
+		return err
+	}
+	var t weights.Tensors
+	if e.imprt != nil {
+		t, err = e.imprt(src)
+	} else {
+		t, err = weights.Open(src)
+	}
+	if err != nil {
+		return fmt.Errorf("backbone %s: import: %w", name, err)
+	}
+	meta := map[string]string{"backbone": name, "source": filepath.Base(src)}
+	return store(e, t, meta)
+}
+
+// Fetch downloads a backbone's published weights into the cache, verifying
+// their SHA-256. Progress goes to log (which may be nil).
+func Fetch(name string, log io.Writer) error {
+	e, err := lookup(name)
+	if err != nil {
+		return err
+	}
+	if log == nil {
+		log = io.Discard
+	}
+	if e.fetch == nil {
+		return fmt.Errorf("backbone %s cannot be fetched automatically; use `crd backbone import %s FILE`", name, name)
+	}
+	t, meta, err := e.fetch(log)
+	if err != nil {
+		return fmt.Errorf("backbone %s: fetch: %w", name, err)
+	}
+	if meta == nil {
+		meta = map[string]string{}
+	}
+	meta["backbone"] = name
+	return store(e, t, meta)
+}
+
+// store writes t to a temporary file in the cache, checks that it loads,
+// then moves it (and its sidecar) into place.
+func store(e *entry, t weights.Tensors, meta map[string]string) error {
+	name := e.info.Name
+	dst, err := weights.CachePath(name)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return fmt.Errorf("backbone %s: %w", name, err)
+	}
+	tmp := dst + ".importing"
+	defer os.Remove(tmp)
+	defer os.Remove(weights.SidecarPath(tmp))
+	if err := weights.WriteVerified(tmp, t, meta); err != nil {
+		return fmt.Errorf("backbone %s: %w", name, err)
+	}
+	if _, err := e.load(tmp); err != nil {
+		return fmt.Errorf("backbone %s: the weights do not fit the architecture: %w", name, err)
+	}
+	// Rename the data first: a crash in between leaves a sidecar mismatch,
+	// which Load reports, never a silently wrong file.
+	if err := os.Rename(tmp, dst); err != nil {
+		return fmt.Errorf("backbone %s: %w", name, err)
+	}
+	if err := os.Rename(weights.SidecarPath(tmp), weights.SidecarPath(dst)); err != nil {
+		return fmt.Errorf("backbone %s: %w", name, err)
+	}
+	return nil
+}
