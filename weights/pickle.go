@@ -132,10 +132,13 @@ func (u *unpickler) popMark() ([]any, error) {
 	}
 	m := u.marks[len(u.marks)-1]
 	u.marks = u.marks[:len(u.marks)-1]
-	if m > len(u.stack) {
+	if m >= len(u.stack) {
 		return nil, errors.New("pickle: corrupt mark")
 	}
-	items := append([]any{}, u.stack[m:]...)
+	if _, ok := u.stack[m].(pyMark); !ok {
+		return nil, errors.New("pickle: corrupt mark")
+	}
+	items := append([]any{}, u.stack[m+1:]...)
 	u.stack = u.stack[:m]
 	return items, nil
 }
