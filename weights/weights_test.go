@@ -167,7 +167,7 @@ func TestBadFiles(t *testing.T) {
 	legacy := append(append([]byte{}, legacyMagic...), 0, 1, 2, 3)
 	cases := []struct {
 		name, path, want string
-		read         func(string) (Tensors, error)
+		read             func(string) (Tensors, error)
 	}{
 		{"missing", filepath.Join(dir, "nope.pth"), "no such file", Open},
 		{"random", write("random.bin", random), "unrecognised weight file", Open},
