@@ -2,4 +2,7 @@ module github.com/crd-ad/crd
 
 go 1.26.8
 
-require gonum.org/v1/gonum v0.17.0 // indirect
+require (
+	golang.org/x/image v0.48.0 // indirect
+	gonum.org/v1/gonum v0.17.0 // indirect
+)

@@ -1,0 +1,361 @@
+// Package dataset decodes images and defect masks and lists the files of a data set (MVTec AD layout or plain
+// folders).
+//
+// Images are decoded into RGB: planar float32 in [0,1], channel-major (CHW). Every supported pixel format is
+// converted exactly: 8-bit samples become v/255, 16-bit samples v/65535, grey is replicated to the three channels,
+// paletted images are expanded through their palette, JPEG YCbCr and CMYK go through the standard library's
+// conversions. Alpha is dropped: the colour channels are taken as straight (non-premultiplied) values, as if the
+// image were opaque, so a transparent pixel keeps its colour; a pixel stored premultiplied with alpha 0 becomes
+// black.
+//
+// Importing this package registers the PNG, JPEG, GIF, BMP and TIFF decoders with image.Decode.
+package dataset
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	_ "image/gif" // register the GIF decoder
+	"image/jpeg"  // register the JPEG decoder, and jpeg.FormatError
+	"image/png"   // register the PNG decoder, and png.FormatError
+	"io"
+	"os"
+
+	"golang.org/x/image/bmp"  // register the BMP decoder
+	"golang.org/x/image/tiff" // register the TIFF decoder, and tiff.FormatError
+)
+
+// MaxPixels is the largest image (width times height) that LoadImage and LoadMask accept. It guards against
+// corrupt headers that announce gigapixel images; raise it for very large inputs.
+var MaxPixels = 1 << 27
+
+// RGB is a colour image in planar float32: Pix holds the R plane, then the G plane, then the B plane, each H rows of
+// W values, row-major. Sample values are in [0,1].
+type RGB struct {
+	W, H int
+	Pix  []float32 // len 3*W*H
+}
+
+// NewRGB returns a black w x h image.
+func NewRGB(w, h int) *RGB {
+	if w < 0 || h < 0 {
+		panic("dataset: negative image size")
+	}
+	return &RGB{W: w, H: h, Pix: make([]float32, 3*w*h)}
+}
+
+// Plane returns channel c (0 = R, 1 = G, 2 = B) as a slice of W*H values, row-major. It aliases Pix.
+func (m *RGB) Plane(c int) []float32 {
+	n := m.W * m.H
+	return m.Pix[c*n : (c+1)*n : (c+1)*n]
+}
+
+// At returns the value of channel c at column x, row y.
+func (m *RGB) At(c, x, y int) float32 {
+	return m.Pix[(c*m.H+y)*m.W+x]
+}
+
+// Mask is a binary defect mask: Pix[y*W+x] is true where the pixel belongs to a defect.
+type Mask struct {
+	W, H int
+	Pix  []bool // len W*H
+}
+
+// Count returns the number of defect pixels.
+func (m *Mask) Count() int {
+	n := 0
+	for _, v := range m.Pix {
+		if v {
+			n++
+		}
+	}
+	return n
+}
+
+// LoadImage reads and decodes the image file at path. Errors name the file and say whether it could not be read,
+// is of an unknown format, is truncated or corrupt, or is empty (zero width or height).
+func LoadImage(path string) (*RGB, error) {
+	m, err := decodeFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return FromImage(m), nil
+}
+
+// DecodeImage decodes an image from r (any registered format). It is LoadImage for callers that hold the encoded
+// bytes rather than a file; errors do not name a file.
+func DecodeImage(r io.Reader) (*RGB, error) {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, fmt.Errorf("dataset: cannot read image: %w", err)
+	}
+	m, err := decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %w", err)
+	}
+	return FromImage(m), nil
+}
+
+// LoadMask reads a defect mask. A pixel is a defect when its grey value is nonzero; for colour masks, when any of
+// its colour channels is nonzero (alpha is ignored). Errors are as for LoadImage.
+func LoadMask(path string) (*Mask, error) {
+	m, err := decodeFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return MaskFromImage(m), nil
+}
+
+// CheckMaskSize returns an error naming both files and both sizes when the mask is not the image's size.
+func CheckMaskSize(imagePath string, img *RGB, maskPath string, mask *Mask) error {
+	if img.W != mask.W || img.H != mask.H {
+		return fmt.Errorf("dataset: mask %s is %dx%d but its image %s is %dx%d",
+			maskPath, mask.W, mask.H, imagePath, img.W, img.H)
+	}
+	return nil
+}
+
+// LoadPair loads an image and, when maskPath is not empty, its mask, and checks that their sizes agree. The mask
+// is nil when maskPath is empty.
+func LoadPair(imagePath, maskPath string) (*RGB, *Mask, error) {
+	img, err := LoadImage(imagePath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if maskPath == "" {
+		return img, nil, nil
+	}
+	mask, err := LoadMask(maskPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := CheckMaskSize(imagePath, img, maskPath, mask); err != nil {
+		return nil, nil, err
+	}
+	return img, mask, nil
+}
+
+func decodeFile(path string) (image.Image, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		// *PathError already names the file.
+		return nil, fmt.Errorf("dataset: cannot read image: %w", err)
+	}
+	m, err := decode(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("dataset: %s: %w", path, err)
+	}
+	return m, nil
+}
+
+// decode decodes one image, checking the announced size first, and turns the decoders' errors into messages that
+// say what is wrong with the data.
+func decode(r io.ReadSeeker) (image.Image, error) {
+	cfg, format, err := image.DecodeConfig(r)
+	if err != nil {
+		return nil, describe(err, "")
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return nil, fmt.Errorf("%s image has zero size (%dx%d)", format, cfg.Width, cfg.Height)
+	}
+	if int64(cfg.Width)*int64(cfg.Height) > int64(MaxPixels) {
+		return nil, fmt.Errorf("%s image is %dx%d, more than dataset.MaxPixels (%d) pixels",
+			format, cfg.Width, cfg.Height, MaxPixels)
+	}
+	if _, err := r.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	m, _, err := image.Decode(r)
+	if err != nil {
+		return nil, describe(err, format)
+	}
+	if b := m.Bounds(); b.Dx() <= 0 || b.Dy() <= 0 {
+		return nil, fmt.Errorf("%s image has zero size (%dx%d)", format, b.Dx(), b.Dy())
+	}
+	return m, nil
+}
+
+func describe(err error, format string) error {
+	what := "image"
+	if format != "" {
+		what = format + " image"
+	}
+	var (
+		pngErr  png.FormatError
+		jpegErr jpeg.FormatError
+		tiffErr tiff.FormatError
+		pngUns  png.UnsupportedError
+		jpegUns jpeg.UnsupportedError
+		tiffUns tiff.UnsupportedError
+	)
+	switch {
+	case errors.Is(err, image.ErrFormat):
+		return errors.New("unknown image format (supported: PNG, JPEG, BMP, TIFF, GIF)")
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return fmt.Errorf("truncated %s: %w", what, err)
+	case errors.As(err, &pngErr), errors.As(err, &jpegErr), errors.As(err, &tiffErr):
+		return fmt.Errorf("corrupt %s data: %w", what, err)
+	case errors.As(err, &pngUns), errors.As(err, &jpegUns), errors.As(err, &tiffUns),
+		errors.Is(err, bmp.ErrUnsupported):
+		return fmt.Errorf("unsupported %s variant: %w", what, err)
+	}
+	return fmt.Errorf("corrupt %s data: %w", what, err)
+}
+
+// lut8[v] = v/255 as float32.
+var lut8 = func() (t [256]float32) {
+	for i := range t {
+		t[i] = float32(i) / 255
+	}
+	return t
+}()
+
+// FromImage converts any image.Image to RGB as described in the package comment. The result is W x H with the
+// image's bounds translated to the origin.
+func FromImage(src image.Image) *RGB {
+	b := src.Bounds()
+	w, h := b.Dx(), b.Dy()
+	dst := NewRGB(w, h)
+	n := w * h
+	r, g, bl := dst.Pix[:n], dst.Pix[n:2*n], dst.Pix[2*n:]
+	switch s := src.(type) {
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+w]
+			for x, v := range row {
+				f := lut8[v]
+				r[y*w+x], g[y*w+x], bl[y*w+x] = f, f, f
+			}
+		}
+	case *image.Gray16:
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+2*w]
+			for x := 0; x < w; x++ {
+				f := float32(uint16(row[2*x])<<8|uint16(row[2*x+1])) / 65535
+				r[y*w+x], g[y*w+x], bl[y*w+x] = f, f, f
+			}
+		}
+	case *image.NRGBA:
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+4*w]
+			for x := 0; x < w; x++ {
+				i := y*w + x
+				r[i], g[i], bl[i] = lut8[row[4*x]], lut8[row[4*x+1]], lut8[row[4*x+2]]
+			}
+		}
+	case *image.NRGBA64:
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+8*w]
+			for x := 0; x < w; x++ {
+				i := y*w + x
+				p := row[8*x : 8*x+6]
+				r[i] = float32(uint16(p[0])<<8|uint16(p[1])) / 65535
+				g[i] = float32(uint16(p[2])<<8|uint16(p[3])) / 65535
+				bl[i] = float32(uint16(p[4])<<8|uint16(p[5])) / 65535
+			}
+		}
+	case *image.RGBA:
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+4*w]
+			for x := 0; x < w; x++ {
+				i := y*w + x
+				a := row[4*x+3]
+				if a == 0xff {
+					r[i], g[i], bl[i] = lut8[row[4*x]], lut8[row[4*x+1]], lut8[row[4*x+2]]
+					continue
+				}
+				c := color.NRGBAModel.Convert(color.RGBA{row[4*x], row[4*x+1], row[4*x+2], a}).(color.NRGBA)
+				r[i], g[i], bl[i] = lut8[c.R], lut8[c.G], lut8[c.B]
+			}
+		}
+	case *image.YCbCr:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				yi := s.YOffset(b.Min.X+x, b.Min.Y+y)
+				ci := s.COffset(b.Min.X+x, b.Min.Y+y)
+				cr, cg, cb := color.YCbCrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
+				i := y*w + x
+				r[i], g[i], bl[i] = lut8[cr], lut8[cg], lut8[cb]
+			}
+		}
+	case *image.Paletted:
+		var pal [256][3]float32
+		for k, c := range s.Palette {
+			c16 := straight(c)
+			pal[k] = [3]float32{float32(c16.R) / 65535, float32(c16.G) / 65535, float32(c16.B) / 65535}
+		}
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+w]
+			for x, k := range row {
+				i := y*w + x
+				p := pal[k]
+				r[i], g[i], bl[i] = p[0], p[1], p[2]
+			}
+		}
+	default:
+		// RGBA64, CMYK, NYCbCrA and anything else: through straight-alpha 16-bit colour. For 8-bit sources
+		// v*257/65535 == v/255 exactly.
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				c := straight(src.At(b.Min.X+x, b.Min.Y+y))
+				i := y*w + x
+				r[i], g[i], bl[i] = float32(c.R)/65535, float32(c.G)/65535, float32(c.B)/65535
+			}
+		}
+	}
+	return dst
+}
+
+// MaskFromImage converts any image.Image to a Mask: a pixel is a defect when any colour channel is nonzero (alpha is
+// ignored; for grey images, when the grey value is nonzero).
+func MaskFromImage(src image.Image) *Mask {
+	b := src.Bounds()
+	w, h := b.Dx(), b.Dy()
+	m := &Mask{W: w, H: h, Pix: make([]bool, w*h)}
+	switch s := src.(type) {
+	case *image.Gray:
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+w]
+			for x, v := range row {
+				m.Pix[y*w+x] = v != 0
+			}
+		}
+	case *image.Paletted:
+		var on [256]bool
+		for k, c := range s.Palette {
+			on[k] = nonzeroColour(c)
+		}
+		for y := 0; y < h; y++ {
+			row := s.Pix[y*s.Stride : y*s.Stride+w]
+			for x, k := range row {
+				m.Pix[y*w+x] = on[k]
+			}
+		}
+	default:
+		for y := 0; y < h; y++ {
+			for x := 0; x < w; x++ {
+				m.Pix[y*w+x] = nonzeroColour(src.At(b.Min.X+x, b.Min.Y+y))
+			}
+		}
+	}
+	return m
+}
+
+func nonzeroColour(c color.Color) bool {
+	n := straight(c)
+	return n.R|n.G|n.B != 0
+}
+
+// straight returns c's colour channels as straight (non-premultiplied) 16-bit values. Colours stored straight are
+// taken as they are, without the precision loss of a round trip through premultiplied alpha.
+func straight(c color.Color) color.NRGBA64 {
+	switch v := c.(type) {
+	case color.NRGBA:
+		return color.NRGBA64{uint16(v.R) * 0x101, uint16(v.G) * 0x101, uint16(v.B) * 0x101, uint16(v.A) * 0x101}
+	case color.NRGBA64:
+		return v
+	}
+	return color.NRGBA64Model.Convert(c).(color.NRGBA64)
+}
