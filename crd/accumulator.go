@@ -1,0 +1,158 @@
+// Package crd implements the Collaborative Representation Distance anomaly
+// score (Han and Yan, "CRD: Collaborative Representation Distance for
+// Practical Anomaly Detection", arXiv 2401.09443) in its d x d form.
+//
+// Training stacks the N normal patch features f_i in R^d as the columns of F.
+// The paper scores a query feature y by the ridge reconstruction residual
+//
+//	||M y||^2,   M = F (F^T F + lambda I_N)^-1 F^T - I_d,
+//
+// which inverts an N x N matrix. The push-through identity turns this into
+//
+//	G = F F^T = sum_i f_i f_i^T,   M = -lambda (G + lambda I_d)^-1,
+//
+// so training is a streaming, mergeable sum of outer products (Accumulator,
+// O(d^2) memory whatever N is), solving is one d x d Cholesky inverse
+// (Accumulator.Solve), and scoring the P patches of an image is one d x d by
+// d x P GEMM followed by column norms (Model.Score).
+package crd
+
+import (
+	"fmt"
+
+	"github.com/crd-ad/crd/internal/blas"
+)
+
+// Accumulator holds the training statistics of the d-dimensional patch
+// features seen so far: the uncentred Gram matrix G = sum_i f_i f_i^T in
+// float64, the feature sum sum_i f_i, and the patch and image counts. Adding
+// an image costs d^2 P flops (one dsyrk); memory is O(d^2) whatever the number
+// of images. The G of a union of image sets is the sum of their Gs, so
+// accumulators built separately can be merged exactly (up to float64
+// rounding, as is the order in which images are added).
+//
+// An Accumulator is not safe for concurrent use.
+type Accumulator struct {
+	d       int
+	g       []float64 // d x d; only the upper triangle is kept current
+	sum     []float64 // d
+	patches int64
+	images  int64
+	buf     []float64 // float64 copy of the features being added
+}
+
+// NewAccumulator returns an empty accumulator for d-dimensional features.
+func NewAccumulator(d int) *Accumulator {
+	if d <= 0 {
+		panic(fmt.Sprintf("crd: feature dimension %d is not positive", d))
+	}
+	return &Accumulator{d: d, g: make([]float64, d*d), sum: make([]float64, d)}
+}
+
+// D is the feature dimension.
+func (a *Accumulator) D() int { return a.d }
+
+// NumPatches is the number of patch features added.
+func (a *Accumulator) NumPatches() int64 { return a.patches }
+
+// NumImages is the number of images added.
+func (a *Accumulator) NumImages() int64 { return a.images }
+
+// Add accumulates one image's patch features. y is the d x p row-major
+// feature matrix, column j being the feature of patch j; this is exactly a
+// C x H x W feature map with C = d channels and p = H*W positions. G gains
+// Y Y^T, computed in float64 (blas.Dsyrk). Add panics if len(y) != d*p.
+func (a *Accumulator) Add(y []float32, p int) {
+	a.AddBatch(y, 1, p)
+}
+
+// AddBatch accumulates n images at once: y holds n consecutive d x p feature
+// matrices (an N x C x H x W tensor with N = n, C = d, p = H*W). It gives the
+// same result as n calls to Add, up to float64 rounding, with one wider dsyrk.
+// It panics if len(y) != n*d*p.
+func (a *Accumulator) AddBatch(y []float32, n, p int) {
+	d := a.d
+	if n < 0 || p < 0 || len(y) != n*d*p {
+		panic(fmt.Sprintf("crd: Add: %d values for %d images of %d x %d features", len(y), n, d, p))
+	}
+	if n == 0 || p == 0 {
+		a.images += int64(n)
+		return
+	}
+	k := n * p // columns of the wide feature matrix
+	if cap(a.buf) < d*k {
+		a.buf = make([]float64, d*k)
+	}
+	buf := a.buf[:d*k]
+	// buf is the d x (n p) matrix [Y_1 Y_2 ... Y_n] in float64.
+	for img := 0; img < n; img++ {
+		src := y[img*d*p : (img+1)*d*p]
+		for i := 0; i < d; i++ {
+			row := src[i*p : (i+1)*p]
+			dst := buf[i*k+img*p : i*k+img*p+p]
+			s := 0.0
+			for j, v := range row {
+				f := float64(v)
+				dst[j] = f
+				s += f
+			}
+			a.sum[i] += s
+		}
+	}
+	blas.Dsyrk(d, k, 1, buf, k, 1, a.g, d)
+	a.patches += int64(k)
+	a.images += int64(n)
+}
+
+// Merge adds other's statistics to a, as if a had also seen other's images.
+// It returns an error if the feature dimensions differ.
+func (a *Accumulator) Merge(other *Accumulator) error {
+	if other.d != a.d {
+		return fmt.Errorf("crd: cannot merge accumulators of feature dimension %d and %d", a.d, other.d)
+	}
+	d := a.d
+	for i := 0; i < d; i++ {
+		gi, oi := a.g[i*d+i:(i+1)*d], other.g[i*d+i:(i+1)*d]
+		for j := range gi {
+			gi[j] += oi[j]
+		}
+	}
+	for i := range a.sum {
+		a.sum[i] += other.sum[i]
+	}
+	a.patches += other.patches
+	a.images += other.images
+	return nil
+}
+
+// Clone returns a deep copy of a.
+func (a *Accumulator) Clone() *Accumulator {
+	return &Accumulator{
+		d:       a.d,
+		g:       append([]float64(nil), a.g...),
+		sum:     append([]float64(nil), a.sum...),
+		patches: a.patches,
+		images:  a.images,
+	}
+}
+
+// Gram returns a new d x d row-major copy of G, full and symmetric.
+func (a *Accumulator) Gram() []float64 {
+	g := append([]float64(nil), a.g...)
+	blas.Symmetrize(a.d, g, a.d)
+	return g
+}
+
+// FeatureSum returns a copy of the sum of all patch features added.
+func (a *Accumulator) FeatureSum() []float64 {
+	return append([]float64(nil), a.sum...)
+}
+
+// Trace is trace(G), the sum of the squared norms of all patch features.
+func (a *Accumulator) Trace() float64 {
+	t := 0.0
+	for i := 0; i < a.d; i++ {
+		t += a.g[i*a.d+i]
+	}
+	return t
+}
