@@ -1,0 +1,98 @@
+package nn
+
+import "fmt"
+
+// NHWC is a batch of feature maps in NHWC layout: element (n, y, x, c) is
+// Data[((n*H+y)*W+x)*C+c]. Read as a matrix it is (N*H*W) x C, row-major:
+// one row per pixel. The convolution engine works in this layout because a
+// 1x1 convolution over a whole batch is then a single GEMM, and the Keras
+// (HWIO) kernel layout is its weight matrix as stored.
+type NHWC struct {
+	N, H, W, C int
+	Data       []float32
+}
+
+// Len is the number of elements, N*H*W*C.
+func (m *NHWC) Len() int { return m.N * m.H * m.W * m.C }
+
+// Reshape sets the shape, reusing Data when its capacity suffices (the
+// contents are then unspecified) and allocating otherwise.
+func (m *NHWC) Reshape(n, h, w, c int) {
+	m.N, m.H, m.W, m.C = n, h, w, c
+	m.Data = grow(m.Data, n*h*w*c)
+}
+
+// Rows is the number of pixels, N*H*W.
+func (m *NHWC) Rows() int { return m.N * m.H * m.W }
+
+// grow returns s resized to n elements, reusing its memory when possible.
+func grow(s []float32, n int) []float32 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]float32, n)
+}
+
+// Reshape sets t's shape, reusing Data when its capacity suffices (the
+// contents are then unspecified) and allocating otherwise.
+func (t *Tensor) Reshape(n, c, h, w int) {
+	t.N, t.C, t.H, t.W = n, c, h, w
+	t.Data = grow(t.Data, n*c*h*w)
+}
+
+// FromNCHW stores the NCHW tensor x into dst in NHWC layout and returns dst
+// (allocated when nil).
+func FromNCHW(dst *NHWC, x *Tensor) *NHWC {
+	if dst == nil {
+		dst = &NHWC{}
+	}
+	dst.Reshape(x.N, x.H, x.W, x.C)
+	hw := x.H * x.W
+	parallelFor(x.N*x.H, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			n, y := r/x.H, r%x.H
+			for xx := 0; xx < x.W; xx++ {
+				o := dst.Data[((n*x.H+y)*x.W+xx)*x.C:]
+				src := x.Data[n*x.C*hw+y*x.W+xx:]
+				for c := 0; c < x.C; c++ {
+					o[c] = src[c*hw]
+				}
+			}
+		}
+	})
+	return dst
+}
+
+// ToNCHW stores m into dst in NCHW layout and returns dst (allocated when
+// nil).
+func (m *NHWC) ToNCHW(dst *Tensor) *Tensor {
+	if dst == nil {
+		dst = &Tensor{}
+	}
+	dst.Reshape(m.N, m.C, m.H, m.W)
+	hw := m.H * m.W
+	// Transpose each image's HW x C matrix to C x HW in cache-sized blocks.
+	const blk = 32
+	nb := (m.C + blk - 1) / blk
+	parallelFor(m.N*nb, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			n, c0 := t/nb, (t%nb)*blk
+			c1 := min(c0+blk, m.C)
+			src := m.Data[n*hw*m.C:]
+			out := dst.Data[n*hw*m.C:]
+			for p0 := 0; p0 < hw; p0 += blk {
+				p1 := min(p0+blk, hw)
+				for c := c0; c < c1; c++ {
+					o := out[c*hw:]
+					for p := p0; p < p1; p++ {
+						o[p] = src[p*m.C+c]
+					}
+				}
+			}
+		}
+	})
+	return dst
+}
+
+// String describes the shape.
+func (m *NHWC) String() string { return fmt.Sprintf("NHWC[%d %d %d %d]", m.N, m.H, m.W, m.C) }

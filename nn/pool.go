@@ -1,0 +1,144 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+)
+
+type poolKind int
+
+const (
+	poolMax poolKind = iota
+	poolAvgInclude
+	poolAvgExclude
+)
+
+// MaxPool computes a max pooling of x into dst (reshaped). Padded cells never
+// win (PyTorch pads with -inf; TensorFlow "same" ignores them).
+func MaxPool(dst, x *NHWC, w Window) { pool(dst, x, w, poolMax) }
+
+// AvgPool computes an average pooling of x into dst (reshaped).
+//
+// With countIncludePad the divisor counts the padded cells inside the
+// padded input (PyTorch count_include_pad=True: k*k for a window that lies in
+// the padded input); without, only the cells inside the image (PyTorch
+// count_include_pad=False, and TensorFlow/Keras "same" average pooling).
+func AvgPool(dst, x *NHWC, w Window, countIncludePad bool) {
+	if countIncludePad {
+		pool(dst, x, w, poolAvgInclude)
+	} else {
+		pool(dst, x, w, poolAvgExclude)
+	}
+}
+
+func pool(dst, x *NHWC, w Window, kind poolKind) {
+	w.check()
+	if dst == x {
+		panic("nn: pooling in place")
+	}
+	g := w.Apply(x.H, x.W)
+	if g.OutH <= 0 || g.OutW <= 0 {
+		panic(fmt.Sprintf("nn: pooling window %dx%d does not fit input %v", w.KH, w.KW, x))
+	}
+	dst.Reshape(x.N, g.OutH, g.OutW, x.C)
+	C := x.C
+	parallelFor(x.N*g.OutH, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			n, oy := r/g.OutH, r%g.OutH
+			ys := oy*w.StrideH - g.PadTop
+			ye := ys + w.KH
+			y0, y1 := max(ys, 0), min(ye, x.H)
+			for ox := 0; ox < g.OutW; ox++ {
+				xs := ox*w.StrideW - g.PadLeft
+				xe := xs + w.KW
+				x0, x1 := max(xs, 0), min(xe, x.W)
+				o := dst.Data[((n*g.OutH+oy)*g.OutW+ox)*C : ((n*g.OutH+oy)*g.OutW+ox+1)*C]
+				if kind == poolMax {
+					for c := range o {
+						o[c] = float32(math.Inf(-1))
+					}
+					for y := y0; y < y1; y++ {
+						for xx := x0; xx < x1; xx++ {
+							in := x.Data[((n*x.H+y)*x.W+xx)*C:][:C]
+							for c, v := range in {
+								o[c] = max(o[c], v)
+							}
+						}
+					}
+					continue
+				}
+				clear(o)
+				for y := y0; y < y1; y++ {
+					for xx := x0; xx < x1; xx++ {
+						in := x.Data[((n*x.H+y)*x.W+xx)*C:][:C]
+						for c, v := range in {
+							o[c] += v
+						}
+					}
+				}
+				var cnt int
+				if kind == poolAvgInclude {
+					cnt = (min(ye, x.H+g.PadBottom) - ys) * (min(xe, x.W+g.PadRight) - xs)
+				} else {
+					cnt = (y1 - y0) * (x1 - x0)
+				}
+				if cnt > 0 {
+					inv := 1 / float32(cnt)
+					for c := range o {
+						o[c] *= inv
+					}
+				}
+			}
+		}
+	})
+}
+
+// planes views an NCHW tensor as an NHWC map with one channel per plane
+// (N*C planes of H x W), so the NHWC kernels serve both layouts.
+func planes(t *Tensor) *NHWC {
+	return &NHWC{N: t.N * t.C, H: t.H, W: t.W, C: 1, Data: t.Data[:t.Len()]}
+}
+
+// fromPlanes writes the shape of a planes view back into an NCHW tensor.
+func fromPlanes(dst *Tensor, n, c int, p *NHWC) *Tensor {
+	if dst == nil {
+		dst = &Tensor{}
+	}
+	dst.N, dst.C, dst.H, dst.W = n, c, p.H, p.W
+	dst.Data = p.Data
+	return dst
+}
+
+// AvgPool2D is PyTorch's F.avg_pool2d(x, k, stride, pad, count_include_pad)
+// (ceil_mode False) on an NCHW tensor, returning a new tensor.
+func AvgPool2D(x *Tensor, k, stride, pad int, countIncludePad bool) *Tensor {
+	return AvgPool2DInto(nil, x, Square(k, stride, pad), countIncludePad)
+}
+
+// AvgPool2DInto is AvgPool2D with any window (including TensorFlow "same")
+// writing into dst, which is reused when large enough (allocated when nil).
+// dst must not alias x.
+func AvgPool2DInto(dst, x *Tensor, w Window, countIncludePad bool) *Tensor {
+	var d NHWC
+	if dst != nil {
+		d.Data = dst.Data
+	}
+	AvgPool(&d, planes(x), w, countIncludePad)
+	return fromPlanes(dst, x.N, x.C, &d)
+}
+
+// MaxPool2D is PyTorch's F.max_pool2d(x, k, stride, pad) on an NCHW tensor.
+func MaxPool2D(x *Tensor, k, stride, pad int) *Tensor {
+	return MaxPool2DInto(nil, x, Square(k, stride, pad))
+}
+
+// MaxPool2DInto is MaxPool2D with any window, writing into dst (reused when
+// large enough, allocated when nil). dst must not alias x.
+func MaxPool2DInto(dst, x *Tensor, w Window) *Tensor {
+	var d NHWC
+	if dst != nil {
+		d.Data = dst.Data
+	}
+	MaxPool(&d, planes(x), w)
+	return fromPlanes(dst, x.N, x.C, &d)
+}

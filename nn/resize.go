@@ -1,0 +1,77 @@
+package nn
+
+// ResizeBilinear is PyTorch's F.interpolate(x, size=(h, w), mode="bilinear",
+// align_corners=False) without antialiasing, on an NCHW tensor, returning a
+// new tensor. Output pixel i samples the input at (i + 0.5) * in/out - 0.5,
+// clamped below at 0, interpolating the two neighbours (the upper one
+// clamped to the last row/column).
+func ResizeBilinear(x *Tensor, h, w int) *Tensor {
+	return ResizeBilinearInto(nil, x, h, w)
+}
+
+// ResizeBilinearInto is ResizeBilinear writing into dst, which is reused when
+// large enough (allocated when nil). dst must not alias x.
+func ResizeBilinearInto(dst, x *Tensor, h, w int) *Tensor {
+	var d NHWC
+	if dst != nil {
+		d.Data = dst.Data
+	}
+	ResizeBilinearNHWC(&d, planes(x), h, w)
+	return fromPlanes(dst, x.N, x.C, &d)
+}
+
+// interp holds, for each output index, the two source indices and weights.
+type interp struct {
+	i0, i1 []int
+	l0, l1 []float32
+}
+
+func bilinearTaps(in, out int) interp {
+	t := interp{make([]int, out), make([]int, out), make([]float32, out), make([]float32, out)}
+	scale := float32(in) / float32(out)
+	for i := 0; i < out; i++ {
+		src := scale*(float32(i)+0.5) - 0.5
+		if src < 0 {
+			src = 0
+		}
+		i0 := int(src)
+		if i0 > in-1 {
+			i0 = in - 1
+		}
+		i1 := i0
+		if i0 < in-1 {
+			i1 = i0 + 1
+		}
+		l1 := src - float32(i0)
+		t.i0[i], t.i1[i], t.l0[i], t.l1[i] = i0, i1, 1-l1, l1
+	}
+	return t
+}
+
+// ResizeBilinearNHWC is ResizeBilinear on an NHWC map, into dst (reshaped).
+func ResizeBilinearNHWC(dst, x *NHWC, h, w int) {
+	if h <= 0 || w <= 0 || x.H <= 0 || x.W <= 0 {
+		panic("nn: ResizeBilinear to or from an empty size")
+	}
+	dst.Reshape(x.N, h, w, x.C)
+	ty, tx := bilinearTaps(x.H, h), bilinearTaps(x.W, w)
+	C := x.C
+	parallelFor(x.N*h, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			n, oy := r/h, r%h
+			row0 := x.Data[(n*x.H+ty.i0[oy])*x.W*C:]
+			row1 := x.Data[(n*x.H+ty.i1[oy])*x.W*C:]
+			wy0, wy1 := ty.l0[oy], ty.l1[oy]
+			for ox := 0; ox < w; ox++ {
+				a, b := tx.i0[ox]*C, tx.i1[ox]*C
+				wx0, wx1 := tx.l0[ox], tx.l1[ox]
+				o := dst.Data[((n*h+oy)*w+ox)*C:][:C]
+				p00, p01 := row0[a:a+C], row0[b:b+C]
+				p10, p11 := row1[a:a+C], row1[b:b+C]
+				for c := range o {
+					o[c] = wy0*(wx0*p00[c]+wx1*p01[c]) + wy1*(wx0*p10[c]+wx1*p11[c])
+				}
+			}
+		}
+	})
+}
