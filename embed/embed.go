@@ -1,0 +1,49 @@
+// Package embed turns a backbone's feature layers into the patch-feature
+// tensor of the method (PatchCore's locally aware patch features): each layer
+// is averaged over its 3x3 neighbourhood (stride 1, padding 1, padded zeros
+// counted, as PyTorch's AvgPool2d with count_include_pad), the deeper layers
+// are resized bilinearly (align_corners = false) to the first layer's grid,
+// and the layers are concatenated along channels.
+//
+// For one image the result, read as a matrix, is d x P: d = the sum of the
+// layers' channels, P = the grid's height times width.
+package embed
+
+import (
+	"fmt"
+
+	"github.com/crd-ad/crd/nn"
+)
+
+// Features computes the patch features of a batch from its feature layers
+// (each N x C_l x H_l x W_l, first layer on the finest grid) and returns an
+// N x d x H_0 x W_0 tensor.
+func Features(layers []*nn.Tensor) (*nn.Tensor, error) {
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("embed: no feature layers")
+	}
+	n, h, w := layers[0].N, layers[0].H, layers[0].W
+	d := 0
+	for i, l := range layers {
+		if l.N != n {
+			return nil, fmt.Errorf("embed: layer %d has batch %d, layer 0 has %d", i, l.N, n)
+		}
+		d += l.C
+	}
+	out := nn.NewTensor(n, d, h, w)
+	plane := h * w
+	off := 0
+	for _, l := range layers {
+		p := nn.AvgPool2D(l, 3, 1, 1, true)
+		if p.H != h || p.W != w {
+			p = nn.ResizeBilinear(p, h, w)
+		}
+		for b := 0; b < n; b++ {
+			src := p.Data[b*l.C*plane : (b+1)*l.C*plane]
+			dst := out.Data[(b*d+off)*plane : (b*d+off+l.C)*plane]
+			copy(dst, src)
+		}
+		off += l.C
+	}
+	return out, nil
+}

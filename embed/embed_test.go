@@ -1,0 +1,60 @@
+package embed
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"testing"
+
+	"github.com/crd-ad/crd/nn"
+)
+
+// layer computes the same formula as testdata/make_fixture.py.
+func layer(n, c, h, w, k int) *nn.Tensor {
+	t := nn.NewTensor(n, c, h, w)
+	for i := range t.Data {
+		t.Data[i] = float32(math.Sin(0.37*float64(i) + 1.3*float64(k)))
+	}
+	return t
+}
+
+func TestFeaturesAgainstPyTorch(t *testing.T) {
+	b, err := os.ReadFile("testdata/fixture.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cases []struct {
+		Shapes [][4]int
+		Want   []float64
+	}
+	if err := json.Unmarshal(b, &cases); err != nil {
+		t.Fatal(err)
+	}
+	for ci, tc := range cases {
+		var layers []*nn.Tensor
+		for k, s := range tc.Shapes {
+			layers = append(layers, layer(s[0], s[1], s[2], s[3], k))
+		}
+		got, err := Features(layers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Len() != len(tc.Want) {
+			t.Fatalf("case %d: %d values, want %d", ci, got.Len(), len(tc.Want))
+		}
+		for i, w := range tc.Want {
+			if math.Abs(float64(got.Data[i])-w) > 1e-5 {
+				t.Fatalf("case %d value %d: got %g, PyTorch %g", ci, i, got.Data[i], w)
+			}
+		}
+	}
+}
+
+func TestFeaturesErrors(t *testing.T) {
+	if _, err := Features(nil); err == nil {
+		t.Error("no layers accepted")
+	}
+	if _, err := Features([]*nn.Tensor{nn.NewTensor(2, 1, 4, 4), nn.NewTensor(1, 1, 2, 2)}); err == nil {
+		t.Error("batch mismatch accepted")
+	}
+}
