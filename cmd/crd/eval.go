@@ -1,0 +1,149 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/detector"
+)
+
+// openCategory resolves --data for eval: one MVTec category.
+func openCategory(dir string) (*dataset.Category, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("--data is required")
+	}
+	cats, err := dataset.FindCategories(dir)
+	if err != nil {
+		return nil, err
+	}
+	if len(cats) > 1 {
+		return nil, fmt.Errorf("%s holds %d categories (%s): evaluate each with its own model, e.g. --data %s",
+			dir, len(cats), strings.Join(cats, ", "), cats[0])
+	}
+	return dataset.OpenCategory(cats[0])
+}
+
+func runEval(args []string) error {
+	fs := newFlags("eval", "-m MODEL --data DIR [--json] [--report DIR]", `  crd eval -m ball_screw.crd --data ../shared/data/ball_screw
+  crd eval -m ball_screw.crd --data ../shared/data/ball_screw --json --report report/
+`)
+	var model, data, reportDir string
+	var asJSON, skipBad, quiet bool
+	var gallery int
+	fs.StringVar(&model, "m", "", "model file")
+	fs.StringVar(&data, "data", "", "an MVTec AD layout category: test/<type>/ and ground_truth/<type>/")
+	fs.StringVar(&reportDir, "report", "", "write an HTML report (metrics, ROC and PRO curves, worst cases) into this folder")
+	fs.IntVar(&gallery, "gallery", 60, "images in the report's gallery, worst first")
+	fs.BoolVar(&asJSON, "json", false, "print the metrics as one JSON object")
+	fs.BoolVar(&skipBad, "skip-bad", false, "warn about unreadable images and go on")
+	fs.BoolVar(&quiet, "quiet", false, "no progress bar")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if model == "" || len(pos) > 0 {
+		return fmt.Errorf("need -m MODEL and --data DIR")
+	}
+	cat, err := openCategory(data)
+	if err != nil {
+		return err
+	}
+	d, err := detector.Load(model)
+	if err != nil {
+		return err
+	}
+	p := newProgress(quiet)
+	defer p.done()
+	ev, err := evaluate(d, cat, reportDir, gallery, skipBad, p, nil)
+	if err != nil {
+		return err
+	}
+	p.done()
+	if asJSON {
+		return writeEvalJSON(os.Stdout, d, ev)
+	}
+	printEval(os.Stdout, d, ev)
+	if reportDir != "" && !quiet {
+		fmt.Fprintf(os.Stderr, "report: %s/index.html\n", reportDir)
+	}
+	return nil
+}
+
+// evaluate runs the evaluation, writing the HTML report when dir is set.
+func evaluate(d *detector.Detector, cat *dataset.Category, dir string, gallery int, skipBad bool, p *progress, timings map[string]float64) (*detector.Evaluation, error) {
+	opts := detector.EvalOptions{SkipBad: skipBad, Progress: p.update,
+		Warn: func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }}
+	var rep *htmlReport
+	if dir != "" {
+		var err error
+		if rep, err = newHTMLReport(dir, d, cat, gallery); err != nil {
+			return nil, err
+		}
+		opts.OnImage = rep.add
+	}
+	ev, err := d.Evaluate(cat, opts)
+	if err != nil {
+		return nil, err
+	}
+	if rep != nil {
+		if err := rep.finish(ev, timings); err != nil {
+			return nil, err
+		}
+	}
+	return ev, nil
+}
+
+func writeEvalJSON(w io.Writer, d *detector.Detector, ev *detector.Evaluation) error {
+	// The overall metrics are the top-level keys; per-defect rows and the
+	// per-image scores follow.
+	b, err := json.Marshal(ev.Overall)
+	if err != nil {
+		return err
+	}
+	var out map[string]any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return err
+	}
+	out["per_defect"] = ev.PerDefect
+	out["images"] = ev.Images
+	out["seconds"] = ev.Seconds
+	out["model"] = map[string]any{"method": d.Header.Method, "backbone": d.Header.Backbone, "d": d.Header.D,
+		"lambda": d.Header.Lambda, "lambda_mode": d.Header.LambdaMode, "image_threshold": d.Header.Calibration.ImageThreshold}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func pct(v float64) string {
+	if math.IsNaN(v) {
+		return "-"
+	}
+	return fmt.Sprintf("%.1f", 100*v)
+}
+
+func printEval(w io.Writer, d *detector.Detector, ev *detector.Evaluation) {
+	fmt.Fprintf(w, "%-14s %7s %7s %7s %7s %7s %7s %7s %6s\n", "defect type", "img-AUC", "pix-AUC", "AUPRO", "F1-max", "acc", "prec", "recall", "images")
+	row := func(name string, m detector.Metrics) {
+		fmt.Fprintf(w, "%-14s %7s %7s %7s %7s %7s %7s %7s %6d\n", name, pct(m.ImageAUROC), pct(m.PixelAUROC), pct(m.AUPRO),
+			pct(m.F1Max), pct(m.Accuracy), pct(m.Precision), pct(m.Recall), m.NImages)
+	}
+	names := make([]string, 0, len(ev.PerDefect))
+	for k := range ev.PerDefect {
+		names = append(names, k)
+	}
+	slices.Sort(names)
+	for _, k := range names {
+		row(k, ev.PerDefect[k])
+	}
+	row("all", ev.Overall)
+	for _, m := range ev.Overall.Missing {
+		fmt.Fprintf(w, "note: %s\n", m)
+	}
+	fmt.Fprintf(w, "%s model, backbone %s, %d test images in %.1fs\n", d.Header.Method, d.Header.Backbone, ev.Overall.NImages, ev.Seconds)
+}

@@ -1,0 +1,112 @@
+// Command crd trains, runs and evaluates CRD anomaly detectors on images of
+// good products, and benchmarks them against the nearest-neighbour baseline.
+//
+// Run `crd help` for the commands and `crd COMMAND --help` for their flags.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+)
+
+type command struct {
+	name    string
+	summary string
+	run     func(args []string) error
+}
+
+var commands []command
+
+func init() {
+	commands = []command{
+		{"train", "train a model on normal images", runTrain},
+		{"predict", "score images: raw and normalised score, ok/defect, heatmaps", runPredict},
+		{"eval", "evaluate a model on MVTec-layout test data: AUROC, AUPRO, F1-max, HTML report", runEval},
+		{"demo", "generate a synthetic dataset, train, evaluate and write a report", runDemo},
+		{"merge", "merge CRD models trained on disjoint image sets", runMerge},
+		{"calibrate", "set a model's thresholds from held-out normal images", runCalibrate},
+		{"bench", "compare CRD with the nearest-neighbour baseline on one dataset", runBench},
+		{"backbone", "list, fetch or import backbone weights", runBackbone},
+		{"info", "print a model file's header", runInfo},
+	}
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "crd: visual anomaly detection with Collaborative Representation Distance\n\nUsage:\n  crd COMMAND [flags]\n\nCommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nRun 'crd COMMAND --help' for a command's flags and examples.\n")
+}
+
+// errUsage marks an error already explained by the flag package.
+var errUsage = errors.New("usage")
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(os.Stdout)
+		return 0
+	}
+	for _, c := range commands {
+		if c.name == args[0] {
+			err := c.run(args[1:])
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			default:
+				fmt.Fprintf(os.Stderr, "crd %s: %v\n", c.name, err)
+				return 1
+			}
+		}
+	}
+	fmt.Fprintf(os.Stderr, "crd: unknown command %q\n\n", args[0])
+	usage(os.Stderr)
+	return 2
+}
+
+// newFlags makes a command's flag set whose --help prints the usage line,
+// the examples and the flags.
+func newFlags(name, synopsis, examples string) *flag.FlagSet {
+	fs := flag.NewFlagSet("crd "+name, flag.ContinueOnError)
+	fs.SetOutput(os.Stderr)
+	fs.Usage = func() {
+		out := fs.Output()
+		fmt.Fprintf(out, "Usage: crd %s %s\n\nExamples:\n%s\nFlags:\n", name, synopsis, strings.TrimRight(examples, "\n")+"\n")
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags, allowing flags after positional arguments, and maps
+// flag errors to errUsage.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(os.Stdout)
+				fs.Usage()
+				return nil, flag.ErrHelp
+			}
+			return nil, errUsage
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}

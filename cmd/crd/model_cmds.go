@@ -1,0 +1,176 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/crd-ad/crd/backbone"
+	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/modelfile"
+)
+
+func runMerge(args []string) error {
+	fs := newFlags("merge", "-o OUT [--calib DIR] MODEL...", `  crd merge -o line3.crd shard1.crd shard2.crd shard3.crd
+  crd merge -o line3.crd --calib holdout_good/ shard1.crd shard2.crd
+`)
+	var out, calib, threshold string
+	var quiet bool
+	fs.StringVar(&out, "o", "", "output model file")
+	fs.StringVar(&calib, "calib", "", "normal images that none of the models saw, to set the merged model's thresholds")
+	fs.StringVar(&threshold, "threshold", "max", "threshold rule for --calib: max or quantile:Q")
+	fs.BoolVar(&quiet, "quiet", false, "no progress bars or stage timings")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if out == "" || len(pos) < 2 {
+		return fmt.Errorf("need -o OUT and at least two models")
+	}
+	var ds []*detector.Detector
+	for _, path := range pos {
+		d, err := detector.Load(path)
+		if err != nil {
+			return err
+		}
+		ds = append(ds, d)
+	}
+	m, err := detector.Merge(ds)
+	if err != nil {
+		return err
+	}
+	if calib != "" {
+		if err := calibrateWith(m, calib, threshold, quiet); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(os.Stderr, "note: %s has no thresholds yet; set them with 'crd calibrate -m %s --data NORMAL_IMAGES'\n", out, out)
+	}
+	if err := m.Save(out, true); err != nil {
+		return err
+	}
+	if !quiet {
+		fmt.Fprintf(os.Stderr, "merged %d models (%d images, %d patches) into %s\n", len(ds), m.Header.NumImages, m.Header.NumPatches, out)
+	}
+	return nil
+}
+
+func calibrateWith(d *detector.Detector, dir, threshold string, quiet bool) error {
+	paths, err := expandPaths([]string{dir})
+	if err != nil {
+		return err
+	}
+	rule, err := detector.ParseThresholdRule(threshold)
+	if err != nil {
+		return err
+	}
+	p := newProgress(quiet)
+	defer p.done()
+	opts := detector.DefaultTrainOptions()
+	opts.Threshold, opts.Progress = rule, p.update
+	if !quiet {
+		opts.Log = os.Stderr
+	}
+	return d.Calibrate(paths, opts)
+}
+
+func runCalibrate(args []string) error {
+	fs := newFlags("calibrate", "-m MODEL --data DIR [-o OUT]", `  crd calibrate -m line3.crd --data holdout_good/
+  crd calibrate -m line3.crd --data holdout_good/ --threshold quantile:0.99 -o line3_q99.crd
+`)
+	var model, data, out, threshold string
+	var quiet bool
+	fs.StringVar(&model, "m", "", "model file")
+	fs.StringVar(&data, "data", "", "normal images that are not in the model")
+	fs.StringVar(&out, "o", "", "output model file (default: overwrite MODEL)")
+	fs.StringVar(&threshold, "threshold", "max", "threshold rule: max or quantile:Q")
+	fs.BoolVar(&quiet, "quiet", false, "no progress bars or stage timings")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if model == "" || data == "" || len(pos) > 0 {
+		return fmt.Errorf("need -m MODEL and --data DIR")
+	}
+	if out == "" {
+		out = model
+	}
+	d, err := detector.Load(model)
+	if err != nil {
+		return err
+	}
+	if err := calibrateWith(d, data, threshold, quiet); err != nil {
+		return err
+	}
+	return d.Save(out, d.CRD != nil && d.CRD.Acc != nil)
+}
+
+func runInfo(args []string) error {
+	fs := newFlags("info", "MODEL", "  crd info line3.crd\n")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("give one model file")
+	}
+	f, err := modelfile.Read(pos[0])
+	if err != nil {
+		return err
+	}
+	type arr struct {
+		Name  string `json:"name"`
+		Shape []int  `json:"shape"`
+		Type  string `json:"dtype"`
+	}
+	var arrays []arr
+	for _, a := range f.Arrays {
+		t := "float32"
+		if a.F64 != nil {
+			t = "float64"
+		}
+		arrays = append(arrays, arr{a.Name, a.Shape, t})
+	}
+	enc := json.NewEncoder(os.Stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		Header modelfile.Header `json:"header"`
+		Arrays []arr            `json:"arrays"`
+	}{f.Header, arrays})
+}
+
+func runBackbone(args []string) error {
+	fs := newFlags("backbone", "list | fetch NAME | import NAME FILE", `  crd backbone list
+  crd backbone fetch inception_v3                       # the offline default, from the npm package nsfwjs@4.4.0
+  crd backbone import wide_resnet50_2 wide_resnet50_2-95faca4d.pth
+`)
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return fmt.Errorf("need a subcommand: list, fetch or import")
+	}
+	switch {
+	case pos[0] == "list" && len(pos) == 1:
+		fmt.Printf("%-18s %-16s %5s %6s  %s\n", "name", "layers", "d", "input", "weights")
+		for _, n := range backbone.Names() {
+			info, _ := backbone.Lookup(n)
+			fmt.Printf("%-18s %-16s %5d %6d  %s\n", n, fmt.Sprint(info.Layers), info.Dim(), info.Preprocess.Crop, info.Weights)
+		}
+		return nil
+	case pos[0] == "fetch" && len(pos) == 2:
+		return backbone.Fetch(pos[1], os.Stderr)
+	case pos[0] == "import" && len(pos) == 3:
+		return backbone.Import(pos[1], pos[2])
+	}
+	return fmt.Errorf("unknown backbone subcommand %q: want 'list', 'fetch NAME' or 'import NAME FILE'", pos)
+}
+
+func defaultPreprocess(name string) (modelfile.Preprocess, error) {
+	info, err := backbone.Lookup(name)
+	if err != nil {
+		return modelfile.Preprocess{}, err
+	}
+	return info.Preprocess, nil
+}

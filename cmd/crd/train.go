@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/crd-ad/crd/crd"
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/modelfile"
+)
+
+// trainFlags are the flags shared by train and demo.
+type trainFlags struct {
+	backbone, method, lambdaMode, score, threshold string
+	lambda, coreset, holdout                       float64
+	size, batch                                    int
+	seed                                           uint64
+	noGram, skipBad, quiet                         bool
+}
+
+func (t *trainFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	Float64Var(*float64, string, float64, string)
+	IntVar(*int, string, int, string)
+	Uint64Var(*uint64, string, uint64, string)
+	BoolVar(*bool, string, bool, string)
+}) {
+	def := detector.DefaultTrainOptions()
+	fs.StringVar(&t.backbone, "backbone", def.Backbone, "backbone: inception_v3, wide_resnet50_2 or resnet18 (see 'crd backbone list')")
+	fs.StringVar(&t.method, "method", "crd", "scorer: crd, or knn for the PatchCore nearest-neighbour baseline")
+	fs.Float64Var(&t.lambda, "lambda", def.Solve.Lambda, "CRD regulariser lambda, read according to --lambda-mode")
+	fs.StringVar(&t.lambdaMode, "lambda-mode", string(def.Solve.Mode), "relative (lambda times trace(G)/d) or absolute (the paper's lambda = 5 is --lambda 5 --lambda-mode absolute)")
+	fs.StringVar(&t.score, "score", string(def.Solve.Score), "CRD patch score: residual (the paper's ||M y||^2) or objective (lambda y^T (G + lambda I)^-1 y)")
+	fs.Float64Var(&t.coreset, "coreset", def.Coreset, "knn: coreset ratio in (0, 1]; 1 keeps the whole memory bank")
+	fs.Float64Var(&t.holdout, "holdout", def.Holdout, "fraction of normal images held out of the model to set the thresholds")
+	fs.StringVar(&t.threshold, "threshold", "max", "threshold rule on held-out normal images: max or quantile:Q")
+	fs.IntVar(&t.size, "size", 0, "input size (resize and crop side); 0 keeps the backbone's default")
+	fs.IntVar(&t.batch, "batch", def.Batch, "images per backbone call")
+	fs.Uint64Var(&t.seed, "seed", def.Seed, "seed of the hold-out split and the coreset")
+	fs.BoolVar(&t.noGram, "no-gram", false, "do not keep G in the model file: half the size, but it can no longer be updated or merged")
+	fs.BoolVar(&t.skipBad, "skip-bad", false, "warn about unreadable images and go on, instead of stopping")
+	fs.BoolVar(&t.quiet, "quiet", false, "no progress bars or stage timings")
+}
+
+// options turns the flags into detector options.
+func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
+	o := detector.DefaultTrainOptions()
+	o.Backbone, o.Method, o.Coreset, o.Holdout, o.Seed, o.Batch, o.SkipBad = t.backbone, t.method, t.coreset, t.holdout, t.seed, t.batch, t.skipBad
+	o.Solve = crd.SolveOptions{Lambda: t.lambda, Mode: crd.LambdaMode(t.lambdaMode), Score: crd.ScoreKind(t.score)}
+	if err := o.Solve.Validate(); err != nil {
+		return o, err
+	}
+	if t.holdout < 0 || t.holdout >= 1 {
+		return o, fmt.Errorf("--holdout %g: want a fraction in [0, 1)", t.holdout)
+	}
+	if t.method == "knn" && !(t.coreset > 0 && t.coreset <= 1) {
+		return o, fmt.Errorf("--coreset %g: want a ratio in (0, 1]", t.coreset)
+	}
+	rule, err := detector.ParseThresholdRule(t.threshold)
+	if err != nil {
+		return o, err
+	}
+	o.Threshold = rule
+	if t.size > 0 {
+		o.Preprocess, err = sizedPreprocess(t.backbone, t.size)
+		if err != nil {
+			return o, err
+		}
+	}
+	o.Progress = p.update
+	o.Warn = func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }
+	if !t.quiet {
+		o.Log = os.Stderr
+	}
+	return o, nil
+}
+
+// trainImages resolves --data: an MVTec category (its train/good images) or
+// a plain folder of images.
+func trainImages(dir string) ([]string, error) {
+	if dir == "" {
+		return nil, fmt.Errorf("--data is required")
+	}
+	if st, err := os.Stat(filepath.Join(dir, "train", "good")); err == nil && st.IsDir() {
+		cat, err := dataset.OpenCategory(dir)
+		if err != nil {
+			return nil, err
+		}
+		if len(cat.Train) == 0 {
+			return nil, fmt.Errorf("%s: no images in train/good", dir)
+		}
+		return cat.Train, nil
+	}
+	if cats, err := dataset.FindCategories(dir); err == nil && len(cats) > 1 {
+		return nil, fmt.Errorf("%s holds %d categories (%s): train one model per category, e.g. --data %s",
+			dir, len(cats), strings.Join(cats, ", "), cats[0])
+	}
+	return dataset.ListImages(dir)
+}
+
+func runTrain(args []string) error {
+	fs := newFlags("train", "--data DIR -o MODEL [flags]", `  crd train --data ../shared/data/ball_screw -o ball_screw.crd
+  crd train --data images/good -o line3.crd --backbone wide_resnet50_2 --lambda 5 --lambda-mode absolute
+  crd train --data new_good/ -o line3.crd --resume line3.crd     # add normal images to a model
+  crd train --data ball_screw -o knn.crd --method knn --coreset 0.1
+`)
+	var t trainFlags
+	t.register(fs)
+	var data, out, resume string
+	fs.StringVar(&data, "data", "", "training images: an MVTec category folder (uses train/good) or a folder of normal images")
+	fs.StringVar(&out, "o", "", "output model file")
+	fs.StringVar(&resume, "resume", "", "add the images to this model (saved with G) instead of starting anew")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected arguments %q (images go in --data DIR)", pos)
+	}
+	if out == "" {
+		return fmt.Errorf("-o MODEL is required")
+	}
+	paths, err := trainImages(data)
+	if err != nil {
+		return err
+	}
+	p := newProgress(t.quiet)
+	defer p.done()
+	opts, err := t.options(p)
+	if err != nil {
+		return err
+	}
+	var d *detector.Detector
+	if resume != "" {
+		if d, err = detector.Load(resume); err != nil {
+			return err
+		}
+		err = d.AddNormals(paths, opts)
+	} else {
+		d, err = detector.Train(paths, opts)
+	}
+	if err != nil {
+		return err
+	}
+	p.done()
+	if err := d.Save(out, !t.noGram); err != nil {
+		return err
+	}
+	if !t.quiet {
+		fmt.Fprintf(os.Stderr, "wrote %s\n", out)
+	}
+	return nil
+}
+
+// sizedPreprocess is the backbone's default preprocessing at another input
+// size, keeping its resize-to-crop ratio.
+func sizedPreprocess(name string, size int) (modelfile.Preprocess, error) {
+	p, err := defaultPreprocess(name)
+	if err != nil {
+		return p, err
+	}
+	if p.Resize > 0 && p.Resize != p.Crop {
+		p.Resize = int(float64(size)*float64(p.Resize)/float64(p.Crop) + 0.5)
+	} else {
+		p.Resize = size
+	}
+	p.Crop = size
+	return p, nil
+}

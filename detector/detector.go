@@ -1,0 +1,378 @@
+// Package detector is the library behind the crd command: train a model on
+// normal images, score new images (image score, pass/fail, anomaly map), and
+// evaluate on MVTec-layout data. A Go service embeds it the same way the CLI
+// does: Load a model file, then call Predict on images.
+//
+// The data path reads straight through: image file -> decode (dataset) ->
+// preprocess -> backbone -> patch features (embed) -> patch scores (crd or
+// knn) -> image score and anomaly map (anomalymap) -> threshold.
+package detector
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/crd-ad/crd/anomalymap"
+	"github.com/crd-ad/crd/backbone"
+	"github.com/crd-ad/crd/crd"
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/knn"
+	"github.com/crd-ad/crd/modelfile"
+)
+
+// Sigma is the standard deviation, in input pixels, of the Gaussian that
+// smooths anomaly maps (PatchCore / anomalib use 4).
+const Sigma = 4.0
+
+// Scorer turns one image's d x P patch-feature matrix into P patch scores.
+// crd.Model and knn.Model implement it. Score must be safe for concurrent use.
+type Scorer interface {
+	Score(y []float32, p int, out []float32)
+}
+
+// Detector is a trained model ready to score images.
+type Detector struct {
+	// Header is the model file's metadata: method, backbone,
+	// preprocessing, lambda, calibration.
+	Header modelfile.Header
+	// CRD is the CRD model when Header.Method is "crd".
+	CRD *crd.Model
+	// KNN is the nearest-neighbour model when Header.Method is "knn".
+	KNN *knn.Model
+
+	mu  sync.Mutex
+	ext *Extractor
+}
+
+// Scorer returns the detector's patch scorer.
+func (d *Detector) Scorer() Scorer {
+	if d.CRD != nil {
+		return d.CRD
+	}
+	return d.KNN
+}
+
+// ModelBytes is the size of the scorer's numeric payload as deployed: M for
+// CRD (float32 d x d), the memory bank and its norms for kNN.
+func (d *Detector) ModelBytes() int64 {
+	if d.CRD != nil {
+		return int64(len(d.CRD.M)) * 4
+	}
+	return int64(len(d.KNN.Bank()))*4 + int64(d.KNN.Len())*4
+}
+
+// Save writes the model file atomically. keepGram keeps G (CRD only), which
+// makes the model updatable and mergeable at twice the file size.
+func (d *Detector) Save(path string, keepGram bool) error {
+	f := &modelfile.File{Header: d.Header}
+	switch {
+	case d.CRD != nil:
+		d.CRD.FillHeader(&f.Header)
+		f.Arrays = d.CRD.Arrays(keepGram)
+	case d.KNN != nil:
+		h := &f.Header
+		h.Method, h.Coreset, h.D = knn.Method, d.KNN.Ratio(), d.KNN.D()
+		h.NumPatches, h.NumImages = d.KNN.NumPatches(), d.KNN.NumImages()
+		f.Arrays = d.KNN.Arrays()
+	default:
+		return fmt.Errorf("save %s: detector has no model", path)
+	}
+	if err := modelfile.Write(path, f); err != nil {
+		return err
+	}
+	d.Header = f.Header
+	return nil
+}
+
+// Load reads a model file and checks that its backbone is known.
+func Load(path string) (*Detector, error) {
+	f, err := modelfile.Read(path)
+	if err != nil {
+		return nil, err
+	}
+	d := &Detector{Header: f.Header}
+	switch f.Header.Method {
+	case crd.Method:
+		d.CRD, err = crd.FromFile(f)
+	case knn.Method:
+		d.KNN, err = knn.FromFile(f)
+	default:
+		err = fmt.Errorf("unknown method %q", f.Header.Method)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	info, err := backbone.Lookup(f.Header.Backbone)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if info.Dim() != f.Header.D || !slices.Equal(info.Layers, f.Header.Layers) {
+		return nil, fmt.Errorf("%s: model was made with backbone %s layers %v (d = %d), but this build's %s has layers %v (d = %d)",
+			path, f.Header.Backbone, f.Header.Layers, f.Header.D, info.Name, info.Layers, info.Dim())
+	}
+	return d, nil
+}
+
+// extractor loads the backbone on first use.
+func (d *Detector) extractor() (*Extractor, error) {
+	if d.ext == nil {
+		e, err := NewExtractor(d.Header.Backbone, d.Header.Preprocess)
+		if err != nil {
+			return nil, err
+		}
+		d.ext = e
+	}
+	return d.ext, nil
+}
+
+// Result is the verdict on one image.
+type Result struct {
+	// Index is the image's position in the paths given to PredictFiles.
+	Index int
+	Path  string
+	// Score is the raw image score: the largest patch score.
+	Score float64
+	// Normalized maps Score to [0, 1] with the threshold at 0.5 (0 for an
+	// uncalibrated model).
+	Normalized float64
+	// Defect is Score > the image threshold (never, uncalibrated).
+	Defect bool
+	// Grid is the GridH x GridW patch-score grid.
+	Grid         []float32
+	GridW, GridH int
+	// Map is the Size x Size anomaly map in the network's input space
+	// (after resize and crop): the grid upsampled bilinearly and blurred.
+	Map  []float32
+	Size int
+	// Image is the decoded original image.
+	Image *dataset.RGB
+}
+
+// score computes the grid, image score and map of one image's features.
+func (d *Detector) score(it *Item) *Result {
+	f := it.Features
+	p := f.H * f.W
+	grid := make([]float32, p)
+	d.Scorer().Score(f.Data, p, grid)
+	c := d.Header.Preprocess.Crop
+	r := &Result{Index: it.Index, Path: it.Path, Grid: grid, GridW: f.W, GridH: f.H, Size: c, Image: it.Image}
+	r.Score = float64(slices.Max(grid))
+	r.Map = anomalymap.Map(grid, f.H, f.W, c, c, Sigma)
+	if d.Calibrated() {
+		cal := d.Header.Calibration
+		r.Normalized = Normalize(r.Score, cal.ImageThreshold, cal)
+		r.Defect = r.Score > cal.ImageThreshold
+	}
+	return r
+}
+
+// PredictFiles scores image files in order, calling fn for each result.
+// Unreadable images are errors unless skipBad is set, in which case warn is
+// told about them.
+func (d *Detector) PredictFiles(paths []string, skipBad bool, warn func(error), fn func(*Result) error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, err := d.extractor()
+	if err != nil {
+		return err
+	}
+	e.SkipBad, e.Warn = skipBad, warn
+	return e.Run(paths, func(it *Item) error { return fn(d.score(it)) })
+}
+
+// Predict scores one image file.
+func (d *Detector) Predict(path string) (*Result, error) {
+	var res *Result
+	err := d.PredictFiles([]string{path}, false, nil, func(r *Result) error { res = r; return nil })
+	return res, err
+}
+
+// PixelMapOriginal returns r's anomaly map on the original image's pixel
+// grid (pixels outside the crop window get 0).
+func (d *Detector) PixelMapOriginal(r *Result) []float32 {
+	return preprocessToOriginal(r, d.Header.Preprocess)
+}
+
+// Stage reports progress: stage names the step, done of total items.
+type Stage func(stage string, done, total int)
+
+// TrainOptions configure Train.
+type TrainOptions struct {
+	// Backbone is the registered backbone name.
+	Backbone string
+	// Preprocess overrides the backbone's default input transform when its
+	// Crop is set.
+	Preprocess modelfile.Preprocess
+	// Method is "crd" (default) or "knn".
+	Method string
+	// Solve are the CRD settings (lambda, its mode, the score kind).
+	Solve crd.SolveOptions
+	// Coreset is the kNN coreset ratio in (0, 1].
+	Coreset float64
+	// Holdout is the fraction of normal images kept out of the model to
+	// calibrate the thresholds (default 0.1; 0 disables calibration).
+	Holdout float64
+	// Threshold is the rule that turns held-out scores into thresholds.
+	Threshold ThresholdRule
+	// Seed fixes the hold-out split and the coreset selection.
+	Seed uint64
+	// Batch is the backbone batch size.
+	Batch int
+	// SkipBad turns unreadable images into warnings.
+	SkipBad bool
+	// Warn receives warnings; Progress receives progress.
+	Warn     func(error)
+	Progress Stage
+	// Log receives one line per finished stage with its duration.
+	Log io.Writer
+}
+
+// DefaultTrainOptions are the settings `crd train` uses without flags.
+func DefaultTrainOptions() TrainOptions {
+	return TrainOptions{
+		Backbone:  "inception_v3",
+		Method:    crd.Method,
+		Solve:     crd.DefaultSolveOptions(),
+		Coreset:   0.1,
+		Holdout:   0.1,
+		Threshold: ThresholdRule{Quantile: 1},
+		Seed:      1,
+		Batch:     8,
+	}
+}
+
+func (o *TrainOptions) progress(stage string, done, total int) {
+	if o.Progress != nil {
+		o.Progress(stage, done, total)
+	}
+}
+
+func (o *TrainOptions) logf(format string, args ...any) {
+	if o.Log != nil {
+		fmt.Fprintf(o.Log, format+"\n", args...)
+	}
+}
+
+// Train builds a detector from normal images: features of all but the
+// held-out images go into the model (a streamed Gram matrix for CRD, a
+// memory bank for kNN), then the held-out images set the thresholds.
+func Train(paths []string, opts TrainOptions) (*Detector, error) {
+	if len(paths) == 0 {
+		return nil, fmt.Errorf("train: no training images")
+	}
+	train, held := SplitHoldout(paths, opts.Holdout, opts.Seed)
+	ext, err := NewExtractor(opts.Backbone, opts.Preprocess)
+	if err != nil {
+		return nil, err
+	}
+	if opts.Batch > 0 {
+		ext.Batch = opts.Batch
+	}
+	ext.SkipBad, ext.Warn = opts.SkipBad, opts.Warn
+	info := ext.Net.Info()
+	d := &Detector{ext: ext, Header: modelfile.Header{
+		Backbone:   info.Name,
+		Layers:     slices.Clone(info.Layers),
+		Preprocess: ext.Preprocess,
+		Created:    time.Now().UTC().Format(time.RFC3339),
+		Tool:       Tool,
+	}}
+	t0 := time.Now()
+	switch opts.Method {
+	case "", crd.Method:
+		acc := crd.NewAccumulator(info.Dim())
+		err = ext.Run(train, func(it *Item) error {
+			acc.Add(it.Features.Data, it.Features.H*it.Features.W)
+			opts.progress("train", int(acc.NumImages()), len(train))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if acc.NumImages() == 0 {
+			return nil, fmt.Errorf("train: no readable training images")
+		}
+		opts.logf("features and Gram matrix: %d images, %d patches in %s", acc.NumImages(), acc.NumPatches(), since(t0))
+		t1 := time.Now()
+		d.CRD, err = acc.Solve(opts.Solve)
+		if err != nil {
+			return nil, err
+		}
+		opts.logf("solve (d = %d): %s", info.Dim(), since(t1))
+	case knn.Method:
+		b := knn.NewBankBuilder(info.Dim(), 0)
+		err = ext.Run(train, func(it *Item) error {
+			b.Add(it.Features.Data, it.Features.H*it.Features.W)
+			opts.progress("train", b.Images(), len(train))
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if b.Images() == 0 {
+			return nil, fmt.Errorf("train: no readable training images")
+		}
+		opts.logf("features and memory bank: %d images, %d patches in %s", b.Images(), b.Len(), since(t0))
+		t1 := time.Now()
+		d.KNN, err = b.Build(bgContext(), knn.CoresetOptions{Ratio: opts.Coreset, Seed: opts.Seed,
+			Progress: func(done, total int) { opts.progress("coreset", done, total) }})
+		if err != nil {
+			return nil, err
+		}
+		opts.logf("coreset (ratio %g, %d of %d patches): %s", opts.Coreset, d.KNN.Len(), b.Len(), since(t1))
+	default:
+		return nil, fmt.Errorf("train: unknown method %q (want crd or knn)", opts.Method)
+	}
+	if err := d.Calibrate(held, opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Uncalibrated is the Calibration.ImageMethod of a model without
+// thresholds: it scores images but flags none of them.
+const Uncalibrated = "none"
+
+// Calibrated reports whether the model has thresholds.
+func (d *Detector) Calibrated() bool {
+	m := d.Header.Calibration.ImageMethod
+	return m != "" && m != Uncalibrated
+}
+
+// Calibrate sets the thresholds and normalisation from normal images that
+// are not in the model. With no images it marks the model Uncalibrated.
+func (d *Detector) Calibrate(normals []string, opts TrainOptions) error {
+	if len(normals) == 0 {
+		d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
+		opts.logf("calibration: no held-out images, no threshold set")
+		return nil
+	}
+	t0 := time.Now()
+	var img, pix []float64
+	err := d.PredictFiles(normals, opts.SkipBad, opts.Warn, func(r *Result) error {
+		img = append(img, r.Score)
+		// The pixel threshold follows the same rule over every map pixel;
+		// keep a strided sample to bound memory on large hold-out sets.
+		step := max(1, len(normals)*len(r.Map)/(1<<22))
+		for i := 0; i < len(r.Map); i += step {
+			pix = append(pix, float64(r.Map[i]))
+		}
+		opts.progress("calibrate", len(img), len(normals))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if len(img) == 0 {
+		return fmt.Errorf("calibrate: no readable held-out images")
+	}
+	d.Header.Calibration = calibrate(img, pix, opts.Threshold)
+	opts.logf("calibration on %d held-out images: image threshold %.6g (%s), pixel threshold %.6g, %s",
+		len(img), d.Header.Calibration.ImageThreshold, opts.Threshold, d.Header.Calibration.PixelThreshold, since(t0))
+	return nil
+}
+
+func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

@@ -1,0 +1,241 @@
+package detector
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/metrics"
+	"github.com/crd-ad/crd/preprocess"
+)
+
+// FPRLimit is the false-positive-rate limit of AUPRO (MVTec AD uses 0.3).
+const FPRLimit = 0.3
+
+// Metrics are the scores of one evaluation (all test images, or the normal
+// images together with one defect type). A metric that cannot be computed
+// (for example pixel metrics without masks) is NaN and listed in Missing.
+type Metrics struct {
+	ImageAUROC float64 `json:"image_auroc"`
+	PixelAUROC float64 `json:"pixel_auroc"`
+	AUPRO      float64 `json:"aupro"`
+	// F1Max is the best image-level F1 over all thresholds; PixelF1Max the
+	// same over pixels.
+	F1Max      float64 `json:"f1_max"`
+	PixelF1Max float64 `json:"pixel_f1_max"`
+	// Accuracy, Precision and Recall are image-level, at the model's stored
+	// threshold (NaN for an uncalibrated model).
+	Accuracy  float64 `json:"accuracy"`
+	Precision float64 `json:"precision"`
+	Recall    float64 `json:"recall"`
+	NImages   int     `json:"n_images"`
+	NDefect   int     `json:"n_defect"`
+	// Missing explains metrics that are NaN.
+	Missing []string `json:"missing,omitempty"`
+}
+
+// MarshalJSON writes NaN metrics as null.
+func (m Metrics) MarshalJSON() ([]byte, error) {
+	out := map[string]any{}
+	for k, v := range map[string]float64{"image_auroc": m.ImageAUROC, "pixel_auroc": m.PixelAUROC, "aupro": m.AUPRO,
+		"f1_max": m.F1Max, "pixel_f1_max": m.PixelF1Max, "accuracy": m.Accuracy, "precision": m.Precision, "recall": m.Recall} {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			out[k] = nil
+		} else {
+			out[k] = v
+		}
+	}
+	out["n_images"], out["n_defect"] = m.NImages, m.NDefect
+	if len(m.Missing) > 0 {
+		out["missing"] = m.Missing
+	}
+	return json.Marshal(out)
+}
+
+// Scored is one test image's outcome.
+type Scored struct {
+	Path       string  `json:"path"`
+	Defect     string  `json:"defect_type"`
+	Score      float64 `json:"score"`
+	Normalized float64 `json:"normalized"`
+	Predicted  bool    `json:"predicted_defect"`
+}
+
+// Evaluation is the result of Evaluate.
+type Evaluation struct {
+	Overall   Metrics            `json:"overall"`
+	PerDefect map[string]Metrics `json:"per_defect"`
+	Images    []Scored           `json:"images"`
+	// Curves for plots: image-level and pixel-level ROC, and the PRO curve
+	// up to FPRLimit.
+	ImageROC metrics.Curve `json:"-"`
+	PixelROC metrics.Curve `json:"-"`
+	PRO      metrics.Curve `json:"-"`
+	Seconds  float64       `json:"seconds"`
+}
+
+// EvalOptions configure Evaluate.
+type EvalOptions struct {
+	SkipBad  bool
+	Warn     func(error)
+	Progress Stage
+	// OnImage, when set, sees every test image's result with its sample and
+	// its ground-truth mask in the network's input space (nil for normal
+	// images and defect types without masks), for galleries.
+	OnImage func(r *Result, s dataset.Sample, mask []bool) error
+}
+
+// Evaluate scores every test image of an MVTec-layout category and computes
+// image AUROC, pixel AUROC, AUPRO and F1-max, overall and per defect type
+// (each defect type against the normal test images). Pixel metrics are
+// computed in the network's input space, with masks brought there by the
+// same resize and crop as the images (nearest neighbour), as anomalib does.
+func (d *Detector) Evaluate(cat *dataset.Category, opts EvalOptions) (*Evaluation, error) {
+	if len(cat.Test) == 0 {
+		return nil, fmt.Errorf("evaluate %s: no test images", cat.Dir)
+	}
+	t0 := time.Now()
+	paths := make([]string, len(cat.Test))
+	for i, s := range cat.Test {
+		paths[i] = s.Path
+	}
+	c := d.Header.Preprocess.Crop
+	overall := &metrics.PixelSet{}
+	per := map[string]*metrics.PixelSet{}
+	for _, t := range cat.Defects {
+		if !slices.Contains(cat.NoMasks, t) {
+			per[t] = &metrics.PixelSet{}
+		}
+	}
+	var scored []Scored
+	var imgScores []float64
+	var labels []bool
+	var goodMaps [][]float32 // maps of normal images, added to every per-defect set at the end
+	done := 0
+	err := d.PredictFiles(paths, opts.SkipBad, opts.Warn, func(r *Result) error {
+		s := cat.Test[r.Index]
+		var mask []bool
+		if s.Anomalous() && s.MaskPath != "" {
+			m, err := dataset.LoadMask(s.MaskPath)
+			if err != nil {
+				return err
+			}
+			if m.W != r.Image.W || m.H != r.Image.H {
+				return fmt.Errorf("mask %s is %dx%d but its image %s is %dx%d", s.MaskPath, m.W, m.H, s.Path, r.Image.W, r.Image.H)
+			}
+			mask = preprocess.Mask(m.Pix, m.W, m.H, d.Header.Preprocess)
+		}
+		switch {
+		case !s.Anomalous():
+			empty := make([]bool, c*c)
+			overall.Add(r.Map, empty, c)
+			goodMaps = append(goodMaps, slices.Clone(r.Map))
+		case mask != nil:
+			overall.Add(r.Map, mask, c)
+			per[s.Defect].Add(r.Map, mask, c)
+		}
+		scored = append(scored, Scored{Path: s.Path, Defect: s.Defect, Score: r.Score, Normalized: r.Normalized, Predicted: r.Defect})
+		imgScores = append(imgScores, r.Score)
+		labels = append(labels, s.Anomalous())
+		done++
+		if opts.Progress != nil {
+			opts.Progress("evaluate", done, len(paths))
+		}
+		if opts.OnImage != nil {
+			return opts.OnImage(r, s, mask)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	ev := &Evaluation{PerDefect: map[string]Metrics{}, Images: scored}
+	ev.Overall = d.metricsOf(imgScores, labels, overall, true, ev)
+	for _, t := range cat.Defects {
+		var sc []float64
+		var lb []bool
+		for k, s := range scored {
+			if s.Defect == t || s.Defect == dataset.Good {
+				sc = append(sc, imgScores[k])
+				lb = append(lb, labels[k])
+			}
+		}
+		ps := per[t]
+		if ps != nil {
+			empty := make([]bool, c*c)
+			for _, m := range goodMaps {
+				ps.Add(m, empty, c)
+			}
+		}
+		ev.PerDefect[t] = d.metricsOf(sc, lb, ps, false, nil)
+	}
+	ev.Seconds = time.Since(t0).Seconds()
+	return ev, nil
+}
+
+// metricsOf computes one row of metrics; with curves set it also fills the
+// evaluation's curves.
+func (d *Detector) metricsOf(scores []float64, labels []bool, px *metrics.PixelSet, curves bool, ev *Evaluation) Metrics {
+	nan := math.NaN()
+	m := Metrics{ImageAUROC: nan, PixelAUROC: nan, AUPRO: nan, F1Max: nan, PixelF1Max: nan,
+		Accuracy: nan, Precision: nan, Recall: nan, NImages: len(scores)}
+	for _, l := range labels {
+		if l {
+			m.NDefect++
+		}
+	}
+	miss := func(what string, err error) { m.Missing = append(m.Missing, fmt.Sprintf("%s: %v", what, err)) }
+	if v, err := metrics.AUROC(scores, labels); err == nil {
+		m.ImageAUROC = v
+	} else {
+		miss("image_auroc", err)
+	}
+	if v, _, err := metrics.F1Max(scores, labels); err == nil {
+		m.F1Max = v
+	} else {
+		miss("f1_max", err)
+	}
+	if d.Calibrated() {
+		if cm, err := metrics.Confusion(scores, labels, d.Header.Calibration.ImageThreshold); err == nil {
+			m.Accuracy, m.Precision, m.Recall = cm.Accuracy(), cm.Precision(), cm.Recall()
+		}
+	} else {
+		miss("accuracy", fmt.Errorf("the model has no threshold"))
+	}
+	if curves {
+		if fpr, tpr, _, err := metrics.ROC(scores, labels); err == nil {
+			ev.ImageROC = metrics.Curve{X: fpr, Y: tpr}
+		}
+	}
+	if px == nil || px.Defects() == 0 {
+		miss("pixel metrics", fmt.Errorf("no ground-truth masks"))
+		return m
+	}
+	if v, err := px.AUROC(); err == nil {
+		m.PixelAUROC = v
+	} else {
+		miss("pixel_auroc", err)
+	}
+	if v, _, err := px.F1Max(); err == nil {
+		m.PixelF1Max = v
+	} else {
+		miss("pixel_f1_max", err)
+	}
+	if v, err := px.AUPRO(FPRLimit); err == nil {
+		m.AUPRO = v
+	} else {
+		miss("aupro", err)
+	}
+	if curves {
+		if c, err := px.ROC(500); err == nil {
+			ev.PixelROC = c
+		}
+		if c, err := px.PROCurve(FPRLimit, 500); err == nil {
+			ev.PRO = c
+		}
+	}
+	return m
+}

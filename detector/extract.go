@@ -1,0 +1,168 @@
+package detector
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+
+	"github.com/crd-ad/crd/backbone"
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/embed"
+	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/preprocess"
+)
+
+// Extractor computes patch features: decode, preprocess, backbone, embed.
+// Images are decoded and preprocessed on all cores while the backbone runs
+// the previous batch, so memory stays bounded by two batches whatever the
+// number of images. An Extractor is not safe for concurrent use.
+type Extractor struct {
+	Net        backbone.Backbone
+	Preprocess modelfile.Preprocess
+	// Batch is the number of images per backbone call (default 8).
+	Batch int
+	// SkipBad makes unreadable images a warning (through Warn) instead of
+	// an error.
+	SkipBad bool
+	Warn    func(err error)
+}
+
+// Item is one image's result from Extractor.Run.
+type Item struct {
+	// Index is the image's position in the paths given to Run.
+	Index int
+	Path  string
+	// Image is the decoded original image.
+	Image *dataset.RGB
+	// Features is the 1 x d x gh x gw patch-feature tensor: read as a
+	// matrix, d x P with P = gh*gw. It is only valid during the callback.
+	Features *nn.Tensor
+}
+
+type loaded struct {
+	idx  []int
+	imgs []*dataset.RGB
+	x    *nn.Tensor
+	err  error
+}
+
+// NewExtractor loads the named backbone with its default preprocessing, or
+// with pre when pre.Crop is set.
+func NewExtractor(name string, pre modelfile.Preprocess) (*Extractor, error) {
+	info, err := backbone.Lookup(name)
+	if err != nil {
+		return nil, err
+	}
+	if pre.Crop == 0 {
+		pre = info.Preprocess
+	}
+	if err := preprocess.Validate(pre); err != nil {
+		return nil, err
+	}
+	if pre.Crop < info.MinInput {
+		return nil, fmt.Errorf("input size %d is smaller than %s allows (%d)", pre.Crop, name, info.MinInput)
+	}
+	net, err := backbone.Load(name)
+	if err != nil {
+		return nil, err
+	}
+	return &Extractor{Net: net, Preprocess: pre, Batch: 8}, nil
+}
+
+// Run extracts the features of paths in order and calls fn once per image,
+// from the calling goroutine. It stops at the first error from fn, or from
+// an image unless SkipBad is set.
+func (e *Extractor) Run(paths []string, fn func(it *Item) error) error {
+	batch := e.Batch
+	if batch <= 0 {
+		batch = 8
+	}
+	c := e.Preprocess.Crop
+	stop := make(chan struct{})
+	defer close(stop)
+	ch := make(chan loaded, 1)
+	go func() {
+		defer close(ch)
+		for start := 0; start < len(paths); start += batch {
+			l := e.load(paths, start, min(start+batch, len(paths)), c)
+			select {
+			case ch <- l:
+			case <-stop:
+				return
+			}
+			if l.err != nil {
+				return
+			}
+		}
+	}()
+	for l := range ch {
+		if l.err != nil {
+			return l.err
+		}
+		if len(l.idx) == 0 {
+			continue
+		}
+		outs, err := e.Net.Forward(l.x)
+		if err != nil {
+			return fmt.Errorf("backbone: %w", err)
+		}
+		feats, err := embed.Features(outs)
+		if err != nil {
+			return err
+		}
+		for k, i := range l.idx {
+			if err := fn(&Item{Index: i, Path: paths[i], Image: l.imgs[k], Features: feats.Image(k)}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// load decodes and preprocesses paths[from:to] in parallel into one batch.
+func (e *Extractor) load(paths []string, from, to, c int) loaded {
+	n := to - from
+	imgs := make([]*dataset.RGB, n)
+	errs := make([]error, n)
+	x := nn.NewTensor(n, 3, c, c)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for k := 0; k < n; k++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(k int) {
+			defer func() { <-sem; wg.Done() }()
+			img, err := dataset.LoadImage(paths[from+k])
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			imgs[k] = img
+			preprocess.Image(img.Pix, img.W, img.H, e.Preprocess, x.Data[k*3*c*c:(k+1)*3*c*c])
+		}(k)
+	}
+	wg.Wait()
+	l := loaded{x: x}
+	kept := 0
+	for k := 0; k < n; k++ {
+		if errs[k] != nil {
+			if !e.SkipBad {
+				return loaded{err: errs[k]}
+			}
+			if e.Warn != nil {
+				e.Warn(errs[k])
+			}
+			continue
+		}
+		if kept != k {
+			copy(x.Data[kept*3*c*c:(kept+1)*3*c*c], x.Data[k*3*c*c:(k+1)*3*c*c])
+		}
+		l.idx = append(l.idx, from+k)
+		l.imgs = append(l.imgs, imgs[k])
+		kept++
+	}
+	x.N = kept
+	x.Data = x.Data[:kept*3*c*c]
+	return l
+}
