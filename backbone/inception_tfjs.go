@@ -130,10 +130,11 @@ func parseTFJSShardModule(src []byte) ([]byte, error) {
 	return b, nil
 }
 
-// decodeTFJSWeights dequantises every tensor of the manifest's groups.
-// shards maps each manifest path (for example "group1-shard1of6") to its
-// bytes. It checks that each group's shards hold exactly its tensors.
-func decodeTFJSWeights(m *tfjsModel, shards map[string][]byte) (weights.Tensors, error) {
+// decodeTFJSWeights dequantises the tensors of the manifest's groups for
+// which keep returns true. shards maps each manifest path (for example
+// "group1-shard1of6") to its bytes. It checks that each group's shards hold
+// exactly the tensors the manifest lists.
+func decodeTFJSWeights(m *tfjsModel, shards map[string][]byte, keep func(name string) bool) (weights.Tensors, error) {
 	out := weights.Tensors{}
 	for gi, g := range m.WeightsManifest {
 		var buf []byte
@@ -161,13 +162,17 @@ func decodeTFJSWeights(m *tfjsModel, shards map[string][]byte) (weights.Tensors,
 				return nil, fmt.Errorf("weight %s: needs %d bytes at offset %d, group %d has only %d bytes (truncated shard?)",
 					w.Name, n*size, off, gi+1, len(buf))
 			}
-			data, err := w.dequantize(buf[off : off+n*size])
-			if err != nil {
-				return nil, err
-			}
+			raw := buf[off : off+n*size]
 			off += n * size
+			if !keep(w.Name) {
+				continue
+			}
 			if _, dup := out[w.Name]; dup {
 				return nil, fmt.Errorf("weight %s appears twice in the manifest", w.Name)
+			}
+			data, err := w.dequantize(raw)
+			if err != nil {
+				return nil, err
 			}
 			out[w.Name] = &weights.Tensor{Shape: append([]int{}, w.Shape...), Data: data}
 		}
