@@ -101,7 +101,7 @@ func newInception(t weights.Tensors) (*inception, error) {
 		if !ok {
 			return nil, fmt.Errorf("tensor %s missing (not converted inception_v3 weights?)", name)
 		}
-		if !equalInts(w.Shape, want[name]) {
+		if !incIntsEqual(w.Shape, want[name]) {
 			return nil, fmt.Errorf("tensor %s has shape %v, want %v", name, w.Shape, want[name])
 		}
 		for i, v := range w.Data {
@@ -220,7 +220,7 @@ func (b *inception) planBuffers() {
 	b.slots = make([]nn.NHWC, count)
 }
 
-func equalInts(a, b []int) bool {
+func incIntsEqual(a, b []int) bool {
 	if len(a) != len(b) {
 		return false
 	}

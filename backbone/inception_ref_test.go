@@ -44,16 +44,16 @@ func syntheticInception(t testing.TB, seed uint64) *inception {
 	return b
 }
 
-// refMap is a float64 N x C x H x W map.
-type refMap struct {
+// incRefMap is a float64 N x C x H x W map.
+type incRefMap struct {
 	n, c, h, w int
 	d          []float64
 }
 
-func (m *refMap) at(n, c, y, x int) float64 { return m.d[((n*m.c+c)*m.h+y)*m.w+x] }
+func (m *incRefMap) at(n, c, y, x int) float64 { return m.d[((n*m.c+c)*m.h+y)*m.w+x] }
 
-// refWindow returns the Keras output size and leading padding of one side.
-func refWindow(in, k, stride int, same bool) (out, pad int) {
+// incRefWindow returns the Keras output size and leading padding of one side.
+func incRefWindow(in, k, stride int, same bool) (out, pad int) {
 	if !same {
 		return (in-k)/stride + 1, 0
 	}
@@ -64,8 +64,8 @@ func refWindow(in, k, stride int, same bool) (out, pad int) {
 // refInception runs the trunk straight from the Keras definition, in
 // float64, with unfolded batch norms: the independent reference for the
 // engine's graph execution, padding, pooling and concatenation.
-func refInception(t weights.Tensors, x *refMap) map[string]*refMap {
-	maps := map[string]*refMap{inceptionInput: x}
+func refInception(t weights.Tensors, x *incRefMap) map[string]*incRefMap {
+	maps := map[string]*incRefMap{inceptionInput: x}
 	for _, nd := range inceptionGraph() {
 		in := maps[nd.in[0]]
 		switch nd.kind {
@@ -75,9 +75,9 @@ func refInception(t weights.Tensors, x *refMap) map[string]*refMap {
 			beta := t["batch_normalization_"+k+"/beta"].Data
 			mean := t["batch_normalization_"+k+"/moving_mean"].Data
 			vr := t["batch_normalization_"+k+"/moving_variance"].Data
-			oh, pt := refWindow(in.h, nd.kh, nd.stride, nd.same)
-			ow, pl := refWindow(in.w, nd.kw, nd.stride, nd.same)
-			out := &refMap{in.n, nd.outC, oh, ow, make([]float64, in.n*nd.outC*oh*ow)}
+			oh, pt := incRefWindow(in.h, nd.kh, nd.stride, nd.same)
+			ow, pl := incRefWindow(in.w, nd.kw, nd.stride, nd.same)
+			out := &incRefMap{in.n, nd.outC, oh, ow, make([]float64, in.n*nd.outC*oh*ow)}
 			for n := 0; n < in.n; n++ {
 				for o := 0; o < nd.outC; o++ {
 					for oy := 0; oy < oh; oy++ {
@@ -106,9 +106,9 @@ func refInception(t weights.Tensors, x *refMap) map[string]*refMap {
 			}
 			maps[nd.name] = out
 		case incMaxPool, incAvgPool:
-			oh, pt := refWindow(in.h, 3, nd.stride, nd.same)
-			ow, pl := refWindow(in.w, 3, nd.stride, nd.same)
-			out := &refMap{in.n, in.c, oh, ow, make([]float64, in.n*in.c*oh*ow)}
+			oh, pt := incRefWindow(in.h, 3, nd.stride, nd.same)
+			ow, pl := incRefWindow(in.w, 3, nd.stride, nd.same)
+			out := &incRefMap{in.n, in.c, oh, ow, make([]float64, in.n*in.c*oh*ow)}
 			for n := 0; n < in.n; n++ {
 				for c := 0; c < in.c; c++ {
 					for oy := 0; oy < oh; oy++ {
@@ -134,7 +134,7 @@ func refInception(t weights.Tensors, x *refMap) map[string]*refMap {
 			}
 			maps[nd.name] = out
 		case incConcat:
-			out := &refMap{in.n, nd.outC, in.h, in.w, make([]float64, in.n*nd.outC*in.h*in.w)}
+			out := &incRefMap{in.n, nd.outC, in.h, in.w, make([]float64, in.n*nd.outC*in.h*in.w)}
 			hw := in.h * in.w
 			c0 := 0
 			for _, name := range nd.in {
@@ -161,7 +161,7 @@ func TestInceptionMatchesReference(t *testing.T) {
 	}
 	const n, h, w = 2, 75, 67
 	x := inceptionFixtureInput(n, h, w)
-	rx := &refMap{n, 3, h, w, make([]float64, len(x.Data))}
+	rx := &incRefMap{n, 3, h, w, make([]float64, len(x.Data))}
 	for i, v := range x.Data {
 		rx.d[i] = float64(v)
 	}
@@ -183,7 +183,7 @@ func TestInceptionMatchesReference(t *testing.T) {
 		for j, v := range r.d {
 			w32[j] = float32(v)
 		}
-		l2, ma := relErrors(g.Data, w32)
+		l2, ma := incRelErrors(g.Data, w32)
 		t.Logf("%s %dx%dx%dx%d: relative L2 error %.2e, max-abs %.2e", name, g.N, g.C, g.H, g.W, l2, ma)
 		if l2 > 1e-5 || ma > 1e-5 {
 			t.Errorf("%s: relative L2 error %.3g, max-abs %.3g; want <= 1e-5", name, l2, ma)

@@ -53,8 +53,8 @@ func inceptionFixtureInput(n, h, w int) *nn.Tensor {
 	return x
 }
 
-// relErrors returns ||got - want|| / ||want|| and max |got - want| / max |want|.
-func relErrors(got, want []float32) (l2, maxAbs float64) {
+// incRelErrors returns ||got - want|| / ||want|| and max |got - want| / max |want|.
+func incRelErrors(got, want []float32) (l2, maxAbs float64) {
 	var d2, w2, dm, wm float64
 	for i := range want {
 		d := float64(got[i]) - float64(want[i])
@@ -91,10 +91,10 @@ func TestInceptionMatchesTFJS(t *testing.T) {
 		for i, name := range b.Info().Layers {
 			w := want[name]
 			g := got[i]
-			if shape := []int{g.N, g.C, g.H, g.W}; !equalInts(shape, w.Shape) {
+			if shape := []int{g.N, g.C, g.H, g.W}; !incIntsEqual(shape, w.Shape) {
 				t.Fatalf("%s: shape %v, TensorFlow.js %v", name, shape, w.Shape)
 			}
-			l2, ma := relErrors(g.Data, w.Data)
+			l2, ma := incRelErrors(g.Data, w.Data)
 			t.Logf("pass %d %s %v: relative L2 error %.2e, max-abs error / max %.2e", pass, name, w.Shape, l2, ma)
 			if l2 > 1e-4 || ma > 1e-4 {
 				t.Errorf("%s: relative L2 error %.3g, max-abs %.3g; want <= 1e-4", name, l2, ma)
@@ -156,9 +156,9 @@ func TestInceptionSizes(t *testing.T) {
 	}
 }
 
-// BenchmarkForward reports images/s and GFLOP/s (2 flops per
+// BenchmarkForwardInception reports images/s and GFLOP/s (2 flops per
 // multiply-accumulate of the convolutions) at 299 x 299.
-func BenchmarkForward(b *testing.B) {
+func BenchmarkForwardInception(b *testing.B) {
 	net := loadCachedInception(b).(*inception)
 	for _, n := range []int{1, 8} {
 		b.Run(fmt.Sprintf("%s/batch%d", InceptionName, n), func(b *testing.B) {
