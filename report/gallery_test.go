@@ -1,0 +1,171 @@
+package report
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/crd-ad/crd/dataset"
+)
+
+func flatImage(w, h int, v float32) *dataset.RGB {
+	img := dataset.NewRGB(w, h)
+	for i := range img.Pix {
+		img.Pix[i] = v
+	}
+	return img
+}
+
+// worstFirstItems is a set whose expected order is known. Threshold 10 for all.
+var worstFirstItems = []struct {
+	name, defect string
+	score        float64
+}{
+	{"tn_low", "good", 2},        // correct, badness -0.8
+	{"tp_high", "crack", 30},     // correct, badness -2
+	{"fn_far", "crack", 1},       // wrong, badness 0.9
+	{"fp_near", "good", 11},      // wrong, badness 0.1
+	{"tn_near", "good", 9.5},     // correct, badness -0.05
+	{"fn_near", "scratch", 9},    // wrong, badness 0.1 (ties fp_near; name order)
+	{"fp_far", "good", 25},       // wrong, badness 1.5
+	{"tp_near", "scratch", 10.5}, // correct, badness -0.05 (ties tn_near; name order)
+}
+
+var worstFirstOrder = []string{"fp_far", "fn_far", "fn_near", "fp_near", "tn_near", "tp_near", "tn_low", "tp_high"}
+
+func TestGalleryWorstFirst(t *testing.T) {
+	dir := t.TempDir()
+	g := NewGallery(dir, GalleryOptions{Max: 3})
+	for _, it := range worstFirstItems {
+		err := g.Add(Item{
+			Name: "test/" + it.name + ".png", Defect: it.defect, Score: it.score, NormScore: it.score / 10,
+			Threshold: 10, Predicted: it.score > 10,
+			Image: flatImage(8, 6, 0.5), Map: make([]float32, 48), Mask: square(8, 6, 2, 2, 5, 4),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := g.Entries()
+	var names []string
+	for _, e := range entries {
+		names = append(names, strings.TrimSuffix(strings.TrimPrefix(e.Name, "test/"), ".png"))
+	}
+	if !slices.Equal(names, worstFirstOrder) {
+		t.Fatalf("order %v, want %v", names, worstFirstOrder)
+	}
+	// Exactly the worst 3 keep a picture, and only their files exist.
+	var files []string
+	for i, e := range entries {
+		if (e.Image != "") != (i < 3) {
+			t.Errorf("entry %d (%s) picture %q", i, e.Name, e.Image)
+		}
+		if e.Image != "" {
+			files = append(files, filepath.Base(e.Image))
+			if _, err := os.Stat(filepath.Join(dir, e.Image)); err != nil {
+				t.Error(err)
+			}
+		}
+		wantCorrect := !strings.HasPrefix(names[i], "f")
+		if e.Correct != wantCorrect {
+			t.Errorf("%s: Correct = %v", e.Name, e.Correct)
+		}
+	}
+	onDisk, _ := os.ReadDir(filepath.Join(dir, "images"))
+	if len(onDisk) != 3 {
+		t.Errorf("files on disk: %v, want %v", onDisk, files)
+	}
+	if g.Err() != nil {
+		t.Error(g.Err())
+	}
+}
+
+func TestGalleryConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	g := NewGallery(dir, GalleryOptions{Max: 5})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < 25; i++ {
+				s := float64(w*25 + i)
+				if err := g.Add(Item{Name: fmt.Sprintf("%d-%d", w, i), Defect: "good", Score: s, Threshold: 1000,
+					Image: flatImage(4, 4, 0.1)}); err != nil {
+					t.Error(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	entries := g.Entries()
+	if len(entries) != 100 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	// All correct normal images: worst = highest scores 99..95.
+	for i, e := range entries[:5] {
+		if e.Score != float64(99-i) || e.Image == "" {
+			t.Errorf("entry %d: score %v picture %q", i, e.Score, e.Image)
+		}
+	}
+	onDisk, _ := os.ReadDir(filepath.Join(dir, "images"))
+	if len(onDisk) != 5 {
+		t.Errorf("%d files on disk, want 5", len(onDisk))
+	}
+}
+
+func TestGalleryPicture(t *testing.T) {
+	dir := t.TempDir()
+	// A 640x480 input is reduced to 320x240 per panel; the 1-pixel-wide defect line survives in the mask.
+	const w, h = 640, 480
+	img := flatImage(w, h, 0.5)
+	amap := make([]float32, w*h)
+	mask := make([]bool, w*h)
+	for y := 100; y < 300; y++ {
+		mask[y*w+401] = true
+		amap[y*w+401] = 4
+	}
+	g := NewGallery(dir, GalleryOptions{MapLo: 0, MapHi: 1})
+	if err := g.Add(Item{Name: "a/b c.png", Defect: "crack", Score: 1, Threshold: 2, Image: img, Map: amap, Mask: mask}); err != nil {
+		t.Fatal(err)
+	}
+	e := g.Entries()[0]
+	if e.Image != "images/0000_a_b_c.png" {
+		t.Errorf("picture path %q", e.Image)
+	}
+	pic, err := dataset.LoadImage(filepath.Join(dir, e.Image))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pic.W != 2*320+4 || pic.H != 240 {
+		t.Fatalf("picture %dx%d", pic.W, pic.H)
+	}
+	// Green outline pixels exist in both panels around x = 200 (left) and 324+200 (right).
+	green := func(x, y int) bool { return pic.At(0, x, y) == 0 && pic.At(1, x, y) == 1 && pic.At(2, x, y) == 0 }
+	if !green(199, 100) || !green(324+199, 100) {
+		t.Error("no outline next to the thin defect")
+	}
+	// Background of the left panel is the grey image.
+	if v := pic.At(0, 10, 10); v < 0.49 || v > 0.51 {
+		t.Errorf("left panel background %v", v)
+	}
+	// Right panel background: map 0 -> inferno(0) blended at alpha 0.45 over grey 0.5.
+	want := (0.55*127.5 + 0.45*4) / 255 // blue channel
+	if v := float64(pic.At(2, 324+10, 10)); v < want-0.005 || v > want+0.005 {
+		t.Errorf("right panel background blue %v, want %v", v, want)
+	}
+}
+
+func TestShrinkMean(t *testing.T) {
+	img := dataset.NewRGB(4, 2)
+	copy(img.Plane(0), []float32{0, 1, 2, 3, 4, 5, 6, 7})
+	out, m, _ := shrink(img, []float32{1, 1, 1, 1, 3, 3, 3, 3}, nil, 2)
+	// 4x2 -> 2x1: means of the 2x2 blocks.
+	if out.W != 2 || out.H != 1 || out.Plane(0)[0] != 2.5 || out.Plane(0)[1] != 4.5 || m[0] != 2 {
+		t.Errorf("shrink: %v %v", out, m)
+	}
+}

@@ -1,0 +1,217 @@
+package report
+
+import (
+	"image"
+	"image/color"
+	"math"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/crd-ad/crd/dataset"
+)
+
+// Reference colours from matplotlib 3.6.3: [round(255*c) for c in cm.get_cmap("inferno", 256)(v)[:3]].
+var infernoRef = []struct {
+	v    float64
+	want color.RGBA
+}{
+	{0, color.RGBA{0, 0, 4, 255}},
+	{0.25, color.RGBA{87, 16, 110, 255}},
+	{0.5, color.RGBA{188, 55, 84, 255}},
+	{0.75, color.RGBA{249, 142, 9, 255}},
+	{1, color.RGBA{252, 255, 164, 255}},
+}
+
+func TestColormap(t *testing.T) {
+	for _, c := range infernoRef {
+		if got := Colormap(c.v); got != c.want {
+			t.Errorf("Colormap(%v) = %v, want %v", c.v, got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		v    float64
+		want float64
+	}{{-3, 0}, {math.NaN(), 0}, {7, 1}, {math.Inf(1), 1}} {
+		if got, want := Colormap(c.v), Colormap(c.want); got != want {
+			t.Errorf("Colormap(%v) = %v, want %v", c.v, got, want)
+		}
+	}
+}
+
+func TestOverlay(t *testing.T) {
+	// A 5x1 image with known colours; map values at lo, 1/4, 1/2, hi and beyond hi (clamped).
+	img := dataset.NewRGB(5, 1)
+	base := [3]float64{0.2, 0.6, 1.0}
+	for c := 0; c < 3; c++ {
+		for i := range img.Plane(c) {
+			img.Plane(c)[i] = float32(base[c])
+		}
+	}
+	lo, hi := 2.0, 6.0
+	amap := []float32{2, 3, 4, 6, 100}
+	wantV := []float64{0, 0.25, 0.5, 1, 1}
+	for _, alpha := range []float64{0, 0.4, 1} {
+		out := Overlay(img, amap, lo, hi, alpha)
+		for i := range amap {
+			heat := infernoColour(wantV[i])
+			for c := 0; c < 3; c++ {
+				want := math.Round((1-alpha)*255*float64(float32(base[c])) + alpha*heat[c])
+				if got := out.Pix[4*i+c]; float64(got) != want {
+					t.Errorf("alpha %v, pixel %d, channel %d: %d, want %v", alpha, i, c, got, want)
+				}
+			}
+			if out.Pix[4*i+3] != 255 {
+				t.Errorf("alpha channel %d", out.Pix[4*i+3])
+			}
+		}
+	}
+	h := Heatmap(amap, 5, 1, lo, hi)
+	for i := range amap {
+		if got := h.RGBAAt(i, 0); got != Colormap(wantV[i]) {
+			t.Errorf("Heatmap pixel %d = %v", i, got)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Overlay with a map of the wrong length did not panic")
+		}
+	}()
+	Overlay(img, amap[:4], lo, hi, 0.5)
+}
+
+// infernoColour looks v up in the reference table (only the reference points are used).
+func infernoColour(v float64) [3]float64 {
+	for _, c := range infernoRef {
+		if c.v == v {
+			return [3]float64{float64(c.want.R), float64(c.want.G), float64(c.want.B)}
+		}
+	}
+	panic("no reference colour")
+}
+
+// square returns a w x h mask with the square [x0,x1) x [y0,y1) set.
+func square(w, h, x0, y0, x1, y1 int) []bool {
+	m := make([]bool, w*h)
+	for y := y0; y < y1; y++ {
+		for x := x0; x < x1; x++ {
+			m[y*w+x] = true
+		}
+	}
+	return m
+}
+
+// ring returns the pixels at Chebyshev distance exactly in [dmin, dmax] from the box [x0,x1) x [y0,y1) edge, as
+// a direct definition: inside-ness by coordinates.
+func ringRef(w, h, x0, y0, x1, y1, width int, outer bool) []bool {
+	m := make([]bool, w*h)
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			in := x >= x0 && x < x1 && y >= y0 && y < y1
+			if outer {
+				grown := x >= x0-width && x < x1+width && y >= y0-width && y < y1+width
+				m[y*w+x] = grown && !in
+			} else {
+				shrunk := x >= x0+width && x < x1-width && y >= y0+width && y < y1-width
+				m[y*w+x] = in && !shrunk
+			}
+		}
+	}
+	return m
+}
+
+func TestContourSquare(t *testing.T) {
+	const w, h = 12, 10
+	for _, b := range [][4]int{{3, 2, 9, 8}, {0, 0, 5, 4}, {4, 3, 5, 4}} { // interior, touching the edge, 1 pixel
+		mask := square(w, h, b[0], b[1], b[2], b[3])
+		for width := 1; width <= 2; width++ {
+			got := Contour(mask, w, h, width)
+			want := ringRef(w, h, b[0], b[1], b[2], b[3], width, false)
+			// At the image edge the inner contour counts the edge as outside: the square [0,5)x[0,4) has its
+			// pixels on the image border in the contour, which ringRef gives as well since the border is part of
+			// the square's own edge.
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("square %v width %d: Contour wrong at (%d,%d): got %v", b, width, i%w, i/w, got[i])
+				}
+			}
+			got = Outline(mask, w, h, width)
+			want = ringRef(w, h, b[0], b[1], b[2], b[3], width, true)
+			for i := range got {
+				if got[i] != want[i] {
+					t.Fatalf("square %v width %d: Outline wrong at (%d,%d): got %v", b, width, i%w, i/w, got[i])
+				}
+			}
+		}
+	}
+	// Width 1 inner contour of the 6x6 square is its border: 20 pixels.
+	n := 0
+	for _, v := range Contour(square(w, h, 3, 2, 9, 8), w, h, 1) {
+		if v {
+			n++
+		}
+	}
+	if n != 20 {
+		t.Errorf("border of a 6x6 square has %d pixels, want 20", n)
+	}
+
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	mask := square(w, h, 3, 2, 9, 8)
+	DrawContour(dst, mask, 1, ContourColor)
+	outline := Outline(mask, w, h, 1)
+	for i := range outline {
+		got := dst.RGBAAt(i%w, i/w)
+		if outline[i] != (got == ContourColor) {
+			t.Fatalf("DrawContour pixel (%d,%d) = %v", i%w, i/w, got)
+		}
+	}
+}
+
+func TestMaskPNGRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	const w, h = 7, 5
+	mask := square(w, h, 1, 1, 4, 3)
+	mask[w*h-1] = true
+	p := filepath.Join(dir, "m.png")
+	if err := MaskPNG(p, mask, w, h); err != nil {
+		t.Fatal(err)
+	}
+	m, err := dataset.LoadMask(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range mask {
+		if m.Pix[i] != mask[i] {
+			t.Fatalf("pixel %d: %v, want %v", i, m.Pix[i], mask[i])
+		}
+	}
+	// The file holds 0 and 255 only.
+	img, err := dataset.LoadImage(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range img.Plane(0) {
+		if want := map[bool]float32{false: 0, true: 1}[mask[i]]; v != want {
+			t.Fatalf("pixel %d = %v", i, v)
+		}
+	}
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 1 {
+		t.Errorf("temporary files left: %v", entries)
+	}
+	if err := WritePNG(filepath.Join(dir, "missing", "x.png"), image.NewGray(image.Rect(0, 0, 1, 1))); err == nil {
+		t.Error("WritePNG into a missing folder: no error")
+	}
+}
+
+func TestToRGBA(t *testing.T) {
+	img := dataset.NewRGB(2, 1)
+	copy(img.Pix, []float32{0, 1, 0.5, 2, -1, 0.2})
+	got := ToRGBA(img)
+	want := []uint8{0, 128, 0, 255, 255, 255, 51, 255}
+	for i := range want {
+		if got.Pix[i] != want[i] {
+			t.Fatalf("ToRGBA = %v, want %v", got.Pix, want)
+		}
+	}
+}
