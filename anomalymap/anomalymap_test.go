@@ -1,0 +1,177 @@
+package anomalymap
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+func TestKernelSize(t *testing.T) {
+	// 2*int(4*sigma+0.5)+1: sigma 4 -> 2*16+1 = 33; 1.5 -> 2*6+1 = 13;
+	// 0.6 -> 2*int(2.9)+1 = 5; 0 -> 1.
+	for _, c := range [][2]float64{{4, 33}, {1.5, 13}, {0.6, 5}, {0, 1}, {2, 17}} {
+		if got := KernelSize(c[0]); got != int(c[1]) {
+			t.Errorf("KernelSize(%v) = %d, want %v", c[0], got, c[1])
+		}
+	}
+	if k := GaussianKernel(0); len(k) != 1 || k[0] != 1 {
+		t.Errorf("GaussianKernel(0) = %v", k)
+	}
+}
+
+func TestReflectIndex(t *testing.T) {
+	// n = 4: ... 3 2 1 | 0 1 2 3 | 2 1 0 1 2 ...  (period 2(n-1) = 6)
+	want := map[int]int{-7: 1, -6: 0, -5: 1, -4: 2, -3: 3, -2: 2, -1: 1, 0: 0, 3: 3, 4: 2, 5: 1, 6: 0, 7: 1, 9: 3, 10: 2}
+	for i, w := range want {
+		if got := reflectIndex(i, 4); got != w {
+			t.Errorf("reflectIndex(%d, 4) = %d, want %d", i, got, w)
+		}
+	}
+	for _, i := range []int{-3, 0, 5} {
+		if reflectIndex(i, 1) != 0 {
+			t.Errorf("reflectIndex(%d, 1) != 0", i)
+		}
+	}
+}
+
+// A constant image stays constant: the kernel sums to 1 and reflection only
+// repeats the constant.
+func TestBlurConstant(t *testing.T) {
+	for _, sz := range [][2]int{{40, 30}, {3, 50}, {1, 1}, {300, 260}} {
+		h, w := sz[0], sz[1]
+		img := make([]float32, h*w)
+		for i := range img {
+			img[i] = 2.5
+		}
+		out := GaussianBlur(img, h, w, 4)
+		for i, v := range out {
+			if math.Abs(float64(v)-2.5) > 1e-5 {
+				t.Fatalf("%dx%d: pixel %d = %v, want 2.5", h, w, i, v)
+			}
+		}
+	}
+}
+
+// A unit impulse far from the borders becomes the 2-D kernel g g^T.
+func TestBlurDelta(t *testing.T) {
+	const h, w, sigma = 41, 45, 4.0
+	g := GaussianKernel(sigma)
+	r := len(g) / 2
+	img := make([]float32, h*w)
+	cy, cx := 20, 22
+	img[cy*w+cx] = 1
+	out := GaussianBlur(img, h, w, sigma)
+	var sum float64
+	for y := range h {
+		for x := range w {
+			var want float64
+			if dy, dx := y-cy+r, x-cx+r; dy >= 0 && dy < len(g) && dx >= 0 && dx < len(g) {
+				want = float64(g[dy]) * float64(g[dx])
+			}
+			if math.Abs(float64(out[y*w+x])-want) > 1e-9 {
+				t.Fatalf("(%d,%d) = %v, want %v", y, x, out[y*w+x], want)
+			}
+			sum += float64(out[y*w+x])
+		}
+	}
+	if math.Abs(sum-1) > 1e-6 {
+		t.Errorf("blurred impulse sums to %v", sum)
+	}
+	// The kernel itself: g[r] is the largest, symmetric, and
+	// g[r+1]/g[r] = exp(-1/(2 sigma^2)).
+	if math.Abs(float64(g[r+1]/g[r])-math.Exp(-1/(2*sigma*sigma))) > 1e-6 || g[r-3] != g[r+3] {
+		t.Errorf("kernel shape wrong: %v", g)
+	}
+}
+
+// The separable blur equals a direct 2-D correlation with reflect padding,
+// computed here in float64 for an image smaller than the kernel radius in one
+// direction and large enough to run in parallel in the other.
+func TestBlurDirect(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 1))
+	for _, sz := range [][2]int{{7, 50}, {400, 180}} {
+		h, w := sz[0], sz[1]
+		img := make([]float32, h*w)
+		for i := range img {
+			img[i] = float32(rng.Float64())
+		}
+		g := GaussianKernel(4)
+		r := len(g) / 2
+		b := NewBlur(4)
+		out := b.Apply(nil, img, h, w)
+		inplace := append([]float32(nil), img...)
+		b.Apply(inplace, inplace, h, w)
+		for _, p := range [][2]int{{0, 0}, {h - 1, w - 1}, {h / 2, 3}, {3, w / 2}, {h - 2, 1}} {
+			y, x := p[0], p[1]
+			var want float64
+			for i := range g {
+				for j := range g {
+					want += float64(g[i]) * float64(g[j]) * float64(img[reflectIndex(y-r+i, h)*w+reflectIndex(x-r+j, w)])
+				}
+			}
+			if got := out[y*w+x]; math.Abs(float64(got)-want) > 1e-5 {
+				t.Errorf("%dx%d (%d,%d) = %v, direct %v", h, w, y, x, got, want)
+			}
+			if inplace[y*w+x] != out[y*w+x] {
+				t.Errorf("in-place result differs at (%d,%d)", y, x)
+			}
+		}
+	}
+}
+
+// Bilinear resizing of a linear ramp reproduces the ramp at the source
+// coordinates (i + 0.5) * in/out - 0.5, clamped to the edges.
+func TestResizeBilinearRamp(t *testing.T) {
+	// 1 x 4 source 0 1 2 3 to width 8 (scale 1/2): source x = (i+0.5)/2 - 0.5
+	// = -0.25 (clamped 0), 0.25, 0.75, ..., 3.25 (clamped to 3 by the upper
+	// neighbour): 0 0.25 0.75 1.25 1.75 2.25 2.75 3.
+	got := ResizeBilinear(nil, []float32{0, 1, 2, 3}, 1, 4, 1, 8)
+	want := []float32{0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("ramp = %v, want %v", got, want)
+		}
+	}
+	// Constant grid stays constant at any size.
+	up := Upsample([]float32{7, 7, 7, 7, 7, 7}, 2, 3, 11, 13)
+	for _, v := range up {
+		if v != 7 {
+			t.Fatalf("constant upsample gave %v", v)
+		}
+	}
+}
+
+func TestResizeNearestMask(t *testing.T) {
+	// 2 x 2 mask to 4 x 6: row i takes source i*2/4 = i/2, column j takes j*2/6.
+	m := []bool{true, false, false, true}
+	got := ResizeNearest(nil, m, 2, 2, 4, 6)
+	for y := range 4 {
+		for x := range 6 {
+			want := m[(y/2)*2+x/3]
+			if got[y*6+x] != want {
+				t.Fatalf("(%d,%d) = %v, want %v", y, x, got[y*6+x], want)
+			}
+		}
+	}
+}
+
+func TestShapePanics(t *testing.T) {
+	for name, f := range map[string]func(){
+		"short src":   func() { ResizeBilinear(nil, make([]float32, 5), 2, 3, 4, 4) },
+		"zero size":   func() { ResizeNearest(nil, []int{1}, 1, 1, 0, 3) },
+		"blur shape":  func() { GaussianBlur(make([]float32, 3), 2, 2, 1) },
+		"neg sigma":   func() { NewBlur(-1) },
+		"bad interp":  func() { NewGenerator(4, 4, 1, Interpolation(7)) },
+		"nan sigma":   func() { GaussianKernel(math.NaN()) },
+		"grid length": func() { Map(make([]float32, 3), 2, 2, 8, 8, 4) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}

@@ -1,0 +1,132 @@
+package anomalymap
+
+import (
+	"fmt"
+	"math"
+)
+
+// KernelSize is the Gaussian kernel size anomalib uses for a given sigma:
+// 2*int(4*sigma+0.5)+1, that is 33 for sigma 4 (a radius of 4 sigma).
+func KernelSize(sigma float64) int {
+	return 2*int(4*sigma+0.5) + 1
+}
+
+// GaussianKernel returns the normalised 1-D Gaussian kernel of KernelSize(sigma)
+// taps, as kornia's get_gaussian_kernel1d computes it: g[i] =
+// exp(-(i-r)^2 / (2 sigma^2)) / sum, with r the radius. sigma = 0 gives the
+// identity kernel [1]. It panics for a negative or non-finite sigma.
+func GaussianKernel(sigma float64) []float32 {
+	if !(sigma >= 0) || math.IsInf(sigma, 1) {
+		panic(fmt.Sprintf("anomalymap: Gaussian sigma %g is not a finite non-negative number", sigma))
+	}
+	n := KernelSize(sigma)
+	r := n / 2
+	g := make([]float64, n)
+	var sum float64
+	for i := range g {
+		x := float64(i - r)
+		g[i] = math.Exp(-x * x / (2 * sigma * sigma))
+		if n == 1 {
+			g[i] = 1
+		}
+		sum += g[i]
+	}
+	k := make([]float32, n)
+	for i := range g {
+		k[i] = float32(g[i] / sum)
+	}
+	return k
+}
+
+// reflectIndex maps i, possibly outside [0, n), into the image by PyTorch's
+// "reflect" padding: the mirror without repeating the edge (for n = 4,
+// ... 2 1 | 0 1 2 3 | 2 1 ...). PyTorch refuses a pad of n or more; here the
+// reflection repeats (the mirrored signal is periodic with period 2(n-1)), as
+// numpy.pad(mode="reflect") extends it, and n = 1 repeats the single value.
+func reflectIndex(i, n int) int {
+	if n == 1 {
+		return 0
+	}
+	if i >= 0 && i < n {
+		return i
+	}
+	p := 2 * (n - 1)
+	i %= p
+	if i < 0 {
+		i += p
+	}
+	if i >= n {
+		i = p - i
+	}
+	return i
+}
+
+// Blur is a separable Gaussian blur with reflect padding, as anomalib's
+// GaussianBlur2d applies it: out = K * img with the 2-D kernel K = g g^T,
+// computed as a horizontal then a vertical pass with the 1-D kernel g. A Blur
+// keeps a scratch image between calls, so it is not safe for concurrent use;
+// use one Blur per goroutine.
+type Blur struct {
+	kernel []float32
+	tmp    []float32
+}
+
+// NewBlur returns a Blur with the kernel GaussianKernel(sigma).
+func NewBlur(sigma float64) *Blur {
+	return &Blur{kernel: GaussianKernel(sigma)}
+}
+
+// Kernel returns the 1-D kernel (shared, do not modify).
+func (b *Blur) Kernel() []float32 { return b.kernel }
+
+// Apply blurs the h x w image src into dst and returns dst, reallocated if its
+// capacity is below h*w. dst may be src (in-place).
+func (b *Blur) Apply(dst, src []float32, h, w int) []float32 {
+	checkShape("Blur.Apply", len(src), h, w, h, w)
+	dst = grow(dst, h*w)
+	b.tmp = grow(b.tmp, h*w)
+	tmp, g := b.tmp, b.kernel
+	r := len(g) / 2
+
+	// Horizontal pass, src -> tmp: each row is reflect-padded into a buffer
+	// of w + 2r values, then correlated with g.
+	rows(h, h*w, func(y0, y1 int) {
+		pad := make([]float32, w+2*r)
+		for y := y0; y < y1; y++ {
+			row := src[y*w:][:w]
+			for i := range pad {
+				pad[i] = row[reflectIndex(i-r, w)]
+			}
+			out := tmp[y*w:][:w]
+			for x := range out {
+				win := pad[x:][:len(g)]
+				var s float32
+				for k, gk := range g {
+					s += gk * win[k]
+				}
+				out[x] = s
+			}
+		}
+	})
+	// Vertical pass, tmp -> dst: output row y accumulates the rows
+	// reflect(y - r + k) of tmp weighted by g[k].
+	rows(h, h*w, func(y0, y1 int) {
+		for y := y0; y < y1; y++ {
+			out := dst[y*w:][:w]
+			clear(out)
+			for k, gk := range g {
+				in := tmp[reflectIndex(y-r+k, h)*w:][:w]
+				for x, v := range in {
+					out[x] += gk * v
+				}
+			}
+		}
+	})
+	return dst
+}
+
+// GaussianBlur returns a new slice with the h x w image img blurred by a
+// Gaussian of the given sigma (see Blur).
+func GaussianBlur(img []float32, h, w int, sigma float64) []float32 {
+	return NewBlur(sigma).Apply(nil, img, h, w)
+}

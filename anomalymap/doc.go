@@ -1,0 +1,18 @@
+// Package anomalymap turns a grid of patch scores into a pixel anomaly map, the
+// way PatchCore and anomalib do: the grid is resized to the image size and
+// smoothed with a Gaussian blur (sigma 4, kernel 33, reflect padding).
+//
+// Resizing follows PyTorch's F.interpolate without antialiasing: bilinear
+// with align_corners=False, or the legacy "nearest" mode. The blur follows
+// anomalib's GaussianBlur2d (a kornia Gaussian kernel normalised to sum 1 of
+// size 2*int(4*sigma+0.5)+1, PyTorch "reflect" padding), computed as two 1-D
+// passes. Images and maps are single-channel float32, row-major, h x w.
+//
+// Two upsampling conventions exist in the reference code. The PatchCore paper's
+// code (and this project's METHOD.md) upsamples bilinearly; anomalib's
+// PatchCore AnomalyMapGenerator calls F.interpolate with its default mode,
+// nearest. Both are offered (see Interpolation); Map uses bilinear.
+//
+// Shape mismatches (a slice shorter than h*w, a non-positive size) are
+// programmer errors and panic.
+package anomalymap

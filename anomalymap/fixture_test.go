@@ -1,0 +1,100 @@
+package anomalymap
+
+import (
+	"encoding/json"
+	"math"
+	"os"
+	"testing"
+)
+
+// fixture is testdata/fixture.json, made by testdata/make_fixture.py with
+// PyTorch.
+type fixture struct {
+	Resize []struct {
+		GH, GW, H, W int
+		Mode         string
+		Grid, Out    []float32
+	}
+	Blur []struct {
+		H, W             int
+		Sigma            float64
+		Img, Out, Kernel []float32
+	}
+	Map []struct {
+		GH, GW, H, W int
+		Sigma        float64
+		Mode         string
+		Grid, Out    []float32
+	}
+}
+
+func loadFixture(t *testing.T) *fixture {
+	t.Helper()
+	b, err := os.ReadFile("testdata/fixture.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f fixture
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Resize) == 0 || len(f.Blur) == 0 || len(f.Map) == 0 {
+		t.Fatal("fixture is missing cases")
+	}
+	return &f
+}
+
+// closeRel checks got against want to a relative tolerance tol, measured
+// against max(|want|, 1) (the values are O(1)).
+func closeRel(t *testing.T, what string, got, want []float32, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d values, want %d", what, len(got), len(want))
+	}
+	for i := range got {
+		d := math.Abs(float64(got[i]) - float64(want[i]))
+		if d > tol*math.Max(math.Abs(float64(want[i])), 1) {
+			t.Errorf("%s[%d] = %v, PyTorch %v", what, i, got[i], want[i])
+			return
+		}
+	}
+}
+
+func TestResizeFixture(t *testing.T) {
+	for _, c := range loadFixture(t).Resize {
+		var got []float32
+		if c.Mode == "nearest" {
+			got = ResizeNearest(nil, c.Grid, c.GH, c.GW, c.H, c.W)
+			closeRel(t, "nearest", got, c.Out, 0) // a copy: exact
+		} else {
+			got = ResizeBilinear(nil, c.Grid, c.GH, c.GW, c.H, c.W)
+			closeRel(t, "bilinear", got, c.Out, 1e-5)
+		}
+	}
+}
+
+func TestBlurFixture(t *testing.T) {
+	for _, c := range loadFixture(t).Blur {
+		closeRel(t, "kernel", GaussianKernel(c.Sigma), c.Kernel, 1e-6)
+		got := GaussianBlur(c.Img, c.H, c.W, c.Sigma)
+		closeRel(t, "blur", got, c.Out, 1e-5)
+	}
+}
+
+func TestMapFixture(t *testing.T) {
+	for _, c := range loadFixture(t).Map {
+		interp := Bilinear
+		if c.Mode == "nearest" {
+			interp = Nearest
+		}
+		g := NewGenerator(c.H, c.W, c.Sigma, interp)
+		got := g.Map(nil, c.Grid, c.GH, c.GW)
+		closeRel(t, "map "+c.Mode, got, c.Out, 1e-5)
+		// Reuse of the destination and the scratch gives the same map.
+		again := g.Map(got, c.Grid, c.GH, c.GW)
+		closeRel(t, "map reused", again, c.Out, 1e-5)
+		if interp == Bilinear {
+			closeRel(t, "Map", Map(c.Grid, c.GH, c.GW, c.H, c.W, c.Sigma), c.Out, 1e-5)
+		}
+	}
+}
