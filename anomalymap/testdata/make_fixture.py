@@ -48,7 +48,9 @@ def blur(img, sigma):
 
 
 def arr(a):
-    return [float(v) for v in np.asarray(a, dtype=np.float32).ravel()]
+    # 9 significant digits identify a float32 exactly (the Go side parses
+    # them as float32).
+    return [float("%.9g" % v) for v in np.asarray(a, dtype=np.float32).ravel()]
 
 
 def resize(img, h, w, mode):
@@ -72,7 +74,8 @@ for (gh, gw, h, w, mode) in [
     (40, 33, 9, 7, "bilinear"),   # downscale, no antialias
     (3, 4, 3, 4, "bilinear"),     # identity
     (7, 5, 40, 33, "nearest"),
-    (14, 10, 20, 7, "nearest"),   # 14 -> 20: the float32 scale 0.7 rounds down
+    (14, 10, 20, 7, "nearest"),
+    (6, 2, 74, 82, "nearest"),    # float32 rounding: row 37 takes source 2, column 41 source 0 (exact: 3, 1)
     (6, 6, 12, 13, "nearest"),    # 2x fast path in one axis
     (40, 33, 9, 7, "nearest"),
 ]:
