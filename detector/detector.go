@@ -64,27 +64,33 @@ func (d *Detector) ModelBytes() int64 {
 	return int64(len(d.KNN.Bank()))*4 + int64(d.KNN.Len())*4
 }
 
+// syncHeader copies the model's own fields (method, d, lambda, counts) into
+// the header.
+func (d *Detector) syncHeader() {
+	h := &d.Header
+	switch {
+	case d.CRD != nil:
+		d.CRD.FillHeader(h)
+	case d.KNN != nil:
+		h.Method, h.Coreset, h.D = knn.Method, d.KNN.Ratio(), d.KNN.D()
+		h.NumPatches, h.NumImages = d.KNN.NumPatches(), d.KNN.NumImages()
+	}
+}
+
 // Save writes the model file atomically. keepGram keeps G (CRD only), which
 // makes the model updatable and mergeable at twice the file size.
 func (d *Detector) Save(path string, keepGram bool) error {
+	d.syncHeader()
 	f := &modelfile.File{Header: d.Header}
 	switch {
 	case d.CRD != nil:
-		d.CRD.FillHeader(&f.Header)
 		f.Arrays = d.CRD.Arrays(keepGram)
 	case d.KNN != nil:
-		h := &f.Header
-		h.Method, h.Coreset, h.D = knn.Method, d.KNN.Ratio(), d.KNN.D()
-		h.NumPatches, h.NumImages = d.KNN.NumPatches(), d.KNN.NumImages()
 		f.Arrays = d.KNN.Arrays()
 	default:
 		return fmt.Errorf("save %s: detector has no model", path)
 	}
-	if err := modelfile.Write(path, f); err != nil {
-		return err
-	}
-	d.Header = f.Header
-	return nil
+	return modelfile.Write(path, f)
 }
 
 // Load reads a model file and checks that its backbone is known.
@@ -154,13 +160,22 @@ type Result struct {
 // score computes the grid, image score and map of one image's features.
 func (d *Detector) score(it *Item) *Result {
 	f := it.Features
-	p := f.H * f.W
-	grid := make([]float32, p)
-	d.Scorer().Score(f.Data, p, grid)
+	grid := make([]float32, f.H*f.W)
+	d.Scorer().Score(f.Data, f.H*f.W, grid)
+	r := d.FromGrid(grid, f.H, f.W)
+	r.Index, r.Path, r.Image = it.Index, it.Path, it.Image
+	return r
+}
+
+// FromGrid turns a gh x gw patch-score grid into a Result: the image score
+// (the grid's maximum, before any blur), the anomaly map (the grid
+// upsampled bilinearly to the input size and blurred with a Gaussian of
+// sigma Sigma) and the verdict at the stored threshold.
+func (d *Detector) FromGrid(grid []float32, gh, gw int) *Result {
 	c := d.Header.Preprocess.Crop
-	r := &Result{Index: it.Index, Path: it.Path, Grid: grid, GridW: f.W, GridH: f.H, Size: c, Image: it.Image}
+	r := &Result{Grid: grid, GridW: gw, GridH: gh, Size: c}
 	r.Score = float64(slices.Max(grid))
-	r.Map = anomalymap.Map(grid, f.H, f.W, c, c, Sigma)
+	r.Map = anomalymap.Map(grid, gh, gw, c, c, Sigma)
 	if d.Calibrated() {
 		cal := d.Header.Calibration
 		r.Normalized = Normalize(r.Score, cal.ImageThreshold, cal)
@@ -326,6 +341,7 @@ func Train(paths []string, opts TrainOptions) (*Detector, error) {
 	default:
 		return nil, fmt.Errorf("train: unknown method %q (want crd or knn)", opts.Method)
 	}
+	d.syncHeader()
 	if err := d.Calibrate(held, opts); err != nil {
 		return nil, err
 	}

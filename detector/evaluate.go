@@ -88,6 +88,104 @@ type EvalOptions struct {
 	OnImage func(r *Result, s dataset.Sample, mask []bool) error
 }
 
+// Evaluator accumulates test results of one category and computes the
+// metrics. Detector.Evaluate drives it from image files; a benchmark can feed
+// it results computed from stored features.
+type Evaluator struct {
+	d       *Detector
+	cat     *dataset.Category
+	overall *metrics.PixelSet
+	per     map[string]*metrics.PixelSet
+	scored  []Scored
+	scores  []float64
+	labels  []bool
+	good    [][]float32 // maps of normal images, added to every per-defect set at the end
+	masks   map[int][]bool
+}
+
+// NewEvaluator starts an evaluation of d on cat's test images.
+func (d *Detector) NewEvaluator(cat *dataset.Category) *Evaluator {
+	e := &Evaluator{d: d, cat: cat, overall: &metrics.PixelSet{}, per: map[string]*metrics.PixelSet{}, masks: map[int][]bool{}}
+	for _, t := range cat.Defects {
+		if !slices.Contains(cat.NoMasks, t) {
+			e.per[t] = &metrics.PixelSet{}
+		}
+	}
+	return e
+}
+
+// Mask returns test sample i's ground-truth mask in the network's input
+// space, or nil for normal images and defect types without masks. It checks
+// that the mask has its image's size (w x h).
+func (e *Evaluator) Mask(i, w, h int) ([]bool, error) {
+	s := e.cat.Test[i]
+	if !s.Anomalous() || s.MaskPath == "" {
+		return nil, nil
+	}
+	if m, ok := e.masks[i]; ok {
+		return m, nil
+	}
+	m, err := dataset.LoadMask(s.MaskPath)
+	if err != nil {
+		return nil, err
+	}
+	if m.W != w || m.H != h {
+		return nil, fmt.Errorf("mask %s is %dx%d but its image %s is %dx%d", s.MaskPath, m.W, m.H, s.Path, w, h)
+	}
+	t := preprocess.Mask(m.Pix, m.W, m.H, e.d.Header.Preprocess)
+	e.masks[i] = t
+	return t, nil
+}
+
+// Add records the result for test sample r.Index, whose original image is
+// w x h pixels, and returns its transformed mask (see Mask).
+func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
+	s := e.cat.Test[r.Index]
+	mask, err := e.Mask(r.Index, w, h)
+	if err != nil {
+		return nil, err
+	}
+	c := r.Size
+	switch {
+	case !s.Anomalous():
+		e.overall.Add(r.Map, make([]bool, c*c), c)
+		e.good = append(e.good, slices.Clone(r.Map))
+	case mask != nil:
+		e.overall.Add(r.Map, mask, c)
+		e.per[s.Defect].Add(r.Map, mask, c)
+	}
+	e.scored = append(e.scored, Scored{Path: s.Path, Defect: s.Defect, Score: r.Score, Normalized: r.Normalized, Predicted: r.Defect})
+	e.scores = append(e.scores, r.Score)
+	e.labels = append(e.labels, s.Anomalous())
+	return mask, nil
+}
+
+// Finish computes the metrics, overall and per defect type.
+func (e *Evaluator) Finish() *Evaluation {
+	ev := &Evaluation{PerDefect: map[string]Metrics{}, Images: e.scored}
+	ev.Overall = e.d.metricsOf(e.scores, e.labels, e.overall, true, ev)
+	c := e.d.Header.Preprocess.Crop
+	for _, t := range e.cat.Defects {
+		var sc []float64
+		var lb []bool
+		for k, s := range e.scored {
+			if s.Defect == t || s.Defect == dataset.Good {
+				sc = append(sc, e.scores[k])
+				lb = append(lb, e.labels[k])
+			}
+		}
+		ps := e.per[t]
+		if ps != nil {
+			empty := make([]bool, c*c)
+			for _, m := range e.good {
+				ps.Add(m, empty, c)
+			}
+		}
+		ev.PerDefect[t] = e.d.metricsOf(sc, lb, ps, false, nil)
+	}
+	return ev
+}
+
 // Evaluate scores every test image of an MVTec-layout category and computes
 // image AUROC, pixel AUROC, AUPRO and F1-max, overall and per defect type
 // (each defect type against the normal test images). Pixel metrics are
@@ -102,76 +200,26 @@ func (d *Detector) Evaluate(cat *dataset.Category, opts EvalOptions) (*Evaluatio
 	for i, s := range cat.Test {
 		paths[i] = s.Path
 	}
-	c := d.Header.Preprocess.Crop
-	overall := &metrics.PixelSet{}
-	per := map[string]*metrics.PixelSet{}
-	for _, t := range cat.Defects {
-		if !slices.Contains(cat.NoMasks, t) {
-			per[t] = &metrics.PixelSet{}
-		}
-	}
-	var scored []Scored
-	var imgScores []float64
-	var labels []bool
-	var goodMaps [][]float32 // maps of normal images, added to every per-defect set at the end
+	e := d.NewEvaluator(cat)
 	done := 0
 	err := d.PredictFiles(paths, opts.SkipBad, opts.Warn, func(r *Result) error {
-		s := cat.Test[r.Index]
-		var mask []bool
-		if s.Anomalous() && s.MaskPath != "" {
-			m, err := dataset.LoadMask(s.MaskPath)
-			if err != nil {
-				return err
-			}
-			if m.W != r.Image.W || m.H != r.Image.H {
-				return fmt.Errorf("mask %s is %dx%d but its image %s is %dx%d", s.MaskPath, m.W, m.H, s.Path, r.Image.W, r.Image.H)
-			}
-			mask = preprocess.Mask(m.Pix, m.W, m.H, d.Header.Preprocess)
+		mask, err := e.Add(r, r.Image.W, r.Image.H)
+		if err != nil {
+			return err
 		}
-		switch {
-		case !s.Anomalous():
-			empty := make([]bool, c*c)
-			overall.Add(r.Map, empty, c)
-			goodMaps = append(goodMaps, slices.Clone(r.Map))
-		case mask != nil:
-			overall.Add(r.Map, mask, c)
-			per[s.Defect].Add(r.Map, mask, c)
-		}
-		scored = append(scored, Scored{Path: s.Path, Defect: s.Defect, Score: r.Score, Normalized: r.Normalized, Predicted: r.Defect})
-		imgScores = append(imgScores, r.Score)
-		labels = append(labels, s.Anomalous())
 		done++
 		if opts.Progress != nil {
 			opts.Progress("evaluate", done, len(paths))
 		}
 		if opts.OnImage != nil {
-			return opts.OnImage(r, s, mask)
+			return opts.OnImage(r, cat.Test[r.Index], mask)
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	ev := &Evaluation{PerDefect: map[string]Metrics{}, Images: scored}
-	ev.Overall = d.metricsOf(imgScores, labels, overall, true, ev)
-	for _, t := range cat.Defects {
-		var sc []float64
-		var lb []bool
-		for k, s := range scored {
-			if s.Defect == t || s.Defect == dataset.Good {
-				sc = append(sc, imgScores[k])
-				lb = append(lb, labels[k])
-			}
-		}
-		ps := per[t]
-		if ps != nil {
-			empty := make([]bool, c*c)
-			for _, m := range goodMaps {
-				ps.Add(m, empty, c)
-			}
-		}
-		ev.PerDefect[t] = d.metricsOf(sc, lb, ps, false, nil)
-	}
+	ev := e.Finish()
 	ev.Seconds = time.Since(t0).Seconds()
 	return ev, nil
 }

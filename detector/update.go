@@ -48,6 +48,7 @@ func (d *Detector) AddNormals(paths []string, opts TrainOptions) error {
 	}
 	opts.logf("added %d images (%d in the model now) and solved again in %s", acc.NumImages()-before, acc.NumImages(), since(t0))
 	d.CRD = m
+	d.syncHeader()
 	d.Header.Created = time.Now().UTC().Format(time.RFC3339)
 	if len(held) == 0 {
 		opts.logf("no new held-out images: the thresholds are kept from before and may be stale")

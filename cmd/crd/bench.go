@@ -1,0 +1,125 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/crd-ad/crd/bench"
+	"github.com/crd-ad/crd/crd"
+	"github.com/crd-ad/crd/weights"
+)
+
+func parseFloats(s string) ([]float64, error) {
+	if s == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a number list: %v", s, err)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+func runBench(args []string) error {
+	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data ../shared/data/ball_screw
+  crd bench --data ../shared/data/ball_screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
+  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE crd bench --data DIR --json    # full OpenBLAS speed on AVX-512
+`)
+	var data, plot, lambdas, coresets, fractions, backboneName, lambdaMode, score string
+	var lambda float64
+	var maxTrain, size, timing, batch int
+	var asJSON, quiet bool
+	fs.StringVar(&data, "data", "", "an MVTec AD layout category")
+	fs.StringVar(&backboneName, "backbone", "inception_v3", "backbone")
+	fs.IntVar(&size, "size", 0, "input size; 0 keeps the backbone's default")
+	fs.Float64Var(&lambda, "lambda", crd.DefaultLambda, "CRD lambda")
+	fs.StringVar(&lambdaMode, "lambda-mode", string(crd.DefaultLambdaMode), "relative or absolute")
+	fs.StringVar(&score, "score", string(crd.DefaultScore), "residual or objective")
+	fs.StringVar(&coresets, "coresets", "1,0.1,0.01", "kNN coreset ratios to compare (1 = full memory bank)")
+	fs.StringVar(&lambdas, "lambdas", "", "comma-separated lambdas for a CRD sensitivity sweep (in --lambda-mode)")
+	fs.StringVar(&plot, "plot", "", "write an SVG chart of distance-step time and model size against training-set size")
+	fs.StringVar(&fractions, "fractions", "0.1,0.25,0.5,1", "training-set fractions for --plot")
+	fs.IntVar(&timing, "timing-images", 10, "test images timed per point of --plot")
+	fs.IntVar(&maxTrain, "max-train", 0, "use a seeded random subset of this many training images (0 = all)")
+	fs.IntVar(&batch, "batch", 8, "images per backbone call")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.BoolVar(&quiet, "quiet", false, "no progress or log lines")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("unexpected arguments %q", pos)
+	}
+	cat, err := openCategory(data)
+	if err != nil {
+		return err
+	}
+	o := bench.Options{Backbone: backboneName, MaxTrain: maxTrain, Seed: 1, Batch: batch, TimingImages: timing,
+		Solve: crd.SolveOptions{Lambda: lambda, Mode: crd.LambdaMode(lambdaMode), Score: crd.ScoreKind(score)}}
+	if err := o.Solve.Validate(); err != nil {
+		return err
+	}
+	if o.Coresets, err = parseFloats(coresets); err != nil {
+		return err
+	}
+	if o.Lambdas, err = parseFloats(lambdas); err != nil {
+		return err
+	}
+	if plot != "" {
+		if o.Fractions, err = parseFloats(fractions); err != nil {
+			return err
+		}
+	}
+	if size > 0 {
+		if o.Preprocess, err = sizedPreprocess(backboneName, size); err != nil {
+			return err
+		}
+	}
+	p := newProgress(quiet)
+	defer p.done()
+	o.Progress = p.update
+	if !quiet {
+		o.Log = func(format string, a ...any) { p.done(); fmt.Fprintf(os.Stderr, format+"\n", a...) }
+	}
+	rep, err := bench.Run(cat, o)
+	if err != nil {
+		return err
+	}
+	p.done()
+	if plot != "" {
+		svg := bench.PlotSVG(rep.Growth, fmt.Sprintf("%s, %s: distance step and model size vs training images", rep.Category, rep.Backbone))
+		if err := weights.WriteFileAtomic(plot, []byte(svg)); err != nil {
+			return err
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Printf("%s: %d training and %d test images, backbone %s (d = %d, %d patches per image), BLAS %s, feature extraction %.0f ms per image\n\n",
+		rep.Category, rep.TrainImages, rep.TestImages, rep.Backbone, rep.D, rep.Patches, rep.BLAS, rep.ExtractMsMed)
+	fmt.Printf("%-15s %9s %12s %12s %12s %8s %8s %8s %11s %10s\n", "method", "train s", "model bytes", "distance ms", "e2e ms", "img-AUC", "pix-AUC", "AUPRO", "dist x CRD", "mem x CRD")
+	for _, r := range rep.Rows {
+		fmt.Printf("%-15s %9.1f %12d %12.2f %12.1f %8.2f %8.2f %8.2f %11.1f %10.1f\n", r.Method, r.TrainSeconds, r.ModelBytes,
+			r.DistanceMs, r.EndToEndMs, 100*r.ImageAUROC, 100*r.PixelAUROC, 100*r.AUPRO, r.SpeedupVsCRD, r.MemoryVsCRD)
+	}
+	if len(rep.Lambdas) > 0 {
+		fmt.Printf("\n%-10s %-9s %12s %8s %8s %8s\n", "lambda", "mode", "absolute", "img-AUC", "pix-AUC", "AUPRO")
+		for _, l := range rep.Lambdas {
+			fmt.Printf("%-10g %-9s %12.4g %8.2f %8.2f %8.2f\n", l.Lambda, l.Mode, l.LambdaAbs, 100*l.ImageAUROC, 100*l.PixelAUROC, 100*l.AUPRO)
+		}
+	}
+	if plot != "" {
+		fmt.Printf("\nplot: %s\n", plot)
+	}
+	return nil
+}

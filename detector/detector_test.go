@@ -1,0 +1,343 @@
+package detector
+
+import (
+	"errors"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/crd-ad/crd/backbone"
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/synth"
+	"github.com/crd-ad/crd/weights"
+)
+
+// tiny is a deterministic weight-free backbone for pipeline tests: layer "a"
+// holds, per 4x4 block, the means of the three channels, of their squares
+// and of their horizontal gradients (9 channels); layer "b" the same over 8x8
+// blocks (9 channels).
+type tiny struct{}
+
+const tinyName = "test_tiny"
+
+var tinyInfo = backbone.Info{
+	Name: tinyName, Layers: []string{"a", "b"}, Strides: []int{4, 8}, Channels: []int{9, 9},
+	Preprocess: modelfile.Preprocess{Resize: 64, Crop: 64, Mean: [3]float64{0.5, 0.5, 0.5}, Std: [3]float64{0.25, 0.25, 0.25}},
+	MinInput:   16, Weights: "none (test backbone)",
+}
+
+func (tiny) Info() backbone.Info { return tinyInfo }
+
+func (tiny) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
+	if x.H < 16 || x.W < 16 {
+		return nil, errors.New("input too small")
+	}
+	var outs []*nn.Tensor
+	for _, s := range []int{4, 8} {
+		o := nn.NewTensor(x.N, 9, x.H/s, x.W/s)
+		for n := 0; n < x.N; n++ {
+			for c := 0; c < 3; c++ {
+				plane := x.Data[(n*3+c)*x.H*x.W:]
+				for by := 0; by < o.H; by++ {
+					for bx := 0; bx < o.W; bx++ {
+						var m, sq, g float32
+						for y := by * s; y < (by+1)*s; y++ {
+							for xx := bx * s; xx < (bx+1)*s; xx++ {
+								v := plane[y*x.W+xx]
+								m += v
+								sq += v * v
+								if xx+1 < x.W {
+									g += float32(math.Abs(float64(plane[y*x.W+xx+1] - v)))
+								}
+							}
+						}
+						k := float32(s * s)
+						for j, v := range []float32{m / k, sq / k, g / k} {
+							o.Data[((n*9+c*3+j)*o.H+by)*o.W+bx] = v
+						}
+					}
+				}
+			}
+		}
+		outs = append(outs, o)
+	}
+	return outs, nil
+}
+
+func init() {
+	backbone.Register(tinyInfo, func(string) (backbone.Backbone, error) { return tiny{}, nil })
+}
+
+// setup points the weight cache at a temporary folder holding the tiny
+// backbone's (empty) weight file and generates a small demo category.
+func setup(t *testing.T) *dataset.Category {
+	t.Helper()
+	cache := t.TempDir()
+	t.Setenv("CRD_CACHE", cache)
+	path, err := weights.CachePath(tinyName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := weights.WriteVerified(path, weights.Tensors{"unused": {Shape: []int{1}, Data: []float32{0}}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "cat")
+	if err := synth.Generate(dir, synth.Options{Seed: 3, Size: 64, NumTrain: 12, NumTestGood: 4, NumPerDefect: 3}); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := dataset.OpenCategory(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat
+}
+
+func tinyOptions() TrainOptions {
+	o := DefaultTrainOptions()
+	o.Backbone = tinyName
+	o.Batch = 3
+	return o
+}
+
+func scoresOf(t *testing.T, d *Detector, paths []string) []float64 {
+	t.Helper()
+	var s []float64
+	err := d.PredictFiles(paths, false, nil, func(r *Result) error {
+		if r.Score != float64(slices.Max(r.Grid)) {
+			t.Fatalf("image score %g is not the grid maximum %g", r.Score, slices.Max(r.Grid))
+		}
+		if len(r.Map) != r.Size*r.Size || r.Size != 64 || r.GridW != 16 || r.GridH != 16 {
+			t.Fatalf("map %d values of size %d, grid %dx%d", len(r.Map), r.Size, r.GridW, r.GridH)
+		}
+		s = append(s, r.Score)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func near(a, b []float64, rel float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if math.Abs(a[i]-b[i]) > rel*math.Max(math.Abs(a[i]), math.Abs(b[i]))+1e-12 {
+			return false
+		}
+	}
+	return true
+}
+
+func TestTrainCalibrateSaveLoad(t *testing.T) {
+	cat := setup(t)
+	o := tinyOptions()
+	o.Holdout = 0.25
+	d, err := Train(cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Header.NumImages != 9 || d.Header.Calibration.HeldOut != 3 || !d.Calibrated() {
+		t.Fatalf("images %d, held out %d, calibrated %v", d.Header.NumImages, d.Header.Calibration.HeldOut, d.Calibrated())
+	}
+	// The threshold is the largest held-out score ("max" rule).
+	_, held := SplitHoldout(cat.Train, 0.25, o.Seed)
+	if got, want := d.Header.Calibration.ImageThreshold, slices.Max(scoresOf(t, d, held)); got != want {
+		t.Fatalf("threshold %g, largest held-out score %g", got, want)
+	}
+	path := filepath.Join(t.TempDir(), "m.crd")
+	if err := d.Save(path, true); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{cat.Test[0].Path, cat.Test[len(cat.Test)-1].Path}
+	if a, b := scoresOf(t, d, paths), scoresOf(t, l, paths); !slices.Equal(a, b) {
+		t.Fatalf("scores before and after save/load differ: %v %v", a, b)
+	}
+	if l.Header.Calibration != d.Header.Calibration || l.Header.Backbone != tinyName {
+		t.Fatalf("header not kept: %+v", l.Header)
+	}
+}
+
+func TestEvaluate(t *testing.T) {
+	cat := setup(t)
+	d, err := Train(cat.Train, tinyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	ev, err := d.Evaluate(cat, EvalOptions{OnImage: func(r *Result, s dataset.Sample, mask []bool) error {
+		seen++
+		if s.Anomalous() != (mask != nil) || (mask != nil && len(mask) != 64*64) {
+			t.Fatalf("%s: mask %d values for defect type %s", s.Path, len(mask), s.Defect)
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if seen != 13 || ev.Overall.NImages != 13 || ev.Overall.NDefect != 9 || len(ev.PerDefect) != 3 {
+		t.Fatalf("seen %d, overall %+v, %d defect types", seen, ev.Overall, len(ev.PerDefect))
+	}
+	for name, m := range ev.PerDefect {
+		if m.NImages != 7 || m.NDefect != 3 {
+			t.Fatalf("%s: %d images, %d defective; want 4 good + 3", name, m.NImages, m.NDefect)
+		}
+	}
+	for _, v := range []float64{ev.Overall.ImageAUROC, ev.Overall.PixelAUROC, ev.Overall.AUPRO, ev.Overall.F1Max, ev.Overall.Accuracy} {
+		if !(v >= 0 && v <= 1) {
+			t.Fatalf("metric out of [0, 1]: %+v", ev.Overall)
+		}
+	}
+	// Spots and missing parts change the block means strongly: even this
+	// weight-free backbone must rank them above the normal images.
+	if ev.PerDefect["missing"].ImageAUROC < 0.9 {
+		t.Fatalf("missing-part image AUROC %g", ev.PerDefect["missing"].ImageAUROC)
+	}
+}
+
+// Resuming with new images and merging shards must equal training on the
+// union of the images, up to rounding.
+func TestResumeAndMergeEqualUnion(t *testing.T) {
+	cat := setup(t)
+	o := tinyOptions()
+	o.Holdout = 0
+	a, b := cat.Train[:5], cat.Train[5:]
+	union, err := Train(cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := []string{cat.Test[0].Path, cat.Test[5].Path, cat.Test[10].Path}
+	want := scoresOf(t, union, probe)
+
+	da, err := Train(a, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "a.crd")
+	if err := da.Save(path, true); err != nil {
+		t.Fatal(err)
+	}
+	resumed, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := resumed.AddNormals(b, o); err != nil {
+		t.Fatal(err)
+	}
+	if got := scoresOf(t, resumed, probe); !near(got, want, 1e-4) {
+		t.Fatalf("resumed scores %v, union %v", got, want)
+	}
+	db, err := Train(b, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	merged, err := Merge([]*Detector{da, db})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := scoresOf(t, merged, probe); !near(got, want, 1e-4) {
+		t.Fatalf("merged scores %v, union %v", got, want)
+	}
+	if merged.Header.NumImages != 12 || merged.Calibrated() {
+		t.Fatalf("merged: %d images, calibrated %v", merged.Header.NumImages, merged.Calibrated())
+	}
+	// A model with another lambda does not merge.
+	o2 := o
+	o2.Solve.Lambda *= 2
+	dc, err := Train(b, o2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Merge([]*Detector{da, dc}); err == nil || !strings.Contains(err.Error(), "lambda") {
+		t.Fatalf("merging different lambdas: %v", err)
+	}
+	// A model saved without G cannot be resumed.
+	if err := da.Save(path, false); err != nil {
+		t.Fatal(err)
+	}
+	noG, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := noG.AddNormals(b, o); err == nil || !strings.Contains(err.Error(), "Gram") {
+		t.Fatalf("resume without G: %v", err)
+	}
+}
+
+func TestKNNMethod(t *testing.T) {
+	cat := setup(t)
+	o := tinyOptions()
+	o.Method = "knn"
+	o.Coreset = 1
+	d, err := Train(cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.KNN == nil || d.Header.Method != "" && d.Header.Method != "knn" {
+		t.Fatalf("method %q", d.Header.Method)
+	}
+	path := filepath.Join(t.TempDir(), "k.crd")
+	if err := d.Save(path, true); err != nil {
+		t.Fatal(err)
+	}
+	l, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Header.Method != "knn" || l.KNN.Len() != 11*16*16 {
+		t.Fatalf("loaded %q with %d bank rows", l.Header.Method, l.KNN.Len())
+	}
+	// A held-out normal image is no farther from the bank than a defective one with a missing part.
+	ev, err := l.Evaluate(cat, EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.PerDefect["missing"].ImageAUROC < 0.9 {
+		t.Fatalf("knn missing-part image AUROC %g", ev.PerDefect["missing"].ImageAUROC)
+	}
+}
+
+func TestBadImages(t *testing.T) {
+	cat := setup(t)
+	bad := filepath.Join(t.TempDir(), "broken.png")
+	if err := os.WriteFile(bad, []byte("\x89PNG\r\n\x1a\nnot really"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths := append(slices.Clone(cat.Train), bad)
+	o := tinyOptions()
+	if _, err := Train(paths, o); err == nil || !strings.Contains(err.Error(), "broken.png") {
+		t.Fatalf("corrupt image: %v", err)
+	}
+	var warned []error
+	o.SkipBad = true
+	o.Warn = func(err error) { warned = append(warned, err) }
+	d, err := Train(paths, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0].Error(), "broken.png") {
+		t.Fatalf("warnings %v", warned)
+	}
+	if d.Header.NumImages+int64(d.Header.Calibration.HeldOut) != 12 {
+		t.Fatalf("%d images in the model + %d held out, want 12", d.Header.NumImages, d.Header.Calibration.HeldOut)
+	}
+	if _, err := Train(nil, o); err == nil {
+		t.Fatal("no images accepted")
+	}
+	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "broken.png") {
+		t.Fatalf("loading a non-model: %v", err)
+	}
+}
