@@ -63,7 +63,8 @@ func reflectIndex(i, n int) int {
 
 // Blur is a separable Gaussian blur with reflect padding, as anomalib's
 // GaussianBlur2d applies it: out = K * img with the 2-D kernel K = g g^T,
-// computed as a horizontal then a vertical pass with the 1-D kernel g. A Blur
+// computed as a horizontal then a vertical pass with the 1-D kernel g, whose
+// symmetry halves the multiplications. A Blur
 // keeps a scratch image between calls, so it is not safe for concurrent use;
 // use one Blur per goroutine.
 type Blur struct {
@@ -99,25 +100,31 @@ func (b *Blur) Apply(dst, src []float32, h, w int) []float32 {
 			}
 			out := tmp[y*w:][:w]
 			for x := range out {
-				win := pad[x:][:len(g)]
-				var s float32
-				for k, gk := range g {
-					s += gk * win[k]
+				// g is symmetric: pair the taps r-k and r+k.
+				win := pad[x:][:2*r+1]
+				s := g[r] * win[r]
+				for k := 1; k <= r; k++ {
+					s += g[r+k] * (win[r-k] + win[r+k])
 				}
 				out[x] = s
 			}
 		}
 	})
 	// Vertical pass, tmp -> dst: output row y accumulates the rows
-	// reflect(y - r + k) of tmp weighted by g[k].
+	// reflect(y - k) and reflect(y + k) of tmp weighted by g[r+k].
 	rows(h, h*w, func(y0, y1 int) {
 		for y := y0; y < y1; y++ {
 			out := dst[y*w:][:w]
-			clear(out)
-			for k, gk := range g {
-				in := tmp[reflectIndex(y-r+k, h)*w:][:w]
-				for x, v := range in {
-					out[x] += gk * v
+			mid := tmp[y*w:][:w]
+			for x, v := range mid {
+				out[x] = g[r] * v
+			}
+			for k := 1; k <= r; k++ {
+				gk := g[r+k]
+				up := tmp[reflectIndex(y-k, h)*w:][:w]
+				down := tmp[reflectIndex(y+k, h)*w:][:w]
+				for x := range out {
+					out[x] += gk * (up[x] + down[x])
 				}
 			}
 		}

@@ -3,6 +3,7 @@ package metrics
 import (
 	"fmt"
 	"math"
+	"slices"
 	"sync"
 )
 
@@ -27,17 +28,11 @@ type PixelSet struct {
 	lab        labeller
 }
 
-// Grow reserves room for n more pixels, of which about defectFraction are
-// defect pixels, so that Add does not reallocate while filling a set of known
-// size.
-func (s *PixelSet) Grow(n int, defectFraction float64) {
-	np := int(float64(n) * defectFraction)
-	if len(s.pos)+np > cap(s.pos) {
-		s.pos = append(make([]uint64, 0, len(s.pos)+np), s.pos...)
-	}
-	if len(s.neg)+n-np > cap(s.neg) {
-		s.neg = append(make([]uint32, 0, len(s.neg)+n-np), s.neg...)
-	}
+// Grow reserves room for n more normal pixels, so that Add does not
+// reallocate (and briefly hold two copies) while filling a large set of known
+// size. Defect pixels, usually few, are stored apart and grow as needed.
+func (s *PixelSet) Grow(n int) {
+	s.neg = slices.Grow(s.neg, n)
 }
 
 // Add adds one image: its anomaly map scores and its ground-truth mask

@@ -1,0 +1,35 @@
+package anomalymap
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+func randomGrid(n int) []float32 {
+	rng := rand.New(rand.NewPCG(9, 9))
+	g := make([]float32, n)
+	for i := range g {
+		g[i] = float32(rng.Float64())
+	}
+	return g
+}
+
+// BenchmarkMap224 is the product's map: a 28 x 28 grid to 224 x 224, sigma 4.
+func BenchmarkMap224(b *testing.B) {
+	grid := randomGrid(28 * 28)
+	g := NewGenerator(224, 224, 4, Bilinear)
+	dst := make([]float32, 224*224)
+	for b.Loop() {
+		dst = g.Map(dst, grid, 28, 28)
+	}
+}
+
+// BenchmarkMap1024 is a 28 x 28 grid to a full-resolution 1024 x 1024 map.
+func BenchmarkMap1024(b *testing.B) {
+	grid := randomGrid(28 * 28)
+	g := NewGenerator(1024, 1024, 4, Bilinear)
+	dst := make([]float32, 1024*1024)
+	for b.Loop() {
+		dst = g.Map(dst, grid, 28, 28)
+	}
+}
