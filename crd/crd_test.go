@@ -169,7 +169,7 @@ func TestAgainstDirectFormula(t *testing.T) {
 // ||M y||^2 in float64 with the float32-rounded M; run under both backends
 // (go test and CGO_ENABLED=0 go test) it bounds their disagreement.
 func TestScoreAgainstFloat64(t *testing.T) {
-	const d, p = 96, 70
+	const d, p = 98, 70 // d not a multiple of 4: exercises the reduction tails
 	imgs := images(3, 6, d, p)
 	_, m := train(t, imgs, d, p, DefaultSolveOptions())
 	q := images(4, 1, d, p)[0]

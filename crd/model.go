@@ -66,26 +66,62 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	blas.Sgemm(false, false, d, p, d, 1, m.M, d, y, p, 0, z, p)
 	clear(acc)
 	if m.Options.Score == Objective {
-		for i := 0; i < d; i++ {
-			zr, yr := z[i*p:(i+1)*p], y[i*p:(i+1)*p]
-			yr = yr[:len(zr)]
-			acc := acc[:len(zr)]
-			for j, v := range zr {
-				acc[j] -= float64(v) * float64(yr[j])
-			}
-		}
+		reduceDot(acc, z, y, d, p)
 	} else {
-		for i := 0; i < d; i++ {
-			zr := z[i*p : (i+1)*p]
-			acc := acc[:len(zr)]
-			for j, v := range zr {
-				f := float64(v)
-				acc[j] += f * f
-			}
-		}
+		reduceSquares(acc, z, d, p)
 	}
 	for j, v := range acc {
 		out[j] = float32(v)
 	}
 	m.scratch.Put(s)
+}
+
+// reduceSquares adds the squared entries of each column of the d x p matrix
+// z to acc, four rows per pass so that acc is loaded and stored a quarter as
+// often.
+func reduceSquares(acc []float64, z []float32, d, p int) {
+	i := 0
+	for ; i+4 <= d; i += 4 {
+		z0, z1, z2, z3 := z[i*p:(i+1)*p], z[(i+1)*p:(i+2)*p], z[(i+2)*p:(i+3)*p], z[(i+3)*p:(i+4)*p]
+		acc := acc[:len(z0)]
+		z1, z2, z3 = z1[:len(z0)], z2[:len(z0)], z3[:len(z0)]
+		for j, v := range z0 {
+			a, b, c, e := float64(v), float64(z1[j]), float64(z2[j]), float64(z3[j])
+			acc[j] += (a*a + b*b) + (c*c + e*e)
+		}
+	}
+	for ; i < d; i++ {
+		zr := z[i*p : (i+1)*p]
+		acc := acc[:len(zr)]
+		for j, v := range zr {
+			f := float64(v)
+			acc[j] += f * f
+		}
+	}
+}
+
+// reduceDot subtracts the column-wise dot products of the d x p matrices z
+// and y from acc, four rows per pass.
+func reduceDot(acc []float64, z, y []float32, d, p int) {
+	i := 0
+	for ; i+4 <= d; i += 4 {
+		z0, z1, z2, z3 := z[i*p:(i+1)*p], z[(i+1)*p:(i+2)*p], z[(i+2)*p:(i+3)*p], z[(i+3)*p:(i+4)*p]
+		y0, y1, y2, y3 := y[i*p:(i+1)*p], y[(i+1)*p:(i+2)*p], y[(i+2)*p:(i+3)*p], y[(i+3)*p:(i+4)*p]
+		n := len(z0)
+		acc := acc[:n]
+		z1, z2, z3 = z1[:n], z2[:n], z3[:n]
+		y0, y1, y2, y3 = y0[:n], y1[:n], y2[:n], y3[:n]
+		for j, v := range z0 {
+			acc[j] -= (float64(v)*float64(y0[j]) + float64(z1[j])*float64(y1[j])) +
+				(float64(z2[j])*float64(y2[j]) + float64(z3[j])*float64(y3[j]))
+		}
+	}
+	for ; i < d; i++ {
+		zr, yr := z[i*p:(i+1)*p], y[i*p:(i+1)*p]
+		acc := acc[:len(zr)]
+		yr = yr[:len(zr)]
+		for j, v := range zr {
+			acc[j] -= float64(v) * float64(yr[j])
+		}
+	}
 }

@@ -1,0 +1,124 @@
+package crd
+
+import (
+	"math/rand/v2"
+	"testing"
+
+	"github.com/crd-ad/crd/internal/blas"
+)
+
+// The production shape: WideResNet50 layer2+layer3 features (d = 1536) on a
+// 28 x 28 grid (P = 784).
+const benchD, benchP = 1536, 784
+
+func randF32(n int, seed uint64) []float32 {
+	r := rand.New(rand.NewPCG(seed, 1))
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
+	}
+	return s
+}
+
+func gflops(b *testing.B, flopsPerOp float64) {
+	b.ReportMetric(flopsPerOp*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// benchModel is a solved model at the production shape (its M is what
+// matters for timing, not its quality).
+func benchModel(b *testing.B) *Model {
+	b.Helper()
+	a := NewAccumulator(benchD)
+	a.Add(randF32(benchD*benchP, 1), benchP)
+	a.Add(randF32(benchD*benchP, 2), benchP)
+	m, err := a.Solve(DefaultSolveOptions())
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkScore scores one image: a 1536x1536 by 1536x784 sgemm plus column
+// norms, 2 d^2 P flops counted.
+func BenchmarkScore(b *testing.B) {
+	m := benchModel(b)
+	y := randF32(benchD*benchP, 3)
+	out := make([]float32, benchP)
+	m.Score(y, benchP, out)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		m.Score(y, benchP, out)
+	}
+	gflops(b, 2*benchD*benchD*benchP)
+}
+
+// BenchmarkSgemm is the raw GEMM of BenchmarkScore: its baseline.
+func BenchmarkSgemm(b *testing.B) {
+	a := randF32(benchD*benchD, 4)
+	y := randF32(benchD*benchP, 5)
+	z := make([]float32, benchD*benchP)
+	blas.Sgemm(false, false, benchD, benchP, benchD, 1, a, benchD, y, benchP, 0, z, benchP)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		blas.Sgemm(false, false, benchD, benchP, benchD, 1, a, benchD, y, benchP, 0, z, benchP)
+	}
+	gflops(b, 2*benchD*benchD*benchP)
+}
+
+// BenchmarkGramUpdate adds one image to an accumulator: float32 to float64
+// conversion plus a dsyrk, d^2 P flops counted.
+func BenchmarkGramUpdate(b *testing.B) {
+	a := NewAccumulator(benchD)
+	y := randF32(benchD*benchP, 6)
+	a.Add(y, benchP)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a.Add(y, benchP)
+	}
+	gflops(b, benchD*benchD*benchP)
+}
+
+// BenchmarkGramUpdateBatch8 adds eight images per AddBatch call (one dsyrk
+// with k = 8 P); flops are counted per image, like BenchmarkGramUpdate.
+func BenchmarkGramUpdateBatch8(b *testing.B) {
+	const n = 8
+	a := NewAccumulator(benchD)
+	y := randF32(n*benchD*benchP, 6)
+	a.AddBatch(y, n, benchP)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		a.AddBatch(y, n, benchP)
+	}
+	gflops(b, n*benchD*benchD*benchP)
+}
+
+// BenchmarkDsyrk is the raw dsyrk of BenchmarkGramUpdate: its baseline.
+func BenchmarkDsyrk(b *testing.B) {
+	y := randF32(benchD*benchP, 7)
+	y64 := make([]float64, len(y))
+	for i, v := range y {
+		y64[i] = float64(v)
+	}
+	g := make([]float64, benchD*benchD)
+	blas.Dsyrk(benchD, benchP, 1, y64, benchP, 1, g, benchD)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		blas.Dsyrk(benchD, benchP, 1, y64, benchP, 1, g, benchD)
+	}
+	gflops(b, benchD*benchD*benchP)
+}
+
+// BenchmarkSolve is one Cholesky solve at d = 1536 (about d^3 flops).
+func BenchmarkSolve(b *testing.B) {
+	a := NewAccumulator(benchD)
+	a.Add(randF32(benchD*benchP, 8), benchP)
+	a.Add(randF32(benchD*benchP, 9), benchP)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := a.Solve(DefaultSolveOptions()); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
