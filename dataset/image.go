@@ -271,15 +271,7 @@ func FromImage(src image.Image) *RGB {
 			}
 		}
 	case *image.YCbCr:
-		for y := 0; y < h; y++ {
-			for x := 0; x < w; x++ {
-				yi := s.YOffset(b.Min.X+x, b.Min.Y+y)
-				ci := s.COffset(b.Min.X+x, b.Min.Y+y)
-				cr, cg, cb := color.YCbCrToRGB(s.Y[yi], s.Cb[ci], s.Cr[ci])
-				i := y*w + x
-				r[i], g[i], bl[i] = lut8[cr], lut8[cg], lut8[cb]
-			}
-		}
+		fromYCbCr(s, r, g, bl)
 	case *image.Paletted:
 		var pal [256][3]float32
 		for k, c := range s.Palette {
@@ -306,6 +298,52 @@ func FromImage(src image.Image) *RGB {
 		}
 	}
 	return dst
+}
+
+// fromYCbCr converts a JPEG's YCbCr image to planar RGB with the same 8-bit arithmetic as color.YCbCrToRGB,
+// walking rows directly instead of calling YOffset/COffset per pixel.
+func fromYCbCr(s *image.YCbCr, r, g, bl []float32) {
+	b := s.Rect
+	w, h := b.Dx(), b.Dy()
+	hs, vs := 1, 1 // chroma subsampling, horizontal and vertical
+	switch s.SubsampleRatio {
+	case image.YCbCrSubsampleRatio422:
+		hs = 2
+	case image.YCbCrSubsampleRatio420:
+		hs, vs = 2, 2
+	case image.YCbCrSubsampleRatio440:
+		vs = 2
+	case image.YCbCrSubsampleRatio411:
+		hs = 4
+	case image.YCbCrSubsampleRatio410:
+		hs, vs = 4, 2
+	}
+	for y := 0; y < h; y++ {
+		sy := b.Min.Y + y
+		yRow := s.Y[(sy-b.Min.Y)*s.YStride:]
+		cBase := (sy/vs - b.Min.Y/vs) * s.CStride
+		cb, cr := s.Cb[cBase:], s.Cr[cBase:]
+		out := y * w
+		for x := 0; x < w; x++ {
+			sx := b.Min.X + x
+			ci := sx/hs - b.Min.X/hs
+			// color.YCbCrToRGB, inlined.
+			yy := int32(yRow[x]) * 0x10101
+			cb1, cr1 := int32(cb[ci])-128, int32(cr[ci])-128
+			rr := yy + 91881*cr1
+			gg := yy - 22554*cb1 - 46802*cr1
+			bb := yy + 116130*cb1
+			r[out+x], g[out+x], bl[out+x] = lut8[clip16(rr)], lut8[clip16(gg)], lut8[clip16(bb)]
+		}
+	}
+}
+
+// clip16 returns v>>16 clamped to [0,255], as color.YCbCrToRGB does.
+func clip16(v int32) uint8 {
+	if uint32(v)&0xff000000 == 0 {
+		return uint8(v >> 16)
+	}
+	return uint8(^(v >> 31))
 }
 
 // MaskFromImage converts any image.Image to a Mask: a pixel is a defect when any colour channel is nonzero (alpha is

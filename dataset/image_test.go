@@ -323,3 +323,38 @@ func BenchmarkLoadJPEG(b *testing.B) {
 		}
 	}
 }
+
+// TestFromYCbCr checks the row-walking YCbCr conversion against color.YCbCrToRGB through YOffset/COffset, for
+// every subsampling ratio and a rectangle with odd offsets.
+func TestFromYCbCr(t *testing.T) {
+	ratios := []image.YCbCrSubsampleRatio{
+		image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420,
+		image.YCbCrSubsampleRatio440, image.YCbCrSubsampleRatio411, image.YCbCrSubsampleRatio410,
+	}
+	for _, ratio := range ratios {
+		full := image.NewYCbCr(image.Rect(0, 0, 23, 17), ratio)
+		seed := uint32(ratio) + 1
+		next := func() uint8 { seed = seed*1664525 + 1013904223; return uint8(seed >> 24) }
+		for i := range full.Y {
+			full.Y[i] = next()
+		}
+		for i := range full.Cb {
+			full.Cb[i], full.Cr[i] = next(), next()
+		}
+		for _, m := range []*image.YCbCr{full, full.SubImage(image.Rect(3, 5, 22, 16)).(*image.YCbCr)} {
+			img := FromImage(m)
+			b := m.Bounds()
+			for y := 0; y < b.Dy(); y++ {
+				for x := 0; x < b.Dx(); x++ {
+					yi, ci := m.YOffset(b.Min.X+x, b.Min.Y+y), m.COffset(b.Min.X+x, b.Min.Y+y)
+					cr, cg, cb := color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
+					for c, v := range []uint8{cr, cg, cb} {
+						if got := img.At(c, x, y); got != float32(v)/255 {
+							t.Fatalf("ratio %v rect %v (%d,%d) channel %d: %v, want %v", ratio, b, x, y, c, got, float32(v)/255)
+						}
+					}
+				}
+			}
+		}
+	}
+}

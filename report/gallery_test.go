@@ -169,3 +169,20 @@ func TestShrinkMean(t *testing.T) {
 		t.Errorf("shrink: %v %v", out, m)
 	}
 }
+
+// BenchmarkGalleryAdd measures one picture (224x224 input, two panels, outline, PNG write).
+func BenchmarkGalleryAdd(b *testing.B) {
+	img := flatImage(224, 224, 0.4)
+	amap := make([]float32, 224*224)
+	for i := range amap {
+		amap[i] = float32(i%97) / 97
+	}
+	mask := square(224, 224, 50, 60, 120, 90)
+	g := NewGallery(b.TempDir(), GalleryOptions{Max: 1 << 30})
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := g.Add(Item{Name: "x", Defect: "crack", Score: float64(i), Threshold: 1, Image: img, Map: amap, Mask: mask}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

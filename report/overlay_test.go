@@ -215,3 +215,16 @@ func TestToRGBA(t *testing.T) {
 		}
 	}
 }
+
+func BenchmarkOverlay224(b *testing.B) {
+	img := dataset.NewRGB(224, 224)
+	amap := make([]float32, 224*224)
+	for i := range amap {
+		amap[i] = float32(i%97) / 97
+		img.Pix[i] = 0.5
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		Overlay(img, amap, 0, 1, 0.45)
+	}
+}
