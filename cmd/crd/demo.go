@@ -35,7 +35,7 @@ func runDemo(args []string) error {
 			fmt.Fprintf(os.Stderr, format+"\n", a...)
 		}
 	}
-	dataDir := filepath.Join(out, "data")
+	dataDir := filepath.Join(out, "surface")
 	modelPath := filepath.Join(out, "model.crd")
 	reportDir := filepath.Join(out, "report")
 	if err := os.MkdirAll(out, 0o755); err != nil {
