@@ -123,13 +123,13 @@ func runTrain(args []string) error {
 	if out == "" {
 		return fmt.Errorf("-o MODEL is required")
 	}
-	paths, err := trainImages(data)
-	if err != nil {
-		return err
-	}
 	p := newProgress(t.quiet)
 	defer p.done()
 	opts, err := t.options(p)
+	if err != nil {
+		return err
+	}
+	paths, err := trainImages(data)
 	if err != nil {
 		return err
 	}

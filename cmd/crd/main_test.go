@@ -1,0 +1,167 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/crd-ad/crd/backbone"
+	"github.com/crd-ad/crd/synth"
+	"github.com/crd-ad/crd/weights"
+)
+
+// capture runs the command line and returns its exit code, stdout and stderr.
+func capture(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	oldOut, oldErr := os.Stdout, os.Stderr
+	ro, wo, _ := os.Pipe()
+	re, we, _ := os.Pipe()
+	os.Stdout, os.Stderr = wo, we
+	outc, errc := make(chan string), make(chan string)
+	go func() { b, _ := io.ReadAll(ro); outc <- string(b) }()
+	go func() { b, _ := io.ReadAll(re); errc <- string(b) }()
+	code := run(args)
+	wo.Close()
+	we.Close()
+	os.Stdout, os.Stderr = oldOut, oldErr
+	return code, <-outc, <-errc
+}
+
+func TestUsageErrors(t *testing.T) {
+	cases := []struct {
+		args []string
+		code int
+		msg  string
+	}{
+		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
+		{[]string{"train", "--no-such-flag"}, 2, "flag provided but not defined: -no-such-flag"},
+		{[]string{"train", "--data", t.TempDir()}, 1, "-o MODEL is required"},
+		{[]string{"train", "--data", t.TempDir(), "-o", "x.crd"}, 1, "no images"},
+		{[]string{"predict", "x.png"}, 1, "-m MODEL is required"},
+		{[]string{"eval", "-m", "missing.crd", "--data", t.TempDir()}, 1, ""},
+		{[]string{"train", "--data", "x", "-o", "y", "--lambda-mode", "sideways"}, 1, "sideways"},
+		{[]string{"backbone", "teleport"}, 1, "unknown backbone subcommand"},
+	}
+	for _, c := range cases {
+		code, _, stderr := capture(t, c.args...)
+		if code != c.code || !strings.Contains(stderr, c.msg) {
+			t.Errorf("crd %s: exit %d, stderr %q; want exit %d and %q", strings.Join(c.args, " "), code, stderr, c.code, c.msg)
+		}
+	}
+	if code, stdout, _ := capture(t, "train", "--help"); code != 0 || !strings.Contains(stdout, "Examples:") {
+		t.Errorf("train --help: exit %d, %q", code, stdout)
+	}
+}
+
+func TestCorruptModelFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "broken.crd")
+	if err := os.WriteFile(path, []byte("CRDMODEL\x01\x00\x00\x00garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := capture(t, "predict", "-m", path, path)
+	if code != 1 || !strings.Contains(stderr, path) {
+		t.Fatalf("exit %d, stderr %q: want an error naming the model file", code, stderr)
+	}
+}
+
+// TestEndToEnd runs train, predict, eval, info, merge and calibrate with the
+// default backbone on a small synthetic category. It needs the inception_v3
+// weights (scripts/setup.sh fetches them); without them it skips, except in
+// CI, where it fails.
+func TestEndToEnd(t *testing.T) {
+	if _, err := weights.CachePath("inception_v3"); err == nil {
+		if _, err := backbone.Load("inception_v3"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("CI must have the default backbone: %v", err)
+			}
+			t.Skipf("default backbone not available: %v", err)
+		}
+	}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "surface")
+	if err := synth.Generate(data, synth.Options{Seed: 5, Size: 96, NumTrain: 10, NumTestGood: 3, NumPerDefect: 2}); err != nil {
+		t.Fatal(err)
+	}
+	model := filepath.Join(dir, "m.crd")
+	if code, _, stderr := capture(t, "train", "--data", data, "-o", model, "--size", "107", "--holdout", "0.2", "--quiet"); code != 0 {
+		t.Fatalf("train: %s", stderr)
+	}
+	img := filepath.Join(data, "test", "spot", "000.png")
+	out := filepath.Join(dir, "out")
+	code, stdout, stderr := capture(t, "predict", "-m", model, "--json", "--out", out, img, filepath.Join(data, "test", "good"))
+	if code != 0 {
+		t.Fatalf("predict: %s", stderr)
+	}
+	var preds []prediction
+	sc := bufio.NewScanner(strings.NewReader(stdout))
+	for sc.Scan() {
+		var p prediction
+		if err := json.Unmarshal(sc.Bytes(), &p); err != nil {
+			t.Fatalf("predict --json line %q: %v", sc.Text(), err)
+		}
+		preds = append(preds, p)
+	}
+	if len(preds) != 4 || preds[0].Path != img {
+		t.Fatalf("predictions %+v", preds)
+	}
+	for _, p := range preds {
+		if p.Label != "ok" && p.Label != "defect" || (p.Label == "defect") != (p.Score > p.Threshold) {
+			t.Fatalf("inconsistent label: %+v", p)
+		}
+		for _, f := range []string{p.Heatmap, p.Mask} {
+			if st, err := os.Stat(f); err != nil || st.Size() == 0 {
+				t.Fatalf("missing output %s: %v", f, err)
+			}
+		}
+	}
+	report := filepath.Join(dir, "report")
+	code, stdout, stderr = capture(t, "eval", "-m", model, "--data", data, "--json", "--report", report, "--quiet")
+	if code != 0 {
+		t.Fatalf("eval: %s", stderr)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
+		t.Fatalf("eval --json: %v\n%s", err, stdout)
+	}
+	for _, k := range []string{"image_auroc", "pixel_auroc", "aupro", "f1_max", "n_images", "per_defect"} {
+		if _, ok := ev[k]; !ok {
+			t.Fatalf("eval --json lacks %q: %v", k, ev)
+		}
+	}
+	if ev["n_images"].(float64) != 9 {
+		t.Fatalf("n_images = %v, want 9", ev["n_images"])
+	}
+	html, err := os.ReadFile(filepath.Join(report, "index.html"))
+	if err != nil || !bytes.Contains(html, []byte("<svg")) {
+		t.Fatalf("report: %v", err)
+	}
+	// Two shards merge; the merged model then takes a calibration.
+	m2 := filepath.Join(dir, "m2.crd")
+	if code, _, stderr := capture(t, "train", "--data", filepath.Join(data, "test", "good"), "-o", m2, "--size", "107", "--holdout", "0", "--quiet"); code != 0 {
+		t.Fatalf("train shard: %s", stderr)
+	}
+	merged := filepath.Join(dir, "merged.crd")
+	if code, _, stderr := capture(t, "merge", "-o", merged, "--quiet", model, m2); code != 0 {
+		t.Fatalf("merge: %s", stderr)
+	}
+	code, stdout, _ = capture(t, "info", merged)
+	if code != 0 || !strings.Contains(stdout, `"num_images": 11`) {
+		t.Fatalf("info of merged model: %s", stdout)
+	}
+	if code, _, stderr := capture(t, "calibrate", "-m", merged, "--data", filepath.Join(data, "test", "good"), "--quiet"); code != 0 {
+		t.Fatalf("calibrate: %s", stderr)
+	}
+	// A model of another input size does not merge.
+	m3 := filepath.Join(dir, "m3.crd")
+	if code, _, stderr := capture(t, "train", "--data", filepath.Join(data, "test", "good"), "-o", m3, "--size", "139", "--holdout", "0", "--quiet"); code != 0 {
+		t.Fatalf("train 139: %s", stderr)
+	}
+	if code, _, stderr := capture(t, "merge", "-o", filepath.Join(dir, "bad.crd"), model, m3); code != 1 || !strings.Contains(stderr, "preprocess") {
+		t.Fatalf("merging different input sizes: exit %d, %s", code, stderr)
+	}
+}
