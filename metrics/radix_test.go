@@ -28,7 +28,7 @@ func TestFloatKeyOrder(t *testing.T) {
 
 func TestRadixSort(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for _, n := range []int{0, 1, 2, 7, 1000, 100000, radixParallelMin + 12345} {
+	for _, n := range []int{0, 1, 2, 7, 1000, 100000} {
 		a := make([]uint32, n)
 		for i := range a {
 			switch i % 3 {
