@@ -23,13 +23,13 @@ func TestReflectIndex(t *testing.T) {
 	// n = 4: ... 3 2 1 | 0 1 2 3 | 2 1 0 1 2 ...  (period 2(n-1) = 6)
 	want := map[int]int{-7: 1, -6: 0, -5: 1, -4: 2, -3: 3, -2: 2, -1: 1, 0: 0, 3: 3, 4: 2, 5: 1, 6: 0, 7: 1, 9: 3, 10: 2}
 	for i, w := range want {
-		if got := reflectIndex(i, 4); got != w {
-			t.Errorf("reflectIndex(%d, 4) = %d, want %d", i, got, w)
+		if got := Reflect.index(i, 4); got != w {
+			t.Errorf("Reflect.index(%d, 4) = %d, want %d", i, got, w)
 		}
 	}
 	for _, i := range []int{-3, 0, 5} {
-		if reflectIndex(i, 1) != 0 {
-			t.Errorf("reflectIndex(%d, 1) != 0", i)
+		if Reflect.index(i, 1) != 0 {
+			t.Errorf("Reflect.index(%d, 1) != 0", i)
 		}
 	}
 }
@@ -106,7 +106,7 @@ func TestBlurDirect(t *testing.T) {
 			var want float64
 			for i := range g {
 				for j := range g {
-					want += float64(g[i]) * float64(g[j]) * float64(img[reflectIndex(y-r+i, h)*w+reflectIndex(x-r+j, w)])
+					want += float64(g[i]) * float64(g[j]) * float64(img[Reflect.index(y-r+i, h)*w+Reflect.index(x-r+j, w)])
 				}
 			}
 			if got := out[y*w+x]; math.Abs(float64(got)-want) > 1e-5 {
@@ -161,7 +161,8 @@ func TestShapePanics(t *testing.T) {
 		"zero size":   func() { ResizeNearest(nil, []int{1}, 1, 1, 0, 3) },
 		"blur shape":  func() { GaussianBlur(make([]float32, 3), 2, 2, 1) },
 		"neg sigma":   func() { NewBlur(-1) },
-		"bad interp":  func() { NewGenerator(4, 4, 1, Interpolation(7)) },
+		"bad interp":  func() { NewGenerator(4, 4, Options{Sigma: 1, Interp: Interpolation(7)}) },
+		"bad border":  func() { NewBlurBorder(1, Border(3)) },
 		"nan sigma":   func() { GaussianKernel(math.NaN()) },
 		"grid length": func() { Map(make([]float32, 3), 2, 2, 8, 8, 4) },
 	} {

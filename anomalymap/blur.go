@@ -38,17 +38,53 @@ func GaussianKernel(sigma float64) []float32 {
 	return k
 }
 
-// reflectIndex maps i, possibly outside [0, n), into the image by PyTorch's
-// "reflect" padding: the mirror without repeating the edge (for n = 4,
-// ... 2 1 | 0 1 2 3 | 2 1 ...). PyTorch refuses a pad of n or more; here the
-// reflection repeats (the mirrored signal is periodic with period 2(n-1)), as
-// numpy.pad(mode="reflect") extends it, and n = 1 repeats the single value.
-func reflectIndex(i, n int) int {
-	if n == 1 {
-		return 0
+// Border selects how the blur extends an image beyond its edges.
+type Border int
+
+const (
+	// Reflect mirrors without repeating the edge pixel (for n = 4:
+	// ... 2 1 | 0 1 2 3 | 2 1 ...): PyTorch's "reflect" padding, used by
+	// anomalib's GaussianBlur2d.
+	Reflect Border = iota
+	// Symmetric mirrors and repeats the edge pixel (... 1 0 | 0 1 2 3 | 3 2
+	// ...): scipy.ndimage's mode "reflect", used by the PatchCore paper's
+	// code through scipy.ndimage.gaussian_filter.
+	Symmetric
+)
+
+// String returns "reflect" or "symmetric".
+func (b Border) String() string {
+	switch b {
+	case Reflect:
+		return "reflect"
+	case Symmetric:
+		return "symmetric"
 	}
+	return fmt.Sprintf("Border(%d)", int(b))
+}
+
+// index maps i, possibly outside [0, n), into the image. Pads wider than the
+// image, which PyTorch refuses, repeat the mirroring: the extended signal is
+// periodic with period 2(n-1) for Reflect (as numpy.pad(mode="reflect")
+// extends it) and 2n for Symmetric (as scipy.ndimage does); for n = 1 Reflect
+// repeats the single value.
+func (b Border) index(i, n int) int {
 	if i >= 0 && i < n {
 		return i
+	}
+	if b == Symmetric {
+		p := 2 * n
+		i %= p
+		if i < 0 {
+			i += p
+		}
+		if i >= n {
+			i = p - 1 - i
+		}
+		return i
+	}
+	if n == 1 {
+		return 0
 	}
 	p := 2 * (n - 1)
 	i %= p
@@ -61,20 +97,32 @@ func reflectIndex(i, n int) int {
 	return i
 }
 
-// Blur is a separable Gaussian blur with reflect padding, as anomalib's
-// GaussianBlur2d applies it: out = K * img with the 2-D kernel K = g g^T,
+// Blur is a separable Gaussian blur, with Reflect borders by default as
+// anomalib's GaussianBlur2d applies it: out = K * img with the 2-D kernel K = g g^T,
 // computed as a horizontal then a vertical pass with the 1-D kernel g, whose
 // symmetry halves the multiplications. A Blur
 // keeps a scratch image between calls, so it is not safe for concurrent use;
 // use one Blur per goroutine.
 type Blur struct {
 	kernel []float32
+	border Border
 	tmp    []float32
 }
 
-// NewBlur returns a Blur with the kernel GaussianKernel(sigma).
+// NewBlur returns a Blur with the kernel GaussianKernel(sigma) and Reflect
+// borders.
 func NewBlur(sigma float64) *Blur {
 	return &Blur{kernel: GaussianKernel(sigma)}
+}
+
+// NewBlurBorder returns a Blur with the kernel GaussianKernel(sigma) and the
+// given borders. With Symmetric it equals scipy.ndimage.gaussian_filter(img,
+// sigma) (truncate 4, the same kernel size).
+func NewBlurBorder(sigma float64, border Border) *Blur {
+	if border != Reflect && border != Symmetric {
+		panic(fmt.Sprintf("anomalymap.NewBlurBorder: unknown %v", border))
+	}
+	return &Blur{kernel: GaussianKernel(sigma), border: border}
 }
 
 // Kernel returns the 1-D kernel (shared, do not modify).
@@ -89,14 +137,14 @@ func (b *Blur) Apply(dst, src []float32, h, w int) []float32 {
 	tmp, g := b.tmp, b.kernel
 	r := len(g) / 2
 
-	// Horizontal pass, src -> tmp: each row is reflect-padded into a buffer
-	// of w + 2r values, then correlated with g.
+	// Horizontal pass, src -> tmp: each row is padded into a buffer of
+	// w + 2r values, then correlated with g.
 	rows(h, h*w, func(y0, y1 int) {
 		pad := make([]float32, w+2*r)
 		for y := y0; y < y1; y++ {
 			row := src[y*w:][:w]
 			for i := range pad {
-				pad[i] = row[reflectIndex(i-r, w)]
+				pad[i] = row[b.border.index(i-r, w)]
 			}
 			out := tmp[y*w:][:w]
 			for x := range out {
@@ -110,8 +158,8 @@ func (b *Blur) Apply(dst, src []float32, h, w int) []float32 {
 			}
 		}
 	})
-	// Vertical pass, tmp -> dst: output row y accumulates the rows
-	// reflect(y - k) and reflect(y + k) of tmp weighted by g[r+k].
+	// Vertical pass, tmp -> dst: output row y accumulates the rows y - k and
+	// y + k (mapped into the image) of tmp weighted by g[r+k].
 	rows(h, h*w, func(y0, y1 int) {
 		for y := y0; y < y1; y++ {
 			out := dst[y*w:][:w]
@@ -121,8 +169,8 @@ func (b *Blur) Apply(dst, src []float32, h, w int) []float32 {
 			}
 			for k := 1; k <= r; k++ {
 				gk := g[r+k]
-				up := tmp[reflectIndex(y-k, h)*w:][:w]
-				down := tmp[reflectIndex(y+k, h)*w:][:w]
+				up := tmp[b.border.index(y-k, h)*w:][:w]
+				down := tmp[b.border.index(y+k, h)*w:][:w]
 				for x := range out {
 					out[x] += gk * (up[x] + down[x])
 				}

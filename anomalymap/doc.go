@@ -8,10 +8,14 @@
 // size 2*int(4*sigma+0.5)+1, PyTorch "reflect" padding), computed as two 1-D
 // passes. Images and maps are single-channel float32, row-major, h x w.
 //
-// Two upsampling conventions exist in the reference code. The PatchCore paper's
-// code (and this project's METHOD.md) upsamples bilinearly; anomalib's
-// PatchCore AnomalyMapGenerator calls F.interpolate with its default mode,
-// nearest. Both are offered (see Interpolation); Map uses bilinear.
+// The reference implementations differ in two details, and Options selects
+// them. Upsampling: the PatchCore paper's code (and this project's METHOD.md)
+// is bilinear, anomalib's PatchCore AnomalyMapGenerator calls F.interpolate
+// with its default mode, nearest. Blur borders: anomalib pads with PyTorch's
+// "reflect" (edge pixel not repeated), the PatchCore paper's code calls
+// scipy.ndimage.gaussian_filter, whose "reflect" repeats the edge pixel
+// (Symmetric here). Map and DefaultOptions follow METHOD.md: bilinear and
+// PyTorch reflect.
 //
 // Shape mismatches (a slice shorter than h*w, a non-positive size) are
 // programmer errors and panic.

@@ -18,12 +18,13 @@ type fixture struct {
 	Blur []struct {
 		H, W             int
 		Sigma            float64
+		Border           string
 		Img, Out, Kernel []float32
 	}
 	Map []struct {
 		GH, GW, H, W int
 		Sigma        float64
-		Mode         string
+		Mode, Border string
 		Grid, Out    []float32
 	}
 }
@@ -76,8 +77,11 @@ func TestResizeFixture(t *testing.T) {
 func TestBlurFixture(t *testing.T) {
 	for _, c := range loadFixture(t).Blur {
 		closeRel(t, "kernel", GaussianKernel(c.Sigma), c.Kernel, 1e-6)
-		got := GaussianBlur(c.Img, c.H, c.W, c.Sigma)
-		closeRel(t, "blur", got, c.Out, 1e-5)
+		got := NewBlurBorder(c.Sigma, border(t, c.Border)).Apply(nil, c.Img, c.H, c.W)
+		closeRel(t, "blur "+c.Border, got, c.Out, 1e-5)
+		if c.Border == "reflect" {
+			closeRel(t, "GaussianBlur", GaussianBlur(c.Img, c.H, c.W, c.Sigma), c.Out, 1e-5)
+		}
 	}
 }
 
@@ -87,14 +91,26 @@ func TestMapFixture(t *testing.T) {
 		if c.Mode == "nearest" {
 			interp = Nearest
 		}
-		g := NewGenerator(c.H, c.W, c.Sigma, interp)
+		g := NewGenerator(c.H, c.W, Options{Sigma: c.Sigma, Interp: interp, Border: border(t, c.Border)})
 		got := g.Map(nil, c.Grid, c.GH, c.GW)
 		closeRel(t, "map "+c.Mode, got, c.Out, 1e-5)
 		// Reuse of the destination and the scratch gives the same map.
 		again := g.Map(got, c.Grid, c.GH, c.GW)
 		closeRel(t, "map reused", again, c.Out, 1e-5)
-		if interp == Bilinear {
+		if interp == Bilinear && c.Border == "reflect" {
 			closeRel(t, "Map", Map(c.Grid, c.GH, c.GW, c.H, c.W, c.Sigma), c.Out, 1e-5)
 		}
 	}
+}
+
+func border(t *testing.T, name string) Border {
+	t.Helper()
+	switch name {
+	case "reflect":
+		return Reflect
+	case "symmetric":
+		return Symmetric
+	}
+	t.Fatalf("fixture border %q", name)
+	return 0
 }

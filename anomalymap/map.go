@@ -25,38 +25,69 @@ func (i Interpolation) String() string {
 	return fmt.Sprintf("Interpolation(%d)", int(i))
 }
 
-// Map returns the anomaly map of a gh x gw patch-score grid at size h x w:
-// bilinear upsampling followed by a Gaussian blur of the given sigma (4 in
-// PatchCore and anomalib; 0 disables the blur).
+// Options say how a patch-score grid becomes an anomaly map.
+type Options struct {
+	// Sigma is the standard deviation of the Gaussian blur in pixels of the
+	// map; 0 disables the blur.
+	Sigma float64
+	// Interp is the resizing of the grid to the map size.
+	Interp Interpolation
+	// Border is the blur's padding.
+	Border Border
+}
+
+// Conventions of the reference implementations.
+var (
+	// DefaultOptions is METHOD.md's convention: bilinear upsampling, then a
+	// Gaussian blur with sigma 4 and PyTorch reflect padding.
+	DefaultOptions = Options{Sigma: 4, Interp: Bilinear, Border: Reflect}
+	// AnomalibOptions is anomalib's PatchCore AnomalyMapGenerator:
+	// F.interpolate with its default nearest mode, then GaussianBlur2d.
+	AnomalibOptions = Options{Sigma: 4, Interp: Nearest, Border: Reflect}
+	// PatchCorePaperOptions is the PatchCore paper's RescaleSegmentor:
+	// bilinear upsampling, then scipy.ndimage.gaussian_filter(sigma=4).
+	PatchCorePaperOptions = Options{Sigma: 4, Interp: Bilinear, Border: Symmetric}
+)
+
+// Map returns the anomaly map of a gh x gw patch-score grid at size h x w
+// with DefaultOptions, except for the given sigma: bilinear upsampling
+// followed by a Gaussian blur with reflect padding (sigma 4 in PatchCore and
+// anomalib; 0 disables the blur).
 func Map(grid []float32, gh, gw, h, w int, sigma float64) []float32 {
-	return NewGenerator(h, w, sigma, Bilinear).Map(nil, grid, gh, gw)
+	opt := DefaultOptions
+	opt.Sigma = sigma
+	return NewGenerator(h, w, opt).Map(nil, grid, gh, gw)
 }
 
 // Generator makes anomaly maps of a fixed size from patch-score grids, reusing
-// its buffers between calls. It is not safe for concurrent use.
+// its buffers between calls. It is not safe for concurrent use; use one per
+// goroutine.
 type Generator struct {
-	h, w   int
-	interp Interpolation
-	blur   *Blur
-	up     []float32
+	h, w int
+	opt  Options
+	blur *Blur
+	up   []float32
 }
 
-// NewGenerator returns a Generator of h x w maps that resizes grids with
-// interp and blurs them with a Gaussian of the given sigma (0: no blur).
-func NewGenerator(h, w int, sigma float64, interp Interpolation) *Generator {
-	if h <= 0 || w <= 0 || (interp != Bilinear && interp != Nearest) {
-		panic(fmt.Sprintf("anomalymap.NewGenerator: size %dx%d, interpolation %v", h, w, interp))
+// NewGenerator returns a Generator of h x w maps made with opt. It panics on
+// a non-positive size or invalid options.
+func NewGenerator(h, w int, opt Options) *Generator {
+	if h <= 0 || w <= 0 || (opt.Interp != Bilinear && opt.Interp != Nearest) {
+		panic(fmt.Sprintf("anomalymap.NewGenerator: size %dx%d, interpolation %v", h, w, opt.Interp))
 	}
-	return &Generator{h: h, w: w, interp: interp, blur: NewBlur(sigma)}
+	return &Generator{h: h, w: w, opt: opt, blur: NewBlurBorder(opt.Sigma, opt.Border)}
 }
 
 // Size returns the height and width of the maps.
 func (g *Generator) Size() (h, w int) { return g.h, g.w }
 
+// Options returns the options the Generator was made with.
+func (g *Generator) Options() Options { return g.opt }
+
 // Map writes the anomaly map of the gh x gw grid to dst (reallocated if its
 // capacity is below h*w) and returns it. dst must not overlap grid.
 func (g *Generator) Map(dst, grid []float32, gh, gw int) []float32 {
-	switch g.interp {
+	switch g.opt.Interp {
 	case Nearest:
 		g.up = ResizeNearest(g.up, grid, gh, gw, g.h, g.w)
 	default:

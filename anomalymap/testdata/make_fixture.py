@@ -14,11 +14,17 @@ padded with F.pad(mode="reflect") and convolved with F.conv2d (a full 2-D
 kernel, not separable). For images smaller than the kernel radius, which
 PyTorch's reflect padding rejects, the padding is done by numpy.pad(mode=
 "reflect"), which repeats the reflection.
+
+The "symmetric" border cases are scipy.ndimage.gaussian_filter(img, sigma)
+(mode "reflect" in scipy's naming, which repeats the edge pixel; truncate 4),
+as the PatchCore paper's code smooths its maps.
 """
 import json
 import os
 
 import numpy as np
+import scipy
+import scipy.ndimage
 import torch
 import torch.nn.functional as F
 
@@ -83,20 +89,32 @@ for (gh, gw, h, w, mode) in [
     resizes.append({"gh": gh, "gw": gw, "h": h, "w": w, "mode": mode,
                     "grid": arr(g), "out": arr(resize(g, h, w, mode))})
 
+def scipy_blur(img, sigma):
+    return scipy.ndimage.gaussian_filter(img.astype(np.float64), sigma, mode="reflect", truncate=4.0)
+
+
 blurs = []
-for (h, w, sigma) in [(37, 29, 4.0), (20, 20, 1.5), (5, 3, 4.0), (1, 6, 1.0), (24, 18, 0.6)]:
+for (h, w, sigma, border) in [(37, 29, 4.0, "reflect"), (20, 20, 1.5, "reflect"), (5, 3, 4.0, "reflect"),
+                              (1, 6, 1.0, "reflect"), (24, 18, 0.6, "reflect"),
+                              (37, 29, 4.0, "symmetric"), (5, 3, 4.0, "symmetric")]:
     img = rng.random((h, w)).astype(np.float32)
-    blurs.append({"h": h, "w": w, "sigma": sigma, "img": arr(img), "out": arr(blur(img, sigma)),
+    out = blur(img, sigma) if border == "reflect" else scipy_blur(img, sigma)
+    blurs.append({"h": h, "w": w, "sigma": sigma, "border": border, "img": arr(img), "out": arr(out),
                   "kernel": arr(kernel1d(sigma))})
 
 maps = []
-for (gh, gw, h, w, sigma, mode) in [(7, 7, 56, 56, 4.0, "bilinear"), (7, 7, 56, 56, 4.0, "nearest"),
-                                    (5, 6, 45, 41, 2.0, "bilinear")]:
+for (gh, gw, h, w, sigma, mode, border) in [(7, 7, 56, 56, 4.0, "bilinear", "reflect"),
+                                            (7, 7, 56, 56, 4.0, "nearest", "reflect"),
+                                            (5, 6, 45, 41, 2.0, "bilinear", "reflect"),
+                                            (7, 7, 56, 56, 4.0, "bilinear", "symmetric")]:
     g = grid(gh, gw)
-    maps.append({"gh": gh, "gw": gw, "h": h, "w": w, "sigma": sigma, "mode": mode,
-                 "grid": arr(g), "out": arr(blur(resize(g, h, w, mode), sigma))})
+    up = resize(g, h, w, mode)
+    out = blur(up, sigma) if border == "reflect" else scipy_blur(up, sigma)
+    maps.append({"gh": gh, "gw": gw, "h": h, "w": w, "sigma": sigma, "mode": mode, "border": border,
+                 "grid": arr(g), "out": arr(out)})
 
-out = {"generator": "anomalymap/testdata/make_fixture.py, torch %s, numpy %s" % (torch.__version__, np.__version__),
+out = {"generator": "anomalymap/testdata/make_fixture.py, torch %s, numpy %s, scipy %s"
+                    % (torch.__version__, np.__version__, scipy.__version__),
        "resize": resizes, "blur": blurs, "map": maps}
 path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixture.json")
 with open(path + ".tmp", "w") as f:
