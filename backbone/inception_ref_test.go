@@ -3,9 +3,12 @@ package backbone
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"testing"
 
+	"github.com/crd-ad/crd/internal/blas"
+	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/weights"
 )
 
@@ -188,5 +191,30 @@ func TestInceptionMatchesReference(t *testing.T) {
 		if l2 > 1e-5 || ma > 1e-5 {
 			t.Errorf("%s: relative L2 error %.3g, max-abs %.3g; want <= 1e-5", name, l2, ma)
 		}
+	}
+}
+
+// TestInceptionReusesBuffers checks that a steady-state Forward allocates no
+// activation buffer (only small bookkeeping): the buffer plan is fixed, so
+// every buffer keeps the capacity of its largest use.
+func TestInceptionReusesBuffers(t *testing.T) {
+	b := syntheticInception(t, 1)
+	x := inceptionFixtureInput(2, 107, 107)
+	for _, warm := range []*nn.Tensor{inceptionFixtureInput(1, 60, 131), x} {
+		if _, err := b.Forward(warm); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	const runs = 3
+	for i := 0; i < runs; i++ {
+		b.Forward(x)
+	}
+	runtime.ReadMemStats(&m1)
+	perCall := (m1.TotalAlloc - m0.TotalAlloc) / runs
+	t.Logf("%d bytes allocated per steady-state Forward (%s BLAS)", perCall, blas.Backend)
+	if blas.Backend == "openblas" && perCall > 64<<10 {
+		t.Errorf("a steady-state Forward allocated %d bytes", perCall)
 	}
 }
