@@ -290,3 +290,27 @@ func TestProjection(t *testing.T) {
 		}
 	}
 }
+
+func TestGreedyPruningSkipsWork(t *testing.T) {
+	const n, k, m = 3000, 16, 200
+	x := clusteredBank(rand.New(rand.NewPCG(8, 8)), n, k)
+	g := newSweeper(x, n, k, m, 2)
+	defer g.close()
+	g.sel = append(g.sel, 17)
+	for len(g.sel) < m {
+		_, arg := g.sweep()
+		g.minD[arg] = 0
+		g.sel = append(g.sel, arg)
+	}
+	want := naiveGreedy(x, n, k, m, 17)
+	for j := range want {
+		if g.sel[j] != want[j] {
+			t.Fatalf("selection %d is row %d, naive greedy picks %d", j, g.sel[j], want[j])
+		}
+	}
+	frac := float64(g.evals()) / float64(n*(m-1))
+	t.Logf("computed %.1f%% of the point-to-centre distances", 100*frac)
+	if frac > 0.8 {
+		t.Errorf("pruning computed %.0f%% of the distances on clustered data, want it to skip more", 100*frac)
+	}
+}
