@@ -262,8 +262,8 @@ func (pt *sweepPart) run() {
 	pt.evals += evals
 }
 
-// sqDist is ||a - b||^2 in float32, with four partial sums.
-func sqDist(a, b []float32) float32 {
+// sqDistGeneric is ||a - b||^2 in float32, with four partial sums.
+func sqDistGeneric(a, b []float32) float32 {
 	b = b[:len(a)]
 	var s0, s1, s2, s3 float32
 	i := 0

@@ -1,0 +1,49 @@
+//go:build amd64 && !purego
+
+package knn
+
+// useAVX2 says whether the CPU and OS support AVX2 and FMA, which the
+// assembly distance kernel needs.
+var useAVX2 = hasAVX2FMA()
+
+// sqDist is ||a - b||^2 in float32 (len(b) >= len(a)): 32 elements at a time
+// with AVX2 and FMA where available, the rest in Go.
+func sqDist(a, b []float32) float32 {
+	n := len(a) &^ 31
+	if !useAVX2 || n == 0 {
+		return sqDistGeneric(a, b)
+	}
+	b = b[:len(a)]
+	s := sqDistAVX2(&a[0], &b[0], n)
+	if n < len(a) {
+		s += sqDistGeneric(a[n:], b[n:])
+	}
+	return s
+}
+
+// sqDistAVX2 returns sum_i (a[i] - b[i])^2 over n elements, n a positive
+// multiple of 32, in four 8-lane FMA accumulators.
+//
+//go:noescape
+func sqDistAVX2(a, b *float32, n int) float32
+
+func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
+
+func xgetbv() (eax, edx uint32)
+
+func hasAVX2FMA() bool {
+	maxLeaf, _, _, _ := cpuid(0, 0)
+	if maxLeaf < 7 {
+		return false
+	}
+	_, _, ecx1, _ := cpuid(1, 0)
+	const fma, osxsave, avx = 1 << 12, 1 << 27, 1 << 28
+	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
+		return false
+	}
+	if xcr0, _ := xgetbv(); xcr0&6 != 6 { // the OS saves XMM and YMM state
+		return false
+	}
+	_, ebx7, _, _ := cpuid(7, 0)
+	return ebx7&(1<<5) != 0 // AVX2
+}
