@@ -90,13 +90,7 @@ func (a *Accumulator) AddBatch(y []float32, n, p int) {
 		for i := 0; i < d; i++ {
 			row := src[i*p : (i+1)*p]
 			dst := buf[i*k+img*p : i*k+img*p+p]
-			s := 0.0
-			for j, v := range row {
-				f := float64(v)
-				dst[j] = f
-				s += f
-			}
-			a.sum[i] += s
+			a.sum[i] += convertSum(dst, row)
 		}
 	}
 	blas.Dsyrk(d, k, 1, buf, k, 1, a.g, d)
@@ -155,4 +149,27 @@ func (a *Accumulator) Trace() float64 {
 		t += a.g[i*a.d+i]
 	}
 	return t
+}
+
+// convertSum copies src into dst as float64 and returns the sum of src. Four
+// partial sums break the dependency chain of a single running sum, which
+// would otherwise bound the loop by the latency of a floating-point add.
+func convertSum(dst []float64, src []float32) float64 {
+	dst = dst[:len(src)]
+	var s0, s1, s2, s3 float64
+	j := 0
+	for ; j+4 <= len(src); j += 4 {
+		a, b, c, e := float64(src[j]), float64(src[j+1]), float64(src[j+2]), float64(src[j+3])
+		dst[j], dst[j+1], dst[j+2], dst[j+3] = a, b, c, e
+		s0 += a
+		s1 += b
+		s2 += c
+		s3 += e
+	}
+	for ; j < len(src); j++ {
+		f := float64(src[j])
+		dst[j] = f
+		s0 += f
+	}
+	return (s0 + s1) + (s2 + s3)
 }
