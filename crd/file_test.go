@@ -1,8 +1,10 @@
 package crd
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"hash/crc32"
 	"math"
 	"os"
 	"path/filepath"
@@ -103,7 +105,13 @@ func TestLoadDamagedFiles(t *testing.T) {
 	c = append([]byte(nil), b...)
 	binary.LittleEndian.PutUint32(c[8:], 7)
 	os.WriteFile(path, c, 0o644)
-	check("version", modelfile.ErrChecksum) // the prefix CRC no longer matches
+	check("version flip", modelfile.ErrChecksum) // the prefix CRC no longer matches
+	// A well-formed file of a future format version.
+	binary.LittleEndian.PutUint32(c[20:], crc32.ChecksumIEEE(c[:20]))
+	sum := sha256.Sum256(c[:len(c)-32])
+	copy(c[len(c)-32:], sum[:])
+	os.WriteFile(path, c, 0o644)
+	check("version 7", modelfile.ErrVersion)
 	os.WriteFile(path, []byte("GIF89a....................................."), 0o644)
 	check("not a model", modelfile.ErrNotModel)
 }
