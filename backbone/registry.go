@@ -257,31 +257,34 @@ func Fetch(name string, log io.Writer) error {
 }
 
 // store writes t to a temporary file in the cache, checks that it loads,
-// then moves it (and its sidecar) into place.
+// then moves it into place and writes its SHA-256 sidecar.
 func store(e *entry, t weights.Tensors, meta map[string]string) error {
 	name := e.info.Name
 	dst, err := weights.CachePath(name)
 	if err != nil {
 		return err
 	}
+	b, err := weights.EncodeSafetensors(t, meta)
+	if err != nil {
+		return fmt.Errorf("backbone %s: %w", name, err)
+	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("backbone %s: %w", name, err)
 	}
 	tmp := dst + ".importing"
 	defer os.Remove(tmp)
-	defer os.Remove(weights.SidecarPath(tmp))
-	if err := weights.WriteVerified(tmp, t, meta); err != nil {
+	if err := weights.WriteFileAtomic(tmp, b); err != nil {
 		return fmt.Errorf("backbone %s: %w", name, err)
 	}
 	if _, err := e.load(tmp); err != nil {
 		return fmt.Errorf("backbone %s: the weights do not fit the architecture: %w", name, err)
 	}
-	// Rename the data first: a crash in between leaves a sidecar mismatch,
-	// which Load reports, never a silently wrong file.
+	// The data is renamed first: a crash before the sidecar is written
+	// leaves a mismatch that Load reports, never a silently wrong file.
 	if err := os.Rename(tmp, dst); err != nil {
 		return fmt.Errorf("backbone %s: %w", name, err)
 	}
-	if err := os.Rename(weights.SidecarPath(tmp), weights.SidecarPath(dst)); err != nil {
+	if err := weights.WriteSidecar(dst, b); err != nil {
 		return fmt.Errorf("backbone %s: %w", name, err)
 	}
 	return nil

