@@ -28,7 +28,11 @@ type Model struct {
 	// to a deployed model, Add them to Acc and Solve again with Options.
 	Acc *Accumulator
 
-	scratch sync.Pool // of *scoreScratch
+	// Scratch buffers of Score, one per concurrent caller at most. Unlike a
+	// sync.Pool, the free list is not emptied by the garbage collector, so
+	// the d x p buffers are not reallocated after every GC cycle.
+	mu   sync.Mutex
+	free []*scoreScratch
 }
 
 type scoreScratch struct {
@@ -52,10 +56,7 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	if p == 0 {
 		return
 	}
-	s, _ := m.scratch.Get().(*scoreScratch)
-	if s == nil {
-		s = new(scoreScratch)
-	}
+	s := m.getScratch()
 	if cap(s.z) < d*p {
 		s.z = make([]float32, d*p)
 	}
@@ -73,7 +74,24 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	for j, v := range acc {
 		out[j] = float32(v)
 	}
-	m.scratch.Put(s)
+	m.putScratch(s)
+}
+
+func (m *Model) getScratch() *scoreScratch {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if n := len(m.free); n > 0 {
+		s := m.free[n-1]
+		m.free = m.free[:n-1]
+		return s
+	}
+	return new(scoreScratch)
+}
+
+func (m *Model) putScratch(s *scoreScratch) {
+	m.mu.Lock()
+	m.free = append(m.free, s)
+	m.mu.Unlock()
 }
 
 // reduceSquares adds the squared entries of each column of the d x p matrix
