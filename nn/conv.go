@@ -135,8 +135,15 @@ func (c *Conv2D) ForwardAt(dst *NHWC, c0 int, x *NHWC, ws *Workspace) {
 	c.run(dst, c0, x, nil, ws)
 }
 
-// im2colFloats bounds the im2col buffer (in float32s) per GEMM chunk.
-const im2colFloats = 4 << 20
+// im2colFloats is the target size of the im2col buffer (in float32s, 2 MB)
+// per GEMM chunk, so that the gathered rows are still in cache when the
+// GEMM reads them; a chunk has at least minChunkRows rows so that the
+// weights are not repacked by the GEMM too often. Measured on the ResNet
+// trunks: 2 MB is as fast or faster than 16 MB.
+const (
+	im2colFloats = 1 << 19
+	minChunkRows = 1024
+)
 
 func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 	if x.C != c.Cin {
@@ -160,7 +167,7 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		c.epilogue(dst, c0, 0, rows)
 		return
 	}
-	chunk := max(im2colFloats/k, 256)
+	chunk := max(im2colFloats/k, minChunkRows)
 	chunk = min(chunk, rows)
 	col := ws.get(chunk * k)
 	for r0 := 0; r0 < rows; r0 += chunk {

@@ -323,3 +323,48 @@ func TestBufferReuse(t *testing.T) {
 		t.Errorf("Forward allocates %v times per call in steady state", allocs)
 	}
 }
+
+// TestConvChunked covers the im2col path split into several GEMM chunks
+// (rows > im2colFloats / K), with a residual and a channel offset.
+func TestConvChunked(t *testing.T) {
+	r := rand.New(rand.NewPCG(11, 12))
+	x := randTensor(r, 2, 64, 40, 40)
+	for _, win := range []Window{Square(3, 1, 1), {KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}} {
+		c := NewConv2D(64, 8, win)
+		if rows, chunk := 2*40*40, max(im2colFloats/c.K(), minChunkRows); win.StrideH == 1 && rows <= chunk {
+			t.Fatalf("test does not chunk: %d rows, chunk %d", rows, chunk)
+		}
+		w := make([]float32, len(c.Weight))
+		for i := range w {
+			w[i] = float32(r.NormFloat64())
+		}
+		c.SetWeightsOIHW(w)
+		for i := range c.Bias {
+			c.Bias[i] = float32(r.NormFloat64())
+		}
+		want, _ := directConv(x, w, 8, 3, 3, win, c.Bias)
+		closeTo(t, "chunked", runConv(c, x).Data, want.Data, 1e-5)
+
+		res := FromNCHW(nil, randTensor(r, want.N, want.C, want.H, want.W))
+		resNCHW := res.ToNCHW(nil)
+		var ws Workspace
+		var out NHWC
+		c.ReLU = true
+		c.ForwardAdd(&out, FromNCHW(nil, x), res, &ws)
+		exp := make([]float32, want.Len())
+		for i := range exp {
+			exp[i] = max(want.Data[i]+resNCHW.Data[i], 0)
+		}
+		closeTo(t, "chunked residual", out.ToNCHW(nil).Data, exp, 1e-5)
+
+		c.ReLU = false
+		wide := &NHWC{}
+		wide.Reshape(want.N, want.H, want.W, 11)
+		c.ForwardAt(wide, 3, FromNCHW(nil, x), &ws)
+		wn := wide.ToNCHW(nil)
+		hw := want.H * want.W
+		for n := 0; n < want.N; n++ {
+			closeTo(t, "chunked ForwardAt", wn.Data[(n*11+3)*hw:(n*11+11)*hw], want.Data[n*8*hw:(n+1)*8*hw], 1e-5)
+		}
+	}
+}
