@@ -135,12 +135,14 @@ func TestResNetAgainstTorch(t *testing.T) {
 				}
 			}
 			// Steady state: the buffers are reused, so a call allocates
-			// (almost) nothing.
+			// almost nothing (goroutine bookkeeping; the pure-Go gonum
+			// GEMM allocates about 3 KB per call). Without reuse the
+			// activations alone would take several MB.
 			var m0, m1 runtime.MemStats
 			runtime.ReadMemStats(&m0)
 			out, _ := b.Forward(x)
 			runtime.ReadMemStats(&m1)
-			if d := m1.TotalAlloc - m0.TotalAlloc; d > 64<<10 {
+			if d := m1.TotalAlloc - m0.TotalAlloc; d > 512<<10 {
 				t.Errorf("a steady-state Forward allocated %d bytes", d)
 			}
 			// Batch consistency: the second image alone gives the same features.
