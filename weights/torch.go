@@ -46,7 +46,7 @@ func DecodeTorch(b []byte) (Tensors, error) {
 	}
 	zr, err := zip.NewReader(bytes.NewReader(b), int64(len(b)))
 	if err != nil {
-		return nil, fmt.Errorf("not a torch.save zip checkpoint: %v", err)
+		return nil, fmt.Errorf("not a torch.save zip checkpoint (truncated or corrupt file?): %v", err)
 	}
 	var pkl *zip.File
 	files := map[string]*zip.File{}
