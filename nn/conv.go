@@ -143,6 +143,8 @@ func (c *Conv2D) ForwardAt(dst *NHWC, c0 int, x *NHWC, ws *Workspace) {
 const (
 	im2colFloats = 1 << 19
 	minChunkRows = 1024
+	// directChunkRows is the GEMM chunk of a 1x1 stride-1 convolution.
+	directChunkRows = 4096
 )
 
 func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
@@ -162,9 +164,13 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		beta = 1
 	}
 	if c.KH == 1 && c.KW == 1 && c.StrideH == 1 && c.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0 {
-		copyResidual(dst, c0, res, 0, rows)
-		blas.Sgemm(false, false, rows, c.Cout, k, 1, x.Data, k, c.Weight, c.Cout, beta, dst.Data[c0:], dst.C)
-		c.epilogue(dst, c0, 0, rows)
+		// Chunks of rows keep the output in cache for the epilogue.
+		for r0 := 0; r0 < rows; r0 += directChunkRows {
+			r1 := min(r0+directChunkRows, rows)
+			copyResidual(dst, c0, res, r0, r1)
+			blas.Sgemm(false, false, r1-r0, c.Cout, k, 1, x.Data[r0*k:], k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
+			c.epilogue(dst, c0, r0, r1)
+		}
 		return
 	}
 	chunk := max(im2colFloats/k, minChunkRows)

@@ -325,15 +325,16 @@ func TestBufferReuse(t *testing.T) {
 }
 
 // TestConvChunked covers the im2col path split into several GEMM chunks
-// (rows > im2colFloats / K), with a residual and a channel offset.
+// (rows > im2colFloats / K, and rows > directChunkRows for a 1x1
+// convolution), with a residual and a channel offset.
 func TestConvChunked(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
-	x := randTensor(r, 2, 64, 40, 40)
-	for _, win := range []Window{Square(3, 1, 1), {KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}} {
+	x := randTensor(r, 2, 64, 48, 48)
+	if 2*48*48 <= directChunkRows || 2*48*48 <= max(im2colFloats/(9*64), minChunkRows) {
+		t.Fatal("the test input is too small to be split into chunks")
+	}
+	for _, win := range []Window{Square(3, 1, 1), {KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}, Square(1, 1, 0)} {
 		c := NewConv2D(64, 8, win)
-		if rows, chunk := 2*40*40, max(im2colFloats/c.K(), minChunkRows); win.StrideH == 1 && rows <= chunk {
-			t.Fatalf("test does not chunk: %d rows, chunk %d", rows, chunk)
-		}
 		w := make([]float32, len(c.Weight))
 		for i := range w {
 			w[i] = float32(r.NormFloat64())
@@ -342,7 +343,7 @@ func TestConvChunked(t *testing.T) {
 		for i := range c.Bias {
 			c.Bias[i] = float32(r.NormFloat64())
 		}
-		want, _ := directConv(x, w, 8, 3, 3, win, c.Bias)
+		want, _ := directConv(x, w, 8, win.KH, win.KW, win, c.Bias)
 		closeTo(t, "chunked", runConv(c, x).Data, want.Data, 1e-5)
 
 		res := FromNCHW(nil, randTensor(r, want.N, want.C, want.H, want.W))
