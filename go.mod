@@ -3,6 +3,6 @@ module github.com/crd-ad/crd
 go 1.26.8
 
 require (
-	golang.org/x/image v0.48.0 // indirect
-	gonum.org/v1/gonum v0.17.0 // indirect
+	golang.org/x/image v0.48.0
+	gonum.org/v1/gonum v0.17.0
 )
