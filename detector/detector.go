@@ -21,6 +21,7 @@ import (
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/knn"
 	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/nn"
 )
 
 // Sigma is the standard deviation, in input pixels, of the Gaussian that
@@ -299,8 +300,8 @@ func Train(paths []string, opts TrainOptions) (*Detector, error) {
 	switch opts.Method {
 	case "", crd.Method:
 		acc := crd.NewAccumulator(info.Dim())
-		err = ext.Run(train, func(it *Item) error {
-			acc.Add(it.Features.Data, it.Features.H*it.Features.W)
+		err = ext.RunBatches(train, func(items []*Item, f *nn.Tensor) error {
+			acc.AddBatch(f.Data, f.N, f.H*f.W)
 			opts.progress("train", int(acc.NumImages()), len(train))
 			return nil
 		})

@@ -74,6 +74,20 @@ func NewExtractor(name string, pre modelfile.Preprocess) (*Extractor, error) {
 // from the calling goroutine. It stops at the first error from fn, or from
 // an image unless SkipBad is set.
 func (e *Extractor) Run(paths []string, fn func(it *Item) error) error {
+	return e.RunBatches(paths, func(items []*Item, _ *nn.Tensor) error {
+		for _, it := range items {
+			if err := fn(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// RunBatches is Run one backbone batch at a time: fn gets the batch's items
+// and their features as one N x d x gh x gw tensor (item k is image k), for
+// consumers that are faster on whole batches, such as the Gram update.
+func (e *Extractor) RunBatches(paths []string, fn func(items []*Item, feats *nn.Tensor) error) error {
 	batch := e.Batch
 	if batch <= 0 {
 		batch = 8
@@ -111,10 +125,12 @@ func (e *Extractor) Run(paths []string, fn func(it *Item) error) error {
 		if err != nil {
 			return err
 		}
+		items := make([]*Item, len(l.idx))
 		for k, i := range l.idx {
-			if err := fn(&Item{Index: i, Path: paths[i], Image: l.imgs[k], Features: feats.Image(k)}); err != nil {
-				return err
-			}
+			items[k] = &Item{Index: i, Path: paths[i], Image: l.imgs[k], Features: feats.Image(k)}
+		}
+		if err := fn(items, feats); err != nil {
+			return err
 		}
 	}
 	return nil

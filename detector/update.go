@@ -6,6 +6,7 @@ import (
 
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/nn"
 )
 
 // AddNormals adds normal images to a CRD model that kept its Gram matrix:
@@ -34,8 +35,8 @@ func (d *Detector) AddNormals(paths []string, opts TrainOptions) error {
 	acc := d.CRD.Acc.Clone()
 	before := acc.NumImages()
 	t0 := time.Now()
-	err = e.Run(train, func(it *Item) error {
-		acc.Add(it.Features.Data, it.Features.H*it.Features.W)
+	err = e.RunBatches(train, func(items []*Item, f *nn.Tensor) error {
+		acc.AddBatch(f.Data, f.N, f.H*f.W)
 		opts.progress("train", int(acc.NumImages()-before), len(train))
 		return nil
 	})
