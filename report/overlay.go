@@ -14,11 +14,11 @@ import (
 	"image"
 	"image/color"
 	"image/png"
+	"io"
 	"math"
-	"os"
-	"path/filepath"
 
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/internal/atomicfile"
 )
 
 // ContourColor is the colour of ground-truth mask contours.
@@ -207,23 +207,8 @@ func MaskPNG(path string, mask []bool, w, h int) error {
 
 // WritePNG encodes img as PNG to path atomically: it writes a temporary file in the same folder and renames it.
 func WritePNG(path string, img image.Image) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	tmp := f.Name()
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err = enc.Encode(f, img); err == nil {
-		err = f.Chmod(0o644)
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
+	if err := atomicfile.WriteFunc(path, func(w io.Writer) error { return enc.Encode(w, img) }); err != nil {
 		return fmt.Errorf("report: writing %s: %w", path, err)
 	}
 	return nil

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/crd-ad/crd/internal/atomicfile"
 )
 
 // CacheEnv is the environment variable that overrides the cache directory.
@@ -124,28 +126,4 @@ func ReadVerified(path string) (Tensors, map[string]string, error) {
 
 // WriteFileAtomic writes b to path through a temporary file in the same
 // directory and a rename, so readers never see a partial file.
-func WriteFileAtomic(path string, b []byte) (err error) {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Chmod(f.Name(), 0o644); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
-}
+func WriteFileAtomic(path string, b []byte) error { return atomicfile.WriteFile(path, b) }
