@@ -3,6 +3,7 @@ package backbone
 import (
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 
 	"github.com/crd-ad/crd/modelfile"
@@ -101,7 +102,7 @@ func newInception(t weights.Tensors) (*inception, error) {
 		if !ok {
 			return nil, fmt.Errorf("tensor %s missing (not converted inception_v3 weights?)", name)
 		}
-		if !incIntsEqual(w.Shape, want[name]) {
+		if !slices.Equal(w.Shape, want[name]) {
 			return nil, fmt.Errorf("tensor %s has shape %v, want %v", name, w.Shape, want[name])
 		}
 		for i, v := range w.Data {
@@ -218,18 +219,6 @@ func (b *inception) planBuffers() {
 		}
 	}
 	b.slots = make([]nn.NHWC, count)
-}
-
-func incIntsEqual(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // Info describes the backbone.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -193,7 +194,7 @@ func TestConvertInceptionArchive(t *testing.T) {
 	}
 	for name, w := range want {
 		g := got[name]
-		if g == nil || !incIntsEqual(g.Shape, inceptionTensorNames()[name]) {
+		if g == nil || !slices.Equal(g.Shape, inceptionTensorNames()[name]) {
 			t.Fatalf("%s: %v", name, g)
 		}
 		for i := range w {

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -91,7 +92,7 @@ func TestInceptionMatchesTFJS(t *testing.T) {
 		for i, name := range b.Info().Layers {
 			w := want[name]
 			g := got[i]
-			if shape := []int{g.N, g.C, g.H, g.W}; !incIntsEqual(shape, w.Shape) {
+			if shape := []int{g.N, g.C, g.H, g.W}; !slices.Equal(shape, w.Shape) {
 				t.Fatalf("%s: shape %v, TensorFlow.js %v", name, shape, w.Shape)
 			}
 			l2, ma := incRelErrors(g.Data, w.Data)

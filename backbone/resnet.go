@@ -2,6 +2,7 @@ package backbone
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 
 	"github.com/crd-ad/crd/modelfile"
@@ -150,24 +151,12 @@ func (a resnetArch) selectTrunk(t weights.Tensors) (weights.Tensors, error) {
 		if !ok {
 			return nil, fmt.Errorf("tensor %s (shape %v) is missing: not a torchvision %s checkpoint", n, shapes[n], a.name)
 		}
-		if !sameShape(x.Shape, shapes[n]) {
+		if !slices.Equal(x.Shape, shapes[n]) {
 			return nil, fmt.Errorf("tensor %s has shape %v, %s needs %v", n, x.Shape, a.name, shapes[n])
 		}
 		out[n] = x
 	}
 	return out, nil
-}
-
-func sameShape(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func importResNet(a resnetArch, src string) (weights.Tensors, error) {

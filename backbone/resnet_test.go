@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -124,7 +125,7 @@ func TestResNetAgainstTorch(t *testing.T) {
 					w := want[layer]
 					g := out[i]
 					shape := []int{g.N, g.C, g.H, g.W}
-					if !sameShape(shape, w.Shape) || g.C != info.Channels[i] || g.H != (64+info.Strides[i]-1)/info.Strides[i] {
+					if !slices.Equal(shape, w.Shape) || g.C != info.Channels[i] || g.H != (64+info.Strides[i]-1)/info.Strides[i] {
 						t.Fatalf("%s: shape %v, want %v (channels %d)", layer, shape, w.Shape, info.Channels[i])
 					}
 					l2, mr := relErr(g.Data[:g.Len()], w.Data)
