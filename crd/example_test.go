@@ -55,13 +55,13 @@ func ExampleAccumulator_Solve() {
 	acc := crd.NewAccumulator(2)
 	acc.Add(imageA, 2)
 	acc.Add(imageB, 2)
-	// The default lambda is relative: 1e-3 * trace(G)/d = 1e-3 * 9/2.
+	// The default lambda is relative: 1e-2 * trace(G)/d = 1e-2 * 9/2.
 	model, err := acc.Solve(crd.DefaultSolveOptions())
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("lambda = %.6g (%s %g), score %s\n", model.Lambda, model.Options.Mode, model.Options.Lambda, model.Options.Score)
-	// Output: lambda = 0.0045 (relative 0.001), score residual
+	// Output: lambda = 0.045 (relative 0.01), score residual
 }
 
 func ExampleModel_Score() {
