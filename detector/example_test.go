@@ -1,0 +1,66 @@
+package detector
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/synth"
+	"github.com/crd-ad/crd/weights"
+)
+
+// Train a detector on normal images, save it, load it back and score an
+// image, as a Go service would. The example uses the package tests' tiny
+// weight-free backbone; real code passes "inception_v3" (the default) or
+// another registered backbone.
+func Example() {
+	tmp, err := os.MkdirTemp("", "crd-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(tmp)
+	// The tiny backbone's (empty) weight file in a private cache.
+	os.Setenv(weights.CacheEnv, tmp)
+	defer os.Unsetenv(weights.CacheEnv)
+	wpath, _ := weights.CachePath(tinyName)
+	os.MkdirAll(filepath.Dir(wpath), 0o755)
+	weights.WriteVerified(wpath, weights.Tensors{"unused": {Shape: []int{1}, Data: []float32{0}}}, nil)
+
+	data := filepath.Join(tmp, "surface")
+	if err := synth.Generate(data, synth.Options{Seed: 3, Size: 64, NumTrain: 12, NumTestGood: 4, NumPerDefect: 3}); err != nil {
+		log.Fatal(err)
+	}
+	cat, err := dataset.OpenCategory(data)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	opts := DefaultTrainOptions()
+	opts.Backbone = tinyName
+	opts.Holdout = 0.25 // 3 of the 12 normal images set the thresholds
+	d, err := Train(cat.Train, opts)
+	if err != nil {
+		log.Fatal(err)
+	}
+	model := filepath.Join(tmp, "surface.crd")
+	if err := d.Save(model, true); err != nil {
+		log.Fatal(err)
+	}
+
+	// In the service: load once, then score images as they come.
+	det, err := Load(model)
+	if err != nil {
+		log.Fatal(err)
+	}
+	res, err := det.Predict(filepath.Join(data, "test", "missing", "000.png"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("model: %s on %d images, %d held out\n", det.Header.Method, det.Header.NumImages, det.Header.Calibration.HeldOut)
+	fmt.Printf("map: %d x %d, score above threshold: %v\n", res.Size, res.Size, res.Defect)
+	// Output:
+	// model: crd on 9 images, 3 held out
+	// map: 64 x 64, score above threshold: true
+}
