@@ -90,4 +90,4 @@ func niceCeil(v float64) float64 {
 	return 10 * e
 }
 
-func trim(v float64) string { return fmt.Sprintf("%.3g", v) }
+func trim(v float64) string { return fmt.Sprintf("%.4g", v) }
