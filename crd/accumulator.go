@@ -19,6 +19,8 @@ package crd
 
 import (
 	"fmt"
+	"runtime"
+	"sync"
 
 	"github.com/crd-ad/crd/internal/blas"
 )
@@ -84,15 +86,29 @@ func (a *Accumulator) AddBatch(y []float32, n, p int) {
 		a.buf = make([]float64, d*k)
 	}
 	buf := a.buf[:d*k]
-	// buf is the d x (n p) matrix [Y_1 Y_2 ... Y_n] in float64.
-	for img := 0; img < n; img++ {
-		src := y[img*d*p : (img+1)*d*p]
-		for i := 0; i < d; i++ {
-			row := src[i*p : (i+1)*p]
-			dst := buf[i*k+img*p : i*k+img*p+p]
-			a.sum[i] += convertSum(dst, row)
+	// buf is the d x (n p) matrix [Y_1 Y_2 ... Y_n] in float64. Rows are
+	// converted on all cores: each worker owns a range of rows (and of the
+	// feature sum), so the result does not depend on the split.
+	convert := func(lo, hi int) {
+		for img := 0; img < n; img++ {
+			src := y[img*d*p : (img+1)*d*p]
+			for i := lo; i < hi; i++ {
+				row := src[i*p : (i+1)*p]
+				dst := buf[i*k+img*p : i*k+img*p+p]
+				a.sum[i] += convertSum(dst, row)
+			}
 		}
 	}
+	workers := min(runtime.GOMAXPROCS(0), max(1, d*k/(1<<16)))
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			convert(lo, hi)
+		}(w*d/workers, (w+1)*d/workers)
+	}
+	wg.Wait()
 	blas.Dsyrk(d, k, 1, buf, k, 1, a.g, d)
 	a.patches += int64(k)
 	a.images += int64(n)
