@@ -9,6 +9,7 @@
 package detector
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/crd-ad/crd/knn"
 	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/preprocess"
 )
 
 // Sigma is the standard deviation, in input pixels, of the Gaussian that
@@ -209,7 +211,7 @@ func (d *Detector) Predict(path string) (*Result, error) {
 // PixelMapOriginal returns r's anomaly map on the original image's pixel
 // grid (pixels outside the crop window get 0).
 func (d *Detector) PixelMapOriginal(r *Result) []float32 {
-	return preprocessToOriginal(r, d.Header.Preprocess)
+	return preprocess.ToOriginal(r.Map, r.Image.W, r.Image.H, d.Header.Preprocess, 0)
 }
 
 // Stage reports progress: stage names the step, done of total items.
@@ -333,7 +335,7 @@ func Train(paths []string, opts TrainOptions) (*Detector, error) {
 		}
 		opts.logf("features and memory bank: %d images, %d patches in %s", b.Images(), b.Len(), since(t0))
 		t1 := time.Now()
-		d.KNN, err = b.Build(bgContext(), knn.CoresetOptions{Ratio: opts.Coreset, Seed: opts.Seed,
+		d.KNN, err = b.Build(context.Background(), knn.CoresetOptions{Ratio: opts.Coreset, Seed: opts.Seed,
 			Progress: func(done, total int) { opts.progress("coreset", done, total) }})
 		if err != nil {
 			return nil, err
@@ -391,5 +393,8 @@ func (d *Detector) Calibrate(normals []string, opts TrainOptions) error {
 		len(img), d.Header.Calibration.ImageThreshold, opts.Threshold, d.Header.Calibration.PixelThreshold, since(t0))
 	return nil
 }
+
+// Tool names the program written into model files.
+const Tool = "crd 0.1"
 
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }
