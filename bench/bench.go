@@ -31,6 +31,10 @@ type Options struct {
 	// MaxTrain, when positive, uses a seeded random subset of that many
 	// training images (the same for every method).
 	MaxTrain int
+	// Holdout is the fraction of the category's training images held out,
+	// before MaxTrain, to calibrate every method as `crd train` does (the
+	// per-position normalisation and the thresholds). 0 scores raw.
+	Holdout float64
 	// Lambdas, when set, adds a CRD lambda sensitivity sweep (same mode).
 	Lambdas []float64
 	// Fractions, when set, measures distance-step time and model size as
@@ -60,10 +64,20 @@ type Row struct {
 	ImageAUROC float64 `json:"image_auroc"`
 	PixelAUROC float64 `json:"pixel_auroc"`
 	AUPRO      float64 `json:"aupro"`
+	// Raw are the accuracy columns on raw patch scores, without the
+	// per-position normalisation (equal to the above when Holdout is 0).
+	Raw Accuracy `json:"raw"`
 	// SpeedupVsCRD is this row's distance time over CRD's (how many times
 	// slower than CRD); MemoryVsCRD its model size over CRD's.
 	SpeedupVsCRD float64 `json:"distance_ratio_vs_crd"`
 	MemoryVsCRD  float64 `json:"memory_ratio_vs_crd"`
+}
+
+// Accuracy is one evaluation's headline metrics.
+type Accuracy struct {
+	ImageAUROC float64 `json:"image_auroc"`
+	PixelAUROC float64 `json:"pixel_auroc"`
+	AUPRO      float64 `json:"aupro"`
 }
 
 // LambdaRow is one line of the lambda sensitivity sweep.
@@ -74,6 +88,8 @@ type LambdaRow struct {
 	ImageAUROC float64 `json:"image_auroc"`
 	PixelAUROC float64 `json:"pixel_auroc"`
 	AUPRO      float64 `json:"aupro"`
+	// Raw: the same without the per-position normalisation.
+	Raw Accuracy `json:"raw"`
 }
 
 // GrowthPoint is one point of the growth curve.
@@ -91,6 +107,7 @@ type Report struct {
 	D             int           `json:"d"`
 	Patches       int           `json:"patches_per_image"`
 	TrainImages   int           `json:"train_images"`
+	HeldOut       int           `json:"held_out_images"`
 	TestImages    int           `json:"test_images"`
 	ExtractMsMed  float64       `json:"extract_ms_per_image"`
 	Rows          []Row         `json:"methods"`
@@ -103,6 +120,7 @@ type Report struct {
 // features holds every image's d x P features in memory.
 type features struct {
 	train [][]float32
+	held  [][]float32
 	test  [][]float32
 	dims  [][2]int // test images' original sizes
 	gh    int
@@ -154,7 +172,7 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 		ext.Batch = o.Batch
 	}
 	info := ext.Net.Info()
-	trainPaths := slices.Clone(cat.Train)
+	trainPaths, heldPaths := detector.SplitHoldout(cat.Train, o.Holdout, o.Seed)
 	if o.MaxTrain > 0 && o.MaxTrain < len(trainPaths) {
 		r := rand.New(rand.NewPCG(o.Seed, 17))
 		r.Shuffle(len(trainPaths), func(i, j int) { trainPaths[i], trainPaths[j] = trainPaths[j], trainPaths[i] })
@@ -174,6 +192,10 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	fs.held = make([][]float32, len(heldPaths))
+	if _, _, _, err := extract(ext, heldPaths, "extract held-out", &o, func(i int, f []float32, w, h int) { fs.held[i] = f }); err != nil {
+		return nil, err
+	}
 	per2, gh, gw, err := extract(ext, testPaths, "extract test", &o, func(i int, f []float32, w, h int) {
 		fs.test[i] = f
 		fs.dims[i] = [2]int{w, h}
@@ -185,8 +207,8 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 	fs.perMs = append(per1, per2...)
 	d := info.Dim()
 	rep := &Report{Category: cat.Name, Backbone: info.Name, D: d, Patches: gh * gw, TrainImages: len(trainPaths),
-		TestImages: len(testPaths), ExtractMsMed: median(fs.perMs), ExtractSecond: time.Since(t0).Seconds(), BLAS: blas.Backend}
-	logf("extracted features of %d training and %d test images in %s (%.0f ms per image)", len(trainPaths), len(testPaths),
+		TestImages: len(testPaths), HeldOut: len(heldPaths), ExtractMsMed: median(fs.perMs), ExtractSecond: time.Since(t0).Seconds(), BLAS: blas.Backend}
+	logf("extracted features of %d training, %d held-out and %d test images in %s (%.0f ms per image)", len(trainPaths), len(heldPaths), len(testPaths),
 		time.Since(t0).Round(time.Millisecond), rep.ExtractMsMed)
 	header := modelfile.Header{Backbone: info.Name, Layers: info.Layers, Preprocess: ext.Preprocess, D: d,
 		Calibration: modelfile.Calibration{ImageMethod: detector.Uncalibrated}}
@@ -223,7 +245,7 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 			return nil, err
 		}
 		rep.Lambdas = append(rep.Lambdas, LambdaRow{Lambda: l, Mode: string(so.Mode), LambdaAbs: m.Lambda,
-			ImageAUROC: row.ImageAUROC, PixelAUROC: row.PixelAUROC, AUPRO: row.AUPRO})
+			ImageAUROC: row.ImageAUROC, PixelAUROC: row.PixelAUROC, AUPRO: row.AUPRO, Raw: row.Raw})
 		logf("lambda %g (%s): image AUROC %.4f, pixel AUROC %.4f, AUPRO %.4f", l, so.Mode, row.ImageAUROC, row.PixelAUROC, row.AUPRO)
 	}
 
@@ -275,34 +297,52 @@ func rowSummary(r Row) string {
 		r.TrainSeconds, r.ModelBytes, r.DistanceMs, r.EndToEndMs, r.ImageAUROC, r.PixelAUROC, r.AUPRO)
 }
 
-// evalRow scores every test image with d's scorer, timing the distance step
-// and the map, and fills the accuracy columns.
+// evalRow calibrates d on the held-out features, then scores every test
+// image with d's scorer, timing the distance step and the map, and fills
+// the accuracy columns, with and without the per-position normalisation.
 func evalRow(row *Row, d *detector.Detector, cat *dataset.Category, fs *features, o *Options) error {
-	e := d.NewEvaluator(cat)
 	sc := d.Scorer()
 	p := fs.gh * fs.gw
+	if len(fs.held) > 0 {
+		grids := make([][]float32, len(fs.held))
+		for i, f := range fs.held {
+			grids[i] = make([]float32, p)
+			sc.Score(f, p, grids[i])
+		}
+		d.CalibrateGrids(grids, fs.gh, fs.gw, detector.ThresholdRule{Quantile: 1}, true)
+	}
+	raw := &detector.Detector{Header: d.Header}
+	raw.Header.Calibration = modelfile.Calibration{ImageMethod: detector.Uncalibrated}
+	e, eRaw := d.NewEvaluator(cat), raw.NewEvaluator(cat)
 	var dist, e2e []float64
 	for i, f := range fs.test {
 		grid := make([]float32, p)
 		t0 := time.Now()
 		sc.Score(f, p, grid)
 		t1 := time.Now()
-		r := d.FromGrid(grid, fs.gh, fs.gw)
+		rr := raw.FromGrid(slices.Clone(grid), fs.gh, fs.gw)
 		t2 := time.Now()
+		r := d.FromGrid(grid, fs.gh, fs.gw)
+		t3 := time.Now()
 		r.Index, r.Path = i, cat.Test[i].Path
+		rr.Index, rr.Path = i, cat.Test[i].Path
 		if _, err := e.Add(r, fs.dims[i][0], fs.dims[i][1]); err != nil {
+			return err
+		}
+		if _, err := eRaw.Add(rr, fs.dims[i][0], fs.dims[i][1]); err != nil {
 			return err
 		}
 		ms := float64(t1.Sub(t0).Microseconds()) / 1000
 		dist = append(dist, ms)
-		e2e = append(e2e, ms+float64(t2.Sub(t1).Microseconds())/1000+fs.perMs[len(fs.train)+i])
+		e2e = append(e2e, ms+float64(t3.Sub(t2).Microseconds())/1000+fs.perMs[len(fs.train)+i])
 		if o.Progress != nil {
 			o.Progress("score "+d.Header.Method, i+1, len(fs.test))
 		}
 	}
-	ev := e.Finish()
+	ev, evRaw := e.Finish(), eRaw.Finish()
 	row.DistanceMs, row.EndToEndMs = median(dist), median(e2e)
 	row.ImageAUROC, row.PixelAUROC, row.AUPRO = ev.Overall.ImageAUROC, ev.Overall.PixelAUROC, ev.Overall.AUPRO
+	row.Raw = Accuracy{evRaw.Overall.ImageAUROC, evRaw.Overall.PixelAUROC, evRaw.Overall.AUPRO}
 	return nil
 }
 

@@ -87,6 +87,111 @@ func (r ThresholdRule) Apply(scores []float64) float64 {
 	return scores[lo]*(1-f) + scores[hi]*f
 }
 
+// CalibrateGrids sets d's calibration from the raw patch-score grids (each
+// gh x gw) of held-out normal images. With positionNorm it first stores the
+// mean grid (PositionMean), so that every later score is divided by the
+// normal score at its position; the thresholds (by rule) and the score span
+// are then fitted on the grids as FromGrid will see them.
+//
+// Why: one CRD model (or one memory bank) serves every grid position, but
+// what is normal differs by position on aligned parts (thread flanks, edges,
+// background), and so does the residual of a normal patch. Pixel AUROC and
+// the image maximum pool all positions, so a position whose normal residual
+// is large hides defects elsewhere. Dividing by the normal mean puts every
+// position on one scale. A grid with fewer than one image per position would
+// be noise, so this needs at least one held-out image; a position whose mean
+// is not positive uses the mean over all positions.
+func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdRule, positionNorm bool) {
+	var mean []float32
+	if positionNorm {
+		mean = PositionMean(grids, gh*gw)
+	}
+	d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated, PositionMean: mean, GridH: gh, GridW: gw}
+	if mean == nil {
+		d.Header.Calibration.GridH, d.Header.Calibration.GridW = 0, 0
+	}
+	var img, pix []float64
+	for _, g := range grids {
+		r := d.FromGrid(slices.Clone(g), gh, gw)
+		img = append(img, r.Score)
+		// The pixel threshold follows the same rule over every map pixel;
+		// keep a strided sample to bound memory on large hold-out sets.
+		step := max(1, len(grids)*len(r.Map)/(1<<22))
+		for i := 0; i < len(r.Map); i += step {
+			pix = append(pix, float64(r.Map[i]))
+		}
+	}
+	c := calibrate(img, pix, rule)
+	c.PositionMean, c.GridH, c.GridW = d.Header.Calibration.PositionMean, d.Header.Calibration.GridH, d.Header.Calibration.GridW
+	d.Header.Calibration = c
+}
+
+// PositionMean is the mean of the grids (each of p values) at every
+// position, in float64. Positions whose mean is not positive and finite get
+// the mean over all positions; if that is not positive either, or there are
+// no grids, it returns nil (no normalisation possible).
+func PositionMean(grids [][]float32, p int) []float32 {
+	if len(grids) == 0 || p == 0 {
+		return nil
+	}
+	sum := make([]float64, p)
+	for _, g := range grids {
+		for j, v := range g[:p] {
+			sum[j] += float64(v)
+		}
+	}
+	var all float64
+	n := 0
+	for j := range sum {
+		sum[j] /= float64(len(grids))
+		if sum[j] > 0 && !math.IsInf(sum[j], 0) {
+			all += sum[j]
+			n++
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	all /= float64(n)
+	out := make([]float32, p)
+	for j, v := range sum {
+		if !(v > 0) || math.IsInf(v, 0) || float32(v) == 0 {
+			v = all
+		}
+		out[j] = float32(v)
+	}
+	return out
+}
+
+// normalizePositions divides grid by c's per-position means when c has
+// them for a gh x gw grid; otherwise it leaves grid alone.
+func normalizePositions(grid []float32, gh, gw int, c modelfile.Calibration) {
+	m := c.PositionMean
+	if m == nil || c.GridH != gh || c.GridW != gw || len(m) != len(grid) {
+		return
+	}
+	for j, v := range m {
+		grid[j] /= v
+	}
+}
+
+// checkPositionMean reports a stored normalisation that cannot be used.
+func checkPositionMean(c modelfile.Calibration) error {
+	m := c.PositionMean
+	if m == nil {
+		return nil
+	}
+	if c.GridH <= 0 || c.GridW <= 0 || len(m) != c.GridH*c.GridW {
+		return fmt.Errorf("%w: calibration has %d position means for a %d x %d grid", modelfile.ErrMalformed, len(m), c.GridH, c.GridW)
+	}
+	for j, v := range m {
+		if !(v > 0) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%w: calibration position mean %d is %g, not a positive number", modelfile.ErrMalformed, j, v)
+		}
+	}
+	return nil
+}
+
 // calibrate fits the thresholds and the normalisation from held-out normal
 // image scores and their map values.
 func calibrate(imageScores []float64, pixelScores []float64, rule ThresholdRule) modelfile.Calibration {

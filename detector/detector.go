@@ -114,6 +114,9 @@ func Load(path string) (*Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	if err := checkPositionMean(f.Header.Calibration); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
 	info, err := backbone.Lookup(f.Header.Backbone)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -142,14 +145,17 @@ type Result struct {
 	// Index is the image's position in the paths given to PredictFiles.
 	Index int
 	Path  string
-	// Score is the raw image score: the largest patch score.
+	// Score is the image score: the largest patch score, after the
+	// per-position normalisation when the model has one (see
+	// modelfile.Calibration.PositionMean).
 	Score float64
 	// Normalized maps Score to [0, 1] with the threshold at 0.5 (0 for an
 	// uncalibrated model).
 	Normalized float64
 	// Defect is Score > the image threshold (never, uncalibrated).
 	Defect bool
-	// Grid is the GridH x GridW patch-score grid.
+	// Grid is the GridH x GridW patch-score grid (normalised per position
+	// when the model has a normalisation).
 	Grid         []float32
 	GridW, GridH int
 	// Map is the Size x Size anomaly map in the network's input space
@@ -170,11 +176,13 @@ func (d *Detector) score(it *Item) *Result {
 	return r
 }
 
-// FromGrid turns a gh x gw patch-score grid into a Result: the image score
-// (the grid's maximum, before any blur), the anomaly map (the grid
-// upsampled bilinearly to the input size and blurred with a Gaussian of
-// sigma Sigma) and the verdict at the stored threshold.
+// FromGrid turns a gh x gw patch-score grid into a Result: the grid divided
+// in place by the calibration's per-position normal means (when the model
+// has them), the image score (the grid's maximum, before any blur), the
+// anomaly map (the grid upsampled bilinearly to the input size and blurred
+// with a Gaussian of sigma Sigma) and the verdict at the stored threshold.
 func (d *Detector) FromGrid(grid []float32, gh, gw int) *Result {
+	normalizePositions(grid, gh, gw, d.Header.Calibration)
 	c := d.Header.Preprocess.Crop
 	r := &Result{Grid: grid, GridW: gw, GridH: gh, Size: c}
 	r.Score = float64(slices.Max(grid))
@@ -235,6 +243,9 @@ type TrainOptions struct {
 	Holdout float64
 	// Threshold is the rule that turns held-out scores into thresholds.
 	Threshold ThresholdRule
+	// RawScores skips the per-position normalisation that calibration
+	// otherwise fits (see CalibrateGrids): thresholds are then on raw scores.
+	RawScores bool
 	// Seed fixes the hold-out split and the coreset selection.
 	Seed uint64
 	// Batch is the backbone batch size.
@@ -361,8 +372,10 @@ func (d *Detector) Calibrated() bool {
 	return m != "" && m != Uncalibrated
 }
 
-// Calibrate sets the thresholds and normalisation from normal images that
-// are not in the model. With no images it marks the model Uncalibrated.
+// Calibrate sets the per-position normalisation and the thresholds from
+// normal images that are not in the model (see CalibrateGrids). With no
+// images it marks the model Uncalibrated. On error the old calibration is
+// kept.
 func (d *Detector) Calibrate(normals []string, opts TrainOptions) error {
 	if len(normals) == 0 {
 		d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
@@ -370,31 +383,36 @@ func (d *Detector) Calibrate(normals []string, opts TrainOptions) error {
 		return nil
 	}
 	t0 := time.Now()
-	var img, pix []float64
+	old := d.Header.Calibration
+	// Raw scores: no normalisation while the held-out images are scored.
+	d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
+	var grids [][]float32
+	gh, gw := 0, 0
 	err := d.PredictFiles(normals, opts.SkipBad, opts.Warn, func(r *Result) error {
-		img = append(img, r.Score)
-		// The pixel threshold follows the same rule over every map pixel;
-		// keep a strided sample to bound memory on large hold-out sets.
-		step := max(1, len(normals)*len(r.Map)/(1<<22))
-		for i := 0; i < len(r.Map); i += step {
-			pix = append(pix, float64(r.Map[i]))
-		}
-		opts.progress("calibrate", len(img), len(normals))
+		grids = append(grids, r.Grid)
+		gh, gw = r.GridH, r.GridW
+		opts.progress("calibrate", len(grids), len(normals))
 		return nil
 	})
+	if err == nil && len(grids) == 0 {
+		err = fmt.Errorf("calibrate: no readable held-out images")
+	}
 	if err != nil {
+		d.Header.Calibration = old
 		return err
 	}
-	if len(img) == 0 {
-		return fmt.Errorf("calibrate: no readable held-out images")
+	d.CalibrateGrids(grids, gh, gw, opts.Threshold, !opts.RawScores)
+	cal := d.Header.Calibration
+	norm := "raw scores"
+	if cal.PositionMean != nil {
+		norm = fmt.Sprintf("scores divided by the %d x %d per-position normal means", gh, gw)
 	}
-	d.Header.Calibration = calibrate(img, pix, opts.Threshold)
-	opts.logf("calibration on %d held-out images: image threshold %.6g (%s), pixel threshold %.6g, %s",
-		len(img), d.Header.Calibration.ImageThreshold, opts.Threshold, d.Header.Calibration.PixelThreshold, since(t0))
+	opts.logf("calibration on %d held-out images: %s, image threshold %.6g (%s), pixel threshold %.6g, %s",
+		len(grids), norm, cal.ImageThreshold, opts.Threshold, cal.PixelThreshold, since(t0))
 	return nil
 }
 
 // Tool names the program written into model files.
-const Tool = "crd 0.1"
+const Tool = "crd 0.2"
 
 func since(t time.Time) string { return time.Since(t).Round(time.Millisecond).String() }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -166,7 +167,7 @@ func TestTrainCalibrateSaveLoad(t *testing.T) {
 	if a, b := scoresOf(t, d, paths), scoresOf(t, l, paths); !slices.Equal(a, b) {
 		t.Fatalf("scores before and after save/load differ: %v %v", a, b)
 	}
-	if l.Header.Calibration != d.Header.Calibration || l.Header.Backbone != tinyName {
+	if !reflect.DeepEqual(l.Header.Calibration, d.Header.Calibration) || l.Header.Backbone != tinyName {
 		t.Fatalf("header not kept: %+v", l.Header)
 	}
 }

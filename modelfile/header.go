@@ -65,4 +65,13 @@ type Calibration struct {
 	NormMax float64 `json:"norm_max"`
 	// HeldOut is the number of normal images the calibration used.
 	HeldOut int `json:"held_out"`
+	// PositionMean, when set, is the mean patch score of the held-out normal
+	// images at each position of the GridH x GridW patch grid (row-major).
+	// Every patch score is divided by its position's mean before the image
+	// score, the map and the thresholds are taken, so a score reads as "times
+	// the normal score here". Models without it (uncalibrated, merged, or
+	// format version 1) use raw scores.
+	PositionMean []float32 `json:"position_mean,omitempty"`
+	GridH        int       `json:"grid_h,omitempty"`
+	GridW        int       `json:"grid_w,omitempty"`
 }

@@ -37,8 +37,17 @@ import (
 // Magic opens every model file.
 const Magic = "CRDMODEL"
 
-// Version is the format version that Write produces and Read accepts.
-const Version uint32 = 1
+// Version is the format version that Write produces. Read accepts MinVersion
+// to Version.
+//
+// Version 2 added Calibration.PositionMean: scores are divided per grid
+// position by the mean held-out normal score there, so thresholds of a
+// version 2 file are on that scale and an older reader must not use them.
+// Version 1 files have raw-score thresholds and still load.
+const Version uint32 = 2
+
+// MinVersion is the oldest format version Read accepts.
+const MinVersion uint32 = 1
 
 const (
 	prefixLen  = len(Magic) + 4 + 8 + 4
@@ -235,8 +244,8 @@ func Decode(b []byte) (*File, error) {
 	if crc := crc32.ChecksumIEEE(b[:prefixLen-4]); crc != le.Uint32(b[prefixLen-4:]) {
 		return nil, fmt.Errorf("%w: the prefix (version and length) fails its CRC", ErrChecksum)
 	}
-	if v := le.Uint32(b[len(Magic):]); v != Version {
-		return nil, fmt.Errorf("%w: file has version %d, this build reads version %d", ErrVersion, v, Version)
+	if v := le.Uint32(b[len(Magic):]); v < MinVersion || v > Version {
+		return nil, fmt.Errorf("%w: file has version %d, this build reads versions %d to %d", ErrVersion, v, MinVersion, Version)
 	}
 	declared := le.Uint64(b[len(Magic)+4:])
 	switch {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"math"
 	"os"
@@ -190,12 +191,30 @@ func rewrite(b []byte, edit func([]byte) []byte) []byte {
 
 func TestWrongVersion(t *testing.T) {
 	path, b := write(t, sample())
-	c := rewrite(b, func(c []byte) []byte { binary.LittleEndian.PutUint32(c[8:], 2); return c })
+	for _, v := range []uint32{0, Version + 1} {
+		c := rewrite(b, func(c []byte) []byte { binary.LittleEndian.PutUint32(c[8:], v); return c })
+		os.WriteFile(path, c, 0o644)
+		want := fmt.Sprintf("version %d", v)
+		expectErr(t, path, ErrVersion, want)
+		_, err := Read(path)
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("error %q does not give the version", err)
+		}
+	}
+}
+
+// TestOlderVersionReads: a version 1 file (no position normalisation) still
+// loads, with its header intact.
+func TestOlderVersionReads(t *testing.T) {
+	path, b := write(t, sample())
+	c := rewrite(b, func(c []byte) []byte { binary.LittleEndian.PutUint32(c[8:], MinVersion); return c })
 	os.WriteFile(path, c, 0o644)
-	expectErr(t, path, ErrVersion, "version 2")
-	_, err := Read(path)
-	if !strings.Contains(err.Error(), "version 2") {
-		t.Fatalf("error %q does not give the version", err)
+	f, err := Read(path)
+	if err != nil {
+		t.Fatalf("version %d file: %v", MinVersion, err)
+	}
+	if f.Header.Method != sample().Header.Method || len(f.Arrays) != len(sample().Arrays) {
+		t.Fatalf("version %d file read back as %+v", MinVersion, f.Header)
 	}
 }
 

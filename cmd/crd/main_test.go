@@ -156,6 +156,41 @@ func TestEndToEnd(t *testing.T) {
 	if code, _, stderr := capture(t, "calibrate", "-m", merged, "--data", filepath.Join(data, "test", "good"), "--quiet"); code != 0 {
 		t.Fatalf("calibrate: %s", stderr)
 	}
+	// Calibration stored the per-position normalisation of the 11 x 11 grid
+	// (inception_v3 at 107).
+	code, stdout, _ = capture(t, "info", merged)
+	if code != 0 || !strings.Contains(stdout, `"grid": "11x11"`) || strings.Contains(stdout, "position_mean") {
+		t.Fatalf("info of calibrated model: %s", stdout)
+	}
+	// bench: one kNN row besides CRD, calibrated on 2 held-out images.
+	code, stdout, stderr = capture(t, "bench", "--data", data, "--size", "107", "--coresets", "1", "--holdout", "0.2",
+		"--lambdas", "1e-2", "--json", "--quiet")
+	if code != 0 {
+		t.Fatalf("bench: %s", stderr)
+	}
+	var rep struct {
+		HeldOut int `json:"held_out_images"`
+		Train   int `json:"train_images"`
+		Methods []struct {
+			Method     string             `json:"method"`
+			DistanceMs float64            `json:"distance_ms"`
+			ModelBytes int64              `json:"model_bytes"`
+			ImageAUROC float64            `json:"image_auroc"`
+			Raw        map[string]float64 `json:"raw"`
+		} `json:"methods"`
+		Lambdas []map[string]any `json:"lambdas"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("bench --json: %v\n%s", err, stdout)
+	}
+	if rep.HeldOut != 2 || rep.Train != 8 || len(rep.Methods) != 2 || len(rep.Lambdas) != 1 {
+		t.Fatalf("bench report: %+v", rep)
+	}
+	for _, m := range rep.Methods {
+		if m.DistanceMs <= 0 || m.ModelBytes <= 0 || m.ImageAUROC <= 0 || m.Raw["pixel_auroc"] <= 0 {
+			t.Fatalf("bench row: %+v", m)
+		}
+	}
 	// A model of another input size does not merge.
 	m3 := filepath.Join(dir, "m3.crd")
 	if code, _, stderr := capture(t, "train", "--data", filepath.Join(data, "test", "good"), "-o", m3, "--size", "139", "--holdout", "0", "--quiet"); code != 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"slices"
 
 	"github.com/crd-ad/crd/backbone"
 	"github.com/crd-ad/crd/detector"
@@ -15,10 +16,11 @@ func runMerge(args []string) error {
   crd merge -o line3.crd --calib holdout_good/ shard1.crd shard2.crd
 `)
 	var out, calib, threshold string
-	var quiet bool
+	var quiet, raw bool
 	fs.StringVar(&out, "o", "", "output model file")
 	fs.StringVar(&calib, "calib", "", "normal images that none of the models saw, to set the merged model's thresholds")
 	fs.StringVar(&threshold, "threshold", "max", "threshold rule for --calib: max or quantile:Q")
+	fs.BoolVar(&raw, "raw-scores", false, rawScoresHelp)
 	fs.BoolVar(&quiet, "quiet", false, "no progress bars or stage timings")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -40,7 +42,7 @@ func runMerge(args []string) error {
 		return err
 	}
 	if calib != "" {
-		if err := calibrateWith(m, calib, threshold, quiet); err != nil {
+		if err := calibrateWith(m, calib, threshold, raw, quiet); err != nil {
 			return err
 		}
 	} else {
@@ -55,7 +57,7 @@ func runMerge(args []string) error {
 	return nil
 }
 
-func calibrateWith(d *detector.Detector, dir, threshold string, quiet bool) error {
+func calibrateWith(d *detector.Detector, dir, threshold string, raw, quiet bool) error {
 	paths, err := expandPaths([]string{dir})
 	if err != nil {
 		return err
@@ -67,7 +69,7 @@ func calibrateWith(d *detector.Detector, dir, threshold string, quiet bool) erro
 	p := newProgress(quiet)
 	defer p.done()
 	opts := detector.DefaultTrainOptions()
-	opts.Threshold, opts.Progress = rule, p.update
+	opts.Threshold, opts.Progress, opts.RawScores = rule, p.update, raw
 	if !quiet {
 		opts.Log = os.Stderr
 	}
@@ -79,11 +81,12 @@ func runCalibrate(args []string) error {
   crd calibrate -m line3.crd --data holdout_good/ --threshold quantile:0.99 -o line3_q99.crd
 `)
 	var model, data, out, threshold string
-	var quiet bool
+	var quiet, raw bool
 	fs.StringVar(&model, "m", "", "model file")
 	fs.StringVar(&data, "data", "", "normal images that are not in the model")
 	fs.StringVar(&out, "o", "", "output model file (default: overwrite MODEL)")
 	fs.StringVar(&threshold, "threshold", "max", "threshold rule: max or quantile:Q")
+	fs.BoolVar(&raw, "raw-scores", false, rawScoresHelp)
 	fs.BoolVar(&quiet, "quiet", false, "no progress bars or stage timings")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -99,7 +102,7 @@ func runCalibrate(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := calibrateWith(d, data, threshold, quiet); err != nil {
+	if err := calibrateWith(d, data, threshold, raw, quiet); err != nil {
 		return err
 	}
 	return d.Save(out, d.CRD != nil && d.CRD.Acc != nil)
@@ -131,12 +134,25 @@ func runInfo(args []string) error {
 		}
 		arrays = append(arrays, arr{a.Name, a.Shape, t})
 	}
+	// The per-position means are summarised, not listed.
+	type posNorm struct {
+		Grid string  `json:"grid"`
+		Min  float32 `json:"min"`
+		Max  float32 `json:"max"`
+	}
+	var pn *posNorm
+	h := f.Header
+	if m := h.Calibration.PositionMean; len(m) > 0 {
+		pn = &posNorm{fmt.Sprintf("%dx%d", h.Calibration.GridH, h.Calibration.GridW), slices.Min(m), slices.Max(m)}
+		h.Calibration.PositionMean = nil
+	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
-		Header modelfile.Header `json:"header"`
-		Arrays []arr            `json:"arrays"`
-	}{f.Header, arrays})
+		Header       modelfile.Header `json:"header"`
+		PositionNorm *posNorm         `json:"position_norm,omitempty"`
+		Arrays       []arr            `json:"arrays"`
+	}{h, pn, arrays})
 }
 
 func runBackbone(args []string) error {

@@ -18,7 +18,7 @@ type trainFlags struct {
 	lambda, coreset, holdout                       float64
 	size, batch                                    int
 	seed                                           uint64
-	noGram, skipBad, quiet                         bool
+	noGram, skipBad, quiet, rawScores              bool
 }
 
 func (t *trainFlags) register(fs interface {
@@ -37,6 +37,7 @@ func (t *trainFlags) register(fs interface {
 	fs.Float64Var(&t.coreset, "coreset", def.Coreset, "knn: coreset ratio in (0, 1]; 1 keeps the whole memory bank")
 	fs.Float64Var(&t.holdout, "holdout", def.Holdout, "fraction of normal images held out of the model to set the thresholds")
 	fs.StringVar(&t.threshold, "threshold", "max", "threshold rule on held-out normal images: max or quantile:Q")
+	fs.BoolVar(&t.rawScores, "raw-scores", false, rawScoresHelp)
 	fs.IntVar(&t.size, "size", 0, "input size (resize and crop side); 0 keeps the backbone's default")
 	fs.IntVar(&t.batch, "batch", def.Batch, "images per backbone call")
 	fs.Uint64Var(&t.seed, "seed", def.Seed, "seed of the hold-out split and the coreset")
@@ -44,6 +45,8 @@ func (t *trainFlags) register(fs interface {
 	fs.BoolVar(&t.skipBad, "skip-bad", false, "warn about unreadable images and go on, instead of stopping")
 	fs.BoolVar(&t.quiet, "quiet", false, "no progress bars or stage timings")
 }
+
+const rawScoresHelp = "do not divide patch scores by the held-out normal mean at each grid position (thresholds on raw scores)"
 
 // options turns the flags into detector options.
 func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
@@ -63,7 +66,7 @@ func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
 	if err != nil {
 		return o, err
 	}
-	o.Threshold = rule
+	o.Threshold, o.RawScores = rule, t.rawScores
 	if t.size > 0 {
 		o.Preprocess, err = sizedPreprocess(t.backbone, t.size)
 		if err != nil {

@@ -1,0 +1,149 @@
+package detector
+
+import (
+	"errors"
+	"math"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/crd-ad/crd/modelfile"
+)
+
+// rawGrids scores paths with d's scorer alone: no calibration involved.
+func rawGrids(t *testing.T, d *Detector, paths []string) [][]float32 {
+	t.Helper()
+	raw := &Detector{Header: d.Header, CRD: d.CRD, KNN: d.KNN}
+	raw.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
+	var out [][]float32
+	err := raw.PredictFiles(paths, false, nil, func(r *Result) error {
+		out = append(out, slices.Clone(r.Grid))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestPositionNormalisation: training stores the float64 mean of the raw
+// held-out grids per position, and a prediction's grid, image score and
+// threshold are on the raw grid divided by it.
+func TestPositionNormalisation(t *testing.T) {
+	cat := setup(t)
+	o := tinyOptions()
+	o.Holdout = 0.25
+	d, err := Train(cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := d.Header.Calibration
+	if c.GridH != 16 || c.GridW != 16 || len(c.PositionMean) != 256 {
+		t.Fatalf("position means %d for grid %dx%d, want 256 for 16x16", len(c.PositionMean), c.GridH, c.GridW)
+	}
+	_, held := SplitHoldout(cat.Train, o.Holdout, o.Seed)
+	grids := rawGrids(t, d, held)
+	distinct := map[float32]bool{}
+	for j := 0; j < 256; j++ {
+		var s float64
+		for _, g := range grids {
+			s += float64(g[j])
+		}
+		want := s / float64(len(grids))
+		if got := float64(c.PositionMean[j]); math.Abs(got-want) > 1e-6*want {
+			t.Fatalf("position %d: mean %g, direct %g", j, got, want)
+		}
+		distinct[c.PositionMean[j]] = true
+	}
+	if len(distinct) < 10 {
+		t.Fatalf("only %d distinct position means: not per position", len(distinct))
+	}
+	// Held-out image scores after normalisation: the threshold is their max.
+	var maxNorm float64
+	for _, g := range grids {
+		for j, v := range g {
+			maxNorm = math.Max(maxNorm, float64(v/c.PositionMean[j]))
+		}
+	}
+	if math.Abs(c.ImageThreshold-maxNorm) > 1e-6*maxNorm {
+		t.Fatalf("threshold %g, largest normalised held-out score %g", c.ImageThreshold, maxNorm)
+	}
+	test := []string{cat.Test[0].Path, cat.Test[len(cat.Test)-1].Path}
+	raw := rawGrids(t, d, test)
+	i := 0
+	err = d.PredictFiles(test, false, nil, func(r *Result) error {
+		var want float64
+		for j, v := range raw[i] {
+			q := v / c.PositionMean[j]
+			if r.Grid[j] != q {
+				t.Fatalf("%s position %d: grid %g, raw / mean %g", r.Path, j, r.Grid[j], q)
+			}
+			want = math.Max(want, float64(q))
+		}
+		if r.Score != want || r.Defect != (want > c.ImageThreshold) {
+			t.Fatalf("%s: score %g defect %v, want %g against threshold %g", r.Path, r.Score, r.Defect, want, c.ImageThreshold)
+		}
+		i++
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// RawScores: no normalisation, thresholds on raw scores.
+	o.RawScores = true
+	r, err := Train(cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Header.Calibration.PositionMean != nil {
+		t.Fatal("RawScores still stored position means")
+	}
+	var maxRaw float64
+	for _, g := range grids {
+		maxRaw = math.Max(maxRaw, float64(slices.Max(g)))
+	}
+	if r.Header.Calibration.ImageThreshold != maxRaw {
+		t.Fatalf("raw threshold %g, largest raw held-out score %g", r.Header.Calibration.ImageThreshold, maxRaw)
+	}
+}
+
+func TestPositionMeanFallbacks(t *testing.T) {
+	grids := [][]float32{{1, 0, 3, -2}, {3, 0, 5, -2}}
+	got := PositionMean(grids, 4)
+	// Positions 1 and 3 have no positive mean: they get the mean of 2 and 4.
+	if want := []float32{2, 3, 4, 3}; !slices.Equal(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	if PositionMean([][]float32{{0, 0}}, 2) != nil || PositionMean(nil, 2) != nil {
+		t.Fatal("no usable mean should give nil")
+	}
+}
+
+// TestLoadRejectsBadPositionMean: a model file whose normalisation has the
+// wrong length or a non-positive value fails to load with ErrMalformed.
+func TestLoadRejectsBadPositionMean(t *testing.T) {
+	cat := setup(t)
+	d, err := Train(cat.Train, tinyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good := d.Header.Calibration
+	for name, edit := range map[string]func(c *modelfile.Calibration){
+		"short":    func(c *modelfile.Calibration) { c.PositionMean = c.PositionMean[:10] },
+		"negative": func(c *modelfile.Calibration) { c.PositionMean = slices.Clone(c.PositionMean); c.PositionMean[5] = -1 },
+		"grid":     func(c *modelfile.Calibration) { c.GridW = 0 },
+	} {
+		c := good
+		edit(&c)
+		d.Header.Calibration = c
+		path := filepath.Join(t.TempDir(), name+".crd")
+		if err := d.Save(path, false); err != nil {
+			t.Fatal(err)
+		}
+		_, err := Load(path)
+		if !errors.Is(err, modelfile.ErrMalformed) {
+			t.Fatalf("%s: got %v, want ErrMalformed", name, err)
+		}
+	}
+}
