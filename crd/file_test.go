@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -201,7 +202,7 @@ func TestMergeModels(t *testing.T) {
 	if e := relErr(f64(m.M), f64(mU.M)); e > 1e-6 {
 		t.Fatalf("merged M: relative error %g", e)
 	}
-	if h.NumImages != 5 || h.NumPatches != 30 || h.LambdaAbs != m.Lambda || h.Calibration != (modelfile.Calibration{}) ||
+	if h.NumImages != 5 || h.NumPatches != 30 || h.LambdaAbs != m.Lambda || !reflect.DeepEqual(h.Calibration, modelfile.Calibration{}) ||
 		h.Tool != "" || h.Backbone != "wide_resnet50_2" {
 		t.Fatalf("merged header %+v", h)
 	}
