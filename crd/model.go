@@ -5,6 +5,7 @@ import (
 	"sync"
 
 	"github.com/crd-ad/crd/internal/blas"
+	"github.com/crd-ad/crd/internal/fused"
 )
 
 // Model is a solved CRD model: the float32 d x d matrix
@@ -33,6 +34,13 @@ type Model struct {
 	// the d x p buffers are not reallocated after every GC cycle.
 	mu   sync.Mutex
 	free []*scoreScratch
+
+	// The triangular scoring factor for the fused kernel, made on first use
+	// for the score kind in factorKind (nil: use the GEMM).
+	factorMu   sync.Mutex
+	factorKind ScoreKind
+	factorDone bool
+	factor     *fused.Packed
 }
 
 type scoreScratch struct {
@@ -43,9 +51,15 @@ type scoreScratch struct {
 // Score writes the patch scores of one image to out[:p]. y is the image's
 // d x p row-major feature matrix (a C x H x W feature map, C = d, p = H*W);
 // out[j] is the score of column j: ||M y_j||^2 for Residual and
-// -y_j^T M y_j = lambda y_j^T (G + lambda I)^-1 y_j for Objective. The cost is
-// one float32 GEMM, M times Y (2 d^2 p flops), and a column reduction
-// accumulated in float64. In steady state Score does not allocate.
+// -y_j^T M y_j = lambda y_j^T (G + lambda I)^-1 y_j for Objective.
+//
+// Both are squared norms ||U y_j||^2 of an upper-triangular U: the Cholesky
+// factor of M^T M (Residual) or of -M (Objective), made once in float64 on
+// first use. Where the AVX-512 kernel of package fused runs, Score uses U
+// and does d^2 p multiply-adds, half the 2 d^2 p flops of the product M Y,
+// without forming U Y. Elsewhere (or if the factorisation fails) it is one
+// float32 GEMM, M times Y, and a column reduction in float64. In steady
+// state Score does not allocate.
 //
 // Score panics if len(y) != D*p or len(out) < p.
 func (m *Model) Score(y []float32, p int, out []float32) {
@@ -56,6 +70,58 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	if p == 0 {
 		return
 	}
+	if f := m.scoringFactor(); f != nil {
+		f.Norms(y, p, out)
+		return
+	}
+	m.scoreGEMM(y, p, out)
+}
+
+// scoringFactor returns the packed triangular factor, or nil where the
+// fused kernel does not run or the factorisation failed.
+func (m *Model) scoringFactor() *fused.Packed {
+	if !fused.Available {
+		return nil
+	}
+	m.factorMu.Lock()
+	defer m.factorMu.Unlock()
+	if !m.factorDone || m.factorKind != m.Options.Score {
+		m.factor, m.factorKind, m.factorDone = triangularFactor(m), m.Options.Score, true
+	}
+	return m.factor
+}
+
+// triangularFactor returns U, upper triangular with U^T U = M^T M
+// (Residual) or -M (Objective), packed for the fused kernel; nil if the
+// matrix is not numerically positive definite.
+func triangularFactor(m *Model) *fused.Packed {
+	d := m.D
+	m64 := make([]float64, d*d)
+	for i, v := range m.M {
+		m64[i] = float64(v)
+	}
+	a := m64
+	if m.Options.Score == Objective {
+		for i := range a {
+			a[i] = -a[i]
+		}
+	} else {
+		a = make([]float64, d*d)
+		blas.Dgemm(true, false, d, d, d, 1, m64, d, m64, d, 0, a, d)
+	}
+	if err := blas.Cholesky(d, a, d); err != nil {
+		return nil
+	}
+	u := make([]float32, d*d)
+	for i, v := range a {
+		u[i] = float32(v)
+	}
+	return fused.Pack(u, d, true)
+}
+
+// scoreGEMM is Score through the product M Y.
+func (m *Model) scoreGEMM(y []float32, p int, out []float32) {
+	d := m.D
 	s := m.getScratch()
 	if cap(s.z) < d*p {
 		s.z = make([]float32, d*p)

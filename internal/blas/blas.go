@@ -64,6 +64,23 @@ func CholeskyInverse(n int, a []float64, lda int) error {
 	return nil
 }
 
+// Cholesky overwrites the symmetric positive definite n x n matrix A (only
+// its upper triangle is read) with its upper-triangular Cholesky factor U,
+// A = U^T U, and zeroes the strict lower triangle (LAPACK dpotrf). It
+// returns ErrNotPositiveDefinite when the factorisation fails.
+func Cholesky(n int, a []float64, lda int) error {
+	if n == 0 {
+		return nil
+	}
+	if err := cholUpper(n, a, lda); err != nil {
+		return err
+	}
+	for i := 1; i < n; i++ {
+		clear(a[i*lda : i*lda+i])
+	}
+	return nil
+}
+
 // Symmetrize copies the upper triangle of the n x n matrix A into its lower
 // triangle.
 func Symmetrize(n int, a []float64, lda int) {

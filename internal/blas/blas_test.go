@@ -3,6 +3,7 @@ package blas
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -130,4 +131,45 @@ func TestShapePanics(t *testing.T) {
 		}
 	}()
 	Sgemm(false, false, 3, 3, 3, 1, make([]float32, 8), 3, make([]float32, 9), 3, 0, make([]float32, 9), 3)
+}
+
+// TestCholesky: U is upper triangular and U^T U gives A back (float64).
+func TestCholesky(t *testing.T) {
+	const n = 37
+	r := rand.New(rand.NewPCG(9, 9))
+	b := make([]float64, n*n)
+	for i := range b {
+		b[i] = r.NormFloat64()
+	}
+	a := make([]float64, n*n)
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			for k := 0; k < n; k++ {
+				a[i*n+j] += b[k*n+i] * b[k*n+j]
+			}
+		}
+		a[i*n+i] += 1
+	}
+	u := slices.Clone(a)
+	if err := Cholesky(n, u, n); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < n; i++ {
+		for j := 0; j < n; j++ {
+			if j < i && u[i*n+j] != 0 {
+				t.Fatalf("U[%d,%d] = %g below the diagonal", i, j, u[i*n+j])
+			}
+			var s float64
+			for k := 0; k < n; k++ {
+				s += u[k*n+i] * u[k*n+j]
+			}
+			if math.Abs(s-a[i*n+j]) > 1e-10*math.Abs(a[i*n+i]) {
+				t.Fatalf("(U^T U)[%d,%d] = %g, A = %g", i, j, s, a[i*n+j])
+			}
+		}
+	}
+	neg := []float64{1, 2, 2, 1}
+	if err := Cholesky(2, neg, 2); err != ErrNotPositiveDefinite {
+		t.Fatalf("indefinite matrix: %v", err)
+	}
 }

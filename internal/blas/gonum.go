@@ -40,6 +40,14 @@ func ssyrk(n, k int, alpha float32, a []float32, lda int, beta float32, c []floa
 	impl.Ssyrk(blas.Upper, blas.NoTrans, n, k, alpha, a, lda, beta, c, ldc)
 }
 
+func cholUpper(n int, a []float64, lda int) error {
+	var l lapack.Implementation
+	if !l.Dpotrf(blas.Upper, n, a, lda) {
+		return ErrNotPositiveDefinite
+	}
+	return nil
+}
+
 func cholInverseUpper(n int, a []float64, lda int) error {
 	var l lapack.Implementation
 	if !l.Dpotrf(blas.Upper, n, a, lda) {

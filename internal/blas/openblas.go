@@ -60,6 +60,25 @@ func ssyrk(n, k int, alpha float32, a []float32, lda int, beta float32, c []floa
 		(*C.float)(unsafe.Pointer(&a[0])), C.int(lda), C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.int(ldc))
 }
 
+// cholUpper factors the row-major upper triangle (the column-major lower
+// triangle that Fortran LAPACK sees).
+func cholUpper(n int, a []float64, lda int) error {
+	if len(a) < (n-1)*lda+n {
+		panic("blas: matrix slice too short")
+	}
+	uplo := C.char('L')
+	cn, clda := C.int(n), C.int(lda)
+	var info C.int
+	C.dpotrf_(&uplo, &cn, (*C.double)(unsafe.Pointer(&a[0])), &clda, &info)
+	if info > 0 {
+		return ErrNotPositiveDefinite
+	}
+	if info < 0 {
+		panic("blas: dpotrf bad argument")
+	}
+	return nil
+}
+
 // cholInverseUpper works on the row-major upper triangle, which is the
 // column-major lower triangle that Fortran LAPACK sees.
 func cholInverseUpper(n int, a []float64, lda int) error {

@@ -1,0 +1,183 @@
+// Package fused computes the column squared norms of T Y without forming
+// T Y: the CRD patch scores of one image in a single pass over T. T is a
+// dense or an upper-triangular d x d matrix; for an upper-triangular one
+// the kernel skips the zero half, so it does d^2 p multiply-adds instead of
+// the 2 d^2 p flops of the dense product.
+//
+// On amd64 with cgo and an AVX-512 CPU, a register-blocked kernel keeps each
+// 12 x 32 tile of T Y in registers over its inner product, squares it there
+// and adds it to the scores, so the d x p product never reaches memory.
+// Elsewhere Available is false and callers use a GEMM.
+package fused
+
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
+
+// MR is the number of rows of M per register tile; Pack pads d up to a
+// multiple of it with zero rows.
+const MR = 12
+
+// Packed is a d x d row-major matrix T laid out for the kernel: tiles of MR
+// rows, each stored k-major (the MR entries of column k together).
+type Packed struct {
+	d     int
+	tiles int
+	upper bool
+	a     []float32
+
+	mu   sync.Mutex
+	free []*scratch
+}
+
+// Pack lays out the d x d row-major matrix m for Norms. With upper, m must
+// be upper triangular (zero below the diagonal); Norms then skips, in each
+// tile of MR rows, the columns left of the tile's first row.
+func Pack(m []float32, d int, upper bool) *Packed {
+	if len(m) != d*d {
+		panic(fmt.Sprintf("fused: Pack: %d values for %d x %d", len(m), d, d))
+	}
+	tiles := (d + MR - 1) / MR
+	a := make([]float32, tiles*MR*d)
+	for t := 0; t < tiles; t++ {
+		blk := a[t*MR*d : (t+1)*MR*d]
+		for r := 0; r < MR; r++ {
+			i := t*MR + r
+			if i >= d {
+				break
+			}
+			row := m[i*d : (i+1)*d]
+			for k, v := range row {
+				blk[k*MR+r] = v
+			}
+		}
+	}
+	return &Packed{d: d, tiles: tiles, upper: upper, a: a}
+}
+
+// Bytes is the packed matrix's size.
+func (pk *Packed) Bytes() int64 { return int64(len(pk.a)) * 4 }
+
+// NR is the number of columns per register tile.
+const NR = 32
+
+// Norms sets out[j] = ||T y_j||^2 for the p columns of the d x p row-major
+// y: float32 products, summed in float32 over blocks of 96 rows of T and in
+// float64 across blocks. It panics unless Available.
+func (pk *Packed) Norms(y []float32, p int, out []float32) {
+	if !Available {
+		panic("fused: no AVX-512 kernel in this build or on this CPU")
+	}
+	if p < 0 || len(y) != pk.d*p || len(out) < p {
+		panic(fmt.Sprintf("fused: %d features for %d x %d, %d outputs", len(y), pk.d, p, len(out)))
+	}
+	if p == 0 {
+		return
+	}
+	// Split the column panels between the cores: each packs its own panels
+	// and scores them against all of M.
+	panels := (p + NR - 1) / NR
+	parts := min(runtime.GOMAXPROCS(0), runtime.NumCPU(), panels)
+	if p*pk.d < 1<<16 {
+		parts = 1
+	}
+	s := pk.scratch(parts, p)
+	startWorkers()
+	for w := 0; w < parts; w++ {
+		c0, c1 := min(p, w*panels/parts*NR), min(p, (w+1)*panels/parts*NR)
+		s.tasks[w] = task{pk: pk, y: y, p: p, c0: c0, c1: c1, buf: s.bufs[w], acc: s.acc[c0:c1], wg: &s.wg}
+	}
+	s.wg.Add(parts - 1)
+	for w := 1; w < parts; w++ {
+		work <- &s.tasks[w]
+	}
+	s.tasks[0].run()
+	s.wg.Wait()
+	for j, v := range s.acc[:p] {
+		out[j] = float32(v)
+	}
+	pk.put(s)
+}
+
+// task is one worker's share of a Norms call: columns [c0, c1).
+type task struct {
+	pk        *Packed
+	y         []float32
+	p, c0, c1 int
+	buf       []float32
+	acc       []float64
+	wg        *sync.WaitGroup
+}
+
+func (t *task) run() {
+	if t.c0 < t.c1 {
+		clear(t.acc)
+		kernel(t.pk.a, t.pk.d, t.pk.tiles, t.pk.upper, t.y, t.p, t.c0, t.c1, t.buf, t.acc)
+	}
+}
+
+// work feeds long-lived worker goroutines, so that a Norms call does not
+// allocate.
+var (
+	work     = make(chan *task)
+	workOnce sync.Once
+)
+
+func startWorkers() {
+	workOnce.Do(func() {
+		for i := 1; i < runtime.NumCPU(); i++ {
+			go func() {
+				for t := range work {
+					t.run()
+					t.wg.Done()
+				}
+			}()
+		}
+	})
+}
+
+type scratch struct {
+	acc   []float64
+	bufs  [][]float32
+	tasks []task
+	wg    sync.WaitGroup
+}
+
+// scratch returns buffers for parts workers over p columns: each worker's
+// packed panels and the float64 sums. Buffers are reused across calls.
+func (pk *Packed) scratch(parts, p int) *scratch {
+	pk.mu.Lock()
+	var s *scratch
+	if n := len(pk.free); n > 0 {
+		s = pk.free[n-1]
+		pk.free = pk.free[:n-1]
+	}
+	pk.mu.Unlock()
+	if s == nil {
+		s = new(scratch)
+	}
+	if cap(s.acc) < p {
+		s.acc = make([]float64, p)
+	}
+	panels := (p + NR - 1) / NR
+	for len(s.bufs) < parts {
+		s.bufs = append(s.bufs, nil)
+		s.tasks = append(s.tasks, task{})
+	}
+	for w := 0; w < parts; w++ {
+		need := ((w+1)*panels/parts - w*panels/parts) * pk.d * NR
+		if cap(s.bufs[w]) < need {
+			s.bufs[w] = make([]float32, need)
+		}
+		s.bufs[w] = s.bufs[w][:cap(s.bufs[w])]
+	}
+	return s
+}
+
+func (pk *Packed) put(s *scratch) {
+	pk.mu.Lock()
+	pk.free = append(pk.free, s)
+	pk.mu.Unlock()
+}

@@ -1,0 +1,11 @@
+//go:build !cgo || !amd64
+
+package fused
+
+// Available reports whether Norms runs here: this build has no
+// kernel (it needs cgo on amd64).
+var Available = false
+
+func kernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, buf []float32, out []float64) {
+	panic("fused: no kernel in this build")
+}
