@@ -4,10 +4,12 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
 	"github.com/crd-ad/crd/internal/blas"
+	"github.com/crd-ad/crd/internal/fused"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -449,5 +451,54 @@ func TestShapePanics(t *testing.T) {
 			}()
 			f()
 		}()
+	}
+}
+
+// TestGramPaths: both Gram updates (dsyrk and, where it runs, the fused
+// AVX-512 kernel with its panel layout) give G = sum f f^T and the feature
+// sum to float64 rounding, for a d that is not a multiple of the panel
+// width and batches of different widths into one accumulator.
+func TestGramPaths(t *testing.T) {
+	const d, p = 50, 17
+	imgs := images(21, 5, d, p)
+	want := make([]float64, d*d)
+	sum := make([]float64, d)
+	for _, y := range imgs {
+		for i := 0; i < d; i++ {
+			for j := 0; j < d; j++ {
+				for q := 0; q < p; q++ {
+					want[i*d+j] += float64(y[i*p+q]) * float64(y[j*p+q])
+				}
+			}
+			for q := 0; q < p; q++ {
+				sum[i] += float64(y[i*p+q])
+			}
+		}
+	}
+	paths := []bool{false}
+	if fused.Available {
+		paths = append(paths, true)
+	}
+	defer func(v bool) { useFusedGram = v }(useFusedGram)
+	for _, f := range paths {
+		useFusedGram = f
+		a := NewAccumulator(d)
+		a.Add(imgs[0], p)
+		a.AddBatch(slices.Concat(imgs[1], imgs[2], imgs[3]), 3, p)
+		a.Add(imgs[4], p)
+		g, s := a.Gram(), a.FeatureSum()
+		for i := range want {
+			if math.Abs(g[i]-want[i]) > 1e-9*math.Abs(want[i])+1e-9 {
+				t.Fatalf("fused %v: G[%d,%d] = %g, want %g", f, i/d, i%d, g[i], want[i])
+			}
+		}
+		for i := range sum {
+			if math.Abs(s[i]-sum[i]) > 1e-9 {
+				t.Fatalf("fused %v: feature sum %d = %g, want %g", f, i, s[i], sum[i])
+			}
+		}
+		if a.NumImages() != 5 || a.NumPatches() != 5*p {
+			t.Fatalf("fused %v: counts %d images %d patches", f, a.NumImages(), a.NumPatches())
+		}
 	}
 }

@@ -11,6 +11,9 @@ import (
 // Backend names the linked implementation.
 const Backend = "gonum"
 
+// CoreName is the CPU kernel set of the backend: pure Go here.
+var CoreName = "go"
+
 var impl gonum.Implementation
 
 func tr(t bool) blas.Transpose {

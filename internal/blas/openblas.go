@@ -12,6 +12,7 @@ void cblas_dsyrk(int order, int uplo, int trans, int n, int k, double alpha, con
 void cblas_ssyrk(int order, int uplo, int trans, int n, int k, float alpha, const float *a, int lda, float beta, float *c, int ldc);
 void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
+char *openblas_get_corename(void);
 */
 import "C"
 
@@ -26,6 +27,12 @@ const (
 
 // Backend names the linked implementation.
 const Backend = "openblas"
+
+// CoreName is the CPU kernel set OpenBLAS chose at load time, for example
+// "SkylakeX", "Haswell" or "Prescott" (its slowest, SSE3-only, fallback,
+// which OpenBLAS 0.3.21 picks on CPUs newer than it knows unless
+// OPENBLAS_CORETYPE says otherwise).
+var CoreName = C.GoString(C.openblas_get_corename())
 
 func tr(t bool) C.int {
 	if t {

@@ -9,3 +9,7 @@ var Available = false
 func kernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, buf []float32, out []float64) {
 	panic("fused: no kernel in this build")
 }
+
+func gramKernel(buf []float64, d, k int, g []float64, q0, qstep int) {
+	panic("fused: no kernel in this build")
+}
