@@ -84,8 +84,16 @@ func (a *Accumulator) AddBatch(y []float32, n, p int) {
 		a.images += int64(n)
 		return
 	}
-	k := n * p // columns of the wide feature matrix
 	fusedGram := useFusedGram
+	if fusedGram && n > 1 {
+		// The fused kernel gains nothing from a wider call, and a batch's
+		// panel buffer would outgrow the caches: one image at a time.
+		for i := 0; i < n; i++ {
+			a.AddBatch(y[i*d*p:(i+1)*d*p], 1, p)
+		}
+		return
+	}
+	k := n * p // columns of the wide feature matrix
 	size := d * k
 	if fusedGram {
 		size = fused.PanelLen(d, k)

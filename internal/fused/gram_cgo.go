@@ -39,29 +39,34 @@ static __mmask8 gmask(int n) { return n >= 8 ? 0xFF : n <= 0 ? 0 : (__mmask8)((1
 // G (d x d row-major) += Y Y^T on and above the diagonal, for the column
 // panels q0, q0 + qstep, ... Y is given as panels of GN features: panel q
 // holds features [q GN, q GN + GN) as K rows of GN doubles (zero padded).
-// Loops, outer to inner: blocks of GB rows (their data stays in L2),
-// column panels, GK-long parts of the inner dimension (the panel's part
-// stays in L1 for the block's tiles, and the block's 96 x 24 patch of G in
-// L1/L2 across the parts), row tiles of GM. Tiles on the diagonal also
-// write their entries below it (with their true values); callers keep only
-// the upper triangle.
+// Loops, outer to inner: GKB-long chunks of the inner dimension (so that
+// the next level fits L2 however many patches a call has), blocks of GB
+// rows (their data stays in L2), column panels, GK-long parts of the chunk
+// (the panel's part stays in L1 for the block's tiles, and the block's
+// 96 x 24 patch of G in L1/L2 across the parts), row tiles of GM. Tiles on
+// the diagonal also write their entries below it (with their true values);
+// callers keep only the upper triangle.
 #define GB 96
+#define GKB 1024
 __attribute__((target("avx512f")))
 static void crd_gram(const double *buf, int d, long K, double *g, int q0, int qstep) {
 	int panels = (d + GN - 1) / GN;
-	for (int ib = 0; ib < d; ib += GB) {
-		int ie = ib + GB < d ? ib + GB : d;
-		for (int q = ib / GN; q < panels; q++) {
-			if (q % qstep != q0) continue;
-			int j0 = q * GN, cols = d - j0 < GN ? d - j0 : GN;
-			__mmask8 m0 = gmask(cols), m1 = gmask(cols - 8), m2 = gmask(cols - 16);
-			for (long k0 = 0; k0 < K; k0 += GK) {
-				long kc = K - k0 < GK ? K - k0 : GK;
-				const double *bp = buf + (size_t)q * K * GN + (size_t)k0 * GN;
-				for (int i0 = ib; i0 < ie && i0 < j0 + cols; i0 += GM) {
-					int rows = d - i0 < GM ? d - i0 : GM;
-					const double *ap = buf + (size_t)(i0 / GN) * K * GN + (i0 % GN) + (size_t)k0 * GN;
-					gtile(ap, bp, kc, g + (size_t)i0 * d + j0, d, rows, m0, m1, m2);
+	for (long kb = 0; kb < K; kb += GKB) {
+		long ke = K - kb < GKB ? K : kb + GKB;
+		for (int ib = 0; ib < d; ib += GB) {
+			int ie = ib + GB < d ? ib + GB : d;
+			for (int q = ib / GN; q < panels; q++) {
+				if (q % qstep != q0) continue;
+				int j0 = q * GN, cols = d - j0 < GN ? d - j0 : GN;
+				__mmask8 m0 = gmask(cols), m1 = gmask(cols - 8), m2 = gmask(cols - 16);
+				for (long k0 = kb; k0 < ke; k0 += GK) {
+					long kc = ke - k0 < GK ? ke - k0 : GK;
+					const double *bp = buf + (size_t)q * K * GN + (size_t)k0 * GN;
+					for (int i0 = ib; i0 < ie && i0 < j0 + cols; i0 += GM) {
+						int rows = d - i0 < GM ? d - i0 : GM;
+						const double *ap = buf + (size_t)(i0 / GN) * K * GN + (i0 % GN) + (size_t)k0 * GN;
+						gtile(ap, bp, kc, g + (size_t)i0 * d + j0, d, rows, m0, m1, m2);
+					}
 				}
 			}
 		}
