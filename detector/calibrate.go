@@ -88,41 +88,56 @@ func (r ThresholdRule) Apply(scores []float64) float64 {
 }
 
 // CalibrateGrids sets d's calibration from the raw patch-score grids (each
-// gh x gw) of held-out normal images. With positionNorm it first stores the
-// mean grid (PositionMean), so that every later score is divided by the
-// normal score at its position; the thresholds (by rule) and the score span
-// are then fitted on the grids as FromGrid will see them.
+// gh x gw) of held-out normal images. With positionNorm it stores the mean
+// grid (PositionMean), so that every later score is divided by the normal
+// score at its position. The thresholds (by rule) and the score span are
+// then fitted on the held-out grids normalised leave-one-out: each image by
+// the mean of the others, so that its own scores do not pull its threshold
+// down (with one held-out image, by its own mean).
 //
 // Why: one CRD model (or one memory bank) serves every grid position, but
 // what is normal differs by position on aligned parts (thread flanks, edges,
 // background), and so does the residual of a normal patch. Pixel AUROC and
 // the image maximum pool all positions, so a position whose normal residual
 // is large hides defects elsewhere. Dividing by the normal mean puts every
-// position on one scale. A grid with fewer than one image per position would
-// be noise, so this needs at least one held-out image; a position whose mean
-// is not positive uses the mean over all positions.
+// position on one scale. A position whose mean is not positive uses the
+// mean over all positions.
 func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdRule, positionNorm bool) {
 	var mean []float32
 	if positionNorm {
 		mean = PositionMean(grids, gh*gw)
 	}
-	d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated, PositionMean: mean, GridH: gh, GridW: gw}
-	if mean == nil {
-		d.Header.Calibration.GridH, d.Header.Calibration.GridW = 0, 0
-	}
+	// Normalise by hand, then map with no normalisation in the header.
+	d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
 	var img, pix []float64
-	for _, g := range grids {
-		r := d.FromGrid(slices.Clone(g), gh, gw)
+	others := make([][]float32, 0, len(grids))
+	for i, g := range grids {
+		g = slices.Clone(g)
+		if mean != nil {
+			m := mean
+			if len(grids) > 1 {
+				others = append(append(others[:0], grids[:i]...), grids[i+1:]...)
+				if loo := PositionMean(others, gh*gw); loo != nil {
+					m = loo
+				}
+			}
+			for j, v := range m {
+				g[j] /= v
+			}
+		}
+		r := d.FromGrid(g, gh, gw)
 		img = append(img, r.Score)
 		// The pixel threshold follows the same rule over every map pixel;
 		// keep a strided sample to bound memory on large hold-out sets.
 		step := max(1, len(grids)*len(r.Map)/(1<<22))
-		for i := 0; i < len(r.Map); i += step {
-			pix = append(pix, float64(r.Map[i]))
+		for k := 0; k < len(r.Map); k += step {
+			pix = append(pix, float64(r.Map[k]))
 		}
 	}
 	c := calibrate(img, pix, rule)
-	c.PositionMean, c.GridH, c.GridW = d.Header.Calibration.PositionMean, d.Header.Calibration.GridH, d.Header.Calibration.GridW
+	if mean != nil {
+		c.PositionMean, c.GridH, c.GridW = mean, gh, gw
+	}
 	d.Header.Calibration = c
 }
 

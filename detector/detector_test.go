@@ -143,6 +143,9 @@ func TestTrainCalibrateSaveLoad(t *testing.T) {
 	cat := setup(t)
 	o := tinyOptions()
 	o.Holdout = 0.25
+	// Raw scores: the threshold is then the largest held-out image score
+	// as predicted (TestPositionNormalisation covers the normalised rule).
+	o.RawScores = true
 	d, err := Train(cat.Train, o)
 	if err != nil {
 		t.Fatal(err)
