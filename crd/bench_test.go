@@ -44,13 +44,18 @@ func benchModel(b *testing.B) *Model {
 // effective rate, comparable with BenchmarkScoreGEMM and BenchmarkSgemm.
 func BenchmarkScore(b *testing.B) {
 	m := benchModel(b)
+	benchScore(b, m.Score)
+}
+
+// benchScore times score on one random image at the production shape.
+func benchScore(b *testing.B, score func(y []float32, p int, out []float32)) {
 	y := randF32(benchD*benchP, 3)
 	out := make([]float32, benchP)
-	m.Score(y, benchP, out)
+	score(y, benchP, out)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		m.Score(y, benchP, out)
+		score(y, benchP, out)
 	}
 	gflops(b, 2*benchD*benchD*benchP)
 }
@@ -59,15 +64,7 @@ func BenchmarkScore(b *testing.B) {
 // column norms, 2 d^2 P flops: the path without the fused kernel.
 func BenchmarkScoreGEMM(b *testing.B) {
 	m := benchModel(b)
-	y := randF32(benchD*benchP, 3)
-	out := make([]float32, benchP)
-	m.scoreGEMM(y, benchP, out)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		m.scoreGEMM(y, benchP, out)
-	}
-	gflops(b, 2*benchD*benchD*benchP)
+	benchScore(b, m.scoreGEMM)
 }
 
 // BenchmarkSgemm is the raw dense GEMM of BenchmarkScoreGEMM: the baseline.

@@ -52,10 +52,10 @@ func cholUpper(n int, a []float64, lda int) error {
 }
 
 func cholInverseUpper(n int, a []float64, lda int) error {
-	var l lapack.Implementation
-	if !l.Dpotrf(blas.Upper, n, a, lda) {
-		return ErrNotPositiveDefinite
+	if err := cholUpper(n, a, lda); err != nil {
+		return err
 	}
+	var l lapack.Implementation
 	if !l.Dpotri(blas.Upper, n, a, lda) {
 		return ErrNotPositiveDefinite
 	}

@@ -89,19 +89,12 @@ func cholUpper(n int, a []float64, lda int) error {
 // cholInverseUpper works on the row-major upper triangle, which is the
 // column-major lower triangle that Fortran LAPACK sees.
 func cholInverseUpper(n int, a []float64, lda int) error {
-	if len(a) < (n-1)*lda+n {
-		panic("blas: matrix slice too short")
+	if err := cholUpper(n, a, lda); err != nil {
+		return err
 	}
 	uplo := C.char('L')
 	cn, clda := C.int(n), C.int(lda)
 	var info C.int
-	C.dpotrf_(&uplo, &cn, (*C.double)(unsafe.Pointer(&a[0])), &clda, &info)
-	if info > 0 {
-		return ErrNotPositiveDefinite
-	}
-	if info < 0 {
-		panic("blas: dpotrf bad argument")
-	}
 	C.dpotri_(&uplo, &cn, (*C.double)(unsafe.Pointer(&a[0])), &clda, &info)
 	if info > 0 {
 		return ErrNotPositiveDefinite
