@@ -13,8 +13,10 @@
 //
 // so training is a streaming, mergeable sum of outer products (Accumulator,
 // O(d^2) memory whatever N is), solving is one d x d Cholesky inverse
-// (Accumulator.Solve), and scoring the P patches of an image is one d x d by
-// d x P GEMM followed by column norms (Model.Score).
+// (Accumulator.Solve), and scoring the P patches of an image is one product
+// of a d x d matrix with the d x P features followed by column norms
+// (Model.Score). Model.Score uses the triangular factor U of M^T M
+// (||M y|| = ||U y||), which halves that product's flops.
 package crd
 
 import (
