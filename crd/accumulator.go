@@ -104,35 +104,35 @@ func (a *Accumulator) AddBatch(y []float32, n, p int) {
 		a.buf = make([]float64, size)
 	}
 	buf := a.buf[:size]
-	if fusedGram && d%fused.GN != 0 {
-		// The last panel's padding features must be zero.
-		clear(buf[fused.PanelIndex(d-1, 0, k)-(d-1)%fused.GN:])
-	}
 	// buf is the d x (n p) matrix [Y_1 Y_2 ... Y_n] in float64, row-major
-	// for dsyrk or in the fused kernel's panel layout. Rows are converted on
-	// all cores: each worker owns a range of rows (and of the feature sum),
-	// so the result does not depend on the split.
+	// for dsyrk or in the fused kernel's panel layout. It is converted on
+	// all cores: each worker owns a range of rows, or of panels (and of the
+	// feature sum), so the result does not depend on the split.
+	units := d
 	convert := func(lo, hi int) {
 		for img := 0; img < n; img++ {
 			src := y[img*d*p : (img+1)*d*p]
 			for i := lo; i < hi; i++ {
-				row := src[i*p : (i+1)*p]
-				if fusedGram {
-					a.sum[i] += convertStrided(buf[fused.PanelIndex(i, img*p, k):], fused.GN, row)
-				} else {
-					a.sum[i] += convertSum(buf[i*k+img*p:i*k+img*p+p], row)
-				}
+				a.sum[i] += convertSum(buf[i*k+img*p:i*k+img*p+p], src[i*p:(i+1)*p])
 			}
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), max(1, d*k/(1<<16)))
+	if fusedGram { // n == 1
+		units = (d + fused.GN - 1) / fused.GN
+		convert = func(lo, hi int) {
+			for q := lo; q < hi; q++ {
+				fused.PackPanel(buf, y, d, k, q, a.sum)
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), units, max(1, d*k/(1<<16)))
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(lo, hi int) {
 			defer wg.Done()
 			convert(lo, hi)
-		}(w*d/workers, (w+1)*d/workers)
+		}(w*units/workers, (w+1)*units/workers)
 	}
 	wg.Wait()
 	if fusedGram {
@@ -202,25 +202,6 @@ func (a *Accumulator) Trace() float64 {
 		t += a.g[i*a.d+i]
 	}
 	return t
-}
-
-// convertStrided writes src as float64 to dst[0], dst[stride], ... and
-// returns the sum of src.
-func convertStrided(dst []float64, stride int, src []float32) float64 {
-	_ = dst[(len(src)-1)*stride]
-	var s0, s1 float64
-	j := 0
-	for ; j+2 <= len(src); j += 2 {
-		a, b := float64(src[j]), float64(src[j+1])
-		dst[j*stride], dst[(j+1)*stride] = a, b
-		s0 += a
-		s1 += b
-	}
-	if j < len(src) {
-		dst[j*stride] = float64(src[j])
-		s0 += float64(src[j])
-	}
-	return s0 + s1
 }
 
 // convertSum copies src into dst as float64 and returns the sum of src. Four

@@ -17,6 +17,33 @@ func PanelLen(d, k int) int { return (d + GN - 1) / GN * GN * k }
 // patches: panel i/GN holds k rows of GN features.
 func PanelIndex(i, j, k int) int { return (i/GN)*k*GN + j*GN + i%GN }
 
+// PackPanel writes features [q GN, q GN + GN) of the d x k row-major y as
+// panel q of buf (k rows of GN float64 values, zero past feature d) and adds
+// each of those features' sums to sum. It goes through y in strips of 64
+// columns, so that the strided writes stay in L1.
+func PackPanel(buf []float64, y []float32, d, k, q int, sum []float64) {
+	i0 := q * GN
+	n := min(GN, d-i0)
+	dst := buf[q*k*GN : (q+1)*k*GN]
+	if n < GN {
+		clear(dst)
+	}
+	for jb := 0; jb < k; jb += 64 {
+		je := min(k, jb+64)
+		for t := 0; t < n; t++ {
+			row := y[(i0+t)*k+jb : (i0+t)*k+je]
+			out := dst[jb*GN+t:]
+			var s float64
+			for j, v := range row {
+				f := float64(v)
+				out[j*GN] = f
+				s += f
+			}
+			sum[i0+t] += s
+		}
+	}
+}
+
 // GramUpper adds Y Y^T to the d x d row-major float64 matrix g, on and
 // above the diagonal (some entries just below it are overwritten with their
 // true values too; read only the upper triangle). Y is d x k, given in
@@ -33,20 +60,21 @@ func GramUpper(buf []float64, d, k int, g []float64) {
 	if d == 0 || k == 0 {
 		return
 	}
-	// Column panel q costs about q + 1 tiles: dealing the panels out in
-	// turn balances the cores.
-	parts := min(runtime.GOMAXPROCS(0), (d+GN-1)/GN)
+	// Blocks of rows are dealt out on demand (their costs differ: the
+	// first spans the whole width of the triangle).
+	parts := min(runtime.GOMAXPROCS(0), (d+95)/96)
 	if d*d*k < 1<<20 {
 		parts = 1
 	}
+	next := new(int32)
 	var wg sync.WaitGroup
 	for w := 1; w < parts; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			gramKernel(buf, d, k, g, w, parts)
+			gramKernel(buf, d, k, g, next)
 		}()
 	}
-	gramKernel(buf, d, k, g, 0, parts)
+	gramKernel(buf, d, k, g, next)
 	wg.Wait()
 }

@@ -36,27 +36,29 @@ static void gtile(const double *a, const double *b, long kc, double *g, long ldg
 
 static __mmask8 gmask(int n) { return n >= 8 ? 0xFF : n <= 0 ? 0 : (__mmask8)((1u << n) - 1); }
 
-// G (d x d row-major) += Y Y^T on and above the diagonal, for the column
-// panels q0, q0 + qstep, ... Y is given as panels of GN features: panel q
-// holds features [q GN, q GN + GN) as K rows of GN doubles (zero padded).
-// Loops, outer to inner: GKB-long chunks of the inner dimension (so that
-// the next level fits L2 however many patches a call has), blocks of GB
-// rows (their data stays in L2), column panels, GK-long parts of the chunk
-// (the panel's part stays in L1 for the block's tiles, and the block's
-// 96 x 24 patch of G in L1/L2 across the parts), row tiles of GM. Tiles on
-// the diagonal also write their entries below it (with their true values);
+// G (d x d row-major) += Y Y^T on and above the diagonal. Y is given as
+// panels of GN features: panel q holds features [q GN, q GN + GN) as K rows
+// of GN doubles (zero padded). The callers' threads share the work through
+// *next: each takes the next block of GB rows of G (its data stays in L2)
+// and does it whole: for each GKB-long chunk of the inner dimension and
+// each column panel right of the block's diagonal, GK-long parts (the
+// panel's part stays in L1 for the block's tiles, and the block's 96 x 24
+// patch of G in L1/L2 across the parts) of row tiles of GM. Tiles on the
+// diagonal also write their entries below it (with their true values);
 // callers keep only the upper triangle.
 #define GB 96
 #define GKB 1024
 __attribute__((target("avx512f")))
-static void crd_gram(const double *buf, int d, long K, double *g, int q0, int qstep) {
+static void crd_gram(const double *buf, int d, long K, double *g, int *next) {
 	int panels = (d + GN - 1) / GN;
-	for (long kb = 0; kb < K; kb += GKB) {
-		long ke = K - kb < GKB ? K : kb + GKB;
-		for (int ib = 0; ib < d; ib += GB) {
-			int ie = ib + GB < d ? ib + GB : d;
+	int blocks = (d + GB - 1) / GB;
+	for (;;) {
+		int blk = __atomic_fetch_add(next, 1, __ATOMIC_RELAXED);
+		if (blk >= blocks) return;
+		int ib = blk * GB, ie = ib + GB < d ? ib + GB : d;
+		for (long kb = 0; kb < K; kb += GKB) {
+			long ke = K - kb < GKB ? K : kb + GKB;
 			for (int q = ib / GN; q < panels; q++) {
-				if (q % qstep != q0) continue;
 				int j0 = q * GN, cols = d - j0 < GN ? d - j0 : GN;
 				__mmask8 m0 = gmask(cols), m1 = gmask(cols - 8), m2 = gmask(cols - 16);
 				for (long k0 = kb; k0 < ke; k0 += GK) {
@@ -77,6 +79,8 @@ import "C"
 
 import "unsafe"
 
-func gramKernel(buf []float64, d, k int, g []float64, q0, qstep int) {
-	C.crd_gram((*C.double)(unsafe.Pointer(&buf[0])), C.int(d), C.long(k), (*C.double)(unsafe.Pointer(&g[0])), C.int(q0), C.int(qstep))
+// gramKernel runs blocks of GramUpper until none is left; next (shared by
+// the callers of one GramUpper) counts the blocks taken.
+func gramKernel(buf []float64, d, k int, g []float64, next *int32) {
+	C.crd_gram((*C.double)(unsafe.Pointer(&buf[0])), C.int(d), C.long(k), (*C.double)(unsafe.Pointer(&g[0])), (*C.int)(unsafe.Pointer(next)))
 }

@@ -10,6 +10,6 @@ func kernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, b
 	panic("fused: no kernel in this build")
 }
 
-func gramKernel(buf []float64, d, k int, g []float64, q0, qstep int) {
+func gramKernel(buf []float64, d, k int, g []float64, next *int32) {
 	panic("fused: no kernel in this build")
 }
