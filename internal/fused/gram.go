@@ -30,7 +30,31 @@ func PackPanel(buf []float64, y []float32, d, k, q int, sum []float64) {
 	}
 	for jb := 0; jb < k; jb += 64 {
 		je := min(k, jb+64)
-		for t := 0; t < n; t++ {
+		t := 0
+		// Four features at a time: their four values of a patch are
+		// adjacent in the panel.
+		for ; t+4 <= n; t += 4 {
+			r0 := y[(i0+t)*k+jb : (i0+t)*k+je]
+			r1 := y[(i0+t+1)*k+jb : (i0+t+1)*k+je]
+			r2 := y[(i0+t+2)*k+jb : (i0+t+2)*k+je]
+			r3 := y[(i0+t+3)*k+jb : (i0+t+3)*k+je]
+			r1, r2, r3 = r1[:len(r0)], r2[:len(r0)], r3[:len(r0)]
+			var s0, s1, s2, s3 float64
+			for j, v := range r0 {
+				o := dst[(jb+j)*GN+t : (jb+j)*GN+t+4 : (jb+j)*GN+t+4]
+				a, b, c, e := float64(v), float64(r1[j]), float64(r2[j]), float64(r3[j])
+				o[0], o[1], o[2], o[3] = a, b, c, e
+				s0 += a
+				s1 += b
+				s2 += c
+				s3 += e
+			}
+			sum[i0+t] += s0
+			sum[i0+t+1] += s1
+			sum[i0+t+2] += s2
+			sum[i0+t+3] += s3
+		}
+		for ; t < n; t++ {
 			row := y[(i0+t)*k+jb : (i0+t)*k+je]
 			out := dst[jb*GN+t:]
 			var s float64
