@@ -1,13 +1,19 @@
-// Package fused computes the column squared norms of T Y without forming
-// T Y: the CRD patch scores of one image in a single pass over T. T is a
-// dense or an upper-triangular d x d matrix; for an upper-triangular one
-// the kernel skips the zero half, so it does d^2 p multiply-adds instead of
-// the 2 d^2 p flops of the dense product.
+// Package fused holds CRD's two AVX-512 kernels, which do not depend on the
+// kernels OpenBLAS picks for the CPU.
 //
-// On amd64 with cgo and an AVX-512 CPU, a register-blocked kernel keeps each
-// 12 x 32 tile of T Y in registers over its inner product, squares it there
-// and adds it to the scores, so the d x p product never reaches memory.
-// Elsewhere Available is false and callers use a GEMM.
+// Norms computes the column squared norms of T Y without forming T Y: the
+// CRD patch scores of one image in a single pass over T. T is a dense or an
+// upper-triangular d x d matrix; for an upper-triangular one the kernel
+// skips the zero half, so it does d^2 p multiply-adds instead of the 2 d^2 p
+// flops of the dense product. It keeps each 12 x 32 tile of T Y in
+// registers over its inner product, squares it there and adds it to the
+// scores, so the d x p product never reaches memory.
+//
+// GramUpper adds Y Y^T to a float64 Gram matrix (a dsyrk), from features
+// packed by PackPanel.
+//
+// Both run on amd64 with cgo and an AVX-512 CPU; elsewhere Available is
+// false and callers use OpenBLAS (sgemm, dsyrk).
 package fused
 
 import (
@@ -16,7 +22,7 @@ import (
 	"sync"
 )
 
-// MR is the number of rows of M per register tile; Pack pads d up to a
+// MR is the number of rows of T per register tile; Pack pads d up to a
 // multiple of it with zero rows.
 const MR = 12
 
@@ -57,9 +63,6 @@ func Pack(m []float32, d int, upper bool) *Packed {
 	return &Packed{d: d, tiles: tiles, upper: upper, a: a}
 }
 
-// Bytes is the packed matrix's size.
-func (pk *Packed) Bytes() int64 { return int64(len(pk.a)) * 4 }
-
 // NR is the number of columns per register tile.
 const NR = 32
 
@@ -77,7 +80,7 @@ func (pk *Packed) Norms(y []float32, p int, out []float32) {
 		return
 	}
 	// Split the column panels between the cores: each packs its own panels
-	// and scores them against all of M.
+	// and scores them against all of T.
 	panels := (p + NR - 1) / NR
 	parts := min(runtime.GOMAXPROCS(0), runtime.NumCPU(), panels)
 	if p*pk.d < 1<<16 {
