@@ -200,3 +200,25 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("merging different input sizes: exit %d, %s", code, stderr)
 	}
 }
+
+// TestOpenBLASHint: the note appears only for OpenBLAS's SSE3 kernels on an
+// AVX-512 CPU with OPENBLAS_CORETYPE unset.
+func TestOpenBLASHint(t *testing.T) {
+	for _, c := range []struct {
+		core     string
+		avx512   bool
+		coretype string
+		want     bool
+	}{
+		{"Prescott", true, "", true},
+		{"Prescott", true, "SkylakeX", false},
+		{"Prescott", false, "", false},
+		{"SkylakeX", true, "", false},
+		{"go", true, "", false},
+	} {
+		h := openblasHint(c.core, c.avx512, c.coretype)
+		if (h != "") != c.want || c.want && !strings.Contains(h, "OPENBLAS_CORETYPE=SkylakeX") {
+			t.Errorf("openblasHint(%q, %v, %q) = %q", c.core, c.avx512, c.coretype, h)
+		}
+	}
+}
