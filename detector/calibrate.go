@@ -104,23 +104,24 @@ func (r ThresholdRule) Apply(scores []float64) float64 {
 // mean over all positions.
 func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdRule, positionNorm bool) {
 	var mean []float32
-	if positionNorm {
-		mean = PositionMean(grids, gh*gw)
+	var sum []float64
+	if positionNorm && len(grids) > 0 && gh*gw > 0 {
+		sum = positionSums(grids, gh*gw)
+		mean = meanOf(sum, len(grids), nil)
 	}
 	// Normalise by hand, then map with no normalisation in the header.
 	d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
 	var img, pix []float64
-	others := make([][]float32, 0, len(grids))
-	for i, g := range grids {
-		g = slices.Clone(g)
+	for _, g := range grids {
 		if mean != nil {
 			m := mean
 			if len(grids) > 1 {
-				others = append(append(others[:0], grids[:i]...), grids[i+1:]...)
-				if loo := PositionMean(others, gh*gw); loo != nil {
+				// The mean of the other grids: the sums less this one.
+				if loo := meanOf(sum, len(grids)-1, g); loo != nil {
 					m = loo
 				}
 			}
+			g = slices.Clone(g)
 			for j, v := range m {
 				g[j] /= v
 			}
@@ -149,27 +150,42 @@ func PositionMean(grids [][]float32, p int) []float32 {
 	if len(grids) == 0 || p == 0 {
 		return nil
 	}
+	return meanOf(positionSums(grids, p), len(grids), nil)
+}
+
+// positionSums is the float64 sum of the grids at every position.
+func positionSums(grids [][]float32, p int) []float64 {
 	sum := make([]float64, p)
 	for _, g := range grids {
 		for j, v := range g[:p] {
 			sum[j] += float64(v)
 		}
 	}
+	return sum
+}
+
+// meanOf is PositionMean from position sums over n grids, with the grid
+// less (when not nil) taken out of the sums first.
+func meanOf(sum []float64, n int, less []float32) []float32 {
+	mean := make([]float64, len(sum))
 	var all float64
-	n := 0
-	for j := range sum {
-		sum[j] /= float64(len(grids))
-		if sum[j] > 0 && !math.IsInf(sum[j], 0) {
-			all += sum[j]
-			n++
+	good := 0
+	for j, v := range sum {
+		if less != nil {
+			v -= float64(less[j])
+		}
+		mean[j] = v / float64(n)
+		if mean[j] > 0 && !math.IsInf(mean[j], 0) {
+			all += mean[j]
+			good++
 		}
 	}
-	if n == 0 {
+	if good == 0 {
 		return nil
 	}
-	all /= float64(n)
-	out := make([]float32, p)
-	for j, v := range sum {
+	all /= float64(good)
+	out := make([]float32, len(sum))
+	for j, v := range mean {
 		if !(v > 0) || math.IsInf(v, 0) || float32(v) == 0 {
 			v = all
 		}
