@@ -25,39 +25,16 @@ type proPoint struct{ fpr, pro, thr float64 }
 // proSweep yields the points of the PRO curve at each distinct score, in
 // descending order of threshold, after the start point (0, 0).
 func (s *PixelSet) proSweep(yield func(proPoint) bool) {
-	s.sort()
 	inv := make([]float64, len(s.regionSize))
 	for k, n := range s.regionSize {
 		inv[k] = 1 / float64(n)
 	}
 	nOK, nRegions := float64(len(s.neg)), float64(len(s.regionSize))
-	neg, pos := s.neg, s.pos
-	i, j := len(neg)-1, len(pos)-1
-	var fp int64
 	var overlap float64 // sum over regions of the covered fraction
-	for i >= 0 || j >= 0 {
-		var t uint32
-		switch {
-		case i < 0:
-			t = uint32(pos[j] >> 32)
-		case j < 0:
-			t = neg[i]
-		default:
-			t = max(neg[i], uint32(pos[j]>>32))
-		}
-		for i >= 0 && neg[i] == t {
-			fp++
-			i--
-		}
-		for j >= 0 && uint32(pos[j]>>32) == t {
-			overlap += inv[uint32(pos[j])]
-			j--
-		}
+	s.walk(func(region uint32) { overlap += inv[region] }, func(t uint32, fp int64) bool {
 		// Clip the rounding of the running sum, as the official code does.
-		if !yield(proPoint{float64(fp) / nOK, min(overlap/nRegions, 1), float64(keyFloat(t))}) {
-			return
-		}
-	}
+		return yield(proPoint{float64(fp) / nOK, min(overlap/nRegions, 1), float64(keyFloat(t))})
+	})
 }
 
 // checkPRO returns the error that bars the PRO metrics.

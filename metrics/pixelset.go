@@ -130,30 +130,42 @@ func (s *PixelSet) sort() {
 func (s *PixelSet) sweep() sweep {
 	s.sort()
 	return func(yield func(step) bool) {
-		neg, pos := s.neg, s.pos
-		i, j := len(neg)-1, len(pos)-1
-		var tp, fp int64
-		for i >= 0 || j >= 0 {
-			var t uint32
-			switch {
-			case i < 0:
-				t = uint32(pos[j] >> 32)
-			case j < 0:
-				t = neg[i]
-			default:
-				t = max(neg[i], uint32(pos[j]>>32))
-			}
-			for i >= 0 && neg[i] == t {
-				fp++
-				i--
-			}
-			for j >= 0 && uint32(pos[j]>>32) == t {
-				tp++
-				j--
-			}
-			if !yield(step{float64(keyFloat(t)), tp, fp}) {
-				return
-			}
+		var tp int64
+		s.walk(func(uint32) { tp++ }, func(t uint32, fp int64) bool {
+			return yield(step{float64(keyFloat(t)), tp, fp})
+		})
+	}
+}
+
+// walk merges the sorted negative and positive keys from the top, one
+// distinct score key t at a time: it counts the negatives at t, calls onPos
+// with each positive's region (the key's low 32 bits), then calls at with t
+// and the negatives counted so far. It stops when at returns false.
+func (s *PixelSet) walk(onPos func(region uint32), at func(t uint32, fp int64) bool) {
+	s.sort()
+	neg, pos := s.neg, s.pos
+	i, j := len(neg)-1, len(pos)-1
+	var fp int64
+	for i >= 0 || j >= 0 {
+		var t uint32
+		switch {
+		case i < 0:
+			t = uint32(pos[j] >> 32)
+		case j < 0:
+			t = neg[i]
+		default:
+			t = max(neg[i], uint32(pos[j]>>32))
+		}
+		for i >= 0 && neg[i] == t {
+			fp++
+			i--
+		}
+		for j >= 0 && uint32(pos[j]>>32) == t {
+			onPos(uint32(pos[j]))
+			j--
+		}
+		if !at(t, fp) {
+			return
 		}
 	}
 }
