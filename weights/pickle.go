@@ -416,64 +416,24 @@ func (u *unpickler) load() (result any, err error) {
 				return nil, err
 			}
 			u.push(&pyList{items: items})
-		case 'p': // PUT
-			s, err := u.readLine()
+		case 'p', 'q', 'r': // PUT, BINPUT, LONG_BINPUT
+			k, err := u.memoKey(op)
 			if err != nil {
 				return nil, err
-			}
-			k, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("pickle: bad memo key %q", s)
 			}
 			if err := u.memoize(k); err != nil {
-				return nil, err
-			}
-		case 'q': // BINPUT
-			b, err := u.read(1)
-			if err != nil {
-				return nil, err
-			}
-			if err := u.memoize(int64(b[0])); err != nil {
-				return nil, err
-			}
-		case 'r': // LONG_BINPUT
-			b, err := u.read(4)
-			if err != nil {
-				return nil, err
-			}
-			if err := u.memoize(int64(binary.LittleEndian.Uint32(b))); err != nil {
 				return nil, err
 			}
 		case 0x94: // MEMOIZE
 			if err := u.memoize(int64(len(u.memo))); err != nil {
 				return nil, err
 			}
-		case 'g': // GET
-			s, err := u.readLine()
+		case 'g', 'h', 'j': // GET, BINGET, LONG_BINGET
+			k, err := u.memoKey(op)
 			if err != nil {
 				return nil, err
-			}
-			k, err := strconv.ParseInt(s, 10, 64)
-			if err != nil {
-				return nil, fmt.Errorf("pickle: bad memo key %q", s)
 			}
 			if err := u.get(k); err != nil {
-				return nil, err
-			}
-		case 'h': // BINGET
-			b, err := u.read(1)
-			if err != nil {
-				return nil, err
-			}
-			if err := u.get(int64(b[0])); err != nil {
-				return nil, err
-			}
-		case 'j': // LONG_BINGET
-			b, err := u.read(4)
-			if err != nil {
-				return nil, err
-			}
-			if err := u.get(int64(binary.LittleEndian.Uint32(b))); err != nil {
 				return nil, err
 			}
 		case 'c': // GLOBAL
@@ -549,6 +509,34 @@ func (u *unpickler) load() (result any, err error) {
 			return nil, fmt.Errorf("pickle: unsupported opcode 0x%02x at byte %d", op, u.pos-1)
 		}
 	}
+}
+
+// memoKey reads the memo key argument of PUT and GET (a decimal line), of
+// BINPUT and BINGET (1 byte) or of LONG_BINPUT and LONG_BINGET (4 bytes).
+func (u *unpickler) memoKey(op byte) (int64, error) {
+	switch op {
+	case 'p', 'g':
+		s, err := u.readLine()
+		if err != nil {
+			return 0, err
+		}
+		k, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("pickle: bad memo key %q", s)
+		}
+		return k, nil
+	case 'q', 'h':
+		b, err := u.read(1)
+		if err != nil {
+			return 0, err
+		}
+		return int64(b[0]), nil
+	}
+	b, err := u.read(4)
+	if err != nil {
+		return 0, err
+	}
+	return int64(binary.LittleEndian.Uint32(b)), nil
 }
 
 func (u *unpickler) readLen(op byte) (int, error) {
