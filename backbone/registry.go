@@ -103,13 +103,7 @@ func Register(info Info, load LoadFunc) {
 
 // RegisterFetcher sets the function Fetch uses for a registered backbone.
 func RegisterFetcher(name string, f FetchFunc) {
-	mu.Lock()
-	defer mu.Unlock()
-	e, ok := registry[name]
-	if !ok {
-		panic("backbone: RegisterFetcher for unregistered " + name)
-	}
-	e.fetch = f
+	setHook("RegisterFetcher", name, func(e *entry) { e.fetch = f })
 }
 
 // RegisterImporter sets the function Import uses to read a local checkpoint
@@ -117,13 +111,19 @@ func RegisterFetcher(name string, f FetchFunc) {
 // weights.Open (safetensors or a torch.save checkpoint) and keeps every
 // tensor.
 func RegisterImporter(name string, f ImportFunc) {
+	setHook("RegisterImporter", name, func(e *entry) { e.imprt = f })
+}
+
+// setHook applies set to the registered backbone name, under the lock; it
+// panics, naming the caller, if name is not registered.
+func setHook(caller, name string, set func(e *entry)) {
 	mu.Lock()
 	defer mu.Unlock()
 	e, ok := registry[name]
 	if !ok {
-		panic("backbone: RegisterImporter for unregistered " + name)
+		panic("backbone: " + caller + " for unregistered " + name)
 	}
-	e.imprt = f
+	set(e)
 }
 
 func lookup(name string) (*entry, error) {
