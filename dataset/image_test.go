@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -242,28 +243,16 @@ func TestLoadMask(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []bool{false, true, true, false, false, false, true, false}
-	if m.W != 4 || m.H != 2 || !equalBools(m.Pix, want) || m.Count() != 3 {
+	if m.W != 4 || m.H != 2 || !slices.Equal(m.Pix, want) || m.Count() != 3 {
 		t.Errorf("grey mask = %+v, want %v", m, want)
 	}
 	m, err = LoadMask(writeFile(t, filepath.Join(dir, "c.png"), encodePNG(t, c)))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := []bool{false, true, true, false}; !equalBools(m.Pix, want) {
+	if want := []bool{false, true, true, false}; !slices.Equal(m.Pix, want) {
 		t.Errorf("colour mask = %v, want %v", m.Pix, want)
 	}
-}
-
-func equalBools(a, b []bool) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 func TestLoadPairSizeMismatch(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -308,21 +309,9 @@ func CheckShapes(t Tensors, want map[string][]int) error {
 		if !ok {
 			return fmt.Errorf("tensor %s (shape %v) is missing", name, w)
 		}
-		if !equalInts(got.Shape, w) {
+		if !slices.Equal(got.Shape, w) {
 			return fmt.Errorf("tensor %s has shape %v, the architecture needs %v", name, got.Shape, w)
 		}
 	}
 	return nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -44,7 +45,7 @@ func compare(t *testing.T, got Tensors, want map[string]expTensor) {
 			t.Errorf("missing tensor %s", name)
 			continue
 		}
-		if !equalInts(g.Shape, w.Shape) {
+		if !slices.Equal(g.Shape, w.Shape) {
 			t.Errorf("%s: shape %v, want %v", name, g.Shape, w.Shape)
 			continue
 		}
@@ -113,7 +114,7 @@ func TestSafetensorsRoundTrip(t *testing.T) {
 	}
 	for name, w := range in {
 		g := out[name]
-		if g == nil || !equalInts(g.Shape, w.Shape) || len(g.Data) != len(w.Data) {
+		if g == nil || !slices.Equal(g.Shape, w.Shape) || len(g.Data) != len(w.Data) {
 			t.Fatalf("%s: got %+v want %+v", name, g, w)
 		}
 		for i := range w.Data {
