@@ -176,34 +176,43 @@ func ToOriginal(m []float32, w, h int, p modelfile.Preprocess, outside float32) 
 	win := WindowOf(p)
 	c := win.Crop
 	out := make([]float32, w*h)
-	sx := float64(win.Resize) / float64(w)
-	sy := float64(win.Resize) / float64(h)
+	cols := make([]tap, w) // the same for every row
+	for x := range cols {
+		cols[x] = tapOf(x, float64(win.Resize)/float64(w), win.Left, c)
+	}
 	for y := 0; y < h; y++ {
-		v := (float64(y)+0.5)*sy - 0.5 - float64(win.Top)
-		if v < -0.5 || v > float64(c)-0.5 {
-			for x := 0; x < w; x++ {
-				out[y*w+x] = outside
-			}
-			continue
-		}
-		v = math.Min(math.Max(v, 0), float64(c-1))
-		y0 := int(v)
-		y1 := min(y0+1, c-1)
-		fy := float32(v - float64(y0))
-		for x := 0; x < w; x++ {
-			u := (float64(x)+0.5)*sx - 0.5 - float64(win.Left)
-			if u < -0.5 || u > float64(c)-0.5 {
-				out[y*w+x] = outside
+		ty := tapOf(y, float64(win.Resize)/float64(h), win.Top, c)
+		row := out[y*w : (y+1)*w]
+		for x, tx := range cols {
+			if !ty.in || !tx.in {
+				row[x] = outside
 				continue
 			}
-			u = math.Min(math.Max(u, 0), float64(c-1))
-			x0 := int(u)
-			x1 := min(x0+1, c-1)
-			fx := float32(u - float64(x0))
-			top := m[y0*c+x0]*(1-fx) + m[y0*c+x1]*fx
-			bot := m[y1*c+x0]*(1-fx) + m[y1*c+x1]*fx
-			out[y*w+x] = top*(1-fy) + bot*fy
+			top := m[ty.i0*c+tx.i0]*(1-tx.f) + m[ty.i0*c+tx.i1]*tx.f
+			bot := m[ty.i1*c+tx.i0]*(1-tx.f) + m[ty.i1*c+tx.i1]*tx.f
+			row[x] = top*(1-ty.f) + bot*ty.f
 		}
 	}
 	return out
+}
+
+// tap is where output coordinate i samples a side-c crop: between i0 and
+// i1 with weight f on i1, or nowhere (in is false) outside the crop.
+type tap struct {
+	i0, i1 int
+	f      float32
+	in     bool
+}
+
+// tapOf maps output pixel i, at scale pixels of the resized image per
+// output pixel, into the crop starting at off (pixel centres aligned,
+// clamped at the crop's edges).
+func tapOf(i int, scale float64, off, c int) tap {
+	v := (float64(i)+0.5)*scale - 0.5 - float64(off)
+	if v < -0.5 || v > float64(c)-0.5 {
+		return tap{}
+	}
+	v = math.Min(math.Max(v, 0), float64(c-1))
+	i0 := int(v)
+	return tap{i0: i0, i1: min(i0+1, c-1), f: float32(v - float64(i0)), in: true}
 }
