@@ -2,9 +2,12 @@ package crd
 
 import (
 	"math/rand/v2"
+	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/crd-ad/crd/internal/blas"
+	"github.com/crd-ad/crd/internal/fused"
 )
 
 // The production shape: WideResNet50 layer2+layer3 features (d = 1536) on a
@@ -106,6 +109,31 @@ func BenchmarkGramUpdateBatch8(b *testing.B) {
 		a.AddBatch(y, n, benchP)
 	}
 	gflops(b, n*benchD*benchD*benchP)
+}
+
+// BenchmarkPeak64 is the float64 FMA peak of all cores (GOMAXPROCS
+// threads of a register-only loop): the baseline for the Gram benchmarks,
+// measured in the same run because the absolute rates of a shared machine
+// drift. Flops are counted in units of one Gram update, so ns/op compare
+// directly.
+func BenchmarkPeak64(b *testing.B) {
+	if !fused.Available {
+		b.Skip("no AVX-512 kernel here")
+	}
+	per := benchD * benchD * benchP / runtime.GOMAXPROCS(0)
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		var wg sync.WaitGroup
+		for w := 0; w < runtime.GOMAXPROCS(0); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				fused.PeakFlops(per)
+			}()
+		}
+		wg.Wait()
+	}
+	gflops(b, benchD*benchD*benchP)
 }
 
 // BenchmarkDsyrk is the raw dsyrk of BenchmarkGramUpdate: its baseline.

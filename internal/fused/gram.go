@@ -19,11 +19,20 @@ func PanelIndex(i, j, k int) int { return (i/GN)*k*GN + j*GN + i%GN }
 
 // PackPanel writes features [q GN, q GN + GN) of the d x k row-major y as
 // panel q of buf (k rows of GN float64 values, zero past feature d) and adds
-// each of those features' sums to sum. It goes through y in strips of 64
-// columns, so that the strided writes stay in L1.
+// each of those features' sums to sum. Where the AVX-512 kernels run, a
+// full panel is packed by one (blocks of 8 x 8 transposed in registers);
+// otherwise it goes through y in strips of 64 columns, so that the strided
+// writes stay in L1.
 func PackPanel(buf []float64, y []float32, d, k, q int, sum []float64) {
 	i0 := q * GN
 	n := min(GN, d-i0)
+	if len(buf) < PanelLen(d, k) || len(y) != d*k || len(sum) != d || n <= 0 {
+		panic(fmt.Sprintf("fused: PackPanel: panel %d of %d x %d features into %d values, %d sums", q, d, k, len(buf), len(sum)))
+	}
+	if Available && n == GN && k > 0 {
+		packKernel(buf, y, d, k, q, sum)
+		return
+	}
 	dst := buf[q*k*GN : (q+1)*k*GN]
 	if n < GN {
 		clear(dst)

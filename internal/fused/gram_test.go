@@ -63,3 +63,44 @@ func BenchmarkGramUpper(b *testing.B) {
 	}
 	b.ReportMetric(float64(d*d*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// TestPackPanel: every value lands at PanelIndex, padding is zero and the
+// feature sums match a direct float64 sum, for full and partial panels and
+// patch counts that are and are not multiples of the kernel's block of 8.
+func TestPackPanel(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for _, sz := range [][2]int{{24, 8}, {24, 13}, {48, 784}, {30, 5}, {7, 1}, {50, 33}} {
+		d, k := sz[0], sz[1]
+		y := make([]float32, d*k)
+		for i := range y {
+			y[i] = float32(r.NormFloat64())
+		}
+		buf := make([]float64, PanelLen(d, k))
+		for i := range buf {
+			buf[i] = math.NaN() // everything must be overwritten
+		}
+		sum := make([]float64, d)
+		for i := range sum {
+			sum[i] = float64(i) // and the sums added to
+		}
+		for q := 0; q < (d+GN-1)/GN; q++ {
+			PackPanel(buf, y, d, k, q, sum)
+		}
+		want := make([]float64, len(buf))
+		for i := 0; i < d; i++ {
+			s := float64(i)
+			for j := 0; j < k; j++ {
+				want[PanelIndex(i, j, k)] = float64(y[i*k+j])
+				s += float64(y[i*k+j])
+			}
+			if math.Abs(sum[i]-s) > 1e-12*float64(k) {
+				t.Fatalf("d=%d k=%d: sum[%d] = %g, want %g", d, k, i, sum[i], s)
+			}
+		}
+		for i, v := range buf {
+			if v != want[i] {
+				t.Fatalf("d=%d k=%d: buf[%d] = %g, want %g", d, k, i, v, want[i])
+			}
+		}
+	}
+}

@@ -10,6 +10,15 @@ func kernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, b
 	panic("fused: no kernel in this build")
 }
 
+func packKernel(buf []float64, y []float32, d, k, q int, sum []float64) {
+	panic("fused: no kernel in this build")
+}
+
 func gramKernel(buf []float64, d, k int, g []float64, next *int32) {
 	panic("fused: no kernel in this build")
+}
+
+// PeakFlops needs the AVX-512 kernels; see the cgo build.
+func PeakFlops(n int) float64 {
+	panic("fused: no AVX-512 kernel in this build")
 }
