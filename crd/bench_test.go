@@ -84,17 +84,30 @@ func BenchmarkSgemm(b *testing.B) {
 }
 
 // BenchmarkGramUpdate adds one image to an accumulator: float32 to float64
-// conversion plus a dsyrk, d^2 P flops counted.
+// conversion plus the Gram kernel, d^2 P flops counted. The sub-benchmarks
+// force each path: the fused AVX-512 kernel (where it runs) and dsyrk.
 func BenchmarkGramUpdate(b *testing.B) {
-	a := NewAccumulator(benchD)
-	y := randF32(benchD*benchP, 6)
-	a.Add(y, benchP)
-	b.ReportAllocs()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		a.Add(y, benchP)
+	for _, path := range []struct {
+		name  string
+		fused bool
+	}{{"fused", true}, {"dsyrk", false}} {
+		b.Run(path.name, func(b *testing.B) {
+			if path.fused && !fused.Available {
+				b.Skip("no AVX-512 kernel here")
+			}
+			defer func(v bool) { useFusedGram = v }(useFusedGram)
+			useFusedGram = path.fused
+			a := NewAccumulator(benchD)
+			y := randF32(benchD*benchP, 6)
+			a.Add(y, benchP)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				a.Add(y, benchP)
+			}
+			gflops(b, benchD*benchD*benchP)
+		})
 	}
-	gflops(b, benchD*benchD*benchP)
 }
 
 // BenchmarkGramUpdateBatch8 adds eight images per AddBatch call (one dsyrk
