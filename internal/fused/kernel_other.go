@@ -22,3 +22,13 @@ func gramKernel(buf []float64, d, k int, g []float64, next *int32) {
 func PeakFlops(n int) float64 {
 	panic("fused: no AVX-512 kernel in this build")
 }
+
+const sgemmABuf = 0
+
+const sgemmRowTile = 1
+
+func sgemmBBuf(n int) int { return 0 }
+
+func sgemmKernel(m, n, k int, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int, abuf, bbuf []float32) {
+	panic("fused: no kernel in this build")
+}
