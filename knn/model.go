@@ -6,7 +6,7 @@ import (
 	"math"
 	"sync"
 
-	"github.com/crd-ad/crd/internal/blas"
+	"github.com/crd-ad/crd/internal/fused"
 )
 
 // scratchBytes bounds the GEMM output block of one Score call (bank chunk
@@ -144,7 +144,7 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	for r0 := 0; r0 < m.Len(); r0 += rowsPer {
 		rows := min(rowsPer, m.Len()-r0)
 		c := s.c[:rows*p]
-		blas.Sgemm(false, false, rows, p, d, -2, m.bank[r0*d:], d, y, p, 0, c, p)
+		fused.Gemm(rows, p, d, -2, m.bank[r0*d:], d, y, p, 0, c, p)
 		for r, nm := range m.norms[r0 : r0+rows] {
 			runningMin(mins, c[r*p:(r+1)*p], nm)
 		}

@@ -6,7 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/crd-ad/crd/internal/blas"
+	"github.com/crd-ad/crd/internal/fused"
 )
 
 // DefaultProjectionDims is the dimension of the random projection that the
@@ -88,7 +88,7 @@ func Project(ctx context.Context, bank []float32, n, d, dims int, seed uint64) (
 			return nil, err
 		}
 		rows := min(projRowChunk, n-r0)
-		blas.Sgemm(false, false, rows, dims, d, 1, bank[r0*d:], d, p, dims, 0, out[r0*dims:], dims)
+		fused.Gemm(rows, dims, d, 1, bank[r0*d:], d, p, dims, 0, out[r0*dims:], dims)
 	}
 	return out, nil
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/crd-ad/crd/internal/blas"
 	"github.com/crd-ad/crd/internal/fused"
 )
 
@@ -169,7 +168,7 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		for r0 := 0; r0 < rows; r0 += directChunkRows {
 			r1 := min(r0+directChunkRows, rows)
 			copyResidual(dst, c0, res, r0, r1)
-			gemm(r1-r0, c.Cout, k, x.Data[r0*k:], k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
+			fused.Gemm(r1-r0, c.Cout, k, 1, x.Data[r0*k:], k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
 			c.epilogue(dst, c0, r0, r1)
 		}
 		return
@@ -181,28 +180,9 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		r1 := min(r0+chunk, rows)
 		c.im2col(col, x, g, r0, r1)
 		copyResidual(dst, c0, res, r0, r1)
-		gemm(r1-r0, c.Cout, k, col, k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
+		fused.Gemm(r1-r0, c.Cout, k, 1, col, k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
 		c.epilogue(dst, c0, r0, r1)
 	}
-}
-
-// useFusedGemm routes the convolutions' matrix products to the AVX-512
-// kernel of package fused wherever it runs. On this project's machine it
-// ran the inception_v3 trunk 3.5x faster than OpenBLAS 0.3.21's SSE3
-// kernels (its choice on AVX-512 CPUs it does not recognise) and 1.3x
-// faster than its AVX-512 kernels, and wide_resnet50_2 at about the speed
-// of the latter; it also makes the features independent of which kernels
-// OpenBLAS picks.
-var useFusedGemm = fused.Available
-
-// gemm is C = A B + beta C for row-major A (m x k), B (k x n) and C
-// (m x n), with beta 0 or 1.
-func gemm(m, n, k int, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if useFusedGemm {
-		fused.Sgemm(m, n, k, a, lda, b, ldb, beta == 1, c, ldc)
-		return
-	}
-	blas.Sgemm(false, false, m, n, k, 1, a, lda, b, ldb, beta, c, ldc)
 }
 
 // copyResidual copies rows [r0, r1) of res into dst (nothing when res is

@@ -121,10 +121,19 @@ func (t *task) run() {
 	}
 }
 
-// work feeds long-lived worker goroutines, so that a Norms call does not
+func (t *task) group() *sync.WaitGroup { return t.wg }
+
+// job is one worker's share of a kernel call: run does it, and group is
+// the call's WaitGroup, done once per job handed to a worker.
+type job interface {
+	run()
+	group() *sync.WaitGroup
+}
+
+// work feeds long-lived worker goroutines, so that a kernel call does not
 // allocate.
 var (
-	work     = make(chan *task)
+	work     = make(chan job)
 	workOnce sync.Once
 )
 
@@ -134,7 +143,7 @@ func startWorkers() {
 			go func() {
 				for t := range work {
 					t.run()
-					t.wg.Done()
+					t.group().Done()
 				}
 			}()
 		}

@@ -29,6 +29,6 @@ const sgemmRowTile = 1
 
 func sgemmBBuf(n int) int { return 0 }
 
-func sgemmKernel(m, n, k int, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int, abuf, bbuf []float32) {
+func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int, abuf, bbuf []float32) {
 	panic("fused: no kernel in this build")
 }

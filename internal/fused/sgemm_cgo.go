@@ -13,15 +13,19 @@ package fused
 #define SMC 384
 
 // One tile of C (rows x 32 at c, row stride ldc; columns masked by m0 for
-// 0..15 and m1 for 16..31) += A B over kc inner indices, a pointing at the
-// tile's packed rows (SMR floats per index) and b at the packed column
-// panel (SNR floats per index). Unless load, C's old values are not read
-// (beta = 0 on the first part). Rows past `rows` are computed, not stored.
+// 0..15 and m1 for 16..31) += alpha A B over kc inner indices, a pointing
+// at the tile's packed rows (SMR floats per index) and b at the packed
+// column panel (SNR floats per index). Unless load, C's old values are not
+// read (beta = 0 on the first part). Rows past `rows` are computed, not
+// stored. With alpha = 1 the tile accumulates onto C's old values; else it
+// starts from zero and is scaled when stored.
 __attribute__((target("avx512f"), noinline))
 static void stile(const float *a, const float *b, long kc, float *c, long ldc, int rows,
-                  __mmask16 m0, __mmask16 m1, int load) {
+                  __mmask16 m0, __mmask16 m1, int load, float alpha) {
+	int one = alpha == 1.0f;
+	__m512 al = _mm512_set1_ps(alpha);
 #define SDECL(r) __m512 c##r##0, c##r##1; \
-	if (load && r < rows) { c##r##0 = _mm512_maskz_loadu_ps(m0, c + r * ldc); c##r##1 = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16); } \
+	if (one && load && r < rows) { c##r##0 = _mm512_maskz_loadu_ps(m0, c + r * ldc); c##r##1 = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16); } \
 	else { c##r##0 = _mm512_setzero_ps(); c##r##1 = _mm512_setzero_ps(); }
 	SDECL(0) SDECL(1) SDECL(2) SDECL(3) SDECL(4) SDECL(5) SDECL(6) SDECL(7) SDECL(8) SDECL(9) SDECL(10) SDECL(11)
 	for (long k = 0; k < kc; k++, a += SMR, b += SNR) {
@@ -29,13 +33,17 @@ static void stile(const float *a, const float *b, long kc, float *c, long ldc, i
 #define SSTEP(r) { __m512 x = _mm512_set1_ps(a[r]); c##r##0 = _mm512_fmadd_ps(x, y0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, y1, c##r##1); }
 		SSTEP(0) SSTEP(1) SSTEP(2) SSTEP(3) SSTEP(4) SSTEP(5) SSTEP(6) SSTEP(7) SSTEP(8) SSTEP(9) SSTEP(10) SSTEP(11)
 	}
+#define SSCALE(r) if (r < rows) { \
+	c##r##0 = _mm512_fmadd_ps(al, c##r##0, load ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps()); \
+	c##r##1 = _mm512_fmadd_ps(al, c##r##1, load ? _mm512_maskz_loadu_ps(m1, c + r * ldc + 16) : _mm512_setzero_ps()); }
+	if (!one) { SSCALE(0) SSCALE(1) SSCALE(2) SSCALE(3) SSCALE(4) SSCALE(5) SSCALE(6) SSCALE(7) SSCALE(8) SSCALE(9) SSCALE(10) SSCALE(11) }
 #define SST(r) if (r < rows) { _mm512_mask_storeu_ps(c + r * ldc, m0, c##r##0); _mm512_mask_storeu_ps(c + r * ldc + 16, m1, c##r##1); }
 	SST(0) SST(1) SST(2) SST(3) SST(4) SST(5) SST(6) SST(7) SST(8) SST(9) SST(10) SST(11)
 }
 
 static __mmask16 smask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
-// C (m x n, row stride ldc) = A B (+ C when beta1), A m x k and B k x n
+// C (m x n, row stride ldc) = alpha A B (+ C when beta1), A m x k and B k x n
 // row-major (strides lda, ldb). For each SKC-long part of the inner
 // dimension, B's rows are packed into panels of SNR columns (bbuf: SKC x n
 // rounded up to SNR), then for each block of SMC rows A's part is packed
@@ -43,7 +51,7 @@ static __mmask16 smask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask1
 // panel: a panel's part (32 KB) stays in L1 while the block's tiles (in
 // L2) stream past it.
 __attribute__((target("avx512f")))
-static void crd_sgemm(int m, int n, int k, const float *A, long lda, const float *B, long ldb, int beta1,
+static void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *B, long ldb, int beta1,
                       float *C, long ldc, float *abuf, float *bbuf) {
 	int panels = (n + SNR - 1) / SNR;
 	for (int pc = 0; pc < k; pc += SKC) {
@@ -84,7 +92,7 @@ static void crd_sgemm(int m, int n, int k, const float *A, long lda, const float
 				for (int t = 0; t < tiles; t++) {
 					int rows = mc - t * SMR < SMR ? mc - t * SMR : SMR;
 					stile(abuf + (size_t)t * kc * SMR, bbuf + (size_t)q * kc * SNR, kc,
-					      C + (size_t)(ic + t * SMR) * ldc + j0, ldc, rows, m0, m1, load);
+					      C + (size_t)(ic + t * SMR) * ldc + j0, ldc, rows, m0, m1, load, alpha);
 				}
 			}
 		}
@@ -105,12 +113,12 @@ func sgemmBBuf(n int) int { return C.SKC * ((n + C.SNR - 1) / C.SNR * C.SNR) }
 const sgemmRowTile = C.SMR
 
 // sgemmKernel runs crd_sgemm on m rows.
-func sgemmKernel(m, n, k int, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int, abuf, bbuf []float32) {
+func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int, abuf, bbuf []float32) {
 	var beta C.int
 	if beta1 {
 		beta = 1
 	}
-	C.crd_sgemm(C.int(m), C.int(n), C.int(k), (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
+	C.crd_sgemm(C.int(m), C.int(n), C.int(k), C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
 		(*C.float)(unsafe.Pointer(&b[0])), C.long(ldb), beta, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
 		(*C.float)(unsafe.Pointer(&abuf[0])), (*C.float)(unsafe.Pointer(&bbuf[0])))
 }

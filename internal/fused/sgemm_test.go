@@ -10,7 +10,7 @@ import (
 
 // TestSgemm against the direct float64 product, on shapes around the tile
 // (12 x 32), the packing blocks (384 rows, 256 inner indices) and the
-// column masks, with padded strides and both beta = 0 and beta = 1. Entries
+// column masks, with padded strides, beta = 0 and 1, alpha = 1 and not. Entries
 // of C outside the m x n window must not change.
 func TestSgemm(t *testing.T) {
 	if !Available {
@@ -19,7 +19,11 @@ func TestSgemm(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 3))
 	for _, sz := range [][3]int{{1, 1, 1}, {12, 32, 7}, {13, 33, 257}, {5, 16, 3}, {400, 70, 300}, {30, 17, 600}, {100, 64, 0}} {
 		m, n, k := sz[0], sz[1], sz[2]
-		for _, beta1 := range []bool{false, true} {
+		for _, ab := range []struct {
+			alpha float32
+			beta1 bool
+		}{{1, false}, {1, true}, {-2, false}, {0.5, true}} {
+			alpha, beta1 := ab.alpha, ab.beta1
 			lda, ldb, ldc := k+3, n+5, n+2
 			a := make([]float32, m*lda)
 			b := make([]float32, max(k, 1)*ldb)
@@ -30,12 +34,12 @@ func TestSgemm(t *testing.T) {
 				}
 			}
 			c0 := append([]float32(nil), c...)
-			Sgemm(m, n, k, a, lda, b, ldb, beta1, c, ldc)
+			Sgemm(m, n, k, alpha, a, lda, b, ldb, beta1, c, ldc)
 			for i := 0; i < m; i++ {
 				for j := 0; j < ldc; j++ {
 					if j >= n {
 						if c[i*ldc+j] != c0[i*ldc+j] {
-							t.Fatalf("%v beta1=%v: C[%d,%d] outside the product changed", sz, beta1, i, j)
+							t.Fatalf("%v alpha=%g beta1=%v: C[%d,%d] outside the product changed", sz, alpha, beta1, i, j)
 						}
 						continue
 					}
@@ -45,12 +49,12 @@ func TestSgemm(t *testing.T) {
 						mag = math.Abs(want)
 					}
 					for p := 0; p < k; p++ {
-						x := float64(a[i*lda+p]) * float64(b[p*ldb+j])
+						x := float64(alpha) * float64(a[i*lda+p]) * float64(b[p*ldb+j])
 						want += x
 						mag += math.Abs(x)
 					}
 					if d := math.Abs(float64(c[i*ldc+j]) - want); d > 1e-6*(mag+1) {
-						t.Fatalf("%v beta1=%v: C[%d,%d] = %g, want %g", sz, beta1, i, j, c[i*ldc+j], want)
+						t.Fatalf("%v alpha=%g beta1=%v: C[%d,%d] = %g, want %g", sz, alpha, beta1, i, j, c[i*ldc+j], want)
 					}
 				}
 			}
@@ -85,7 +89,7 @@ func BenchmarkSgemm(b *testing.B) {
 				b.Skip("no AVX-512 kernel here")
 			}
 			for i := 0; i < b.N; i++ {
-				Sgemm(s.m, s.n, s.k, x, s.k, w, s.n, false, c, s.n)
+				Sgemm(s.m, s.n, s.k, 1, x, s.k, w, s.n, false, c, s.n)
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
