@@ -14,13 +14,13 @@ package fused
 
 // One tile of C (rows x 32 at c, row stride ldc; columns masked by m0 for
 // 0..15 and m1 for 16..31) += alpha A B over kc inner indices, a pointing
-// at the tile's packed rows (SMR floats per index) and b at the packed
-// column panel (SNR floats per index). Unless load, C's old values are not
+// at the tile's SMR rows of A (row stride lda; read in place) and b at the
+// packed column panel (SNR floats per index). Unless load, C's old values are not
 // read (beta = 0 on the first part). Rows past `rows` are computed, not
 // stored. With alpha = 1 the tile accumulates onto C's old values; else it
 // starts from zero and is scaled when stored.
 __attribute__((target("avx512f"), noinline))
-static void stile(const float *a, const float *b, long kc, float *c, long ldc, int rows,
+static void stile(const float *a, long lda, const float *b, long kc, float *c, long ldc, int rows,
                   __mmask16 m0, __mmask16 m1, int load, float alpha) {
 	int one = alpha == 1.0f;
 	__m512 al = _mm512_set1_ps(alpha);
@@ -28,9 +28,9 @@ static void stile(const float *a, const float *b, long kc, float *c, long ldc, i
 	if (one && load && r < rows) { c##r##0 = _mm512_maskz_loadu_ps(m0, c + r * ldc); c##r##1 = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16); } \
 	else { c##r##0 = _mm512_setzero_ps(); c##r##1 = _mm512_setzero_ps(); }
 	SDECL(0) SDECL(1) SDECL(2) SDECL(3) SDECL(4) SDECL(5) SDECL(6) SDECL(7) SDECL(8) SDECL(9) SDECL(10) SDECL(11)
-	for (long k = 0; k < kc; k++, a += SMR, b += SNR) {
+	for (long k = 0; k < kc; k++, a++, b += SNR) {
 		__m512 y0 = _mm512_loadu_ps(b), y1 = _mm512_loadu_ps(b + 16);
-#define SSTEP(r) { __m512 x = _mm512_set1_ps(a[r]); c##r##0 = _mm512_fmadd_ps(x, y0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, y1, c##r##1); }
+#define SSTEP(r) { __m512 x = _mm512_set1_ps(a[r * lda]); c##r##0 = _mm512_fmadd_ps(x, y0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, y1, c##r##1); }
 		SSTEP(0) SSTEP(1) SSTEP(2) SSTEP(3) SSTEP(4) SSTEP(5) SSTEP(6) SSTEP(7) SSTEP(8) SSTEP(9) SSTEP(10) SSTEP(11)
 	}
 #define SSCALE(r) if (r < rows) { \
@@ -46,10 +46,9 @@ static __mmask16 smask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask1
 // C (m x n, row stride ldc) = alpha A B (+ C when beta1), A m x k and B k x n
 // row-major (strides lda, ldb). For each SKC-long part of the inner
 // dimension, B's rows are packed into panels of SNR columns (bbuf: SKC x n
-// rounded up to SNR), then for each block of SMC rows A's part is packed
-// into tiles of SMR rows (abuf: SMC x SKC), and the tiles run panel by
-// panel: a panel's part (32 KB) stays in L1 while the block's tiles (in
-// L2) stream past it.
+// rounded up to SNR), then for each block of SMC rows of A the tiles of SMR
+// rows run panel by panel: a panel's part (32 KB) stays in L1 while the
+// block's part of A (in L2) streams past it. abuf holds a partial tile.
 __attribute__((target("avx512f")))
 static void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *B, long ldb, int beta1,
                       float *C, long ldc, float *abuf, float *bbuf) {
@@ -74,24 +73,24 @@ static void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda
 		for (int ic = 0; ic < m; ic += SMC) {
 			int mc = m - ic < SMC ? m - ic : SMC;
 			int tiles = (mc + SMR - 1) / SMR;
-			for (int t = 0; t < tiles; t++) {
-				float *dst = abuf + (size_t)t * kc * SMR;
-				for (int r = 0; r < SMR; r++) {
-					int row = ic + t * SMR + r;
-					if (row < m) {
-						const float *src = A + (size_t)row * lda + pc;
-						for (int p = 0; p < kc; p++) dst[p * SMR + r] = src[p];
-					} else {
-						for (int p = 0; p < kc; p++) dst[p * SMR + r] = 0;
-					}
-				}
+			// A is read in place; only a last, partial tile of rows is
+			// copied into abuf (SMR x kc, zero padded) so that the kernel
+			// never reads past A's last row.
+			int part = mc % SMR;
+			if (part) {
+				const float *src = A + (size_t)(ic + mc - part) * lda + pc;
+				for (int r = 0; r < SMR; r++)
+					for (int p = 0; p < kc; p++) abuf[r * kc + p] = r < part ? src[(size_t)r * lda + p] : 0;
 			}
 			for (int q = 0; q < panels; q++) {
 				int j0 = q * SNR, cols = n - j0 < SNR ? n - j0 : SNR;
 				__mmask16 m0 = smask(cols), m1 = smask(cols - 16);
 				for (int t = 0; t < tiles; t++) {
 					int rows = mc - t * SMR < SMR ? mc - t * SMR : SMR;
-					stile(abuf + (size_t)t * kc * SMR, bbuf + (size_t)q * kc * SNR, kc,
+					const float *at = A + (size_t)(ic + t * SMR) * lda + pc;
+					long la = lda;
+					if (rows < SMR) at = abuf, la = kc;
+					stile(at, la, bbuf + (size_t)q * kc * SNR, kc,
 					      C + (size_t)(ic + t * SMR) * ldc + j0, ldc, rows, m0, m1, load, alpha);
 				}
 			}
@@ -105,7 +104,7 @@ import "unsafe"
 
 // sgemmABuf and sgemmBBuf are the packing buffer lengths crd_sgemm needs
 // for n columns.
-const sgemmABuf = C.SMC * C.SKC
+const sgemmABuf = C.SMR * C.SKC
 
 func sgemmBBuf(n int) int { return C.SKC * ((n + C.SNR - 1) / C.SNR * C.SNR) }
 
