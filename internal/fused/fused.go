@@ -1,4 +1,4 @@
-// Package fused holds CRD's two AVX-512 kernels, which do not depend on the
+// Package fused holds crd's AVX-512 kernels, which do not depend on the
 // kernels OpenBLAS picks for the CPU.
 //
 // Norms computes the column squared norms of T Y without forming T Y: the
@@ -12,7 +12,11 @@
 // GramUpper adds Y Y^T to a float64 Gram matrix (a dsyrk), from features
 // packed by PackPanel.
 //
-// Both run on amd64 with cgo and an AVX-512 CPU; elsewhere Available is
+// Sgemm is the float32 matrix product of the convolutions (lowered to
+// im2col) and of the nearest-neighbour distances; Gemm routes to it or to
+// OpenBLAS.
+//
+// They run on amd64 with cgo and an AVX-512 CPU; elsewhere Available is
 // false and callers use OpenBLAS (sgemm, dsyrk).
 package fused
 
