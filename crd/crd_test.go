@@ -502,3 +502,28 @@ func TestGramPaths(t *testing.T) {
 		}
 	}
 }
+
+// TestGramOfColumns: M^T M of a non-symmetric matrix (so that M M^T would
+// differ) against the direct float64 sum, on sizes around the fused
+// kernel's panel width.
+func TestGramOfColumns(t *testing.T) {
+	for _, d := range []int{1, 5, 24, 37} {
+		m := randF32(d*d, uint64(d))
+		m64 := make([]float64, d*d)
+		for i, v := range m {
+			m64[i] = float64(v)
+		}
+		got := gramOfColumns(m, m64, d)
+		for a := 0; a < d; a++ {
+			for b := a; b < d; b++ {
+				var want float64
+				for i := 0; i < d; i++ {
+					want += m64[i*d+a] * m64[i*d+b]
+				}
+				if math.Abs(got[a*d+b]-want) > 1e-12*float64(d) {
+					t.Fatalf("d=%d: (M^T M)[%d,%d] = %g, want %g", d, a, b, got[a*d+b], want)
+				}
+			}
+		}
+	}
+}

@@ -106,8 +106,7 @@ func triangularFactor(m *Model) *fused.Packed {
 			a[i] = -a[i]
 		}
 	} else {
-		a = make([]float64, d*d)
-		blas.Dgemm(true, false, d, d, d, 1, m64, d, m64, d, 0, a, d)
+		a = gramOfColumns(m.M, m64, d)
 	}
 	if err := blas.Cholesky(d, a, d); err != nil {
 		return nil
@@ -117,6 +116,31 @@ func triangularFactor(m *Model) *fused.Packed {
 		u[i] = float32(v)
 	}
 	return fused.Pack(u, d, true)
+}
+
+// gramOfColumns returns M^T M (upper triangle exact, d x d float64) for the
+// d x d row-major m (m64 is the same in float64): the Gram matrix of M's
+// rows, which the fused Gram kernel computes from M^T taken as d features
+// of d patches; dgemm where that kernel does not run.
+func gramOfColumns(m []float32, m64 []float64, d int) []float64 {
+	a := make([]float64, d*d)
+	if !fused.Available {
+		blas.Dgemm(true, false, d, d, d, 1, m64, d, m64, d, 0, a, d)
+		return a
+	}
+	mt := make([]float32, d*d)
+	for i := 0; i < d; i++ {
+		for j, v := range m[i*d : (i+1)*d] {
+			mt[j*d+i] = v
+		}
+	}
+	buf := make([]float64, fused.PanelLen(d, d))
+	sum := make([]float64, d)
+	for q := 0; q < (d+fused.GN-1)/fused.GN; q++ {
+		fused.PackPanel(buf, mt, d, d, q, sum)
+	}
+	fused.GramUpper(buf, d, d, a)
+	return a
 }
 
 // scoreGEMM is Score through the product M Y.

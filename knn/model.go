@@ -34,9 +34,10 @@ type Model struct {
 }
 
 type scoreScratch struct {
-	c    []float32 // chunk x p products, then partial squared distances
-	mins []float32 // p running minima of ||m||^2 - 2 x.m
-	xn   []float64 // p squared norms of the query patches
+	pb   fused.PackedB // y packed once for all chunks, where the fused kernel runs
+	c    []float32     // chunk x p products, then partial squared distances
+	mins []float32     // p running minima of ||m||^2 - 2 x.m
+	xn   []float64     // p squared norms of the query patches
 }
 
 // NewModel wraps an M x d row-major bank (kept, not copied) and computes its
@@ -141,10 +142,17 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	for j := range mins {
 		mins[j] = float32(math.Inf(1))
 	}
+	if fused.Available {
+		s.pb.Pack(d, p, y, p)
+	}
 	for r0 := 0; r0 < m.Len(); r0 += rowsPer {
 		rows := min(rowsPer, m.Len()-r0)
 		c := s.c[:rows*p]
-		fused.Gemm(rows, p, d, -2, m.bank[r0*d:], d, y, p, 0, c, p)
+		if fused.Available {
+			s.pb.Mul(rows, -2, m.bank[r0*d:], d, false, c, p)
+		} else {
+			fused.Gemm(rows, p, d, -2, m.bank[r0*d:], d, y, p, 0, c, p)
+		}
 		for r, nm := range m.norms[r0 : r0+rows] {
 			runningMin(mins, c[r*p:(r+1)*p], nm)
 		}

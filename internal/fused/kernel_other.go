@@ -25,10 +25,14 @@ func PeakFlops(n int) float64 {
 
 const sgemmABuf = 0
 
+const sgemmPanel = 1
+
 const sgemmRowTile = 1
 
-func sgemmBBuf(n int) int { return 0 }
+func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int) {
+	panic("fused: no kernel in this build")
+}
 
-func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int, abuf, bbuf []float32) {
+func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta1 bool, c []float32, ldc int, abuf []float32) {
 	panic("fused: no kernel in this build")
 }

@@ -8,22 +8,55 @@ import (
 	"github.com/crd-ad/crd/internal/blas"
 )
 
-// Sgemm computes C = alpha A B, or C = alpha A B + C when beta1, in
-// float32: A is m x k, B is k x n, C is m x n, all row-major with row
-// strides lda, ldb and ldc (OpenBLAS's cblas_sgemm with no transposes and
-// beta 0 or 1: what a convolution lowered to a matrix product and the
-// nearest-neighbour distances need). It uses 12 x 32 register tiles with
-// both operands packed, and splits the rows among GOMAXPROCS goroutines. It
-// panics on slices too short for the shapes, or unless Available.
-func Sgemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int) {
+// PackedB is a k x n float32 matrix laid out for Sgemm's kernel: column
+// panels of 32, in parts of 256 inner indices. Packing B once serves any
+// number of products by it (the nearest-neighbour distances multiply every
+// chunk of the memory bank by the same image features).
+type PackedB struct {
+	k, n int
+	buf  []float32
+}
+
+// Pack lays out the k x n row-major b (row stride ldb) in pb, reusing pb's
+// buffer, on all cores. It panics on a slice too short for the shape, or
+// unless Available.
+func (pb *PackedB) Pack(k, n int, b []float32, ldb int) {
 	if !Available {
 		panic("fused: no AVX-512 kernel in this build or on this CPU")
 	}
-	if m < 0 || n < 0 || k < 0 || lda < max(k, 1) || ldb < max(n, 1) || ldc < max(n, 1) ||
-		(m > 0 && k > 0 && len(a) < (m-1)*lda+k) || (k > 0 && n > 0 && len(b) < (k-1)*ldb+n) ||
-		(m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
-		panic(fmt.Sprintf("fused: Sgemm: %d x %d x %d with strides %d, %d, %d on %d, %d, %d values",
-			m, n, k, lda, ldb, ldc, len(a), len(b), len(c)))
+	if k < 0 || n < 0 || ldb < max(n, 1) || (k > 0 && n > 0 && len(b) < (k-1)*ldb+n) {
+		panic(fmt.Sprintf("fused: Pack: %d x %d with stride %d on %d values", k, n, ldb, len(b)))
+	}
+	panels := (n + sgemmPanel - 1) / sgemmPanel
+	if need := k * panels * sgemmPanel; cap(pb.buf) < need {
+		pb.buf = make([]float32, need)
+	}
+	pb.k, pb.n = k, n
+	if k == 0 || n == 0 {
+		return
+	}
+	workers := min(runtime.GOMAXPROCS(0), runtime.NumCPU(), panels)
+	if k*n < 1<<16 {
+		workers = 1
+	}
+	call := getSgemmCall(workers)
+	for w := 0; w < workers; w++ {
+		t := &call.tasks[w]
+		*t = sgemmTask{pack: true, k: k, n: n, b: b, ldb: ldb, pb: pb.buf,
+			q0: w * panels / workers, q1: (w + 1) * panels / workers, abuf: t.abuf, wg: &call.wg}
+	}
+	call.run(workers)
+}
+
+// Mul computes C = alpha A B, or C = alpha A B + C when beta1, for the
+// packed B (k x n) and row-major A (m x k) and C (m x n) with row strides
+// lda and ldc. The rows are split among GOMAXPROCS goroutines. It panics on
+// slices too short for the shapes.
+func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c []float32, ldc int) {
+	k, n := pb.k, pb.n
+	if m < 0 || lda < max(k, 1) || ldc < max(n, 1) ||
+		(m > 0 && k > 0 && len(a) < (m-1)*lda+k) || (m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
+		panic(fmt.Sprintf("fused: Mul: %d x %d x %d with strides %d, %d on %d, %d values", m, n, k, lda, ldc, len(a), len(c)))
 	}
 	if m == 0 || n == 0 {
 		return
@@ -42,83 +75,47 @@ func Sgemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb in
 	if m*n*k < 1<<18 {
 		workers = 1
 	}
-	call := getSgemmCall()
-	need := sgemmABuf + sgemmBBuf(n)
-	for len(call.tasks) < workers {
-		call.tasks = append(call.tasks, sgemmTask{})
-	}
+	call := getSgemmCall(workers)
 	for w := 0; w < workers; w++ {
 		r0 := w * tiles / workers * sgemmRowTile
 		r1 := min(m, (w+1)*tiles/workers*sgemmRowTile)
 		t := &call.tasks[w]
-		if cap(t.buf) < need {
-			t.buf = make([]float32, need)
+		abuf := t.abuf
+		if cap(abuf) < sgemmABuf {
+			abuf = make([]float32, sgemmABuf)
 		}
-		t.m, t.n, t.k, t.alpha, t.beta1 = r1-r0, n, k, alpha, beta1
-		t.a, t.lda, t.b, t.ldb, t.c, t.ldc = a[r0*lda:], lda, b, ldb, c[r0*ldc:], ldc
-		t.wg = &call.wg
+		*t = sgemmTask{m: r1 - r0, n: n, k: k, alpha: alpha, beta1: beta1, a: a[r0*lda:], lda: lda,
+			pb: pb.buf, c: c[r0*ldc:], ldc: ldc, abuf: abuf, wg: &call.wg}
 	}
-	startWorkers()
-	call.wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		work <- &call.tasks[w]
+	call.run(workers)
+}
+
+// Sgemm computes C = alpha A B, or C = alpha A B + C when beta1, in
+// float32: A is m x k, B is k x n, C is m x n, all row-major with row
+// strides lda, ldb and ldc (OpenBLAS's cblas_sgemm with no transposes and
+// beta 0 or 1: what a convolution lowered to a matrix product needs). It
+// packs B (PackedB) on all cores, then multiplies with 12 x 32 register
+// tiles, reading A in place, with the rows split among GOMAXPROCS
+// goroutines. It panics on slices too short for the shapes, or unless
+// Available.
+func Sgemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int) {
+	if !Available {
+		panic("fused: no AVX-512 kernel in this build or on this CPU")
 	}
-	call.tasks[0].run()
-	call.wg.Wait()
-	for w := range call.tasks[:workers] {
-		t := &call.tasks[w]
-		t.a, t.b, t.c = nil, nil, nil // do not keep the caller's matrices alive
+	if m < 0 || n < 0 || k < 0 || lda < max(k, 1) || ldb < max(n, 1) || ldc < max(n, 1) ||
+		(m > 0 && k > 0 && len(a) < (m-1)*lda+k) || (k > 0 && n > 0 && len(b) < (k-1)*ldb+n) ||
+		(m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
+		panic(fmt.Sprintf("fused: Sgemm: %d x %d x %d with strides %d, %d, %d on %d, %d, %d values",
+			m, n, k, lda, ldb, ldc, len(a), len(b), len(c)))
 	}
-	putSgemmCall(call)
-}
-
-// sgemmCall is the state of one Sgemm call, reused through a free list
-// (not a sync.Pool, which may drop entries) so that a call does not
-// allocate: one task and packing buffer per worker.
-type sgemmCall struct {
-	tasks []sgemmTask
-	wg    sync.WaitGroup
-}
-
-var sgemmFree struct {
-	sync.Mutex
-	calls []*sgemmCall
-}
-
-func getSgemmCall() *sgemmCall {
-	sgemmFree.Lock()
-	defer sgemmFree.Unlock()
-	if n := len(sgemmFree.calls); n > 0 {
-		c := sgemmFree.calls[n-1]
-		sgemmFree.calls = sgemmFree.calls[:n-1]
-		return c
+	if m == 0 || n == 0 {
+		return
 	}
-	return new(sgemmCall)
+	pb := getPackedB()
+	pb.Pack(k, n, b, ldb)
+	pb.Mul(m, alpha, a, lda, beta1, c, ldc)
+	putPackedB(pb)
 }
-
-func putSgemmCall(c *sgemmCall) {
-	sgemmFree.Lock()
-	sgemmFree.calls = append(sgemmFree.calls, c)
-	sgemmFree.Unlock()
-}
-
-// sgemmTask is one worker's rows of an Sgemm call.
-type sgemmTask struct {
-	m, n, k       int
-	alpha         float32
-	beta1         bool
-	a, b, c       []float32
-	lda, ldb, ldc int
-	buf           []float32
-	wg            *sync.WaitGroup
-}
-
-func (t *sgemmTask) run() {
-	need := sgemmABuf + sgemmBBuf(t.n)
-	sgemmKernel(t.m, t.n, t.k, t.alpha, t.a, t.lda, t.b, t.ldb, t.beta1, t.c, t.ldc, t.buf[:sgemmABuf], t.buf[sgemmABuf:need])
-}
-
-func (t *sgemmTask) group() *sync.WaitGroup { return t.wg }
 
 // Gemm is C = alpha A B + beta C for row-major A (m x k), B (k x n) and C
 // (m x n): Sgemm where the kernel runs and beta is 0 or 1, else OpenBLAS's
@@ -129,4 +126,96 @@ func Gemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int
 		return
 	}
 	blas.Sgemm(false, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// sgemmTask is one worker's share of a Pack (panels [q0, q1)) or of a Mul
+// (its rows).
+type sgemmTask struct {
+	pack          bool
+	m, n, k       int
+	alpha         float32
+	beta1         bool
+	a, b, c, pb   []float32
+	lda, ldb, ldc int
+	q0, q1        int
+	abuf          []float32
+	wg            *sync.WaitGroup
+}
+
+func (t *sgemmTask) run() {
+	if t.pack {
+		packBKernel(t.k, t.n, t.b, t.ldb, t.pb, t.q0, t.q1)
+		return
+	}
+	sgemmKernel(t.m, t.n, t.k, t.alpha, t.a, t.lda, t.pb, t.beta1, t.c, t.ldc, t.abuf)
+}
+
+func (t *sgemmTask) group() *sync.WaitGroup { return t.wg }
+
+// sgemmCall is the state of one Pack or Mul call, reused through a free
+// list (not a sync.Pool, which may drop entries) so that a call does not
+// allocate.
+type sgemmCall struct {
+	tasks []sgemmTask
+	wg    sync.WaitGroup
+}
+
+// run runs tasks [0, workers): the first on the calling goroutine, the
+// others on the worker pool. It then drops the task's references to the
+// caller's matrices and returns the call to the free list.
+func (call *sgemmCall) run(workers int) {
+	startWorkers()
+	call.wg.Add(workers - 1)
+	for w := 1; w < workers; w++ {
+		work <- &call.tasks[w]
+	}
+	call.tasks[0].run()
+	call.wg.Wait()
+	for w := range call.tasks[:workers] {
+		t := &call.tasks[w]
+		t.a, t.b, t.c, t.pb = nil, nil, nil, nil
+	}
+	free.Lock()
+	free.calls = append(free.calls, call)
+	free.Unlock()
+}
+
+var free struct {
+	sync.Mutex
+	calls []*sgemmCall
+	bs    []*PackedB
+}
+
+func getSgemmCall(workers int) *sgemmCall {
+	free.Lock()
+	var c *sgemmCall
+	if n := len(free.calls); n > 0 {
+		c = free.calls[n-1]
+		free.calls = free.calls[:n-1]
+	}
+	free.Unlock()
+	if c == nil {
+		c = new(sgemmCall)
+	}
+	for len(c.tasks) < workers {
+		c.tasks = append(c.tasks, sgemmTask{})
+	}
+	return c
+}
+
+func getPackedB() *PackedB {
+	free.Lock()
+	defer free.Unlock()
+	if n := len(free.bs); n > 0 {
+		pb := free.bs[n-1]
+		free.bs = free.bs[:n-1]
+		return pb
+	}
+	return new(PackedB)
+}
+
+func putPackedB(pb *PackedB) {
+	free.Lock()
+	free.bs = append(free.bs, pb)
+	free.Unlock()
 }

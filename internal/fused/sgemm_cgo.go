@@ -43,21 +43,18 @@ static void stile(const float *a, long lda, const float *b, long kc, float *c, l
 
 static __mmask16 smask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
-// C (m x n, row stride ldc) = alpha A B (+ C when beta1), A m x k and B k x n
-// row-major (strides lda, ldb). For each SKC-long part of the inner
-// dimension, B's rows are packed into panels of SNR columns (bbuf: SKC x n
-// rounded up to SNR), then for each block of SMC rows of A the tiles of SMR
-// rows run panel by panel: a panel's part (32 KB) stays in L1 while the
-// block's part of A (in L2) streams past it. abuf holds a partial tile.
+// Panels [q0, q1) of the k x n row-major B (stride ldb) into the packed
+// layout pb: for each SKC-long part of the inner dimension (part pc starts
+// at pb + pc * panels * SNR), panel q holds the part's rows of columns
+// [q SNR, q SNR + SNR) as kc x SNR floats, zero padded past n.
 __attribute__((target("avx512f")))
-static void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *B, long ldb, int beta1,
-                      float *C, long ldc, float *abuf, float *bbuf) {
+static void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1) {
 	int panels = (n + SNR - 1) / SNR;
 	for (int pc = 0; pc < k; pc += SKC) {
 		int kc = k - pc < SKC ? k - pc : SKC;
-		for (int q = 0; q < panels; q++) {
+		for (int q = q0; q < q1; q++) {
 			int j0 = q * SNR, cols = n - j0 < SNR ? n - j0 : SNR;
-			float *dst = bbuf + (size_t)q * kc * SNR;
+			float *dst = pb + (size_t)pc * panels * SNR + (size_t)q * kc * SNR;
 			for (int p = 0; p < kc; p++) {
 				const float *src = B + (size_t)(pc + p) * ldb + j0;
 				if (cols == SNR) {
@@ -69,6 +66,21 @@ static void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda
 				}
 			}
 		}
+	}
+}
+
+// C (m x n, row stride ldc) = alpha A B (+ C when beta1), A m x k
+// row-major (stride lda) and B k x n packed by crd_packb. For each SKC-long
+// part of the inner dimension and each block of SMC rows of A, the tiles of
+// SMR rows run panel by panel: a panel's part (32 KB) stays in L1 while the
+// block's part of A (in L2) streams past it. abuf holds a partial tile.
+__attribute__((target("avx512f")))
+static void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
+                      float *C, long ldc, float *abuf) {
+	int panels = (n + SNR - 1) / SNR;
+	for (int pc = 0; pc < k; pc += SKC) {
+		int kc = k - pc < SKC ? k - pc : SKC;
+		const float *bbuf = pb + (size_t)pc * panels * SNR;
 		int load = pc > 0 || beta1;
 		for (int ic = 0; ic < m; ic += SMC) {
 			int mc = m - ic < SMC ? m - ic : SMC;
@@ -102,22 +114,28 @@ import "C"
 
 import "unsafe"
 
-// sgemmABuf and sgemmBBuf are the packing buffer lengths crd_sgemm needs
-// for n columns.
+// sgemmABuf is the length of the buffer crd_sgemm needs for a partial
+// tile of rows.
 const sgemmABuf = C.SMR * C.SKC
 
-func sgemmBBuf(n int) int { return C.SKC * ((n + C.SNR - 1) / C.SNR * C.SNR) }
+// sgemmPanel is the column width of a packed panel of B.
+const sgemmPanel = C.SNR
 
 // sgemmRowTile is the row tile: callers split rows at its multiples.
 const sgemmRowTile = C.SMR
 
+// packBKernel packs panels [q0, q1) of the k x n matrix b into pb.
+func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int) {
+	C.crd_packb(C.int(k), C.int(n), (*C.float)(unsafe.Pointer(&b[0])), C.long(ldb), (*C.float)(unsafe.Pointer(&pb[0])), C.int(q0), C.int(q1))
+}
+
 // sgemmKernel runs crd_sgemm on m rows.
-func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int, abuf, bbuf []float32) {
+func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta1 bool, c []float32, ldc int, abuf []float32) {
 	var beta C.int
 	if beta1 {
 		beta = 1
 	}
 	C.crd_sgemm(C.int(m), C.int(n), C.int(k), C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
-		(*C.float)(unsafe.Pointer(&b[0])), C.long(ldb), beta, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
-		(*C.float)(unsafe.Pointer(&abuf[0])), (*C.float)(unsafe.Pointer(&bbuf[0])))
+		(*C.float)(unsafe.Pointer(&pb[0])), beta, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
+		(*C.float)(unsafe.Pointer(&abuf[0])))
 }

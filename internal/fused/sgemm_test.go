@@ -3,6 +3,7 @@ package fused
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/crd-ad/crd/internal/blas"
@@ -99,5 +100,49 @@ func BenchmarkSgemm(b *testing.B) {
 			}
 			b.ReportMetric(flops*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
+	}
+}
+
+// TestPackedBReuse: one PackedB packed with a large then a smaller B (its
+// buffer reused, stale values behind) and multiplied several times must
+// match Sgemm of the same operands.
+func TestPackedBReuse(t *testing.T) {
+	if !Available {
+		t.Skip("no AVX-512 kernel here")
+	}
+	r := rand.New(rand.NewPCG(4, 4))
+	rnd := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+		return s
+	}
+	var pb PackedB
+	for _, sz := range [][2]int{{300, 70}, {40, 33}, {257, 5}} {
+		k, n := sz[0], sz[1]
+		b := rnd(k * n)
+		pb.Pack(k, n, b, n)
+		for _, m := range []int{1, 13, 50} {
+			a := rnd(m * k)
+			got := make([]float32, m*n)
+			want := make([]float32, m*n)
+			pb.Mul(m, -2, a, k, false, got, n)
+			Sgemm(m, n, k, -2, a, k, b, n, false, want, n)
+			if !slices.Equal(got, want) {
+				t.Fatalf("k=%d n=%d m=%d: PackedB.Mul differs from Sgemm", k, n, m)
+			}
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					var s float64
+					for p := 0; p < k; p++ {
+						s += float64(a[i*k+p]) * float64(b[p*n+j])
+					}
+					if math.Abs(float64(got[i*n+j])+2*s) > 1e-4*(math.Abs(s)+1) {
+						t.Fatalf("k=%d n=%d m=%d: C[%d,%d] = %g, want %g", k, n, m, i, j, got[i*n+j], -2*s)
+					}
+				}
+			}
+		}
 	}
 }
