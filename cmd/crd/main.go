@@ -10,11 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"slices"
 	"strings"
-
-	"github.com/crd-ad/crd/internal/blas"
-	"github.com/crd-ad/crd/internal/fused"
 )
 
 type command struct {
@@ -47,29 +43,6 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "\nRun 'crd COMMAND --help' for a command's flags and examples.\n")
 }
 
-// openblasHint is a note for stderr when OpenBLAS runs its SSE3 kernels on
-// a CPU with AVX-512 because OPENBLAS_CORETYPE is unset (Debian 12's
-// OpenBLAS 0.3.21 does not recognise recent Xeons), for the commands whose
-// speed still depends on it: those that run the nearest-neighbour baseline,
-// whose distances are OpenBLAS matrix products (CRD's scoring, training
-// statistics and the backbone run crd's own AVX-512 kernels). Empty
-// otherwise.
-func openblasHint(args []string, core string, avx512 bool, coretype string) string {
-	if core != "Prescott" || !avx512 || coretype != "" || len(args) == 0 {
-		return ""
-	}
-	knn := args[0] == "bench"
-	for i, a := range args {
-		if a == "--method=knn" || a == "-method=knn" || (a == "--method" || a == "-method") && i+1 < len(args) && args[i+1] == "knn" {
-			knn = true
-		}
-	}
-	if !knn || slices.Contains(args, "--quiet") || slices.Contains(args, "-quiet") {
-		return ""
-	}
-	return "note: OpenBLAS chose its SSE3 (Prescott) kernels on this AVX-512 CPU; the nearest-neighbour baseline is about 5x faster with: export OPENBLAS_CORETYPE=SkylakeX"
-}
-
 // errUsage marks an error already explained by the flag package.
 var errUsage = errors.New("usage")
 
@@ -84,9 +57,6 @@ func run(args []string) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
-			if h := openblasHint(args, blas.CoreName, fused.Available, os.Getenv("OPENBLAS_CORETYPE")); h != "" {
-				fmt.Fprintln(os.Stderr, h)
-			}
 			err := c.run(args[1:])
 			switch {
 			case err == nil:

@@ -200,33 +200,3 @@ func TestEndToEnd(t *testing.T) {
 		t.Fatalf("merging different input sizes: exit %d, %s", code, stderr)
 	}
 }
-
-// TestOpenBLASHint: the note appears only for OpenBLAS's SSE3 kernels on an
-// AVX-512 CPU with OPENBLAS_CORETYPE unset, for commands that run the
-// nearest-neighbour baseline, and not with --quiet.
-func TestOpenBLASHint(t *testing.T) {
-	bench := []string{"bench", "--data", "d"}
-	knn := []string{"train", "--method", "knn", "--data", "d"}
-	for _, c := range []struct {
-		args     []string
-		core     string
-		avx512   bool
-		coretype string
-		want     bool
-	}{
-		{bench, "Prescott", true, "", true},
-		{knn, "Prescott", true, "", true},
-		{[]string{"eval", "-method=knn"}, "Prescott", true, "", true},
-		{[]string{"train", "--data", "d"}, "Prescott", true, "", false}, // CRD: crd's own kernels
-		{[]string{"bench", "--quiet"}, "Prescott", true, "", false},
-		{bench, "Prescott", true, "SkylakeX", false},
-		{bench, "Prescott", false, "", false},
-		{bench, "SkylakeX", true, "", false},
-		{bench, "go", true, "", false},
-	} {
-		h := openblasHint(c.args, c.core, c.avx512, c.coretype)
-		if (h != "") != c.want || c.want && !strings.Contains(h, "OPENBLAS_CORETYPE=SkylakeX") {
-			t.Errorf("openblasHint(%q, %q, %v, %q) = %q", c.args, c.core, c.avx512, c.coretype, h)
-		}
-	}
-}
