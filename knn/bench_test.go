@@ -12,31 +12,37 @@ import (
 // Realistic sizes: WideResNet50 layer2+layer3 features at 224 input.
 const benchD, benchP = 1536, 784
 
-// BenchmarkScore scores one 28 x 28 image against banks of 10k and 100k rows
-// and, in the same run, times one raw Sgemm of the same product (M x p x d)
-// for comparison.
+// BenchmarkScore scores one image against banks of 10k and 100k rows, at
+// the feature shapes of wide_resnet50_2 (d = 1536 on 28 x 28) and of the
+// default inception_v3 (d = 1056 on 35 x 35), and, in the same run, times
+// OpenBLAS's raw sgemm of the same product (M x p x d) for comparison.
 func BenchmarkScore(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
-	y := randFeatures(r, benchD*benchP, 0, true)
-	for _, m := range []int{10_000, 100_000} {
-		bank := randFeatures(r, m*benchD, 0, true)
-		model := NewModel(benchD, bank)
-		flops := 2 * float64(m) * benchD * benchP
-		b.Run(fmt.Sprintf("M=%d/knn", m), func(b *testing.B) {
-			out := make([]float32, benchP)
-			model.Score(y, benchP, out)
-			for b.Loop() {
-				model.Score(y, benchP, out)
-			}
-			report(b, flops)
-		})
-		b.Run(fmt.Sprintf("M=%d/sgemm", m), func(b *testing.B) {
-			c := make([]float32, m*benchP)
-			for b.Loop() {
-				blas.Sgemm(false, false, m, benchP, benchD, -2, bank, benchD, y, benchP, 0, c, benchP)
-			}
-			report(b, flops)
-		})
+	for _, sh := range []struct {
+		name string
+		d, p int
+	}{{"wrn", benchD, benchP}, {"inception", 1056, 1225}} {
+		y := randFeatures(r, sh.d*sh.p, 0, true)
+		for _, m := range []int{10_000, 100_000} {
+			bank := randFeatures(r, m*sh.d, 0, true)
+			model := NewModel(sh.d, bank)
+			flops := 2 * float64(m) * float64(sh.d) * float64(sh.p)
+			b.Run(fmt.Sprintf("%s/M=%d/knn", sh.name, m), func(b *testing.B) {
+				out := make([]float32, sh.p)
+				model.Score(y, sh.p, out)
+				for b.Loop() {
+					model.Score(y, sh.p, out)
+				}
+				report(b, flops)
+			})
+			b.Run(fmt.Sprintf("%s/M=%d/openblas", sh.name, m), func(b *testing.B) {
+				c := make([]float32, m*sh.p)
+				for b.Loop() {
+					blas.Sgemm(false, false, m, sh.p, sh.d, -2, bank, sh.d, y, sh.p, 0, c, sh.p)
+				}
+				report(b, flops)
+			})
+		}
 	}
 }
 

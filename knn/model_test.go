@@ -2,10 +2,13 @@ package knn
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"sync"
 	"testing"
+
+	"github.com/crd-ad/crd/internal/fused"
 )
 
 // randFeatures returns n values: N(mean, 1) if mean != 0 and positive is
@@ -60,39 +63,47 @@ func TestScoreMatchesBruteForce(t *testing.T) {
 		{"single row bank", 16, 1, 9, 0.5, false, 2 << 20, true},
 		{"single patch", 40, 77, 1, 0, false, 4 * 10, false},
 	}
-	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			scratchBytes = tc.chunkBytes
-			r := rand.New(rand.NewPCG(uint64(i), 1))
-			bank := randFeatures(r, tc.m*tc.d, tc.mean, tc.positive)
-			y := randFeatures(r, tc.d*tc.p, tc.mean, tc.positive)
-			if tc.copyBankRow {
-				for c := 0; c < tc.d; c++ {
-					y[c*tc.p] = bank[(tc.m/2)*tc.d+c]
+	defer func(v bool) { useFused = v }(useFused)
+	paths := []bool{false}
+	if fused.Available {
+		paths = append(paths, true)
+	}
+	for _, path := range paths {
+		for i, tc := range cases {
+			t.Run(fmt.Sprintf("%s/fused=%v", tc.name, path), func(t *testing.T) {
+				useFused = path
+				scratchBytes = tc.chunkBytes
+				r := rand.New(rand.NewPCG(uint64(i), 1))
+				bank := randFeatures(r, tc.m*tc.d, tc.mean, tc.positive)
+				y := randFeatures(r, tc.d*tc.p, tc.mean, tc.positive)
+				if tc.copyBankRow {
+					for c := 0; c < tc.d; c++ {
+						y[c*tc.p] = bank[(tc.m/2)*tc.d+c]
+					}
 				}
-			}
-			model := NewModel(tc.d, bank)
-			out := make([]float32, tc.p)
-			model.Score(y, tc.p, out)
-			ref, norm2 := bruteNearest(bank, tc.d, y, tc.p)
-			const eps32 = 1.0 / (1 << 23)
-			for j := range out {
-				var xn float64
-				for c := 0; c < tc.d; c++ {
-					xn += float64(y[c*tc.p+j]) * float64(y[c*tc.p+j])
+				model := NewModel(tc.d, bank)
+				out := make([]float32, tc.p)
+				model.Score(y, tc.p, out)
+				ref, norm2 := bruteNearest(bank, tc.d, y, tc.p)
+				const eps32 = 1.0 / (1 << 23)
+				for j := range out {
+					var xn float64
+					for c := 0; c < tc.d; c++ {
+						xn += float64(y[c*tc.p+j]) * float64(y[c*tc.p+j])
+					}
+					got := float64(out[j]) * float64(out[j])
+					// The norm expansion loses about eps * (||x||^2 + ||m||^2)
+					// times a small multiple of sqrt(d) to cancellation.
+					tol := 4 * math.Sqrt(float64(tc.d)) * eps32 * (xn + norm2[j])
+					if math.Abs(got-ref[j]) > tol {
+						t.Errorf("patch %d: squared score %.7g, brute force %.7g (tol %.2g)", j, got, ref[j], tol)
+					}
 				}
-				got := float64(out[j]) * float64(out[j])
-				// The norm expansion loses about eps * (||x||^2 + ||m||^2)
-				// times a small multiple of sqrt(d) to cancellation.
-				tol := 4 * math.Sqrt(float64(tc.d)) * eps32 * (xn + norm2[j])
-				if math.Abs(got-ref[j]) > tol {
-					t.Errorf("patch %d: squared score %.7g, brute force %.7g (tol %.2g)", j, got, ref[j], tol)
+				if tc.copyBankRow && out[0] > float32(math.Sqrt(4*math.Sqrt(float64(tc.d))*eps32*2*norm2[0])) {
+					t.Errorf("patch equal to a bank row scores %g, want about 0", out[0])
 				}
-			}
-			if tc.copyBankRow && out[0] > float32(math.Sqrt(4*math.Sqrt(float64(tc.d))*eps32*2*norm2[0])) {
-				t.Errorf("patch equal to a bank row scores %g, want about 0", out[0])
-			}
-		})
+			})
+		}
 	}
 }
 

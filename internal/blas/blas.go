@@ -9,6 +9,7 @@ package blas
 
 import (
 	"errors"
+	"strings"
 )
 
 // ErrNotPositiveDefinite is returned by CholeskyInverse when the matrix is not
@@ -64,6 +65,16 @@ func CholeskyInverse(n int, a []float64, lda int) error {
 	}
 	Symmetrize(n, a, lda)
 	return nil
+}
+
+// AVX512Kernels reports whether the backend runs AVX-512 kernels (OpenBLAS
+// with its SkylakeX, Cooperlake or SapphireRapids kernel set).
+func AVX512Kernels() bool {
+	switch strings.ToLower(CoreName) {
+	case "skylakex", "cooperlake", "sapphirerapids":
+		return true
+	}
+	return false
 }
 
 // Cholesky overwrites the symmetric positive definite n x n matrix A (only
