@@ -31,8 +31,8 @@ import (
 // Accumulator holds the training statistics of the d-dimensional patch
 // features seen so far: the uncentred Gram matrix G = sum_i f_i f_i^T in
 // float64, the feature sum sum_i f_i, and the patch and image counts. Adding
-// an image costs d^2 P flops (a symmetric rank-P update); memory is O(d^2) whatever the number
-// of images. The G of a union of image sets is the sum of their Gs, so
+// an image costs d^2 P flops (a symmetric rank-P update); memory is O(d^2)
+// whatever the number of images. The G of a union of image sets is the sum of their Gs, so
 // accumulators built separately can be merged exactly (up to float64
 // rounding, as is the order in which images are added).
 //
@@ -67,8 +67,7 @@ func (a *Accumulator) NumImages() int64 { return a.images }
 // feature matrix, column j being the feature of patch j; this is exactly a
 // C x H x W feature map with C = d channels and p = H*W positions. G gains
 // Y Y^T, computed in float64 (by the fused AVX-512 kernel where it runs,
-// else blas.Dsyrk). Add panics if
-// len(y) != d*p.
+// else blas.Dsyrk). Add panics if len(y) != d*p.
 func (a *Accumulator) Add(y []float32, p int) {
 	a.AddBatch(y, 1, p)
 }
@@ -76,7 +75,8 @@ func (a *Accumulator) Add(y []float32, p int) {
 // AddBatch accumulates n images at once: y holds n consecutive d x p feature
 // matrices (an N x C x H x W tensor with N = n, C = d, p = H*W). It gives the
 // same result as n calls to Add, up to float64 rounding: on the dsyrk path
-// as one wider dsyrk, on the fused path image by image. It panics if len(y) != n*d*p.
+// as one wider dsyrk, on the fused path image by image. It panics if
+// len(y) != n*d*p.
 func (a *Accumulator) AddBatch(y []float32, n, p int) {
 	d := a.d
 	if n < 0 || p < 0 || len(y) != n*d*p {
@@ -145,9 +145,9 @@ func (a *Accumulator) AddBatch(y []float32, n, p int) {
 }
 
 // useFusedGram selects the Gram update: the AVX-512 kernel of package
-// fused where it runs (it measured 1.1x OpenBLAS's own AVX-512 dsyrk in the
-// same run, and 6x the SSE3 dsyrk that OpenBLAS 0.3.21 falls back to on
-// AVX-512 CPUs it does not recognise), else dsyrk.
+// fused where it runs (it measured 0.96-1.1x OpenBLAS's own AVX-512 dsyrk
+// in the same runs, and 6x the SSE3 dsyrk that OpenBLAS 0.3.21 falls back
+// to on AVX-512 CPUs it does not recognise), else dsyrk.
 var useFusedGram = fused.Available
 
 // Merge adds other's statistics to a, as if a had also seen other's images.

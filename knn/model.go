@@ -34,8 +34,9 @@ type Model struct {
 	pool sync.Pool // *scoreScratch
 }
 
-// useFused selects the distance products: the fused AVX-512 kernel where it
-// runs and OpenBLAS has not chosen its own AVX-512 kernels, else OpenBLAS.
+// useFused selects the distance and projection products: the fused AVX-512
+// kernel where it runs and OpenBLAS has not chosen its own AVX-512 kernels,
+// else OpenBLAS.
 // On the bench's inception_v3 shape (d = 1056, 35 x 35 patches) OpenBLAS's
 // AVX-512 sgemm measured about 1.4x the fused kernel, and its SSE3 fallback
 // about 0.2x.

@@ -6,6 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
+	"github.com/crd-ad/crd/internal/blas"
 	"github.com/crd-ad/crd/internal/fused"
 )
 
@@ -88,7 +89,11 @@ func Project(ctx context.Context, bank []float32, n, d, dims int, seed uint64) (
 			return nil, err
 		}
 		rows := min(projRowChunk, n-r0)
-		fused.Gemm(rows, dims, d, 1, bank[r0*d:], d, p, dims, 0, out[r0*dims:], dims)
+		if useFused {
+			fused.Sgemm(rows, dims, d, 1, bank[r0*d:], d, p, dims, false, out[r0*dims:], dims)
+		} else {
+			blas.Sgemm(false, false, rows, dims, d, 1, bank[r0*d:], d, p, dims, 0, out[r0*dims:], dims)
+		}
 	}
 	return out, nil
 }
