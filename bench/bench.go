@@ -14,6 +14,7 @@ import (
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/internal/blas"
+	"github.com/crd-ad/crd/internal/fused"
 	"github.com/crd-ad/crd/knn"
 	"github.com/crd-ad/crd/modelfile"
 )
@@ -102,19 +103,23 @@ type GrowthPoint struct {
 
 // Report is the result of Run.
 type Report struct {
-	Category      string        `json:"category"`
-	Backbone      string        `json:"backbone"`
-	D             int           `json:"d"`
-	Patches       int           `json:"patches_per_image"`
-	TrainImages   int           `json:"train_images"`
-	HeldOut       int           `json:"held_out_images"`
-	TestImages    int           `json:"test_images"`
-	ExtractMsMed  float64       `json:"extract_ms_per_image"`
-	Rows          []Row         `json:"methods"`
-	Lambdas       []LambdaRow   `json:"lambdas,omitempty"`
-	Growth        []GrowthPoint `json:"growth,omitempty"`
-	BLAS          string        `json:"blas"`
-	ExtractSecond float64       `json:"extract_s"`
+	Category     string        `json:"category"`
+	Backbone     string        `json:"backbone"`
+	D            int           `json:"d"`
+	Patches      int           `json:"patches_per_image"`
+	TrainImages  int           `json:"train_images"`
+	HeldOut      int           `json:"held_out_images"`
+	TestImages   int           `json:"test_images"`
+	ExtractMsMed float64       `json:"extract_ms_per_image"`
+	Rows         []Row         `json:"methods"`
+	Lambdas      []LambdaRow   `json:"lambdas,omitempty"`
+	Growth       []GrowthPoint `json:"growth,omitempty"`
+	BLAS         string        `json:"blas"`
+	// FusedAVX512 reports whether crd's own AVX-512 kernels ran (the
+	// convolutions, the Gram update, CRD scoring, and kNN where OpenBLAS
+	// has no AVX-512 kernels).
+	FusedAVX512   bool    `json:"fused_avx512"`
+	ExtractSecond float64 `json:"extract_s"`
 }
 
 // features holds every image's d x P features in memory.
@@ -207,7 +212,7 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 	fs.perMs = append(per1, per2...)
 	d := info.Dim()
 	rep := &Report{Category: cat.Name, Backbone: info.Name, D: d, Patches: gh * gw, TrainImages: len(trainPaths),
-		TestImages: len(testPaths), HeldOut: len(heldPaths), ExtractMsMed: median(fs.perMs), ExtractSecond: time.Since(t0).Seconds(), BLAS: blas.Backend}
+		TestImages: len(testPaths), HeldOut: len(heldPaths), ExtractMsMed: median(fs.perMs), ExtractSecond: time.Since(t0).Seconds(), BLAS: blas.Backend + " (" + blas.CoreName + ")", FusedAVX512: fused.Available}
 	logf("extracted features of %d training, %d held-out and %d test images in %s (%.0f ms per image)", len(trainPaths), len(heldPaths), len(testPaths),
 		time.Since(t0).Round(time.Millisecond), rep.ExtractMsMed)
 	header := modelfile.Header{Backbone: info.Name, Layers: info.Layers, Preprocess: ext.Preprocess, D: d,

@@ -31,7 +31,7 @@ func parseFloats(s string) ([]float64, error) {
 func runBench(args []string) error {
 	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data ../shared/data/ball_screw
   crd bench --data ../shared/data/ball_screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
-  env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE crd bench --data DIR --json    # full OpenBLAS speed on AVX-512
+  OPENBLAS_CORETYPE=SkylakeX crd bench --data DIR --json    # kNN on OpenBLAS's AVX-512 kernels (recent Xeons)
 `)
 	var data, plot, lambdas, coresets, fractions, backboneName, lambdaMode, score string
 	var lambda, holdout float64
@@ -110,8 +110,8 @@ func runBench(args []string) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
 	}
-	fmt.Printf("%s: %d training, %d held-out and %d test images, backbone %s (d = %d, %d patches per image), BLAS %s, feature extraction %.0f ms per image\n",
-		rep.Category, rep.TrainImages, rep.HeldOut, rep.TestImages, rep.Backbone, rep.D, rep.Patches, rep.BLAS, rep.ExtractMsMed)
+	fmt.Printf("%s: %d training, %d held-out and %d test images, backbone %s (d = %d, %d patches per image), BLAS %s, fused AVX-512 kernels %v, feature extraction %.0f ms per image\n",
+		rep.Category, rep.TrainImages, rep.HeldOut, rep.TestImages, rep.Backbone, rep.D, rep.Patches, rep.BLAS, rep.FusedAVX512, rep.ExtractMsMed)
 	fmt.Printf("accuracy with the per-position normalisation fitted on the held-out images; raw: without it\n\n")
 	fmt.Printf("%-15s %9s %12s %12s %12s %8s %8s %8s %11s %10s   %8s %8s %8s\n", "method", "train s", "model bytes", "distance ms", "e2e ms",
 		"img-AUC", "pix-AUC", "AUPRO", "dist x CRD", "mem x CRD", "raw img", "raw pix", "raw PRO")
