@@ -513,7 +513,7 @@ func TestGramOfColumns(t *testing.T) {
 		for i, v := range m {
 			m64[i] = float64(v)
 		}
-		got := gramOfColumns(m, m64, d)
+		got := gramOfColumns(m, d)
 		for a := 0; a < d; a++ {
 			for b := a; b < d; b++ {
 				var want float64

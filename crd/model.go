@@ -96,17 +96,14 @@ func (m *Model) scoringFactor() *fused.Packed {
 // matrix is not numerically positive definite.
 func triangularFactor(m *Model) *fused.Packed {
 	d := m.D
-	m64 := make([]float64, d*d)
-	for i, v := range m.M {
-		m64[i] = float64(v)
-	}
-	a := m64
+	var a []float64
 	if m.Options.Score == Objective {
-		for i := range a {
-			a[i] = -a[i]
+		a = make([]float64, d*d)
+		for i, v := range m.M {
+			a[i] = -float64(v)
 		}
 	} else {
-		a = gramOfColumns(m.M, m64, d)
+		a = gramOfColumns(m.M, d)
 	}
 	if err := blas.Cholesky(d, a, d); err != nil {
 		return nil
@@ -118,29 +115,20 @@ func triangularFactor(m *Model) *fused.Packed {
 	return fused.Pack(u, d, true)
 }
 
-// gramOfColumns returns M^T M (upper triangle exact, d x d float64) for the
-// d x d row-major m (m64 is the same in float64): the Gram matrix of M's
-// rows, which the fused Gram kernel computes from M^T taken as d features
-// of d patches; dgemm where that kernel does not run.
-func gramOfColumns(m []float32, m64 []float64, d int) []float64 {
-	a := make([]float64, d*d)
-	if !fused.Available {
-		blas.Dgemm(true, false, d, d, d, 1, m64, d, m64, d, 0, a, d)
-		return a
-	}
+// gramOfColumns returns M^T M for the d x d row-major m, upper triangle
+// exact (d x d float64): the Gram matrix of M's rows, accumulated from M^T
+// taken as d features of d patches, on the accumulator's own Gram path
+// (fused kernel or dsyrk).
+func gramOfColumns(m []float32, d int) []float64 {
 	mt := make([]float32, d*d)
 	for i := 0; i < d; i++ {
 		for j, v := range m[i*d : (i+1)*d] {
 			mt[j*d+i] = v
 		}
 	}
-	buf := make([]float64, fused.PanelLen(d, d))
-	sum := make([]float64, d)
-	for q := 0; q < (d+fused.GN-1)/fused.GN; q++ {
-		fused.PackPanel(buf, mt, d, d, q, sum)
-	}
-	fused.GramUpper(buf, d, d, a)
-	return a
+	acc := NewAccumulator(d)
+	acc.Add(mt, d)
+	return acc.g
 }
 
 // scoreGEMM is Score through the product M Y.
