@@ -91,17 +91,11 @@ func (pk *Packed) Norms(y []float32, p int, out []float32) {
 		parts = 1
 	}
 	s := pk.scratch(parts, p)
-	startWorkers()
 	for w := 0; w < parts; w++ {
 		c0, c1 := min(p, w*panels/parts*NR), min(p, (w+1)*panels/parts*NR)
 		s.tasks[w] = task{pk: pk, y: y, p: p, c0: c0, c1: c1, buf: s.bufs[w], acc: s.acc[c0:c1], wg: &s.wg}
 	}
-	s.wg.Add(parts - 1)
-	for w := 1; w < parts; w++ {
-		work <- &s.tasks[w]
-	}
-	s.tasks[0].run()
-	s.wg.Wait()
+	runAll(s.tasks[:parts], &s.wg)
 	for j, v := range s.acc[:p] {
 		out[j] = float32(v)
 	}
@@ -140,6 +134,22 @@ var (
 	work     = make(chan job)
 	workOnce sync.Once
 )
+
+// runAll runs tasks, all sharing wg as their group: all but the first on
+// the worker pool, the first on the calling goroutine; it returns when all
+// are done.
+func runAll[T any, P interface {
+	*T
+	job
+}](tasks []T, wg *sync.WaitGroup) {
+	startWorkers()
+	wg.Add(len(tasks) - 1)
+	for w := 1; w < len(tasks); w++ {
+		work <- P(&tasks[w])
+	}
+	P(&tasks[0]).run()
+	wg.Wait()
+}
 
 func startWorkers() {
 	workOnce.Do(func() {

@@ -164,13 +164,7 @@ type sgemmCall struct {
 // others on the worker pool. It then drops the task's references to the
 // caller's matrices and returns the call to the free list.
 func (call *sgemmCall) run(workers int) {
-	startWorkers()
-	call.wg.Add(workers - 1)
-	for w := 1; w < workers; w++ {
-		work <- &call.tasks[w]
-	}
-	call.tasks[0].run()
-	call.wg.Wait()
+	runAll(call.tasks[:workers], &call.wg)
 	for w := range call.tasks[:workers] {
 		t := &call.tasks[w]
 		t.a, t.b, t.c, t.pb = nil, nil, nil, nil
