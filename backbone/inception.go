@@ -6,8 +6,8 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/weights"
 )
 
@@ -42,7 +42,7 @@ func InceptionInfo() Info {
 		Layers:   []string{"mixed2", "mixed5"},
 		Strides:  []int{8, 16},
 		Channels: []int{288, 768},
-		Preprocess: modelfile.Preprocess{
+		Preprocess: preprocess.Params{
 			Resize: 299, Crop: 299,
 			Mean: [3]float64{0.5, 0.5, 0.5},
 			Std:  [3]float64{0.5, 0.5, 0.5},

@@ -14,8 +14,8 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/weights"
 )
 
@@ -30,7 +30,7 @@ type Info struct {
 	// Channels are the layers' channel counts, e.g. {512, 1024}.
 	Channels []int
 	// Preprocess is the default resize/crop and mean/std normalisation.
-	Preprocess modelfile.Preprocess
+	Preprocess preprocess.Params
 	// MinInput is the smallest input side the network accepts.
 	MinInput int
 	// Weights says in one line where the weights come from.

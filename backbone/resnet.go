@@ -5,14 +5,14 @@ import (
 	"slices"
 	"strconv"
 
-	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/weights"
 )
 
 // ImageNet is the torchvision preprocessing: resize 256, centre crop 224,
 // ImageNet mean and standard deviation.
-var ImageNet = modelfile.Preprocess{
+var ImageNet = preprocess.Params{
 	Resize: 256, Crop: 224,
 	Mean: [3]float64{0.485, 0.456, 0.406},
 	Std:  [3]float64{0.229, 0.224, 0.225},

@@ -16,7 +16,7 @@ import (
 	"github.com/crd-ad/crd/internal/blas"
 	"github.com/crd-ad/crd/internal/fused"
 	"github.com/crd-ad/crd/knn"
-	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/preprocess"
 )
 
 // Options configure Run.
@@ -24,7 +24,7 @@ type Options struct {
 	// Backbone and Preprocess select the features (Preprocess.Crop = 0
 	// keeps the backbone's default).
 	Backbone   string
-	Preprocess modelfile.Preprocess
+	Preprocess preprocess.Params
 	// Solve are the CRD settings.
 	Solve crd.SolveOptions
 	// Coresets are the kNN coreset ratios to compare (1 = full bank).
@@ -133,12 +133,12 @@ type features struct {
 	perMs []float64 // extraction time per image
 }
 
-func extract(ext *detector.Extractor, paths []string, stage string, o *Options, keep func(i int, f []float32, w, h int)) ([]float64, int, int, error) {
+func extract(ctx context.Context, ext *detector.Extractor, paths []string, stage string, o *Options, keep func(i int, f []float32, w, h int)) ([]float64, int, int, error) {
 	var per []float64
 	gh, gw := 0, 0
 	last := time.Now()
 	n := 0
-	err := ext.Run(paths, func(it *detector.Item) error {
+	err := ext.Run(ctx, paths, func(it *detector.Item) error {
 		f := it.Features
 		keep(it.Index, slices.Clone(f.Data), it.Image.W, it.Image.H)
 		gh, gw = f.H, f.W
@@ -163,8 +163,9 @@ func extract(ext *detector.Extractor, paths []string, stage string, o *Options, 
 	return per, gh, gw, err
 }
 
-// Run extracts the features of cat once and compares the methods.
-func Run(cat *dataset.Category, o Options) (*Report, error) {
+// Run extracts the features of cat once and compares the methods. It stops
+// when ctx is done, with ctx's error.
+func Run(ctx context.Context, cat *dataset.Category, o Options) (*Report, error) {
 	logf := o.Log
 	if logf == nil {
 		logf = func(string, ...any) {}
@@ -193,15 +194,15 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 	fs.train = make([][]float32, len(trainPaths))
 	fs.test = make([][]float32, len(testPaths))
 	fs.dims = make([][2]int, len(testPaths))
-	per1, _, _, err := extract(ext, trainPaths, "extract train", &o, func(i int, f []float32, w, h int) { fs.train[i] = f })
+	per1, _, _, err := extract(ctx, ext, trainPaths, "extract train", &o, func(i int, f []float32, w, h int) { fs.train[i] = f })
 	if err != nil {
 		return nil, err
 	}
 	fs.held = make([][]float32, len(heldPaths))
-	if _, _, _, err := extract(ext, heldPaths, "extract held-out", &o, func(i int, f []float32, w, h int) { fs.held[i] = f }); err != nil {
+	if _, _, _, err := extract(ctx, ext, heldPaths, "extract held-out", &o, func(i int, f []float32, w, h int) { fs.held[i] = f }); err != nil {
 		return nil, err
 	}
-	per2, gh, gw, err := extract(ext, testPaths, "extract test", &o, func(i int, f []float32, w, h int) {
+	per2, gh, gw, err := extract(ctx, ext, testPaths, "extract test", &o, func(i int, f []float32, w, h int) {
 		fs.test[i] = f
 		fs.dims[i] = [2]int{w, h}
 	})
@@ -215,8 +216,10 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 		TestImages: len(testPaths), HeldOut: len(heldPaths), ExtractMsMed: median(fs.perMs), ExtractSecond: time.Since(t0).Seconds(), BLAS: blas.Backend + " (" + blas.CoreName + ")", FusedAVX512: fused.Available}
 	logf("extracted features of %d training, %d held-out and %d test images in %s (%.0f ms per image)", len(trainPaths), len(heldPaths), len(testPaths),
 		time.Since(t0).Round(time.Millisecond), rep.ExtractMsMed)
-	header := modelfile.Header{Backbone: info.Name, Layers: info.Layers, Preprocess: ext.Preprocess, D: d,
-		Calibration: modelfile.Calibration{ImageMethod: detector.Uncalibrated}}
+	// A detector of each method, uncalibrated, for the same features.
+	assemble := func(m detector.Method) (*detector.Detector, error) {
+		return detector.New(m, info.Name, ext.Preprocess)
+	}
 
 	// CRD.
 	t1 := time.Now()
@@ -228,10 +231,12 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	crdRow := Row{Method: "crd", TrainSeconds: time.Since(t1).Seconds(), ModelBytes: int64(len(cm.M)) * 4}
-	h := header
-	h.Method = crd.Method
-	if err := evalRow(&crdRow, &detector.Detector{Header: h, CRD: cm}, cat, &fs, &o); err != nil {
+	crdRow := Row{Method: "crd", TrainSeconds: time.Since(t1).Seconds(), ModelBytes: cm.Bytes()}
+	dc, err := assemble(cm)
+	if err != nil {
+		return nil, err
+	}
+	if err := evalRow(&crdRow, dc, cat, &fs, &o); err != nil {
 		return nil, err
 	}
 	logf("crd: %s", rowSummary(crdRow))
@@ -246,7 +251,11 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 			return nil, err
 		}
 		var row Row
-		if err := evalRow(&row, &detector.Detector{Header: h, CRD: m}, cat, &fs, &o); err != nil {
+		dl, err := assemble(m)
+		if err != nil {
+			return nil, err
+		}
+		if err := evalRow(&row, dl, cat, &fs, &o); err != nil {
 			return nil, err
 		}
 		rep.Lambdas = append(rep.Lambdas, LambdaRow{Lambda: l, Mode: string(so.Mode), LambdaAbs: m.Lambda,
@@ -261,7 +270,7 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 		for _, f := range fs.train {
 			b.Add(f, gh*gw)
 		}
-		km, err := b.Build(context.Background(), knn.CoresetOptions{Ratio: ratio, Seed: o.Seed,
+		km, err := b.Build(ctx, knn.CoresetOptions{Ratio: ratio, Seed: o.Seed,
 			Progress: func(done, total int) {
 				if o.Progress != nil {
 					o.Progress(fmt.Sprintf("coreset %g", ratio), done, total)
@@ -271,13 +280,15 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 			return nil, err
 		}
 		row := Row{Method: fmt.Sprintf("knn %g%%", 100*ratio), TrainSeconds: time.Since(t2).Seconds(),
-			ModelBytes: int64(len(km.Bank()))*4 + int64(km.Len())*4}
+			ModelBytes: km.Bytes()}
 		if ratio == 1 {
 			row.Method = "knn full bank"
 		}
-		hk := header
-		hk.Method = knn.Method
-		if err := evalRow(&row, &detector.Detector{Header: hk, KNN: km}, cat, &fs, &o); err != nil {
+		dk, err := assemble(km)
+		if err != nil {
+			return nil, err
+		}
+		if err := evalRow(&row, dk, cat, &fs, &o); err != nil {
 			return nil, err
 		}
 		row.SpeedupVsCRD = row.DistanceMs / crdRow.DistanceMs
@@ -288,7 +299,7 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 	rep.Rows[0].SpeedupVsCRD, rep.Rows[0].MemoryVsCRD = 1, 1
 
 	if len(o.Fractions) > 0 {
-		g, err := growth(&fs, d, o)
+		g, err := growth(ctx, &fs, d, o)
 		if err != nil {
 			return nil, err
 		}
@@ -306,7 +317,7 @@ func rowSummary(r Row) string {
 // image with d's scorer, timing the distance step and the map, and fills
 // the accuracy columns, with and without the per-position normalisation.
 func evalRow(row *Row, d *detector.Detector, cat *dataset.Category, fs *features, o *Options) error {
-	sc := d.Scorer()
+	sc := d.Method
 	p := fs.gh * fs.gw
 	if len(fs.held) > 0 {
 		grids := make([][]float32, len(fs.held))
@@ -316,8 +327,7 @@ func evalRow(row *Row, d *detector.Detector, cat *dataset.Category, fs *features
 		}
 		d.CalibrateGrids(grids, fs.gh, fs.gw, detector.ThresholdRule{Quantile: 1}, true)
 	}
-	raw := &detector.Detector{Header: d.Header}
-	raw.Header.Calibration = modelfile.Calibration{ImageMethod: detector.Uncalibrated}
+	raw := d.Raw()
 	e, eRaw := d.NewEvaluator(cat), raw.NewEvaluator(cat)
 	var dist, e2e []float64
 	for i, f := range fs.test {
@@ -341,7 +351,7 @@ func evalRow(row *Row, d *detector.Detector, cat *dataset.Category, fs *features
 		dist = append(dist, ms)
 		e2e = append(e2e, ms+float64(t3.Sub(t2).Microseconds())/1000+fs.perMs[len(fs.train)+i])
 		if o.Progress != nil {
-			o.Progress("score "+d.Header.Method, i+1, len(fs.test))
+			o.Progress("score "+d.Method.Name(), i+1, len(fs.test))
 		}
 	}
 	ev, evRaw := e.Finish(), eRaw.Finish()
@@ -353,12 +363,12 @@ func evalRow(row *Row, d *detector.Detector, cat *dataset.Category, fs *features
 
 // growth times the distance step and the model size of CRD and the full
 // kNN bank on growing fractions of the training images.
-func growth(fs *features, d int, o Options) ([]GrowthPoint, error) {
+func growth(ctx context.Context, fs *features, d int, o Options) ([]GrowthPoint, error) {
 	p := fs.gh * fs.gw
 	nt := min(max(o.TimingImages, 1), len(fs.test))
 	var out []GrowthPoint
 	grid := make([]float32, p)
-	timeIt := func(sc detector.Scorer) float64 {
+	timeIt := func(sc detector.Method) float64 {
 		var ts []float64
 		for _, f := range fs.test[:nt] {
 			t0 := time.Now()
@@ -379,13 +389,13 @@ func growth(fs *features, d int, o Options) ([]GrowthPoint, error) {
 		if err != nil {
 			return nil, err
 		}
-		km, err := b.Build(context.Background(), knn.CoresetOptions{Ratio: 1, Seed: o.Seed})
+		km, err := b.Build(ctx, knn.CoresetOptions{Ratio: 1, Seed: o.Seed})
 		if err != nil {
 			return nil, err
 		}
 		out = append(out,
-			GrowthPoint{Method: "crd", Images: n, DistanceMs: timeIt(cm), ModelBytes: int64(len(cm.M)) * 4},
-			GrowthPoint{Method: "knn full bank", Images: n, DistanceMs: timeIt(km), ModelBytes: int64(len(km.Bank()))*4 + int64(km.Len())*4})
+			GrowthPoint{Method: "crd", Images: n, DistanceMs: timeIt(cm), ModelBytes: cm.Bytes()},
+			GrowthPoint{Method: "knn full bank", Images: n, DistanceMs: timeIt(km), ModelBytes: km.Bytes()})
 		if o.Log != nil {
 			o.Log("growth: %d images: crd %.2f ms, knn %.2f ms", n, out[len(out)-2].DistanceMs, out[len(out)-1].DistanceMs)
 		}

@@ -3,8 +3,6 @@ package crd_test
 import (
 	"fmt"
 	"log"
-	"os"
-	"path/filepath"
 
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/modelfile"
@@ -80,29 +78,31 @@ func ExampleModel_Score() {
 	// Output: [0.1000 1.0000 0.9000]
 }
 
-func ExampleSave() {
+func ExampleFromFile() {
 	acc := crd.NewAccumulator(2)
 	acc.Add(imageA, 2)
 	model, err := acc.Solve(opts)
 	if err != nil {
 		log.Fatal(err)
 	}
-	dir, err := os.MkdirTemp("", "crd-example")
+	// A model file holds the model's arrays (true: keep G for later merges);
+	// package detector writes its Params into the file's header beside the
+	// backbone and calibration, and reads them back on load.
+	b, err := modelfile.Encode(&modelfile.File{Arrays: model.Arrays(true)})
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "model.crd")
-	h := modelfile.Header{Backbone: "wide_resnet50_2", Layers: []string{"layer2", "layer3"}}
-	if err := crd.Save(path, h, model, true); err != nil { // true: keep G for later merges
+	f, err := modelfile.Decode(b)
+	if err != nil {
 		log.Fatal(err)
 	}
-	h, loaded, err := crd.Load(path)
+	p := model.Params().(crd.Params)
+	loaded, err := crd.FromFile(p, f)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Printf("%s model, d = %d, %d images, %d patches, lambda %g, has G: %v\n",
-		h.Method, h.D, h.NumImages, h.NumPatches, h.LambdaAbs, loaded.Acc != nil)
+		loaded.Name(), p.D, p.NumImages, p.NumPatches, p.LambdaAbs, loaded.Acc != nil)
 	// Output: crd model, d = 2, 1 images, 2 patches, lambda 1, has G: true
 }
 
@@ -120,15 +120,12 @@ func ExampleMergeModels() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	var hA, hB modelfile.Header
-	modelA.FillHeader(&hA)
-	modelB.FillHeader(&hB)
-	h, merged, err := crd.MergeModels([]modelfile.Header{hA, hB}, []*crd.Model{modelA, modelB})
+	merged, err := crd.MergeModels([]*crd.Model{modelA, modelB})
 	if err != nil {
 		log.Fatal(err)
 	}
 	scores := make([]float32, 3)
 	merged.Score(query, 3, scores)
-	fmt.Printf("%d images, scores %.4f\n", h.NumImages, scores)
+	fmt.Printf("%d images, scores %.4f\n", merged.NumImages, scores)
 	// Output: 2 images, scores [0.0100 1.0000 0.0900]
 }

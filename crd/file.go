@@ -4,11 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 
 	"github.com/crd-ad/crd/modelfile"
 )
 
-// Method is the Header.Method value of CRD model files.
+// Method is the name under which CRD models are stored in model files.
 const Method = "crd"
 
 // Names of the arrays a CRD model file holds. G and the feature sum are
@@ -19,12 +20,52 @@ const (
 	ArrayFeatureSum = "feature_sum" // float64 d
 )
 
-// ErrInvalidModel: a model file's header and arrays do not describe a valid
-// CRD model.
-var ErrInvalidModel = errors.New("crd: invalid model")
+var (
+	// ErrInvalidModel: the parameters and arrays read from a model file do
+	// not describe a valid CRD model.
+	ErrInvalidModel = errors.New("crd: invalid model")
+	// ErrIncompatible: models solved with different settings cannot be
+	// merged.
+	ErrIncompatible = errors.New("models are not compatible")
+)
+
+// Params describe a CRD model in a model file's header: its feature
+// dimension, the regulariser as the user gave it (Lambda, read according to
+// LambdaMode: "absolute", or "relative" to trace(G)/d), the absolute value
+// the solve used (LambdaAbs), the patch score kind ("residual", the paper's
+// ||M y||^2, or "objective", lambda y^T (G + lambda I)^-1 y) and the counts
+// of training images and patches. The JSON names are those of the header.
+type Params struct {
+	D          int     `json:"d"`
+	Lambda     float64 `json:"lambda,omitempty"`
+	LambdaMode string  `json:"lambda_mode,omitempty"`
+	LambdaAbs  float64 `json:"lambda_abs,omitempty"`
+	Score      string  `json:"score,omitempty"`
+	NumImages  int64   `json:"num_images"`
+	NumPatches int64   `json:"num_patches"`
+}
+
+// Name is Method.
+func (m *Model) Name() string { return Method }
+
+// Dim is the feature dimension d.
+func (m *Model) Dim() int { return m.D }
+
+// Counts are the numbers of training images and patches in the model.
+func (m *Model) Counts() (images, patches int64) { return m.NumImages, m.NumPatches }
+
+// Bytes is the size of the numeric payload as deployed: M, float32 d x d.
+func (m *Model) Bytes() int64 { return int64(len(m.M)) * 4 }
+
+// Params returns the model's Params (as an any, for model-file headers).
+func (m *Model) Params() any {
+	return Params{D: m.D, Lambda: m.Options.Lambda, LambdaMode: string(m.Options.Mode), LambdaAbs: m.Lambda,
+		Score: string(m.Options.Score), NumImages: m.NumImages, NumPatches: m.NumPatches}
+}
 
 // Arrays returns the model's arrays for a model file: M, and G and the
-// feature sum when keepGram is set and the model has its accumulator. The
+// feature sum when keepGram is set and the model has its accumulator (d^2
+// float64 more, so that the model can later be updated or merged). The
 // arrays share no memory with the model.
 func (m *Model) Arrays(keepGram bool) []modelfile.Array {
 	d := m.D
@@ -37,43 +78,26 @@ func (m *Model) Arrays(keepGram bool) []modelfile.Array {
 	return as
 }
 
-// FillHeader sets the header fields that describe the model: Method, D,
-// Lambda, LambdaMode, LambdaAbs, Score, NumPatches and NumImages. The others
-// (backbone, preprocessing, calibration, provenance) are the caller's.
-func (m *Model) FillHeader(h *modelfile.Header) {
-	h.Method = Method
-	h.D = m.D
-	h.Lambda = m.Options.Lambda
-	h.LambdaMode = string(m.Options.Mode)
-	h.LambdaAbs = m.Lambda
-	h.Score = string(m.Options.Score)
-	h.NumPatches = m.NumPatches
-	h.NumImages = m.NumImages
-}
-
-// FromFile builds a model from a model file's content, checking the header
-// against the arrays. Its errors wrap ErrInvalidModel and say what is wrong.
-func FromFile(f *modelfile.File) (*Model, error) {
-	h := &f.Header
+// FromFile builds a model from its parameters and a model file's arrays,
+// checking the one against the other. Its errors wrap ErrInvalidModel and
+// say what is wrong.
+func FromFile(p Params, f *modelfile.File) (*Model, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrInvalidModel, fmt.Sprintf(format, args...))
 	}
-	if h.Method != Method {
-		return nil, bad("method is %q, not %q", h.Method, Method)
+	if p.D <= 0 {
+		return nil, bad("feature dimension d = %d", p.D)
 	}
-	if h.D <= 0 {
-		return nil, bad("feature dimension d = %d", h.D)
-	}
-	d := h.D
-	opts := SolveOptions{Lambda: h.Lambda, Mode: LambdaMode(h.LambdaMode), Score: ScoreKind(h.Score)}
+	d := p.D
+	opts := SolveOptions{Lambda: p.Lambda, Mode: LambdaMode(p.LambdaMode), Score: ScoreKind(p.Score)}
 	if err := opts.Validate(); err != nil {
 		return nil, bad("%v", err)
 	}
-	if !(h.LambdaAbs > 0) || math.IsInf(h.LambdaAbs, 0) {
-		return nil, bad("absolute lambda = %g", h.LambdaAbs)
+	if !(p.LambdaAbs > 0) || math.IsInf(p.LambdaAbs, 0) {
+		return nil, bad("absolute lambda = %g", p.LambdaAbs)
 	}
-	if h.NumPatches < 0 || h.NumImages < 0 {
-		return nil, bad("negative counts: %d patches, %d images", h.NumPatches, h.NumImages)
+	if p.NumPatches < 0 || p.NumImages < 0 {
+		return nil, bad("negative counts: %d patches, %d images", p.NumPatches, p.NumImages)
 	}
 	shaped := func(name string, f64 bool, shape ...int) (*modelfile.Array, error) {
 		a, err := f.Array(name)
@@ -106,7 +130,7 @@ func FromFile(f *modelfile.File) (*Model, error) {
 			return nil, bad("M[%d,%d] = %g", i/d, i%d, v)
 		}
 	}
-	m := &Model{D: d, M: am.F32, Lambda: h.LambdaAbs, Options: opts, NumPatches: h.NumPatches, NumImages: h.NumImages}
+	m := &Model{D: d, M: am.F32, Lambda: p.LambdaAbs, Options: opts, NumPatches: p.NumPatches, NumImages: p.NumImages}
 	if _, err := f.Array(ArrayG); err == nil {
 		ag, err := shaped(ArrayG, true, d, d)
 		if err != nil {
@@ -116,81 +140,63 @@ func FromFile(f *modelfile.File) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.Acc = &Accumulator{d: d, g: ag.F64, sum: as.F64, patches: h.NumPatches, images: h.NumImages}
+		m.Acc = &Accumulator{d: d, g: ag.F64, sum: as.F64, patches: p.NumPatches, images: p.NumImages}
 	}
 	return m, nil
 }
 
-// Save writes m to path atomically as a model file whose header is h with
-// the model's own fields filled in (FillHeader). With keepGram, G and the
-// feature sum are stored too (d^2 float64 more), so that the model can later
-// be updated or merged.
-func Save(path string, h modelfile.Header, m *Model, keepGram bool) error {
-	m.FillHeader(&h)
-	if err := modelfile.Write(path, &modelfile.File{Header: h, Arrays: m.Arrays(keepGram)}); err != nil {
-		return fmt.Errorf("crd: save: %w", err)
-	}
-	return nil
-}
-
-// Load reads a CRD model file. Errors name the file and wrap the modelfile
-// sentinels (ErrTruncated, ErrChecksum, ...) or ErrInvalidModel.
-func Load(path string) (modelfile.Header, *Model, error) {
-	f, err := modelfile.Read(path)
-	if err != nil {
-		return modelfile.Header{}, nil, fmt.Errorf("crd: load: %w", err)
-	}
-	m, err := FromFile(f)
-	if err != nil {
-		return modelfile.Header{}, nil, fmt.Errorf("crd: load %s: %w", path, err)
-	}
-	return f.Header, m, nil
-}
-
 // MergeModels combines models trained on disjoint image sets into the model
 // that training on their union gives (up to float64 rounding): it checks that
-// the headers are compatible (modelfile.Compatible) and agree with their
-// models, requires every model to have kept its accumulator (saved with G),
+// they were solved alike (an error wrapping ErrIncompatible lists every
+// difference in dimension, lambda, lambda mode and score kind), requires
+// every model to have kept its accumulator (loaded from a file saved with G),
 // adds the accumulators and solves again with the shared options.
-//
-// The returned header is headers[0] with the model fields updated and the
-// calibration and provenance (Created, Tool) cleared: thresholds fitted for
-// the parts do not carry over to the merged model.
-func MergeModels(headers []modelfile.Header, models []*Model) (modelfile.Header, *Model, error) {
-	if len(models) == 0 || len(headers) != len(models) {
-		return modelfile.Header{}, nil, fmt.Errorf("crd: merge: %d headers for %d models", len(headers), len(models))
+func MergeModels(models []*Model) (*Model, error) {
+	if len(models) == 0 {
+		return nil, fmt.Errorf("crd: merge: no models")
 	}
 	var acc *Accumulator
 	for i, m := range models {
-		h := headers[i]
-		if i > 0 {
-			if err := modelfile.Compatible(headers[0], h); err != nil {
-				return modelfile.Header{}, nil, fmt.Errorf("crd: merge model %d into model 0: %w", i, err)
-			}
-		}
-		var own modelfile.Header
-		m.FillHeader(&own)
-		if h.Method != own.Method || h.D != own.D || h.Lambda != own.Lambda || h.LambdaMode != own.LambdaMode || h.Score != own.Score {
-			return modelfile.Header{}, nil, fmt.Errorf("crd: merge: header %d (d = %d, lambda = %g %s, score %s) does not describe its model (d = %d, lambda = %g %s, score %s)",
-				i, h.D, h.Lambda, h.LambdaMode, h.Score, own.D, own.Lambda, own.LambdaMode, own.Score)
+		if err := compatible(models[0], m); err != nil {
+			return nil, fmt.Errorf("crd: merge model %d into model 0: %w", i, err)
 		}
 		if m.Acc == nil {
-			return modelfile.Header{}, nil, fmt.Errorf("crd: merge: model %d has no Gram matrix (save models with G kept to merge them)", i)
+			return nil, fmt.Errorf("crd: merge: model %d has no Gram matrix (save models with G kept to merge them)", i)
 		}
 		if acc == nil {
 			acc = m.Acc.Clone()
 		} else if err := acc.Merge(m.Acc); err != nil {
-			return modelfile.Header{}, nil, err
+			return nil, err
 		}
 	}
 	merged, err := acc.Solve(models[0].Options)
 	if err != nil {
-		return modelfile.Header{}, nil, fmt.Errorf("crd: merge: %w", err)
+		return nil, fmt.Errorf("crd: merge: %w", err)
 	}
-	h := headers[0]
-	h.Layers = append([]string(nil), h.Layers...)
-	h.Calibration = modelfile.Calibration{}
-	h.Created, h.Tool = "", ""
-	merged.FillHeader(&h)
-	return h, merged, nil
+	return merged, nil
+}
+
+// compatible returns nil, or an error wrapping ErrIncompatible that lists
+// every difference in the settings of a and b that forbids merging them.
+func compatible(a, b *Model) error {
+	var diffs []string
+	diff := func(what string, x, y any) {
+		diffs = append(diffs, fmt.Sprintf("%s %v != %v", what, x, y))
+	}
+	if a.D != b.D {
+		diff("feature dimension d", a.D, b.D)
+	}
+	if a.Options.Lambda != b.Options.Lambda {
+		diff("lambda", a.Options.Lambda, b.Options.Lambda)
+	}
+	if a.Options.Mode != b.Options.Mode {
+		diff("lambda mode", fmt.Sprintf("%q", a.Options.Mode), fmt.Sprintf("%q", b.Options.Mode))
+	}
+	if a.Options.Score != b.Options.Score {
+		diff("score kind", fmt.Sprintf("%q", a.Options.Score), fmt.Sprintf("%q", b.Options.Score))
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrIncompatible, strings.Join(diffs, "; "))
 }

@@ -7,8 +7,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-
-	"github.com/crd-ad/crd/modelfile"
 )
 
 // SplitHoldout deterministically shuffles paths with seed and returns the
@@ -109,8 +107,7 @@ func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdR
 		sum = positionSums(grids, gh*gw)
 		mean = meanOf(sum, len(grids), nil)
 	}
-	// Normalise by hand, then map with no normalisation in the header.
-	d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
+	// Normalise by hand, then map raw.
 	var img, pix []float64
 	for _, g := range grids {
 		if mean != nil {
@@ -126,7 +123,7 @@ func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdR
 				g[j] /= v
 			}
 		}
-		r := d.FromGrid(g, gh, gw)
+		r := d.fromGrid(g, gh, gw, nil)
 		img = append(img, r.Score)
 		// The pixel threshold follows the same rule over every map pixel;
 		// keep a strided sample to bound memory on large hold-out sets.
@@ -139,7 +136,7 @@ func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdR
 	if mean != nil {
 		c.PositionMean, c.GridH, c.GridW = mean, gh, gw
 	}
-	d.Header.Calibration = c
+	d.Calibration = c
 }
 
 // PositionMean is the mean of the grids (each of p values) at every
@@ -196,7 +193,7 @@ func meanOf(sum []float64, n int, less []float32) []float32 {
 
 // normalizePositions divides grid by c's per-position means when c has
 // them for a gh x gw grid; otherwise it leaves grid alone.
-func normalizePositions(grid []float32, gh, gw int, c modelfile.Calibration) {
+func normalizePositions(grid []float32, gh, gw int, c Calibration) {
 	m := c.PositionMean
 	if m == nil || c.GridH != gh || c.GridW != gw || len(m) != len(grid) {
 		return
@@ -206,28 +203,11 @@ func normalizePositions(grid []float32, gh, gw int, c modelfile.Calibration) {
 	}
 }
 
-// checkPositionMean reports a stored normalisation that cannot be used.
-func checkPositionMean(c modelfile.Calibration) error {
-	m := c.PositionMean
-	if m == nil {
-		return nil
-	}
-	if c.GridH <= 0 || c.GridW <= 0 || len(m) != c.GridH*c.GridW {
-		return fmt.Errorf("%w: calibration has %d position means for a %d x %d grid", modelfile.ErrMalformed, len(m), c.GridH, c.GridW)
-	}
-	for j, v := range m {
-		if !(v > 0) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("%w: calibration position mean %d is %g, not a positive number", modelfile.ErrMalformed, j, v)
-		}
-	}
-	return nil
-}
-
 // calibrate fits the thresholds and the normalisation from held-out normal
 // image scores and their map values.
-func calibrate(imageScores []float64, pixelScores []float64, rule ThresholdRule) modelfile.Calibration {
+func calibrate(imageScores []float64, pixelScores []float64, rule ThresholdRule) Calibration {
 	lo, hi := slices.Min(imageScores), slices.Max(imageScores)
-	c := modelfile.Calibration{
+	c := Calibration{
 		ImageThreshold: rule.Apply(imageScores),
 		PixelThreshold: rule.Apply(pixelScores),
 		ImageMethod:    rule.String(),
@@ -246,7 +226,7 @@ func calibrate(imageScores []float64, pixelScores []float64, rule ThresholdRule)
 
 // Normalize maps a raw score to [0, 1] so that threshold maps to 0.5:
 // 0.5 + (raw - threshold) / (NormMax - NormMin), clipped.
-func Normalize(raw, threshold float64, c modelfile.Calibration) float64 {
+func Normalize(raw, threshold float64, c Calibration) float64 {
 	span := c.NormMax - c.NormMin
 	if !(span > 0) {
 		span = 1

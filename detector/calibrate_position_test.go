@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"context"
 	"errors"
 	"math"
 	"path/filepath"
@@ -13,10 +14,9 @@ import (
 // rawGrids scores paths with d's scorer alone: no calibration involved.
 func rawGrids(t *testing.T, d *Detector, paths []string) [][]float32 {
 	t.Helper()
-	raw := &Detector{Header: d.Header, CRD: d.CRD, KNN: d.KNN}
-	raw.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
+	raw := d.Raw()
 	var out [][]float32
-	err := raw.PredictFiles(paths, false, nil, func(r *Result) error {
+	err := raw.PredictFiles(context.Background(), paths, false, nil, func(r *Result) error {
 		out = append(out, slices.Clone(r.Grid))
 		return nil
 	})
@@ -33,11 +33,11 @@ func TestPositionNormalisation(t *testing.T) {
 	cat := setup(t)
 	o := tinyOptions()
 	o.Holdout = 0.25
-	d, err := Train(cat.Train, o)
+	d, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := d.Header.Calibration
+	c := d.Calibration
 	if c.GridH != 16 || c.GridW != 16 || len(c.PositionMean) != 256 {
 		t.Fatalf("position means %d for grid %dx%d, want 256 for 16x16", len(c.PositionMean), c.GridH, c.GridW)
 	}
@@ -78,7 +78,7 @@ func TestPositionNormalisation(t *testing.T) {
 	test := []string{cat.Test[0].Path, cat.Test[len(cat.Test)-1].Path}
 	raw := rawGrids(t, d, test)
 	i := 0
-	err = d.PredictFiles(test, false, nil, func(r *Result) error {
+	err = d.PredictFiles(context.Background(), test, false, nil, func(r *Result) error {
 		var want float64
 		for j, v := range raw[i] {
 			q := v / c.PositionMean[j]
@@ -99,19 +99,19 @@ func TestPositionNormalisation(t *testing.T) {
 
 	// RawScores: no normalisation, thresholds on raw scores.
 	o.RawScores = true
-	r, err := Train(cat.Train, o)
+	r, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Header.Calibration.PositionMean != nil {
+	if r.Calibration.PositionMean != nil {
 		t.Fatal("RawScores still stored position means")
 	}
 	var maxRaw float64
 	for _, g := range grids {
 		maxRaw = math.Max(maxRaw, float64(slices.Max(g)))
 	}
-	if r.Header.Calibration.ImageThreshold != maxRaw {
-		t.Fatalf("raw threshold %g, largest raw held-out score %g", r.Header.Calibration.ImageThreshold, maxRaw)
+	if r.Calibration.ImageThreshold != maxRaw {
+		t.Fatalf("raw threshold %g, largest raw held-out score %g", r.Calibration.ImageThreshold, maxRaw)
 	}
 }
 
@@ -131,19 +131,19 @@ func TestPositionMeanFallbacks(t *testing.T) {
 // wrong length or a non-positive value fails to load with ErrMalformed.
 func TestLoadRejectsBadPositionMean(t *testing.T) {
 	cat := setup(t)
-	d, err := Train(cat.Train, tinyOptions())
+	d, err := Train(context.Background(), cat.Train, tinyOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := d.Header.Calibration
-	for name, edit := range map[string]func(c *modelfile.Calibration){
-		"short":    func(c *modelfile.Calibration) { c.PositionMean = c.PositionMean[:10] },
-		"negative": func(c *modelfile.Calibration) { c.PositionMean = slices.Clone(c.PositionMean); c.PositionMean[5] = -1 },
-		"grid":     func(c *modelfile.Calibration) { c.GridW = 0 },
+	good := d.Calibration
+	for name, edit := range map[string]func(c *Calibration){
+		"short":    func(c *Calibration) { c.PositionMean = c.PositionMean[:10] },
+		"negative": func(c *Calibration) { c.PositionMean = slices.Clone(c.PositionMean); c.PositionMean[5] = -1 },
+		"grid":     func(c *Calibration) { c.GridW = 0 },
 	} {
 		c := good
 		edit(&c)
-		d.Header.Calibration = c
+		d.Calibration = c
 		path := filepath.Join(t.TempDir(), name+".crd")
 		if err := d.Save(path, false); err != nil {
 			t.Fatal(err)

@@ -30,108 +30,119 @@ import (
 // smooths anomaly maps (PatchCore / anomalib use 4).
 const Sigma = 4.0
 
-// Scorer turns one image's d x P patch-feature matrix into P patch scores.
-// crd.Model and knn.Model implement it. Score must be safe for concurrent use.
-type Scorer interface {
-	Score(y []float32, p int, out []float32)
-}
-
-// Detector is a trained model ready to score images.
+// Detector is a trained model ready to score images: the method that scores
+// patch features, the features it expects (backbone, layers,
+// preprocessing) and the calibration. Its Predict methods may be called
+// concurrently; Train, Load and Merge make one, Save writes it to a model
+// file.
 type Detector struct {
-	// Header is the model file's metadata: method, backbone,
-	// preprocessing, lambda, calibration.
-	Header modelfile.Header
-	// CRD is the CRD model when Header.Method is "crd".
-	CRD *crd.Model
-	// KNN is the nearest-neighbour model when Header.Method is "knn".
-	KNN *knn.Model
+	// Method scores patch features: a *crd.Model or a *knn.Model.
+	Method Method
+	// Backbone is the registered backbone name and Layers its feature
+	// layers, in concatenation order.
+	Backbone string
+	Layers   []string
+	// Preprocess is the input transform the features are computed with.
+	Preprocess preprocess.Params
+	// Calibration holds the thresholds and normalisation fitted on held-out
+	// normal images.
+	Calibration Calibration
+	// Created is an RFC 3339 timestamp; Tool names the program and version
+	// that made the model.
+	Created, Tool string
 
-	mu  sync.Mutex
+	mu  sync.Mutex // guards ext
 	ext *Extractor
 }
 
-// Scorer returns the detector's patch scorer.
-func (d *Detector) Scorer() Scorer {
-	if d.CRD != nil {
-		return d.CRD
+// New returns an uncalibrated detector that scores with m the features of
+// the named backbone, computed with preprocessing pre (the backbone's
+// default when pre.Crop is 0). It checks that m's feature dimension is the
+// backbone's; the backbone itself is loaded on first use.
+func New(m Method, backboneName string, pre preprocess.Params) (*Detector, error) {
+	info, err := backbone.Lookup(backboneName)
+	if err != nil {
+		return nil, err
 	}
-	return d.KNN
+	if pre.Crop == 0 {
+		pre = info.Preprocess
+	}
+	d := &Detector{Method: m, Backbone: info.Name, Layers: slices.Clone(info.Layers), Preprocess: pre,
+		Calibration: Calibration{ImageMethod: Uncalibrated}, Created: time.Now().UTC().Format(time.RFC3339), Tool: Tool}
+	if err := d.checkBackbone(); err != nil {
+		return nil, err
+	}
+	return d, nil
 }
 
-// ModelBytes is the size of the scorer's numeric payload as deployed: M for
-// CRD (float32 d x d), the memory bank and its norms for kNN.
-func (d *Detector) ModelBytes() int64 {
-	if d.CRD != nil {
-		return int64(len(d.CRD.M)) * 4
+// checkBackbone reports a backbone that is unknown to this build or that
+// does not compute the features the method expects.
+func (d *Detector) checkBackbone() error {
+	info, err := backbone.Lookup(d.Backbone)
+	if err != nil {
+		return err
 	}
-	return int64(len(d.KNN.Bank()))*4 + int64(d.KNN.Len())*4
+	if info.Dim() != d.Method.Dim() || !slices.Equal(info.Layers, d.Layers) {
+		return fmt.Errorf("model was made with backbone %s layers %v (d = %d), but this build's %s has layers %v (d = %d)",
+			d.Backbone, d.Layers, d.Method.Dim(), info.Name, info.Layers, info.Dim())
+	}
+	return nil
 }
 
-// syncHeader copies the model's own fields (method, d, lambda, counts) into
-// the header.
-func (d *Detector) syncHeader() {
-	h := &d.Header
-	switch {
-	case d.CRD != nil:
-		d.CRD.FillHeader(h)
-	case d.KNN != nil:
-		h.Method, h.Coreset, h.D = knn.Method, d.KNN.Ratio(), d.KNN.D()
-		h.NumPatches, h.NumImages = d.KNN.NumPatches(), d.KNN.NumImages()
-	}
+// Raw returns a detector that shares d's method and backbone but has no
+// calibration: its scores are the method's raw patch scores, and it flags
+// nothing.
+func (d *Detector) Raw() *Detector {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return &Detector{Method: d.Method, Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess,
+		Calibration: Calibration{ImageMethod: Uncalibrated}, Created: d.Created, Tool: d.Tool, ext: d.ext}
+}
+
+// Updatable reports whether the model kept the training statistics that
+// AddNormals and Merge need (a CRD model with its Gram matrix G).
+func (d *Detector) Updatable() bool {
+	m, ok := d.Method.(*crd.Model)
+	return ok && m.Acc != nil
 }
 
 // Save writes the model file atomically. keepGram keeps G (CRD only), which
 // makes the model updatable and mergeable at twice the file size.
 func (d *Detector) Save(path string, keepGram bool) error {
-	d.syncHeader()
-	f := &modelfile.File{Header: d.Header}
-	switch {
-	case d.CRD != nil:
-		f.Arrays = d.CRD.Arrays(keepGram)
-	case d.KNN != nil:
-		f.Arrays = d.KNN.Arrays()
-	default:
+	if d.Method == nil {
 		return fmt.Errorf("save %s: detector has no model", path)
 	}
-	return modelfile.Write(path, f)
+	hdr, err := d.MarshalHeader()
+	if err != nil {
+		return fmt.Errorf("save %s: %w", path, err)
+	}
+	return modelfile.Write(path, &modelfile.File{Header: hdr, Arrays: d.Method.Arrays(keepGram)})
 }
 
-// Load reads a model file and checks that its backbone is known.
+// Load reads a model file (format versions modelfile.MinVersion to
+// modelfile.Version) and checks that its backbone is known. Its errors name
+// the file.
 func Load(path string) (*Detector, error) {
 	f, err := modelfile.Read(path)
 	if err != nil {
 		return nil, err
 	}
-	d := &Detector{Header: f.Header}
-	switch f.Header.Method {
-	case crd.Method:
-		d.CRD, err = crd.FromFile(f)
-	case knn.Method:
-		d.KNN, err = knn.FromFile(f)
-	default:
-		err = fmt.Errorf("unknown method %q", f.Header.Method)
+	d, err := Decode(f)
+	if err == nil {
+		err = d.checkBackbone()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if err := checkPositionMean(f.Header.Calibration); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	info, err := backbone.Lookup(f.Header.Backbone)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if info.Dim() != f.Header.D || !slices.Equal(info.Layers, f.Header.Layers) {
-		return nil, fmt.Errorf("%s: model was made with backbone %s layers %v (d = %d), but this build's %s has layers %v (d = %d)",
-			path, f.Header.Backbone, f.Header.Layers, f.Header.D, info.Name, info.Layers, info.Dim())
 	}
 	return d, nil
 }
 
 // extractor loads the backbone on first use.
 func (d *Detector) extractor() (*Extractor, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
 	if d.ext == nil {
-		e, err := NewExtractor(d.Header.Backbone, d.Header.Preprocess)
+		e, err := NewExtractor(d.Backbone, d.Preprocess)
 		if err != nil {
 			return nil, err
 		}
@@ -147,7 +158,7 @@ type Result struct {
 	Path  string
 	// Score is the image score: the largest patch score, after the
 	// per-position normalisation when the model has one (see
-	// modelfile.Calibration.PositionMean).
+	// Calibration.PositionMean).
 	Score float64
 	// Normalized maps Score to [0, 1] with the threshold at 0.5 (0 for an
 	// uncalibrated model).
@@ -166,12 +177,13 @@ type Result struct {
 	Image *dataset.RGB
 }
 
-// score computes the grid, image score and map of one image's features.
-func (d *Detector) score(it *Item) *Result {
+// score computes the grid, image score and map of one image's features,
+// normalised and judged by cal (nil: raw scores, no verdict).
+func (d *Detector) score(it *Item, cal *Calibration) *Result {
 	f := it.Features
 	grid := make([]float32, f.H*f.W)
-	d.Scorer().Score(f.Data, f.H*f.W, grid)
-	r := d.FromGrid(grid, f.H, f.W)
+	d.Method.Score(f.Data, f.H*f.W, grid)
+	r := d.fromGrid(grid, f.H, f.W, cal)
 	r.Index, r.Path, r.Image = it.Index, it.Path, it.Image
 	return r
 }
@@ -182,14 +194,20 @@ func (d *Detector) score(it *Item) *Result {
 // anomaly map (the grid upsampled bilinearly to the input size and blurred
 // with a Gaussian of sigma Sigma) and the verdict at the stored threshold.
 func (d *Detector) FromGrid(grid []float32, gh, gw int) *Result {
-	normalizePositions(grid, gh, gw, d.Header.Calibration)
-	c := d.Header.Preprocess.Crop
+	return d.fromGrid(grid, gh, gw, &d.Calibration)
+}
+
+// fromGrid is FromGrid with the calibration given: nil scores raw.
+func (d *Detector) fromGrid(grid []float32, gh, gw int, cal *Calibration) *Result {
+	if cal != nil {
+		normalizePositions(grid, gh, gw, *cal)
+	}
+	c := d.Preprocess.Crop
 	r := &Result{Grid: grid, GridW: gw, GridH: gh, Size: c}
 	r.Score = float64(slices.Max(grid))
 	r.Map = anomalymap.Map(grid, gh, gw, c, c, Sigma)
-	if d.Calibrated() {
-		cal := d.Header.Calibration
-		r.Normalized = Normalize(r.Score, cal.ImageThreshold, cal)
+	if cal != nil && cal.calibrated() {
+		r.Normalized = Normalize(r.Score, cal.ImageThreshold, *cal)
 		r.Defect = r.Score > cal.ImageThreshold
 	}
 	return r
@@ -197,29 +215,71 @@ func (d *Detector) FromGrid(grid []float32, gh, gw int) *Result {
 
 // PredictFiles scores image files in order, calling fn for each result.
 // Unreadable images are errors unless skipBad is set, in which case warn is
-// told about them.
-func (d *Detector) PredictFiles(paths []string, skipBad bool, warn func(error), fn func(*Result) error) error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+// told about them. It stops when ctx is done, with ctx's error.
+func (d *Detector) PredictFiles(ctx context.Context, paths []string, skipBad bool, warn func(error), fn func(*Result) error) error {
+	return d.predictFiles(ctx, paths, badImages{skipBad, warn}, &d.Calibration, fn)
+}
+
+// predictFiles is PredictFiles with the calibration given (nil: raw
+// scores, as calibration needs them).
+func (d *Detector) predictFiles(ctx context.Context, paths []string, bad badImages, cal *Calibration, fn func(*Result) error) error {
 	e, err := d.extractor()
 	if err != nil {
 		return err
 	}
-	e.SkipBad, e.Warn = skipBad, warn
-	return e.Run(paths, func(it *Item) error { return fn(d.score(it)) })
+	return e.run(ctx, paths, bad, eachItem(func(it *Item) error { return fn(d.score(it, cal)) }))
 }
 
 // Predict scores one image file.
-func (d *Detector) Predict(path string) (*Result, error) {
+func (d *Detector) Predict(ctx context.Context, path string) (*Result, error) {
 	var res *Result
-	err := d.PredictFiles([]string{path}, false, nil, func(r *Result) error { res = r; return nil })
+	err := d.PredictFiles(ctx, []string{path}, false, nil, func(r *Result) error { res = r; return nil })
 	return res, err
+}
+
+// PredictImages scores already-decoded images as one backbone batch (so a
+// server can batch concurrent requests) and returns their results in order,
+// with Result.Index the position in imgs and Path empty. It may be called
+// concurrently: images are preprocessed and scored in the caller's
+// goroutine, and the backbone runs one batch at a time. A nil image is an
+// error. ctx is checked before the backbone runs.
+func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*Result, error) {
+	if len(imgs) == 0 {
+		return nil, nil
+	}
+	e, err := d.extractor()
+	if err != nil {
+		return nil, err
+	}
+	_, errs, x := e.prepare(len(imgs), func(k int) (*dataset.RGB, error) {
+		if imgs[k] == nil || imgs[k].W <= 0 || imgs[k].H <= 0 || len(imgs[k].Pix) < 3*imgs[k].W*imgs[k].H {
+			return nil, fmt.Errorf("predict: image %d is empty or its pixels do not match its size", k)
+		}
+		return imgs[k], nil
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	feats, err := e.features(x)
+	if err != nil {
+		return nil, err
+	}
+	res := make([]*Result, len(imgs))
+	for k, img := range imgs {
+		res[k] = d.score(&Item{Index: k, Image: img, Features: feats.Image(k)}, &d.Calibration)
+	}
+	return res, nil
 }
 
 // PixelMapOriginal returns r's anomaly map on the original image's pixel
 // grid (pixels outside the crop window get 0).
 func (d *Detector) PixelMapOriginal(r *Result) []float32 {
-	return preprocess.ToOriginal(r.Map, r.Image.W, r.Image.H, d.Header.Preprocess, 0)
+	return preprocess.ToOriginal(r.Map, r.Image.W, r.Image.H, d.Preprocess, 0)
 }
 
 // Stage reports progress: stage names the step, done of total items.
@@ -231,7 +291,7 @@ type TrainOptions struct {
 	Backbone string
 	// Preprocess overrides the backbone's default input transform when its
 	// Crop is set.
-	Preprocess modelfile.Preprocess
+	Preprocess preprocess.Params
 	// Method is "crd" (default) or "knn".
 	Method string
 	// Solve are the CRD settings (lambda, its mode, the score kind).
@@ -287,10 +347,14 @@ func (o *TrainOptions) logf(format string, args ...any) {
 
 // Train builds a detector from normal images: features of all but the
 // held-out images go into the model (a streamed Gram matrix for CRD, a
-// memory bank for kNN), then the held-out images set the thresholds.
-func Train(paths []string, opts TrainOptions) (*Detector, error) {
+// memory bank for kNN), then the held-out images set the thresholds. It
+// stops when ctx is done, with ctx's error.
+func Train(ctx context.Context, paths []string, opts TrainOptions) (*Detector, error) {
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("train: no training images")
+	}
+	if opts.Method != "" && opts.Method != crd.Method && opts.Method != knn.Method {
+		return nil, fmt.Errorf("train: unknown method %q (want crd or knn)", opts.Method)
 	}
 	train, held := SplitHoldout(paths, opts.Holdout, opts.Seed)
 	ext, err := NewExtractor(opts.Backbone, opts.Preprocess)
@@ -301,65 +365,77 @@ func Train(paths []string, opts TrainOptions) (*Detector, error) {
 		ext.Batch = opts.Batch
 	}
 	ext.SkipBad, ext.Warn = opts.SkipBad, opts.Warn
-	info := ext.Net.Info()
-	d := &Detector{ext: ext, Header: modelfile.Header{
-		Backbone:   info.Name,
-		Layers:     slices.Clone(info.Layers),
-		Preprocess: ext.Preprocess,
-		Created:    time.Now().UTC().Format(time.RFC3339),
-		Tool:       Tool,
-	}}
-	t0 := time.Now()
-	switch opts.Method {
-	case "", crd.Method:
-		acc := crd.NewAccumulator(info.Dim())
-		err = ext.RunBatches(train, func(items []*Item, f *nn.Tensor) error {
-			acc.AddBatch(f.Data, f.N, f.H*f.W)
-			opts.progress("train", int(acc.NumImages()), len(train))
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if acc.NumImages() == 0 {
-			return nil, fmt.Errorf("train: no readable training images")
-		}
-		opts.logf("features and Gram matrix: %d images, %d patches in %s", acc.NumImages(), acc.NumPatches(), since(t0))
-		t1 := time.Now()
-		d.CRD, err = acc.Solve(opts.Solve)
-		if err != nil {
-			return nil, err
-		}
-		opts.logf("solve (d = %d): %s", info.Dim(), since(t1))
-	case knn.Method:
-		b := knn.NewBankBuilder(info.Dim(), 0)
-		err = ext.Run(train, func(it *Item) error {
-			b.Add(it.Features.Data, it.Features.H*it.Features.W)
-			opts.progress("train", b.Images(), len(train))
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		if b.Images() == 0 {
-			return nil, fmt.Errorf("train: no readable training images")
-		}
-		opts.logf("features and memory bank: %d images, %d patches in %s", b.Images(), b.Len(), since(t0))
-		t1 := time.Now()
-		d.KNN, err = b.Build(context.Background(), knn.CoresetOptions{Ratio: opts.Coreset, Seed: opts.Seed,
-			Progress: func(done, total int) { opts.progress("coreset", done, total) }})
-		if err != nil {
-			return nil, err
-		}
-		opts.logf("coreset (ratio %g, %d of %d patches): %s", opts.Coreset, d.KNN.Len(), b.Len(), since(t1))
-	default:
-		return nil, fmt.Errorf("train: unknown method %q (want crd or knn)", opts.Method)
+	var m Method
+	if opts.Method == knn.Method {
+		m, err = trainKNN(ctx, ext, train, &opts)
+	} else {
+		m, err = trainCRD(ctx, ext, train, &opts)
 	}
-	d.syncHeader()
-	if err := d.Calibrate(held, opts); err != nil {
+	if err != nil {
+		return nil, err
+	}
+	d, err := New(m, opts.Backbone, ext.Preprocess)
+	if err != nil {
+		return nil, err
+	}
+	d.ext = ext
+	if err := d.Calibrate(ctx, held, opts); err != nil {
 		return nil, err
 	}
 	return d, nil
+}
+
+// trainCRD streams the features of paths into a Gram matrix and solves it.
+func trainCRD(ctx context.Context, ext *Extractor, paths []string, opts *TrainOptions) (Method, error) {
+	t0 := time.Now()
+	acc := crd.NewAccumulator(ext.Net.Info().Dim())
+	err := ext.RunBatches(ctx, paths, func(items []*Item, f *nn.Tensor) error {
+		acc.AddBatch(f.Data, f.N, f.H*f.W)
+		opts.progress("train", int(acc.NumImages()), len(paths))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if acc.NumImages() == 0 {
+		return nil, fmt.Errorf("train: no readable training images")
+	}
+	opts.logf("features and Gram matrix: %d images, %d patches in %s", acc.NumImages(), acc.NumPatches(), since(t0))
+	t1 := time.Now()
+	m, err := acc.Solve(opts.Solve)
+	if err != nil {
+		return nil, err
+	}
+	opts.logf("solve (d = %d): %s", acc.D(), since(t1))
+	return m, nil
+}
+
+// trainKNN collects the features of paths into a memory bank and selects
+// its coreset.
+func trainKNN(ctx context.Context, ext *Extractor, paths []string, opts *TrainOptions) (Method, error) {
+	t0 := time.Now()
+	b := knn.NewBankBuilder(ext.Net.Info().Dim(), 0)
+	err := ext.Run(ctx, paths, func(it *Item) error {
+		b.Add(it.Features.Data, it.Features.H*it.Features.W)
+		opts.progress("train", b.Images(), len(paths))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if b.Images() == 0 {
+		return nil, fmt.Errorf("train: no readable training images")
+	}
+	opts.logf("features and memory bank: %d images, %d patches in %s", b.Images(), b.Len(), since(t0))
+	t1 := time.Now()
+	n := b.Len()
+	m, err := b.Build(ctx, knn.CoresetOptions{Ratio: opts.Coreset, Seed: opts.Seed,
+		Progress: func(done, total int) { opts.progress("coreset", done, total) }})
+	if err != nil {
+		return nil, err
+	}
+	opts.logf("coreset (ratio %g, %d of %d patches): %s", opts.Coreset, m.Len(), n, since(t1))
+	return m, nil
 }
 
 // Uncalibrated is the Calibration.ImageMethod of a model without
@@ -367,28 +443,27 @@ func Train(paths []string, opts TrainOptions) (*Detector, error) {
 const Uncalibrated = "none"
 
 // Calibrated reports whether the model has thresholds.
-func (d *Detector) Calibrated() bool {
-	m := d.Header.Calibration.ImageMethod
-	return m != "" && m != Uncalibrated
+func (d *Detector) Calibrated() bool { return d.Calibration.calibrated() }
+
+// calibrated reports whether c holds thresholds.
+func (c *Calibration) calibrated() bool {
+	return c.ImageMethod != "" && c.ImageMethod != Uncalibrated
 }
 
 // Calibrate sets the per-position normalisation and the thresholds from
-// normal images that are not in the model (see CalibrateGrids). With no
-// images it marks the model Uncalibrated. On error the old calibration is
-// kept.
-func (d *Detector) Calibrate(normals []string, opts TrainOptions) error {
+// normal images that are not in the model (see CalibrateGrids), scored raw.
+// With no images it marks the model Uncalibrated. On error (or when ctx is
+// done) the old calibration is kept.
+func (d *Detector) Calibrate(ctx context.Context, normals []string, opts TrainOptions) error {
 	if len(normals) == 0 {
-		d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
+		d.Calibration = Calibration{ImageMethod: Uncalibrated}
 		opts.logf("calibration: no held-out images, no threshold set")
 		return nil
 	}
 	t0 := time.Now()
-	old := d.Header.Calibration
-	// Raw scores: no normalisation while the held-out images are scored.
-	d.Header.Calibration = modelfile.Calibration{ImageMethod: Uncalibrated}
 	var grids [][]float32
 	gh, gw := 0, 0
-	err := d.PredictFiles(normals, opts.SkipBad, opts.Warn, func(r *Result) error {
+	err := d.predictFiles(ctx, normals, badImages{opts.SkipBad, opts.Warn}, nil, func(r *Result) error {
 		grids = append(grids, r.Grid)
 		gh, gw = r.GridH, r.GridW
 		opts.progress("calibrate", len(grids), len(normals))
@@ -398,11 +473,10 @@ func (d *Detector) Calibrate(normals []string, opts TrainOptions) error {
 		err = fmt.Errorf("calibrate: no readable held-out images")
 	}
 	if err != nil {
-		d.Header.Calibration = old
 		return err
 	}
 	d.CalibrateGrids(grids, gh, gw, opts.Threshold, !opts.RawScores)
-	cal := d.Header.Calibration
+	cal := d.Calibration
 	norm := "raw scores"
 	if cal.PositionMean != nil {
 		norm = fmt.Sprintf("scores divided by the %d x %d per-position normal means", gh, gw)

@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"context"
 	"errors"
 	"math"
 	"os"
@@ -12,8 +13,9 @@ import (
 
 	"github.com/crd-ad/crd/backbone"
 	"github.com/crd-ad/crd/dataset"
-	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/knn"
 	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/synth"
 	"github.com/crd-ad/crd/weights"
 )
@@ -28,7 +30,7 @@ const tinyName = "test_tiny"
 
 var tinyInfo = backbone.Info{
 	Name: tinyName, Layers: []string{"a", "b"}, Strides: []int{4, 8}, Channels: []int{9, 9},
-	Preprocess: modelfile.Preprocess{Resize: 64, Crop: 64, Mean: [3]float64{0.5, 0.5, 0.5}, Std: [3]float64{0.25, 0.25, 0.25}},
+	Preprocess: preprocess.Params{Resize: 64, Crop: 64, Mean: [3]float64{0.5, 0.5, 0.5}, Std: [3]float64{0.25, 0.25, 0.25}},
 	MinInput:   16, Weights: "none (test backbone)",
 }
 
@@ -111,7 +113,7 @@ func tinyOptions() TrainOptions {
 func scoresOf(t *testing.T, d *Detector, paths []string) []float64 {
 	t.Helper()
 	var s []float64
-	err := d.PredictFiles(paths, false, nil, func(r *Result) error {
+	err := d.PredictFiles(context.Background(), paths, false, nil, func(r *Result) error {
 		if r.Score != float64(slices.Max(r.Grid)) {
 			t.Fatalf("image score %g is not the grid maximum %g", r.Score, slices.Max(r.Grid))
 		}
@@ -125,6 +127,12 @@ func scoresOf(t *testing.T, d *Detector, paths []string) []float64 {
 		t.Fatal(err)
 	}
 	return s
+}
+
+// nImages is the number of training images in d's model.
+func nImages(d *Detector) int64 {
+	n, _ := d.Method.Counts()
+	return n
 }
 
 func near(a, b []float64, rel float64) bool {
@@ -146,16 +154,16 @@ func TestTrainCalibrateSaveLoad(t *testing.T) {
 	// Raw scores: the threshold is then the largest held-out image score
 	// as predicted (TestPositionNormalisation covers the normalised rule).
 	o.RawScores = true
-	d, err := Train(cat.Train, o)
+	d, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Header.NumImages != 9 || d.Header.Calibration.HeldOut != 3 || !d.Calibrated() {
-		t.Fatalf("images %d, held out %d, calibrated %v", d.Header.NumImages, d.Header.Calibration.HeldOut, d.Calibrated())
+	if nImages(d) != 9 || d.Calibration.HeldOut != 3 || !d.Calibrated() {
+		t.Fatalf("images %d, held out %d, calibrated %v", nImages(d), d.Calibration.HeldOut, d.Calibrated())
 	}
 	// The threshold is the largest held-out score ("max" rule).
 	_, held := SplitHoldout(cat.Train, 0.25, o.Seed)
-	if got, want := d.Header.Calibration.ImageThreshold, slices.Max(scoresOf(t, d, held)); got != want {
+	if got, want := d.Calibration.ImageThreshold, slices.Max(scoresOf(t, d, held)); got != want {
 		t.Fatalf("threshold %g, largest held-out score %g", got, want)
 	}
 	path := filepath.Join(t.TempDir(), "m.crd")
@@ -170,19 +178,20 @@ func TestTrainCalibrateSaveLoad(t *testing.T) {
 	if a, b := scoresOf(t, d, paths), scoresOf(t, l, paths); !slices.Equal(a, b) {
 		t.Fatalf("scores before and after save/load differ: %v %v", a, b)
 	}
-	if !reflect.DeepEqual(l.Header.Calibration, d.Header.Calibration) || l.Header.Backbone != tinyName {
-		t.Fatalf("header not kept: %+v", l.Header)
+	if !reflect.DeepEqual(l.Calibration, d.Calibration) || l.Backbone != tinyName || l.Preprocess != d.Preprocess ||
+		!reflect.DeepEqual(l.Method.Params(), d.Method.Params()) {
+		t.Fatalf("header not kept: %+v", l)
 	}
 }
 
 func TestEvaluate(t *testing.T) {
 	cat := setup(t)
-	d, err := Train(cat.Train, tinyOptions())
+	d, err := Train(context.Background(), cat.Train, tinyOptions())
 	if err != nil {
 		t.Fatal(err)
 	}
 	seen := 0
-	ev, err := d.Evaluate(cat, EvalOptions{OnImage: func(r *Result, s dataset.Sample, mask []bool) error {
+	ev, err := d.Evaluate(context.Background(), cat, EvalOptions{OnImage: func(r *Result, s dataset.Sample, mask []bool) error {
 		seen++
 		if s.Anomalous() != (mask != nil) || (mask != nil && len(mask) != 64*64) {
 			t.Fatalf("%s: mask %d values for defect type %s", s.Path, len(mask), s.Defect)
@@ -219,14 +228,14 @@ func TestResumeAndMergeEqualUnion(t *testing.T) {
 	o := tinyOptions()
 	o.Holdout = 0
 	a, b := cat.Train[:5], cat.Train[5:]
-	union, err := Train(cat.Train, o)
+	union, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	probe := []string{cat.Test[0].Path, cat.Test[5].Path, cat.Test[10].Path}
 	want := scoresOf(t, union, probe)
 
-	da, err := Train(a, o)
+	da, err := Train(context.Background(), a, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,13 +247,13 @@ func TestResumeAndMergeEqualUnion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := resumed.AddNormals(b, o); err != nil {
+	if err := resumed.AddNormals(context.Background(), b, o); err != nil {
 		t.Fatal(err)
 	}
 	if got := scoresOf(t, resumed, probe); !near(got, want, 1e-4) {
 		t.Fatalf("resumed scores %v, union %v", got, want)
 	}
-	db, err := Train(b, o)
+	db, err := Train(context.Background(), b, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,13 +264,13 @@ func TestResumeAndMergeEqualUnion(t *testing.T) {
 	if got := scoresOf(t, merged, probe); !near(got, want, 1e-4) {
 		t.Fatalf("merged scores %v, union %v", got, want)
 	}
-	if merged.Header.NumImages != 12 || merged.Calibrated() {
-		t.Fatalf("merged: %d images, calibrated %v", merged.Header.NumImages, merged.Calibrated())
+	if nImages(merged) != 12 || merged.Calibrated() {
+		t.Fatalf("merged: %d images, calibrated %v", nImages(merged), merged.Calibrated())
 	}
 	// A model with another lambda does not merge.
 	o2 := o
 	o2.Solve.Lambda *= 2
-	dc, err := Train(b, o2)
+	dc, err := Train(context.Background(), b, o2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +285,7 @@ func TestResumeAndMergeEqualUnion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := noG.AddNormals(b, o); err == nil || !strings.Contains(err.Error(), "Gram") {
+	if err := noG.AddNormals(context.Background(), b, o); err == nil || !strings.Contains(err.Error(), "Gram") {
 		t.Fatalf("resume without G: %v", err)
 	}
 }
@@ -286,12 +295,12 @@ func TestKNNMethod(t *testing.T) {
 	o := tinyOptions()
 	o.Method = "knn"
 	o.Coreset = 1
-	d, err := Train(cat.Train, o)
+	d, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.KNN == nil || d.Header.Method != "" && d.Header.Method != "knn" {
-		t.Fatalf("method %q", d.Header.Method)
+	if _, ok := d.Method.(*knn.Model); !ok || d.Method.Name() != "knn" {
+		t.Fatalf("method %q", d.Method.Name())
 	}
 	path := filepath.Join(t.TempDir(), "k.crd")
 	if err := d.Save(path, true); err != nil {
@@ -301,11 +310,11 @@ func TestKNNMethod(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if l.Header.Method != "knn" || l.KNN.Len() != 11*16*16 {
-		t.Fatalf("loaded %q with %d bank rows", l.Header.Method, l.KNN.Len())
+	if k, ok := l.Method.(*knn.Model); !ok || k.Len() != 11*16*16 {
+		t.Fatalf("loaded %q with %d bank rows", l.Method.Name(), k.Len())
 	}
 	// A held-out normal image is no farther from the bank than a defective one with a missing part.
-	ev, err := l.Evaluate(cat, EvalOptions{})
+	ev, err := l.Evaluate(context.Background(), cat, EvalOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,23 +331,23 @@ func TestBadImages(t *testing.T) {
 	}
 	paths := append(slices.Clone(cat.Train), bad)
 	o := tinyOptions()
-	if _, err := Train(paths, o); err == nil || !strings.Contains(err.Error(), "broken.png") {
+	if _, err := Train(context.Background(), paths, o); err == nil || !strings.Contains(err.Error(), "broken.png") {
 		t.Fatalf("corrupt image: %v", err)
 	}
 	var warned []error
 	o.SkipBad = true
 	o.Warn = func(err error) { warned = append(warned, err) }
-	d, err := Train(paths, o)
+	d, err := Train(context.Background(), paths, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(warned) != 1 || !strings.Contains(warned[0].Error(), "broken.png") {
 		t.Fatalf("warnings %v", warned)
 	}
-	if d.Header.NumImages+int64(d.Header.Calibration.HeldOut) != 12 {
-		t.Fatalf("%d images in the model + %d held out, want 12", d.Header.NumImages, d.Header.Calibration.HeldOut)
+	if nImages(d)+int64(d.Calibration.HeldOut) != 12 {
+		t.Fatalf("%d images in the model + %d held out, want 12", nImages(d), d.Calibration.HeldOut)
 	}
-	if _, err := Train(nil, o); err == nil {
+	if _, err := Train(context.Background(), nil, o); err == nil {
 		t.Fatal("no images accepted")
 	}
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "broken.png") {

@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -132,7 +133,7 @@ func (e *Evaluator) Mask(i, w, h int) ([]bool, error) {
 	if m.W != w || m.H != h {
 		return nil, fmt.Errorf("mask %s is %dx%d but its image %s is %dx%d", s.MaskPath, m.W, m.H, s.Path, w, h)
 	}
-	t := preprocess.Mask(m.Pix, m.W, m.H, e.d.Header.Preprocess)
+	t := preprocess.Mask(m.Pix, m.W, m.H, e.d.Preprocess)
 	e.masks[i] = t
 	return t, nil
 }
@@ -164,7 +165,7 @@ func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
 func (e *Evaluator) Finish() *Evaluation {
 	ev := &Evaluation{PerDefect: map[string]Metrics{}, Images: e.scored}
 	ev.Overall = e.d.metricsOf(e.scores, e.labels, e.overall, true, ev)
-	c := e.d.Header.Preprocess.Crop
+	c := e.d.Preprocess.Crop
 	for _, t := range e.cat.Defects {
 		var sc []float64
 		var lb []bool
@@ -190,8 +191,9 @@ func (e *Evaluator) Finish() *Evaluation {
 // image AUROC, pixel AUROC, AUPRO and F1-max, overall and per defect type
 // (each defect type against the normal test images). Pixel metrics are
 // computed in the network's input space, with masks brought there by the
-// same resize and crop as the images (nearest neighbour), as anomalib does.
-func (d *Detector) Evaluate(cat *dataset.Category, opts EvalOptions) (*Evaluation, error) {
+// same resize and crop as the images (nearest neighbour), as anomalib does. It stops
+// when ctx is done, with ctx's error.
+func (d *Detector) Evaluate(ctx context.Context, cat *dataset.Category, opts EvalOptions) (*Evaluation, error) {
 	if len(cat.Test) == 0 {
 		return nil, fmt.Errorf("evaluate %s: no test images", cat.Dir)
 	}
@@ -202,7 +204,7 @@ func (d *Detector) Evaluate(cat *dataset.Category, opts EvalOptions) (*Evaluatio
 	}
 	e := d.NewEvaluator(cat)
 	done := 0
-	err := d.PredictFiles(paths, opts.SkipBad, opts.Warn, func(r *Result) error {
+	err := d.PredictFiles(ctx, paths, opts.SkipBad, opts.Warn, func(r *Result) error {
 		mask, err := e.Add(r, r.Image.W, r.Image.H)
 		if err != nil {
 			return err
@@ -247,7 +249,7 @@ func (d *Detector) metricsOf(scores []float64, labels []bool, px *metrics.PixelS
 		miss("f1_max", err)
 	}
 	if d.Calibrated() {
-		if cm, err := metrics.Confusion(scores, labels, d.Header.Calibration.ImageThreshold); err == nil {
+		if cm, err := metrics.Confusion(scores, labels, d.Calibration.ImageThreshold); err == nil {
 			m.Accuracy, m.Precision, m.Recall = cm.Accuracy(), cm.Precision(), cm.Recall()
 		}
 	} else {

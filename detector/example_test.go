@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"os"
@@ -39,8 +40,9 @@ func Example() {
 
 	opts := DefaultTrainOptions()
 	opts.Backbone = tinyName
-	opts.Holdout = 0.25 // 3 of the 12 normal images set the thresholds
-	d, err := Train(cat.Train, opts)
+	opts.Holdout = 0.25         // 3 of the 12 normal images set the thresholds
+	ctx := context.Background() // a server passes its request's context
+	d, err := Train(ctx, cat.Train, opts)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -54,13 +56,28 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	res, err := det.Predict(filepath.Join(data, "test", "missing", "000.png"))
+	path := filepath.Join(data, "test", "missing", "000.png")
+	res, err := det.Predict(ctx, path)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Printf("model: %s on %d images, %d held out\n", det.Header.Method, det.Header.NumImages, det.Header.Calibration.HeldOut)
+	images, _ := det.Method.Counts()
+	fmt.Printf("model: %s on %d images, %d held out\n", det.Method.Name(), images, det.Calibration.HeldOut)
 	fmt.Printf("map: %d x %d, score above threshold: %v\n", res.Size, res.Size, res.Defect)
+
+	// Images already decoded (a request body, say) are scored as one
+	// backbone batch; PredictImages may be called from many goroutines.
+	img, err := dataset.LoadImage(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	batch, err := det.PredictImages(ctx, []*dataset.RGB{img, img})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("batch of %d: same score as the file: %v\n", len(batch), batch[1].Score == res.Score)
 	// Output:
 	// model: crd on 9 images, 3 held out
 	// map: 64 x 64, score above threshold: true
+	// batch of 2: same score as the file: true
 }

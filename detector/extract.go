@@ -1,6 +1,7 @@
 package detector
 
 import (
+	"context"
 	"fmt"
 	"runtime"
 	"sync"
@@ -8,7 +9,6 @@ import (
 	"github.com/crd-ad/crd/backbone"
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/embed"
-	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/preprocess"
 )
@@ -16,16 +16,20 @@ import (
 // Extractor computes patch features: decode, preprocess, backbone, embed.
 // Images are decoded and preprocessed on all cores while the backbone runs
 // the previous batch, so memory stays bounded by two batches whatever the
-// number of images. An Extractor is not safe for concurrent use.
+// number of images. Its methods may be called concurrently (the backbone
+// runs one batch at a time); its fields must not change meanwhile.
 type Extractor struct {
 	Net        backbone.Backbone
-	Preprocess modelfile.Preprocess
+	Preprocess preprocess.Params
 	// Batch is the number of images per backbone call (default 8).
 	Batch int
 	// SkipBad makes unreadable images a warning (through Warn) instead of
 	// an error.
 	SkipBad bool
 	Warn    func(err error)
+
+	// net serialises the backbone, which is not safe for concurrent use.
+	net sync.Mutex
 }
 
 // Item is one image's result from Extractor.Run.
@@ -47,9 +51,15 @@ type loaded struct {
 	err  error
 }
 
+// badImages says what to do with images that cannot be read.
+type badImages struct {
+	skip bool
+	warn func(error)
+}
+
 // NewExtractor loads the named backbone with its default preprocessing, or
 // with pre when pre.Crop is set.
-func NewExtractor(name string, pre modelfile.Preprocess) (*Extractor, error) {
+func NewExtractor(name string, pre preprocess.Params) (*Extractor, error) {
 	info, err := backbone.Lookup(name)
 	if err != nil {
 		return nil, err
@@ -57,7 +67,7 @@ func NewExtractor(name string, pre modelfile.Preprocess) (*Extractor, error) {
 	if pre.Crop == 0 {
 		pre = info.Preprocess
 	}
-	if err := preprocess.Validate(pre); err != nil {
+	if err := pre.Validate(); err != nil {
 		return nil, err
 	}
 	if pre.Crop < info.MinInput {
@@ -72,34 +82,48 @@ func NewExtractor(name string, pre modelfile.Preprocess) (*Extractor, error) {
 
 // Run extracts the features of paths in order and calls fn once per image,
 // from the calling goroutine. It stops at the first error from fn, or from
-// an image unless SkipBad is set.
-func (e *Extractor) Run(paths []string, fn func(it *Item) error) error {
-	return e.RunBatches(paths, func(items []*Item, _ *nn.Tensor) error {
+// an image unless SkipBad is set, or when ctx is done (returning ctx's
+// error; the batch in flight finishes first).
+func (e *Extractor) Run(ctx context.Context, paths []string, fn func(it *Item) error) error {
+	return e.run(ctx, paths, badImages{e.SkipBad, e.Warn}, eachItem(fn))
+}
+
+// eachItem turns a per-image callback into a per-batch one.
+func eachItem(fn func(it *Item) error) func([]*Item, *nn.Tensor) error {
+	return func(items []*Item, _ *nn.Tensor) error {
 		for _, it := range items {
 			if err := fn(it); err != nil {
 				return err
 			}
 		}
 		return nil
-	})
+	}
 }
 
 // RunBatches is Run one backbone batch at a time: fn gets the batch's items
 // and their features as one N x d x gh x gw tensor (item k is image k), for
 // consumers that are faster on whole batches, such as the Gram update.
-func (e *Extractor) RunBatches(paths []string, fn func(items []*Item, feats *nn.Tensor) error) error {
+func (e *Extractor) RunBatches(ctx context.Context, paths []string, fn func(items []*Item, feats *nn.Tensor) error) error {
+	return e.run(ctx, paths, badImages{e.SkipBad, e.Warn}, fn)
+}
+
+// run is RunBatches with the bad-image policy given per call, so that
+// concurrent callers of a shared Extractor need not change its fields.
+func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn func(items []*Item, feats *nn.Tensor) error) error {
 	batch := e.Batch
 	if batch <= 0 {
 		batch = 8
 	}
-	c := e.Preprocess.Crop
 	stop := make(chan struct{})
 	defer close(stop)
 	ch := make(chan loaded, 1)
 	go func() {
 		defer close(ch)
 		for start := 0; start < len(paths); start += batch {
-			l := e.load(paths, start, min(start+batch, len(paths)), c)
+			if ctx.Err() != nil {
+				return
+			}
+			l := e.load(paths, start, min(start+batch, len(paths)), bad)
 			select {
 			case ch <- l:
 			case <-stop:
@@ -111,17 +135,16 @@ func (e *Extractor) RunBatches(paths []string, fn func(items []*Item, feats *nn.
 		}
 	}()
 	for l := range ch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if l.err != nil {
 			return l.err
 		}
 		if len(l.idx) == 0 {
 			continue
 		}
-		outs, err := e.Net.Forward(l.x)
-		if err != nil {
-			return fmt.Errorf("backbone: %w", err)
-		}
-		feats, err := embed.Features(outs)
+		feats, err := e.features(l.x)
 		if err != nil {
 			return err
 		}
@@ -133,41 +156,34 @@ func (e *Extractor) RunBatches(paths []string, fn func(items []*Item, feats *nn.
 			return err
 		}
 	}
-	return nil
+	return ctx.Err()
+}
+
+// features runs the backbone and the patch embedding on one input batch.
+// The result does not share memory with the backbone's buffers.
+func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
+	e.net.Lock()
+	defer e.net.Unlock()
+	outs, err := e.Net.Forward(x)
+	if err != nil {
+		return nil, fmt.Errorf("backbone: %w", err)
+	}
+	return embed.Features(outs)
 }
 
 // load decodes and preprocesses paths[from:to] in parallel into one batch.
-func (e *Extractor) load(paths []string, from, to, c int) loaded {
-	n := to - from
-	imgs := make([]*dataset.RGB, n)
-	errs := make([]error, n)
-	x := nn.NewTensor(n, 3, c, c)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for k := 0; k < n; k++ {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(k int) {
-			defer func() { <-sem; wg.Done() }()
-			img, err := dataset.LoadImage(paths[from+k])
-			if err != nil {
-				errs[k] = err
-				return
-			}
-			imgs[k] = img
-			preprocess.Image(img.Pix, img.W, img.H, e.Preprocess, x.Data[k*3*c*c:(k+1)*3*c*c])
-		}(k)
-	}
-	wg.Wait()
+func (e *Extractor) load(paths []string, from, to int, bad badImages) loaded {
+	imgs, errs, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) { return dataset.LoadImage(paths[from+k]) })
+	c := e.Preprocess.Crop
 	l := loaded{x: x}
 	kept := 0
-	for k := 0; k < n; k++ {
+	for k := range imgs {
 		if errs[k] != nil {
-			if !e.SkipBad {
+			if !bad.skip {
 				return loaded{err: errs[k]}
 			}
-			if e.Warn != nil {
-				e.Warn(errs[k])
+			if bad.warn != nil {
+				bad.warn(errs[k])
 			}
 			continue
 		}
@@ -181,4 +197,32 @@ func (e *Extractor) load(paths []string, from, to, c int) loaded {
 	x.N = kept
 	x.Data = x.Data[:kept*3*c*c]
 	return l
+}
+
+// prepare gets n images (get(k) for k < n) and preprocesses them into one
+// n x 3 x Crop x Crop input batch, on all cores. Image k's slot is left
+// zero when get fails; errs[k] says why.
+func (e *Extractor) prepare(n int, get func(k int) (*dataset.RGB, error)) (imgs []*dataset.RGB, errs []error, x *nn.Tensor) {
+	c := e.Preprocess.Crop
+	imgs = make([]*dataset.RGB, n)
+	errs = make([]error, n)
+	x = nn.NewTensor(n, 3, c, c)
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
+	for k := 0; k < n; k++ {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(k int) {
+			defer func() { <-sem; wg.Done() }()
+			img, err := get(k)
+			if err != nil {
+				errs[k] = err
+				return
+			}
+			imgs[k] = img
+			preprocess.Image(img.Pix, img.W, img.H, e.Preprocess, x.Data[k*3*c*c:(k+1)*3*c*c])
+		}(k)
+	}
+	wg.Wait()
+	return imgs, errs, x
 }

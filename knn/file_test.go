@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -22,16 +21,25 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(t.TempDir(), "model.crd")
-	if err := Save(path, m, modelfile.Header{Backbone: "wide_resnet50_2", Layers: []string{"layer2", "layer3"}}); err != nil {
-		t.Fatal(err)
-	}
-	got, h, err := Load(path)
+	// Through the file container's bytes, as detector.Save and Load do.
+	b2, err := modelfile.Encode(&modelfile.File{Arrays: m.Arrays(true)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if h.Method != "knn" || h.Coreset != 0.2 || h.D != d || h.NumPatches != 100 || h.NumImages != 4 || h.Backbone != "wide_resnet50_2" {
-		t.Errorf("header %+v", h)
+	f, err := modelfile.Decode(b2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := m.Params().(Params)
+	if m.Name() != "knn" || h.Coreset != 0.2 || h.D != d || h.NumPatches != 100 || h.NumImages != 4 {
+		t.Errorf("params %+v", h)
+	}
+	got, err := FromFile(h, f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Bytes() != int64(20*d+20)*4 {
+		t.Errorf("model bytes %d", m.Bytes())
 	}
 	if got.Len() != 20 || got.D() != d || got.Ratio() != 0.2 || got.NumPatches() != 100 || got.NumImages() != 4 {
 		t.Errorf("loaded model: Len %d D %d Ratio %g NumPatches %d NumImages %d", got.Len(), got.D(), got.Ratio(), got.NumPatches(), got.NumImages())
@@ -53,50 +61,34 @@ func TestSaveLoadRoundTrip(t *testing.T) {
 }
 
 func TestFromFileErrors(t *testing.T) {
-	good := func() *modelfile.File {
-		return &modelfile.File{
-			Header: modelfile.Header{Method: "knn", D: 3, Coreset: 0.1},
+	good := func() (*Params, *modelfile.File) {
+		return &Params{D: 3, Coreset: 0.1}, &modelfile.File{
 			Arrays: []modelfile.Array{{Name: BankArray, Shape: []int{2, 3}, F32: []float32{1, 2, 3, 4, 5, 6}}},
 		}
 	}
-	if _, err := FromFile(good()); err != nil {
+	p0, f0 := good()
+	if _, err := FromFile(*p0, f0); err != nil {
 		t.Fatalf("good file: %v", err)
 	}
 	cases := []struct {
 		name, want string
-		edit       func(f *modelfile.File)
+		edit       func(p *Params, f *modelfile.File)
 	}{
-		{"crd model", `method is "crd"`, func(f *modelfile.File) { f.Header.Method = "crd" }},
-		{"no d", "dimension d = 0", func(f *modelfile.File) { f.Header.D = 0 }},
-		{"bad ratio", "coreset ratio 0", func(f *modelfile.File) { f.Header.Coreset = 0 }},
-		{"no bank", "no such array", func(f *modelfile.File) { f.Arrays[0].Name = "bank" }},
-		{"d mismatch", "shape [3 2], want [M, 3]", func(f *modelfile.File) { f.Arrays[0].Shape = []int{3, 2} }},
-		{"rank 1", "shape [6]", func(f *modelfile.File) { f.Arrays[0].Shape = []int{6} }},
-		{"empty", "shape [0 3]", func(f *modelfile.File) { f.Arrays[0].Shape = []int{0, 3}; f.Arrays[0].F32 = []float32{} }},
-		{"float64", "is float64", func(f *modelfile.File) { f.Arrays[0].F32 = nil; f.Arrays[0].F64 = make([]float64, 6) }},
-		{"nan", "row 1 has a non-finite", func(f *modelfile.File) { f.Arrays[0].F32[4] = float32(math.NaN()) }},
+		{"no d", "dimension d = 0", func(p *Params, f *modelfile.File) { p.D = 0 }},
+		{"bad ratio", "coreset ratio 0", func(p *Params, f *modelfile.File) { p.Coreset = 0 }},
+		{"no bank", "no such array", func(_ *Params, f *modelfile.File) { f.Arrays[0].Name = "bank" }},
+		{"d mismatch", "shape [3 2], want [M, 3]", func(_ *Params, f *modelfile.File) { f.Arrays[0].Shape = []int{3, 2} }},
+		{"rank 1", "shape [6]", func(_ *Params, f *modelfile.File) { f.Arrays[0].Shape = []int{6} }},
+		{"empty", "shape [0 3]", func(_ *Params, f *modelfile.File) { f.Arrays[0].Shape = []int{0, 3}; f.Arrays[0].F32 = []float32{} }},
+		{"float64", "is float64", func(_ *Params, f *modelfile.File) { f.Arrays[0].F32 = nil; f.Arrays[0].F64 = make([]float64, 6) }},
+		{"nan", "row 1 has a non-finite", func(_ *Params, f *modelfile.File) { f.Arrays[0].F32[4] = float32(math.NaN()) }},
 	}
 	for _, tc := range cases {
-		f := good()
-		tc.edit(f)
-		_, err := FromFile(f)
+		p, f := good()
+		tc.edit(p, f)
+		_, err := FromFile(*p, f)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: error %v, want one containing %q", tc.name, err, tc.want)
 		}
-	}
-}
-
-func TestLoadNamesFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "bad.crd")
-	f := &modelfile.File{
-		Header: modelfile.Header{Method: "knn", D: 4, Coreset: 1},
-		Arrays: []modelfile.Array{{Name: BankArray, Shape: []int{2, 3}, F32: make([]float32, 6)}},
-	}
-	if err := modelfile.Write(path, f); err != nil {
-		t.Fatal(err)
-	}
-	_, _, err := Load(path)
-	if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "want [M, 4]") {
-		t.Errorf("Load of a bad-shape file: %v", err)
 	}
 }

@@ -1,12 +1,14 @@
 // Package modelfile is the versioned, checksummed container that trained
-// models are saved in: a JSON Header followed by named float32 or float64
-// arrays.
+// models are saved in: a header of JSON bytes followed by named float32 or
+// float64 arrays. It is a pure container: what the header's fields mean, and
+// which arrays a model needs, is decided by the package that writes the
+// model (package detector), not here.
 //
 // Layout of format version 1 (all integers little-endian):
 //
 //	prefix   "CRDMODEL" (8 bytes), uint32 format version, uint64 total file
 //	         length, uint32 CRC-32 (IEEE) of the preceding 20 bytes
-//	header   uint32 length, then the Header as JSON
+//	header   uint32 length, then the header: one JSON object
 //	arrays   uint32 count, then for each array: uint16 name length, name,
 //	         uint8 dtype (1 = float32, 2 = float64), uint8 rank, rank x uint64
 //	         dimensions, then the elements in row-major order
@@ -40,10 +42,12 @@ const Magic = "CRDMODEL"
 // Version is the format version that Write produces. Read accepts MinVersion
 // to Version.
 //
-// Version 2 added Calibration.PositionMean: scores are divided per grid
-// position by the mean held-out normal score there, so thresholds of a
-// version 2 file are on that scale and an older reader must not use them.
-// Version 1 files have raw-score thresholds and still load.
+// Version 2 added the calibration's per-position normalisation (the header's
+// calibration.position_mean): scores are divided per grid position by the
+// mean held-out normal score there, so thresholds of a version 2 file are on
+// that scale and an older reader must not use them. Version 1 files have
+// raw-score thresholds and still load. The container layout is the same in
+// both.
 const Version uint32 = 2
 
 // MinVersion is the oldest format version Read accepts.
@@ -75,8 +79,6 @@ var (
 	ErrMalformed = errors.New("malformed model file")
 	// ErrNoArray: File.Array found no array of that name.
 	ErrNoArray = errors.New("model file has no such array")
-	// ErrIncompatible: Compatible found a difference that forbids merging.
-	ErrIncompatible = errors.New("models are not compatible")
 )
 
 // Array is a named dense array. Exactly one of F32 and F64 holds the
@@ -100,7 +102,12 @@ func (a *Array) Len() int {
 // File is a model file's content: the metadata header and the arrays, in the
 // order they are stored.
 type File struct {
-	Header Header
+	// Version is the format version the file was read with (Decode sets
+	// it; Encode always writes Version).
+	Version uint32
+	// Header is the metadata as one JSON object. Encode writes "{}" for an
+	// empty header.
+	Header json.RawMessage
 	Arrays []Array
 }
 
@@ -117,8 +124,11 @@ func (f *File) Array(name string) (*Array, error) {
 
 // Encode returns the file's bytes in the current format version.
 func Encode(f *File) ([]byte, error) {
-	hdr, err := json.Marshal(&f.Header)
-	if err != nil {
+	hdr := []byte(f.Header)
+	if len(hdr) == 0 {
+		hdr = []byte("{}")
+	}
+	if err := checkHeader(hdr); err != nil {
 		return nil, fmt.Errorf("modelfile: encode header: %w", err)
 	}
 	size := prefixLen + 4 + len(hdr) + 4 + trailerLen
@@ -171,6 +181,18 @@ func Encode(f *File) ([]byte, error) {
 		panic("modelfile: size accounting is wrong")
 	}
 	return b, nil
+}
+
+// checkHeader reports a header that is not one JSON object.
+func checkHeader(b []byte) error {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(b, &obj); err != nil {
+		return err
+	}
+	if obj == nil {
+		return errors.New("header is null, not a JSON object")
+	}
+	return nil
 }
 
 func checkArray(a *Array) error {
@@ -244,8 +266,9 @@ func Decode(b []byte) (*File, error) {
 	if crc := crc32.ChecksumIEEE(b[:prefixLen-4]); crc != le.Uint32(b[prefixLen-4:]) {
 		return nil, fmt.Errorf("%w: the prefix (version and length) fails its CRC", ErrChecksum)
 	}
-	if v := le.Uint32(b[len(Magic):]); v < MinVersion || v > Version {
-		return nil, fmt.Errorf("%w: file has version %d, this build reads versions %d to %d", ErrVersion, v, MinVersion, Version)
+	version := le.Uint32(b[len(Magic):])
+	if version < MinVersion || version > Version {
+		return nil, fmt.Errorf("%w: file has version %d, this build reads versions %d to %d", ErrVersion, version, MinVersion, Version)
 	}
 	declared := le.Uint64(b[len(Magic)+4:])
 	switch {
@@ -261,12 +284,13 @@ func Decode(b []byte) (*File, error) {
 		return nil, ErrChecksum
 	}
 	r := reader{b: body, off: prefixLen}
-	f := new(File)
+	f := &File{Version: version}
 	hlen, ok := r.u32()
 	if !ok || uint64(hlen) > uint64(r.left()) {
 		return nil, fmt.Errorf("%w: header length runs past the end", ErrMalformed)
 	}
-	if err := json.Unmarshal(r.bytes(int(hlen)), &f.Header); err != nil {
+	f.Header = bytes.Clone(r.bytes(int(hlen)))
+	if err := checkHeader(f.Header); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", ErrMalformed, err)
 	}
 	count, ok := r.u32()

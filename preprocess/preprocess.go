@@ -5,44 +5,8 @@
 package preprocess
 
 import (
-	"fmt"
 	"math"
-
-	"github.com/crd-ad/crd/modelfile"
 )
-
-// Window is where the crop lies in the resized image: the crop's pixel (x, y)
-// is pixel (Left+x, Top+y) of the Resize x Resize image.
-type Window struct {
-	Resize, Crop, Left, Top int
-}
-
-// WindowOf returns the crop window of p, with torchvision's CenterCrop
-// rounding. A Resize of 0 means the image is resized straight to Crop.
-func WindowOf(p modelfile.Preprocess) Window {
-	r := p.Resize
-	if r == 0 {
-		r = p.Crop
-	}
-	off := int(math.Round(float64(r-p.Crop) / 2))
-	return Window{Resize: r, Crop: p.Crop, Left: off, Top: off}
-}
-
-// Validate reports a preprocessing that cannot be applied.
-func Validate(p modelfile.Preprocess) error {
-	if p.Crop <= 0 {
-		return fmt.Errorf("preprocess: crop size %d must be positive", p.Crop)
-	}
-	if p.Resize != 0 && p.Resize < p.Crop {
-		return fmt.Errorf("preprocess: resize %d is smaller than crop %d", p.Resize, p.Crop)
-	}
-	for c := 0; c < 3; c++ {
-		if !(p.Std[c] > 0) {
-			return fmt.Errorf("preprocess: std[%d] = %g must be positive", c, p.Std[c])
-		}
-	}
-	return nil
-}
 
 // taps holds, for each output coordinate, the first source index and the
 // filter weights (summing to 1) of an antialiased bilinear resize.
@@ -105,8 +69,8 @@ func makeTaps(src, dst, from, count int) taps {
 // Image writes the preprocessed 3 x Crop x Crop tensor of a planar RGB image
 // (pix holds 3 planes of w x h values in [0, 1]) into dst, which must hold
 // 3*Crop*Crop values. Grey images must be replicated to 3 planes first.
-func Image(pix []float32, w, h int, p modelfile.Preprocess, dst []float32) {
-	win := WindowOf(p)
+func Image(pix []float32, w, h int, p Params, dst []float32) {
+	win := p.Window()
 	c := win.Crop
 	if len(pix) < 3*w*h || len(dst) < 3*c*c {
 		panic("preprocess: buffer sizes do not match the image")
@@ -155,8 +119,8 @@ func Image(pix []float32, w, h int, p modelfile.Preprocess, dst []float32) {
 // Mask brings a w x h defect mask into the crop space of p with
 // nearest-neighbour sampling (PyTorch's "nearest": source index
 // floor(dst * src / dst_size)), as the pipeline does for ground truth.
-func Mask(mask []bool, w, h int, p modelfile.Preprocess) []bool {
-	win := WindowOf(p)
+func Mask(mask []bool, w, h int, p Params) []bool {
+	win := p.Window()
 	c := win.Crop
 	out := make([]bool, c*c)
 	for y := 0; y < c; y++ {
@@ -172,8 +136,8 @@ func Mask(mask []bool, w, h int, p modelfile.Preprocess) []bool {
 // ToOriginal maps a Crop x Crop map (in the network's input space) back onto
 // the original w x h image with bilinear sampling. Pixels that fall outside
 // the crop window were never seen by the network and get the value outside.
-func ToOriginal(m []float32, w, h int, p modelfile.Preprocess, outside float32) []float32 {
-	win := WindowOf(p)
+func ToOriginal(m []float32, w, h int, p Params, outside float32) []float32 {
+	win := p.Window()
 	c := win.Crop
 	out := make([]float32, w*h)
 	cols := make([]tap, w) // the same for every row

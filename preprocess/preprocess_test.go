@@ -5,11 +5,9 @@ import (
 	"math"
 	"os"
 	"testing"
-
-	"github.com/crd-ad/crd/modelfile"
 )
 
-var imagenet = modelfile.Preprocess{Mean: [3]float64{0.485, 0.456, 0.406}, Std: [3]float64{0.229, 0.224, 0.225}}
+var imagenet = Params{Mean: [3]float64{0.485, 0.456, 0.406}, Std: [3]float64{0.229, 0.224, 0.225}}
 
 // TestImageAgainstPIL compares with PIL's antialiased bilinear resize, torchvision's centre crop and ImageNet
 // normalisation, from testdata/make_fixture.py.
@@ -51,7 +49,7 @@ func TestMaskNearestAndCrop(t *testing.T) {
 	// block at resized (6..7, 0..1), i.e. crop (5, 0) after the 1-pixel crop offset.
 	m := make([]bool, 16)
 	m[3] = true
-	got := Mask(m, 4, 4, modelfile.Preprocess{Resize: 8, Crop: 6})
+	got := Mask(m, 4, 4, Params{Resize: 8, Crop: 6})
 	for y := 0; y < 6; y++ {
 		for x := 0; x < 6; x++ {
 			want := x == 5 && y == 0
@@ -64,7 +62,7 @@ func TestMaskNearestAndCrop(t *testing.T) {
 
 func TestToOriginalRoundTrip(t *testing.T) {
 	// A map that is linear in x in crop space stays linear in x on the original when there is no crop.
-	p := modelfile.Preprocess{Resize: 10, Crop: 10}
+	p := Params{Resize: 10, Crop: 10}
 	m := make([]float32, 100)
 	for y := 0; y < 10; y++ {
 		for x := 0; x < 10; x++ {
@@ -79,22 +77,22 @@ func TestToOriginalRoundTrip(t *testing.T) {
 		}
 	}
 	// With a crop, the border of the original is outside the network's view.
-	out = ToOriginal(make([]float32, 36), 8, 8, modelfile.Preprocess{Resize: 8, Crop: 6}, -1)
+	out = ToOriginal(make([]float32, 36), 8, 8, Params{Resize: 8, Crop: 6}, -1)
 	if out[0] != -1 || out[4*8+4] != 0 {
 		t.Fatalf("outside/inside values wrong: %v %v", out[0], out[36])
 	}
 }
 
 func TestValidate(t *testing.T) {
-	bad := []modelfile.Preprocess{{Crop: 0, Std: [3]float64{1, 1, 1}}, {Resize: 10, Crop: 20, Std: [3]float64{1, 1, 1}}, {Crop: 4}}
+	bad := []Params{{Crop: 0, Std: [3]float64{1, 1, 1}}, {Resize: 10, Crop: 20, Std: [3]float64{1, 1, 1}}, {Crop: 4}}
 	for _, p := range bad {
-		if Validate(p) == nil {
+		if p.Validate() == nil {
 			t.Errorf("Validate(%+v) accepted a bad preprocessing", p)
 		}
 	}
 	good := imagenet
 	good.Resize, good.Crop = 256, 224
-	if err := Validate(good); err != nil {
+	if err := good.Validate(); err != nil {
 		t.Error(err)
 	}
 }

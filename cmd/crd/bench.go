@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -28,7 +29,7 @@ func parseFloats(s string) ([]float64, error) {
 	return out, nil
 }
 
-func runBench(args []string) error {
+func runBench(ctx context.Context, args []string) error {
 	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data ../shared/data/ball_screw
   crd bench --data ../shared/data/ball_screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
   OPENBLAS_CORETYPE=SkylakeX crd bench --data DIR --json    # kNN on OpenBLAS's AVX-512 kernels (recent Xeons)
@@ -94,7 +95,7 @@ func runBench(args []string) error {
 	if !quiet {
 		o.Log = func(format string, a ...any) { p.done(); fmt.Fprintf(os.Stderr, format+"\n", a...) }
 	}
-	rep, err := bench.Run(cat, o)
+	rep, err := bench.Run(ctx, cat, o)
 	if err != nil {
 		return err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,7 +12,7 @@ import (
 	"github.com/crd-ad/crd/synth"
 )
 
-func runDemo(args []string) error {
+func runDemo(ctx context.Context, args []string) error {
 	fs := newFlags("demo", "[--out DIR] [--quick]", `  crd demo                      # writes crd-demo/: data, model and report
   crd demo --out /tmp/demo --quick
 `)
@@ -72,7 +73,7 @@ func runDemo(args []string) error {
 		return err
 	}
 	t1 := time.Now()
-	d, err := detector.Train(cat.Train, opts)
+	d, err := detector.Train(ctx, cat.Train, opts)
 	if err != nil {
 		return err
 	}
@@ -81,11 +82,12 @@ func runDemo(args []string) error {
 	}
 	p.done()
 	timings["train"] = time.Since(t1).Seconds()
-	say("2/3 trained a %s model on %d images with backbone %s in %s: %s", d.Header.Method, d.Header.NumImages, d.Header.Backbone,
+	nImages, _ := d.Method.Counts()
+	say("2/3 trained a %s model on %d images with backbone %s in %s: %s", d.Method.Name(), nImages, d.Backbone,
 		time.Since(t1).Round(time.Millisecond), modelPath)
 
 	t2 := time.Now()
-	ev, err := evaluate(d, cat, reportDir, 60, false, p, timings)
+	ev, err := evaluate(ctx, d, cat, reportDir, 60, false, p, timings)
 	if err != nil {
 		return err
 	}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/crd-ad/crd/crd"
 	"io"
 	"math"
 	"os"
@@ -29,7 +31,7 @@ func openCategory(dir string) (*dataset.Category, error) {
 	return dataset.OpenCategory(cats[0])
 }
 
-func runEval(args []string) error {
+func runEval(ctx context.Context, args []string) error {
 	fs := newFlags("eval", "-m MODEL --data DIR [--json] [--report DIR]", `  crd eval -m ball_screw.crd --data ../shared/data/ball_screw
   crd eval -m ball_screw.crd --data ../shared/data/ball_screw --json --report report/
 `)
@@ -60,7 +62,7 @@ func runEval(args []string) error {
 	}
 	p := newProgress(quiet)
 	defer p.done()
-	ev, err := evaluate(d, cat, reportDir, gallery, skipBad, p, nil)
+	ev, err := evaluate(ctx, d, cat, reportDir, gallery, skipBad, p, nil)
 	if err != nil {
 		return err
 	}
@@ -76,7 +78,7 @@ func runEval(args []string) error {
 }
 
 // evaluate runs the evaluation, writing the HTML report when dir is set.
-func evaluate(d *detector.Detector, cat *dataset.Category, dir string, gallery int, skipBad bool, p *progress, timings map[string]float64) (*detector.Evaluation, error) {
+func evaluate(ctx context.Context, d *detector.Detector, cat *dataset.Category, dir string, gallery int, skipBad bool, p *progress, timings map[string]float64) (*detector.Evaluation, error) {
 	opts := detector.EvalOptions{SkipBad: skipBad, Progress: p.update,
 		Warn: func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }}
 	var rep *htmlReport
@@ -87,7 +89,7 @@ func evaluate(d *detector.Detector, cat *dataset.Category, dir string, gallery i
 		}
 		opts.OnImage = rep.add
 	}
-	ev, err := d.Evaluate(cat, opts)
+	ev, err := d.Evaluate(ctx, cat, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -113,8 +115,12 @@ func writeEvalJSON(w io.Writer, d *detector.Detector, ev *detector.Evaluation) e
 	out["per_defect"] = ev.PerDefect
 	out["images"] = ev.Images
 	out["seconds"] = ev.Seconds
-	out["model"] = map[string]any{"method": d.Header.Method, "backbone": d.Header.Backbone, "d": d.Header.D,
-		"lambda": d.Header.Lambda, "lambda_mode": d.Header.LambdaMode, "image_threshold": d.Header.Calibration.ImageThreshold}
+	lambda, mode := 0.0, ""
+	if m, ok := d.Method.(*crd.Model); ok {
+		lambda, mode = m.Options.Lambda, string(m.Options.Mode)
+	}
+	out["model"] = map[string]any{"method": d.Method.Name(), "backbone": d.Backbone, "d": d.Method.Dim(),
+		"lambda": lambda, "lambda_mode": mode, "image_threshold": d.Calibration.ImageThreshold}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
@@ -145,5 +151,5 @@ func printEval(w io.Writer, d *detector.Detector, ev *detector.Evaluation) {
 	for _, m := range ev.Overall.Missing {
 		fmt.Fprintf(w, "note: %s\n", m)
 	}
-	fmt.Fprintf(w, "%s model, backbone %s, %d test images in %.1fs\n", d.Header.Method, d.Header.Backbone, ev.Overall.NImages, ev.Seconds)
+	fmt.Fprintf(w, "%s model, backbone %s, %d test images in %.1fs\n", d.Method.Name(), d.Backbone, ev.Overall.NImages, ev.Seconds)
 }

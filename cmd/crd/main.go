@@ -5,18 +5,21 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
 )
 
 type command struct {
 	name    string
 	summary string
-	run     func(args []string) error
+	// run does the command's work; ctx is cancelled by Ctrl-C (SIGINT).
+	run func(ctx context.Context, args []string) error
 }
 
 var commands []command
@@ -57,7 +60,9 @@ func run(args []string) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
-			err := c.run(args[1:])
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			err := c.run(ctx, args[1:])
+			stop()
 			switch {
 			case err == nil:
 				return 0

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/crd-ad/crd/preprocess"
 	"os"
 	"slices"
 
@@ -11,7 +13,7 @@ import (
 	"github.com/crd-ad/crd/modelfile"
 )
 
-func runMerge(args []string) error {
+func runMerge(ctx context.Context, args []string) error {
 	fs := newFlags("merge", "-o OUT [--calib DIR] MODEL...", `  crd merge -o line3.crd shard1.crd shard2.crd shard3.crd
   crd merge -o line3.crd --calib holdout_good/ shard1.crd shard2.crd
 `)
@@ -42,7 +44,7 @@ func runMerge(args []string) error {
 		return err
 	}
 	if calib != "" {
-		if err := calibrateWith(m, calib, threshold, raw, quiet); err != nil {
+		if err := calibrateWith(ctx, m, calib, threshold, raw, quiet); err != nil {
 			return err
 		}
 	} else {
@@ -52,12 +54,13 @@ func runMerge(args []string) error {
 		return err
 	}
 	if !quiet {
-		fmt.Fprintf(os.Stderr, "merged %d models (%d images, %d patches) into %s\n", len(ds), m.Header.NumImages, m.Header.NumPatches, out)
+		images, patches := m.Method.Counts()
+		fmt.Fprintf(os.Stderr, "merged %d models (%d images, %d patches) into %s\n", len(ds), images, patches, out)
 	}
 	return nil
 }
 
-func calibrateWith(d *detector.Detector, dir, threshold string, raw, quiet bool) error {
+func calibrateWith(ctx context.Context, d *detector.Detector, dir, threshold string, raw, quiet bool) error {
 	paths, err := expandPaths([]string{dir})
 	if err != nil {
 		return err
@@ -73,10 +76,10 @@ func calibrateWith(d *detector.Detector, dir, threshold string, raw, quiet bool)
 	if !quiet {
 		opts.Log = os.Stderr
 	}
-	return d.Calibrate(paths, opts)
+	return d.Calibrate(ctx, paths, opts)
 }
 
-func runCalibrate(args []string) error {
+func runCalibrate(ctx context.Context, args []string) error {
 	fs := newFlags("calibrate", "-m MODEL --data DIR [-o OUT]", `  crd calibrate -m line3.crd --data holdout_good/
   crd calibrate -m line3.crd --data holdout_good/ --threshold quantile:0.99 -o line3_q99.crd
 `)
@@ -102,13 +105,13 @@ func runCalibrate(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := calibrateWith(d, data, threshold, raw, quiet); err != nil {
+	if err := calibrateWith(ctx, d, data, threshold, raw, quiet); err != nil {
 		return err
 	}
-	return d.Save(out, d.CRD != nil && d.CRD.Acc != nil)
+	return d.Save(out, d.Updatable())
 }
 
-func runInfo(args []string) error {
+func runInfo(ctx context.Context, args []string) error {
 	fs := newFlags("info", "MODEL", "  crd info line3.crd\n")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -134,6 +137,10 @@ func runInfo(args []string) error {
 		}
 		arrays = append(arrays, arr{a.Name, a.Shape, t})
 	}
+	d, err := detector.Decode(f)
+	if err != nil {
+		return fmt.Errorf("%s: %w", pos[0], err)
+	}
 	// The per-position means are summarised, not listed.
 	type posNorm struct {
 		Grid string  `json:"grid"`
@@ -141,21 +148,24 @@ func runInfo(args []string) error {
 		Max  float32 `json:"max"`
 	}
 	var pn *posNorm
-	h := f.Header
-	if m := h.Calibration.PositionMean; len(m) > 0 {
-		pn = &posNorm{fmt.Sprintf("%dx%d", h.Calibration.GridH, h.Calibration.GridW), slices.Min(m), slices.Max(m)}
-		h.Calibration.PositionMean = nil
+	if c := &d.Calibration; len(c.PositionMean) > 0 {
+		pn = &posNorm{fmt.Sprintf("%dx%d", c.GridH, c.GridW), slices.Min(c.PositionMean), slices.Max(c.PositionMean)}
+		c.PositionMean = nil
+	}
+	h, err := d.MarshalHeader()
+	if err != nil {
+		return err
 	}
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
-		Header       modelfile.Header `json:"header"`
-		PositionNorm *posNorm         `json:"position_norm,omitempty"`
-		Arrays       []arr            `json:"arrays"`
+		Header       json.RawMessage `json:"header"`
+		PositionNorm *posNorm        `json:"position_norm,omitempty"`
+		Arrays       []arr           `json:"arrays"`
 	}{h, pn, arrays})
 }
 
-func runBackbone(args []string) error {
+func runBackbone(ctx context.Context, args []string) error {
 	fs := newFlags("backbone", "list | fetch NAME | import NAME FILE", `  crd backbone list
   crd backbone fetch inception_v3                       # the offline default, from the npm package nsfwjs@4.4.0
   crd backbone import wide_resnet50_2 wide_resnet50_2-95faca4d.pth
@@ -183,10 +193,10 @@ func runBackbone(args []string) error {
 	return fmt.Errorf("unknown backbone subcommand %q: want 'list', 'fetch NAME' or 'import NAME FILE'", pos)
 }
 
-func defaultPreprocess(name string) (modelfile.Preprocess, error) {
+func defaultPreprocess(name string) (preprocess.Params, error) {
 	info, err := backbone.Lookup(name)
 	if err != nil {
-		return modelfile.Preprocess{}, err
+		return preprocess.Params{}, err
 	}
 	return info.Preprocess, nil
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -43,7 +44,7 @@ func expandPaths(args []string) ([]string, error) {
 	return out, nil
 }
 
-func runPredict(args []string) error {
+func runPredict(ctx context.Context, args []string) error {
 	fs := newFlags("predict", "-m MODEL [--out DIR] [--json] PATH...", `  crd predict -m ball_screw.crd part_0001.png part_0002.png
   crd predict -m ball_screw.crd --out heatmaps/ --json incoming/      # every image in a folder
 `)
@@ -88,9 +89,9 @@ func runPredict(args []string) error {
 	}
 	n, defects := 0, 0
 	warn := func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }
-	err = d.PredictFiles(paths, skipBad, warn, func(r *detector.Result) error {
+	err = d.PredictFiles(ctx, paths, skipBad, warn, func(r *detector.Result) error {
 		n++
-		pr := prediction{Path: r.Path, Score: r.Score, Normalized: r.Normalized, Label: "ok", Threshold: d.Header.Calibration.ImageThreshold}
+		pr := prediction{Path: r.Path, Score: r.Score, Normalized: r.Normalized, Label: "ok", Threshold: d.Calibration.ImageThreshold}
 		if r.Defect {
 			pr.Label = "defect"
 			defects++

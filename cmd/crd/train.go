@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -9,7 +10,7 @@ import (
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
-	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/preprocess"
 )
 
 // trainFlags are the flags shared by train and demo.
@@ -104,7 +105,7 @@ func trainImages(dir string) ([]string, error) {
 	return dataset.ListImages(dir)
 }
 
-func runTrain(args []string) error {
+func runTrain(ctx context.Context, args []string) error {
 	fs := newFlags("train", "--data DIR -o MODEL [flags]", `  crd train --data ../shared/data/ball_screw -o ball_screw.crd
   crd train --data images/good -o line3.crd --backbone wide_resnet50_2 --lambda 5 --lambda-mode absolute
   crd train --data new_good/ -o line3.crd --resume line3.crd     # add normal images to a model
@@ -141,9 +142,9 @@ func runTrain(args []string) error {
 		if d, err = detector.Load(resume); err != nil {
 			return err
 		}
-		err = d.AddNormals(paths, opts)
+		err = d.AddNormals(ctx, paths, opts)
 	} else {
-		d, err = detector.Train(paths, opts)
+		d, err = detector.Train(ctx, paths, opts)
 	}
 	if err != nil {
 		return err
@@ -160,7 +161,7 @@ func runTrain(args []string) error {
 
 // sizedPreprocess is the backbone's default preprocessing at another input
 // size, keeping its resize-to-crop ratio.
-func sizedPreprocess(name string, size int) (modelfile.Preprocess, error) {
+func sizedPreprocess(name string, size int) (preprocess.Params, error) {
 	p, err := defaultPreprocess(name)
 	if err != nil {
 		return p, err

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"github.com/crd-ad/crd/crd"
+	"github.com/crd-ad/crd/knn"
 	"math"
 	"path/filepath"
 	"slices"
@@ -10,7 +12,6 @@ import (
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
-	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/report"
 )
@@ -19,8 +20,8 @@ import (
 // threshold sits in the middle, so red means "above threshold". Without a
 // calibration the map's own range is used.
 func mapRange(d *detector.Detector, m []float32) (lo, hi float64) {
-	if d.Calibrated() && d.Header.Calibration.PixelThreshold > 0 {
-		return 0, 2 * d.Header.Calibration.PixelThreshold
+	if d.Calibrated() && d.Calibration.PixelThreshold > 0 {
+		return 0, 2 * d.Calibration.PixelThreshold
 	}
 	return float64(slices.Min(m)), float64(slices.Max(m))
 }
@@ -35,7 +36,7 @@ func writeVisuals(d *detector.Detector, r *detector.Result, heatPath, maskPath s
 	}
 	mask := make([]bool, len(m))
 	if d.Calibrated() {
-		thr := float32(d.Header.Calibration.PixelThreshold)
+		thr := float32(d.Calibration.PixelThreshold)
 		for i, v := range m {
 			mask[i] = v > thr
 		}
@@ -45,7 +46,7 @@ func writeVisuals(d *detector.Detector, r *detector.Result, heatPath, maskPath s
 
 // cropView is the image as the network saw it: resized and cropped, with
 // values in [0, 1].
-func cropView(img *dataset.RGB, p modelfile.Preprocess) *dataset.RGB {
+func cropView(img *dataset.RGB, p preprocess.Params) *dataset.RGB {
 	c := p.Crop
 	out := dataset.NewRGB(c, c)
 	raw := p
@@ -66,7 +67,7 @@ type htmlReport struct {
 func newHTMLReport(dir string, d *detector.Detector, cat *dataset.Category, max int) (*htmlReport, error) {
 	opts := report.GalleryOptions{Max: max}
 	if d.Calibrated() {
-		opts.MapLo, opts.MapHi = 0, 2*d.Header.Calibration.PixelThreshold
+		opts.MapLo, opts.MapHi = 0, 2*d.Calibration.PixelThreshold
 	}
 	return &htmlReport{dir: dir, d: d, cat: cat, gallery: report.NewGallery(dir, opts)}, nil
 }
@@ -76,9 +77,9 @@ func (h *htmlReport) add(r *detector.Result, s dataset.Sample, mask []bool) erro
 	if err != nil {
 		rel = filepath.Base(s.Path)
 	}
-	thr := h.d.Header.Calibration.ImageThreshold
+	thr := h.d.Calibration.ImageThreshold
 	return h.gallery.Add(report.Item{Name: filepath.ToSlash(rel), Defect: s.Defect, Score: r.Score, NormScore: r.Normalized,
-		Threshold: thr, Predicted: r.Defect, Image: cropView(r.Image, h.d.Header.Preprocess), Map: r.Map, Mask: mask})
+		Threshold: thr, Predicted: r.Defect, Image: cropView(r.Image, h.d.Preprocess), Map: r.Map, Mask: mask})
 }
 
 func toReportMetrics(name string, m detector.Metrics) report.Metrics {
@@ -90,14 +91,15 @@ func (h *htmlReport) finish(ev *detector.Evaluation, timings map[string]float64)
 	if err := h.gallery.Err(); err != nil {
 		return err
 	}
-	hd := h.d.Header
+	hd := h.d
 	lambda := math.NaN()
 	extra := []report.KV{{Key: "input", Value: fmt.Sprintf("resize %d, crop %d", hd.Preprocess.Resize, hd.Preprocess.Crop)}}
-	if hd.Method == "crd" {
-		lambda = hd.Lambda
-		extra = append(extra, report.KV{Key: "lambda scaling", Value: fmt.Sprintf("%s (absolute %.4g), score %s", hd.LambdaMode, hd.LambdaAbs, hd.Score)})
-	} else {
-		extra = append(extra, report.KV{Key: "coreset ratio", Value: fmt.Sprint(hd.Coreset)})
+	switch m := hd.Method.(type) {
+	case *crd.Model:
+		lambda = m.Options.Lambda
+		extra = append(extra, report.KV{Key: "lambda scaling", Value: fmt.Sprintf("%s (absolute %.4g), score %s", m.Options.Mode, m.Lambda, m.Options.Score)})
+	case *knn.Model:
+		extra = append(extra, report.KV{Key: "coreset ratio", Value: fmt.Sprint(m.Ratio())})
 	}
 	extra = append(extra, report.KV{Key: "threshold rule", Value: fmt.Sprintf("%s on %d held-out normal images", hd.Calibration.ImageMethod, hd.Calibration.HeldOut)})
 	var tm []report.Timing
@@ -110,11 +112,12 @@ func (h *htmlReport) finish(ev *detector.Evaluation, timings map[string]float64)
 		tm = append(tm, report.Timing{Name: k, Total: time.Duration(timings[k] * float64(time.Second))})
 	}
 	tm = append(tm, report.Timing{Name: "evaluate", Total: time.Duration(ev.Seconds * float64(time.Second)), Items: ev.Overall.NImages})
+	images, _ := hd.Method.Counts()
 	rep := &report.Report{
 		Title:    fmt.Sprintf("crd evaluation: %s", h.cat.Name),
 		Subtitle: fmt.Sprintf("%s, %s", h.cat.Dir, time.Now().Format("2006-01-02 15:04")),
-		Model: report.Model{Method: hd.Method, Backbone: fmt.Sprintf("%s %v", hd.Backbone, hd.Layers), Dim: hd.D, Lambda: lambda,
-			Threshold: hd.Calibration.ImageThreshold, TrainImages: int(hd.NumImages), Timings: tm, Extra: extra},
+		Model: report.Model{Method: hd.Method.Name(), Backbone: fmt.Sprintf("%s %v", hd.Backbone, hd.Layers), Dim: hd.Method.Dim(), Lambda: lambda,
+			Threshold: hd.Calibration.ImageThreshold, TrainImages: int(images), Timings: tm, Extra: extra},
 		Overall:  toReportMetrics("all", ev.Overall),
 		ImageROC: report.Curve{X: ev.ImageROC.X, Y: ev.ImageROC.Y, AUC: ev.Overall.ImageAUROC},
 		PixelROC: report.Curve{X: ev.PixelROC.X, Y: ev.PixelROC.Y, AUC: ev.Overall.PixelAUROC},

@@ -1,0 +1,162 @@
+package detector
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	"github.com/crd-ad/crd/crd"
+	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/preprocess"
+)
+
+// header is the schema of a model file's header, a JSON object: the members
+// below, and beside them the members of the method's Params (feature
+// dimension "d", "num_images", "num_patches" and the method's settings, such
+// as CRD's "lambda" or kNN's "coreset"). It is built by Save and read by
+// Load, nowhere else. Files of format version 1 have the same members except
+// calibration.position_mean and its grid size.
+type header struct {
+	// Method is the scorer: "crd" or "knn".
+	Method string `json:"method"`
+	// Backbone is the registered backbone name, for example "inception_v3".
+	Backbone string `json:"backbone"`
+	// Layers are the backbone's feature layers, in concatenation order.
+	Layers []string `json:"layers"`
+	// Preprocess is the input transform the features were computed with.
+	Preprocess preprocess.Params `json:"preprocess"`
+	// Calibration holds the thresholds and normalisation fitted on held-out
+	// normal images.
+	Calibration Calibration `json:"calibration"`
+	// Created is an RFC 3339 timestamp; Tool names the program and version
+	// that wrote the file.
+	Created string `json:"created,omitempty"`
+	Tool    string `json:"tool,omitempty"`
+}
+
+// Calibration is what training learns from held-out normal images.
+type Calibration struct {
+	// ImageThreshold: an image whose score exceeds it is a defect.
+	ImageThreshold float64 `json:"image_threshold"`
+	// PixelThreshold: a pixel whose map value exceeds it is defective.
+	PixelThreshold float64 `json:"pixel_threshold"`
+	// ImageMethod says how ImageThreshold was chosen, for example "max" or
+	// "quantile:0.99" (Uncalibrated: no thresholds).
+	ImageMethod string `json:"image_method,omitempty"`
+	// NormMin and NormMax map scores to normalised ones:
+	// normalised = 0.5 + (score - threshold) / (NormMax - NormMin), clipped
+	// to [0, 1], so that the threshold maps to 0.5.
+	NormMin float64 `json:"norm_min"`
+	NormMax float64 `json:"norm_max"`
+	// HeldOut is the number of normal images the calibration used.
+	HeldOut int `json:"held_out"`
+	// PositionMean, when set, is the mean patch score of the held-out normal
+	// images at each position of the GridH x GridW patch grid (row-major).
+	// Every patch score is divided by its position's mean before the image
+	// score, the map and the thresholds are taken, so a score reads as "times
+	// the normal score here". Models without it (uncalibrated, merged, or
+	// format version 1) use raw scores.
+	PositionMean []float32 `json:"position_mean,omitempty"`
+	GridH        int       `json:"grid_h,omitempty"`
+	GridW        int       `json:"grid_w,omitempty"`
+}
+
+// MarshalHeader returns the model-file header that Save writes for d: the
+// header members (method, backbone, layers, preprocess, calibration,
+// created, tool), then the members of the method's Params, as one JSON
+// object.
+func (d *Detector) MarshalHeader() ([]byte, error) {
+	h := header{Method: d.Method.Name(), Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess,
+		Calibration: d.Calibration, Created: d.Created, Tool: d.Tool}
+	base, err := json.Marshal(&h)
+	if err != nil {
+		return nil, err
+	}
+	params, err := json.Marshal(d.Method.Params())
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.HasPrefix(params, []byte("{")) {
+		return nil, fmt.Errorf("method %s: parameters %s are not a JSON object", h.Method, params)
+	}
+	if string(params) == "{}" {
+		return base, nil
+	}
+	return slices.Concat(base[:len(base)-1], []byte(","), params[1:]), nil
+}
+
+// Decode builds the detector that the model file f describes: the header
+// members, and the method with its arrays. Unlike Load it does not look up
+// the backbone, so it also reads models made with backbones this build does
+// not have.
+func Decode(f *modelfile.File) (*Detector, error) {
+	var h header
+	if err := json.Unmarshal(f.Header, &h); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", modelfile.ErrMalformed, err)
+	}
+	if err := checkPositionMean(h.Calibration); err != nil {
+		return nil, err
+	}
+	m, err := loadMethod(h.Method, f)
+	if err != nil {
+		return nil, err
+	}
+	return &Detector{Method: m, Backbone: h.Backbone, Layers: h.Layers, Preprocess: h.Preprocess,
+		Calibration: h.Calibration, Created: h.Created, Tool: h.Tool}, nil
+}
+
+// checkPositionMean reports a stored normalisation that cannot be used.
+func checkPositionMean(c Calibration) error {
+	m := c.PositionMean
+	if m == nil {
+		return nil
+	}
+	if c.GridH <= 0 || c.GridW <= 0 || len(m) != c.GridH*c.GridW {
+		return fmt.Errorf("%w: calibration has %d position means for a %d x %d grid", modelfile.ErrMalformed, len(m), c.GridH, c.GridW)
+	}
+	for j, v := range m {
+		if !(v > 0) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%w: calibration position mean %d is %g, not a positive number", modelfile.ErrMalformed, j, v)
+		}
+	}
+	return nil
+}
+
+// ErrIncompatible: Compatible (or crd.MergeModels) found a difference that
+// forbids merging two models. It is crd.ErrIncompatible.
+var ErrIncompatible = crd.ErrIncompatible
+
+// Compatible reports whether detectors a and b compute the same features
+// with the same method, so that their statistics can be merged. It returns
+// nil, or an error wrapping ErrIncompatible that lists every difference:
+// method, backbone, feature layers, preprocessing and feature dimension.
+// Counts, calibration and provenance may differ; the method's own settings
+// (CRD's lambda and score kind) are checked by crd.MergeModels.
+func Compatible(a, b *Detector) error {
+	var diffs []string
+	diff := func(what string, x, y any) {
+		diffs = append(diffs, fmt.Sprintf("%s %v != %v", what, x, y))
+	}
+	if a.Method.Name() != b.Method.Name() {
+		diff("method", fmt.Sprintf("%q", a.Method.Name()), fmt.Sprintf("%q", b.Method.Name()))
+	}
+	if a.Backbone != b.Backbone {
+		diff("backbone", fmt.Sprintf("%q", a.Backbone), fmt.Sprintf("%q", b.Backbone))
+	}
+	if !slices.Equal(a.Layers, b.Layers) {
+		diff("layers", a.Layers, b.Layers)
+	}
+	if a.Preprocess != b.Preprocess {
+		diff("preprocess", fmt.Sprintf("%+v", a.Preprocess), fmt.Sprintf("%+v", b.Preprocess))
+	}
+	if a.Method.Dim() != b.Method.Dim() {
+		diff("feature dimension d", a.Method.Dim(), b.Method.Dim())
+	}
+	if len(diffs) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%w: %s", ErrIncompatible, strings.Join(diffs, "; "))
+}

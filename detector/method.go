@@ -1,0 +1,66 @@
+package detector
+
+import (
+	"encoding/json"
+	"fmt"
+
+	"github.com/crd-ad/crd/crd"
+	"github.com/crd-ad/crd/knn"
+	"github.com/crd-ad/crd/modelfile"
+)
+
+// Method is the patch scorer behind a Detector: it turns one image's d x P
+// patch-feature matrix into P patch scores, and describes itself for the
+// model file. *crd.Model and *knn.Model implement it. Score must be safe for
+// concurrent use.
+type Method interface {
+	// Name is the method's name in model files: "crd" or "knn".
+	Name() string
+	// Dim is the feature dimension d.
+	Dim() int
+	// Counts are the numbers of training images and patches the method
+	// was made from.
+	Counts() (images, patches int64)
+	// Score writes the patch scores of the d x p row-major feature matrix
+	// y to out[:p].
+	Score(y []float32, p int, out []float32)
+	// Bytes is the size of the numeric payload as deployed (M for CRD, the
+	// memory bank and its norms for kNN).
+	Bytes() int64
+	// Params are the method's settings as a small struct whose JSON
+	// members are stored in the model file's header.
+	Params() any
+	// Arrays are the method's arrays to store in the model file; full asks
+	// for the optional training statistics too (CRD's G, which updating and
+	// merging need).
+	Arrays(full bool) []modelfile.Array
+}
+
+// loadMethod rebuilds the method called name from a model file: its Params
+// from the header's JSON object, its arrays from the file. It is the one
+// place that maps method names to packages.
+func loadMethod(name string, f *modelfile.File) (Method, error) {
+	switch name {
+	case crd.Method:
+		var p crd.Params
+		if err := decodeParams(f, &p); err != nil {
+			return nil, err
+		}
+		return crd.FromFile(p, f)
+	case knn.Method:
+		var p knn.Params
+		if err := decodeParams(f, &p); err != nil {
+			return nil, err
+		}
+		return knn.FromFile(p, f)
+	}
+	return nil, fmt.Errorf("unknown method %q (want %s or %s)", name, crd.Method, knn.Method)
+}
+
+// decodeParams reads a method's parameters from the header's JSON object.
+func decodeParams(f *modelfile.File, p any) error {
+	if err := json.Unmarshal(f.Header, p); err != nil {
+		return fmt.Errorf("%w: header: %v", modelfile.ErrMalformed, err)
+	}
+	return nil
+}
