@@ -60,7 +60,10 @@ func run(args []string) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
+			// The first Ctrl-C cancels the command's work; after it the
+			// default handling returns, so a second one ends the process.
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			go func() { <-ctx.Done(); stop() }()
 			err := c.run(ctx, args[1:])
 			stop()
 			switch {
