@@ -153,7 +153,8 @@ func (d *Detector) extractor() (*Extractor, error) {
 
 // Result is the verdict on one image.
 type Result struct {
-	// Index is the image's position in the paths given to PredictFiles.
+	// Index is the image's position in the paths given to PredictFiles
+	// (or in the images given to PredictImages).
 	Index int
 	Path  string
 	// Score is the image score: the largest patch score, after the

@@ -191,8 +191,8 @@ func (e *Evaluator) Finish() *Evaluation {
 // image AUROC, pixel AUROC, AUPRO and F1-max, overall and per defect type
 // (each defect type against the normal test images). Pixel metrics are
 // computed in the network's input space, with masks brought there by the
-// same resize and crop as the images (nearest neighbour), as anomalib does. It stops
-// when ctx is done, with ctx's error.
+// same resize and crop as the images (nearest neighbour), as anomalib does.
+// It stops when ctx is done, with ctx's error.
 func (d *Detector) Evaluate(ctx context.Context, cat *dataset.Category, opts EvalOptions) (*Evaluation, error) {
 	if len(cat.Test) == 0 {
 		return nil, fmt.Errorf("evaluate %s: no test images", cat.Dir)
