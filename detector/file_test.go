@@ -242,6 +242,10 @@ func TestPredictImages(t *testing.T) {
 	if _, err := d.PredictImages(context.Background(), []*dataset.RGB{imgs[0], nil}); err == nil || !strings.Contains(err.Error(), "image 1") {
 		t.Fatalf("nil image: %v", err)
 	}
+	short := &dataset.RGB{W: 4, H: 4, Pix: make([]float32, 3)}
+	if _, err := d.PredictImages(context.Background(), []*dataset.RGB{short}); err == nil || !strings.Contains(err.Error(), "image 0") {
+		t.Fatalf("pixels short of the size: %v", err)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, err := d.PredictImages(ctx, imgs); !errors.Is(err, context.Canceled) {
