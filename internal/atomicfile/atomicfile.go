@@ -1,15 +1,36 @@
 // Package atomicfile writes files so that readers never see a partial one:
 // the content goes to a temporary file in the same folder, which is synced
-// and then renamed over the destination. A failure leaves the destination
-// as it was and removes the temporary file.
+// and then renamed over the destination. A failure, or a cancelled context,
+// leaves the destination as it was and removes the temporary file.
+//
+// Temporary files are named after their destination and the writing
+// process (".NAME.tmp-PID-RANDOM", or ".crd-HASH.tmp-PID-RANDOM" when NAME
+// is too long for the file system's name limit), so a write removes those
+// that an earlier, killed process left for the same destination.
 package atomicfile
 
 import (
 	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 )
+
+// maxName is the longest file name (one path element) that common Linux
+// file systems accept.
+const maxName = 255
+
+// tempSuffixLen bounds what a temporary name adds after its prefix:
+// "PID-" (at most 11 characters) and os.CreateTemp's random part (at most
+// 20).
+const tempSuffixLen = 32
 
 // WriteFile writes b to path atomically, with mode 0644.
 func WriteFile(path string, b []byte) error {
@@ -20,9 +41,34 @@ func WriteFile(path string, b []byte) error {
 }
 
 // WriteFunc writes what fn writes to path atomically, with mode 0644.
-func WriteFunc(path string, fn func(w io.Writer) error) (err error) {
+func WriteFunc(path string, fn func(w io.Writer) error) error {
+	return WriteFuncContext(context.Background(), path, fn)
+}
+
+// tempPrefix is the name prefix of path's temporary files.
+func tempPrefix(path string) string {
+	base := filepath.Base(path)
+	p := "." + base + ".tmp-"
+	if len(p)+tempSuffixLen > maxName {
+		sum := sha256.Sum256([]byte(base))
+		p = ".crd-" + hex.EncodeToString(sum[:8]) + ".tmp-"
+	}
+	return p
+}
+
+// WriteFuncContext is WriteFunc that gives up, removing its temporary
+// file and leaving path as it was, when ctx is done before the rename.
+func WriteFuncContext(ctx context.Context, path string, fn func(w io.Writer) error) (err error) {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := CheckTarget(path); err != nil {
+		return err
+	}
 	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	prefix := tempPrefix(path)
+	RemoveStale(dir, prefix)
+	f, err := os.CreateTemp(dir, prefix+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
 		return err
 	}
@@ -48,6 +94,9 @@ func WriteFunc(path string, fn func(w io.Writer) error) (err error) {
 	if err = f.Close(); err != nil {
 		return err
 	}
+	if err = ctx.Err(); err != nil {
+		return err
+	}
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
 	}
@@ -58,4 +107,61 @@ func WriteFunc(path string, fn func(w io.Writer) error) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// CheckTarget reports, before any work is done, whether path can be written
+// atomically: its folder exists and is writable, and path is not a folder.
+// The error names path and the problem.
+func CheckTarget(path string) error {
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return fmt.Errorf("%s: is a folder, not a file name", path)
+	}
+	dir := filepath.Dir(path)
+	fi, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("%s: folder %s does not exist", path, dir)
+	case err != nil:
+		return fmt.Errorf("%s: %w", path, err)
+	case !fi.IsDir():
+		return fmt.Errorf("%s: %s is not a folder", path, dir)
+	}
+	f, err := os.CreateTemp(dir, tempPrefix(path)+strconv.Itoa(os.Getpid())+"-*")
+	if err != nil {
+		return fmt.Errorf("%s: cannot write in folder %s: %w", path, dir, unwrapPath(err))
+	}
+	f.Close()
+	os.Remove(f.Name())
+	return nil
+}
+
+// unwrapPath drops the *PathError's own (temporary) path from err.
+func unwrapPath(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
+// RemoveStale removes the temporary files in dir whose name starts with
+// prefix and whose writing process is no longer running. It is best
+// effort: errors are ignored.
+func RemoveStale(dir, prefix string) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), prefix)
+		if !ok || !e.Type().IsRegular() {
+			continue
+		}
+		pidText, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if !ok || err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		os.Remove(filepath.Join(dir, e.Name()))
+	}
 }

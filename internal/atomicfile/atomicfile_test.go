@@ -1,10 +1,14 @@
 package atomicfile
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -49,5 +53,103 @@ func TestFailureKeepsOldFile(t *testing.T) {
 	}
 	if err := WriteFile(filepath.Join(dir, "no", "such", "dir"), nil); err == nil {
 		t.Fatal("missing folder accepted")
+	}
+}
+
+// deadPID returns the id of a process that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skipf("cannot run a child process: %v", err)
+	}
+	return cmd.Process.Pid
+}
+
+func TestStaleTempFilesRemoved(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "m.crd")
+	dead := fmt.Sprintf(".m.crd.tmp-%d-123456", deadPID(t))
+	live := fmt.Sprintf(".m.crd.tmp-%d-654321", os.Getppid())
+	other := fmt.Sprintf(".x.crd.tmp-%d-1", deadPID(t))
+	user := ".m.crd.tmp-notes"
+	for _, n := range []string{dead, live, other, user} {
+		if err := os.WriteFile(filepath.Join(dir, n), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := WriteFile(p, []byte("model")); err != nil {
+		t.Fatal(err)
+	}
+	for n, want := range map[string]bool{dead: false, live: true, other: true, user: true, "m.crd": true} {
+		_, err := os.Stat(filepath.Join(dir, n))
+		if got := err == nil; got != want {
+			t.Errorf("%s exists = %v, want %v", n, got, want)
+		}
+	}
+}
+
+func TestLongNames(t *testing.T) {
+	dir := t.TempDir()
+	for _, n := range []int{200, 230, 240, 250, 255} {
+		p := filepath.Join(dir, strings.Repeat("a", n-4)+".crd")
+		if err := WriteFile(p, []byte("x")); err != nil {
+			t.Errorf("name of %d characters: %v", n, err)
+		}
+		if err := WriteFile(p, []byte("y")); err != nil {
+			t.Errorf("replacing a name of %d characters: %v", n, err)
+		}
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 5 {
+		t.Fatalf("%d entries, want 5 (temporary files left?)", len(ents))
+	}
+}
+
+func TestCheckTarget(t *testing.T) {
+	dir := t.TempDir()
+	if err := CheckTarget(filepath.Join(dir, "ok.crd")); err != nil {
+		t.Fatalf("writable target: %v", err)
+	}
+	err := CheckTarget(dir)
+	if err == nil || !strings.Contains(err.Error(), "is a folder") {
+		t.Fatalf("folder as target: %v", err)
+	}
+	err = CheckTarget(filepath.Join(dir, "missing", "m.crd"))
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Fatalf("missing folder: %v", err)
+	}
+	if os.Getuid() != 0 {
+		ro := filepath.Join(dir, "ro")
+		os.Mkdir(ro, 0o555)
+		if err := CheckTarget(filepath.Join(ro, "m.crd")); err == nil {
+			t.Fatal("read-only folder accepted")
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) > 1 {
+		t.Fatalf("CheckTarget left files: %v", ents)
+	}
+}
+
+func TestCancelledWriteKeepsOldFile(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "f.bin")
+	if err := WriteFile(p, []byte("old")); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	err := WriteFuncContext(ctx, p, func(w io.Writer) error {
+		w.Write([]byte("new"))
+		cancel()
+		return nil
+	})
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if b, _ := os.ReadFile(p); string(b) != "old" {
+		t.Fatalf("destination changed to %q", b)
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 1 {
+		t.Fatalf("temporary file left behind: %d entries", len(ents))
 	}
 }
