@@ -5,34 +5,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/crd-ad/crd/bench"
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/internal/atomicfile"
 	"github.com/crd-ad/crd/weights"
 )
-
-func parseFloats(s string) ([]float64, error) {
-	if s == "" {
-		return nil, nil
-	}
-	var out []float64
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
-		if err != nil {
-			return nil, fmt.Errorf("%q is not a number list: %v", s, err)
-		}
-		out = append(out, v)
-	}
-	return out, nil
-}
 
 func runBench(ctx context.Context, args []string) error {
 	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data ../shared/data/ball_screw
   crd bench --data ../shared/data/ball_screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
-  OPENBLAS_CORETYPE=SkylakeX crd bench --data DIR --json    # kNN on OpenBLAS's AVX-512 kernels (recent Xeons)
+  crd bench --data DIR --json > bench.json
 `)
 	var data, plot, lambdas, coresets, fractions, backboneName, lambdaMode, score string
 	var lambda, holdout float64
@@ -59,30 +43,45 @@ func runBench(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected arguments %q", pos)
+		return usagef("unexpected arguments %q", pos)
 	}
-	cat, err := openCategory(data)
-	if err != nil {
+	if err := checkFraction("holdout", holdout, 0, 1, false); err != nil {
 		return err
 	}
-	if holdout < 0 || holdout >= 1 {
-		return fmt.Errorf("--holdout %g: want a fraction in [0, 1)", holdout)
+	if maxTrain < 0 {
+		return usagef("--max-train %d: want 0 (all) or a number of images", maxTrain)
+	}
+	if timing < 1 {
+		return usagef("--timing-images %d: want at least 1", timing)
+	}
+	if err := checkSize(size); err != nil {
+		return err
+	}
+	if err := checkBatch(batch); err != nil {
+		return err
 	}
 	o := bench.Options{Backbone: backboneName, MaxTrain: maxTrain, Holdout: holdout, Seed: 1, Batch: batch, TimingImages: timing,
 		Solve: crd.SolveOptions{Lambda: lambda, Mode: crd.LambdaMode(lambdaMode), Score: crd.ScoreKind(score)}}
 	if err := o.Solve.Validate(); err != nil {
+		return usagef("%v", err)
+	}
+	if o.Coresets, err = parseList("coresets", coresets, ratio, "a ratio in (0, 1]"); err != nil {
 		return err
 	}
-	if o.Coresets, err = parseFloats(coresets); err != nil {
-		return err
-	}
-	if o.Lambdas, err = parseFloats(lambdas); err != nil {
+	if o.Lambdas, err = parseList("lambdas", lambdas, positive, "a positive number"); err != nil {
 		return err
 	}
 	if plot != "" {
-		if o.Fractions, err = parseFloats(fractions); err != nil {
+		if o.Fractions, err = parseList("fractions", fractions, ratio, "a fraction in (0, 1]"); err != nil {
 			return err
 		}
+		if err := atomicfile.CheckTarget(plot); err != nil {
+			return err
+		}
+	}
+	cat, err := openCategory(data)
+	if err != nil {
+		return err
 	}
 	if size > 0 {
 		if o.Preprocess, err = sizedPreprocess(backboneName, size); err != nil {

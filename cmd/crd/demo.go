@@ -21,7 +21,7 @@ func runDemo(ctx context.Context, args []string) error {
 	var out string
 	var quick bool
 	var seed uint64
-	fs.StringVar(&out, "out", "crd-demo", "folder for the generated data, the model and the report (replaced if it holds a previous demo)")
+	fs.StringVar(&out, "out", "crd-demo", "folder for the generated data, the model and the report (a previous demo there is replaced; anything else is left alone)")
 	fs.BoolVar(&quick, "quick", false, "a smaller data set, for a smoke test")
 	fs.Uint64Var(&seed, "data-seed", 1, "seed of the synthetic data set")
 	pos, err := parse(fs, args)
@@ -29,7 +29,7 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected arguments %q", pos)
+		return usagef("unexpected arguments %q", pos)
 	}
 	say := func(format string, a ...any) {
 		if !t.quiet {
@@ -39,13 +39,8 @@ func runDemo(ctx context.Context, args []string) error {
 	dataDir := filepath.Join(out, "surface")
 	modelPath := filepath.Join(out, "model.crd")
 	reportDir := filepath.Join(out, "report")
-	if err := os.MkdirAll(out, 0o755); err != nil {
+	if err := prepareDemoDir(out, dataDir, reportDir, modelPath); err != nil {
 		return err
-	}
-	for _, p := range []string{dataDir, reportDir} {
-		if err := os.RemoveAll(p); err != nil {
-			return err
-		}
 	}
 
 	timings := map[string]float64{}
@@ -99,4 +94,33 @@ func runDemo(ctx context.Context, args []string) error {
 	}
 	say("report: %s", filepath.Join(reportDir, "index.html"))
 	return nil
+}
+
+// demoMarker is the file by which crd recognises a folder that a previous
+// demo wrote.
+const demoMarker = ".crd-demo"
+
+// prepareDemoDir makes out ready for a demo run. The demo's own outputs
+// (data, report, model) are replaced only when the marker file shows that a
+// previous demo wrote them; if any of them exists without the marker, the
+// demo refuses rather than delete a user's files.
+func prepareDemoDir(out string, dataDir, reportDir, modelPath string) error {
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	marker := filepath.Join(out, demoMarker)
+	_, err := os.Lstat(marker)
+	ours := err == nil
+	for _, p := range []string{dataDir, reportDir, modelPath} {
+		if _, err := os.Lstat(p); err != nil {
+			continue
+		}
+		if !ours {
+			return fmt.Errorf("%s already exists and was not written by 'crd demo' (no %s in %s): choose another --out, or move it away", p, demoMarker, out)
+		}
+		if err := os.RemoveAll(p); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(marker, []byte("written by 'crd demo'; crd replaces surface/, report/ and model.crd here on the next demo run\n"), 0o644)
 }

@@ -18,7 +18,7 @@ import (
 // openCategory resolves --data for eval: one MVTec category.
 func openCategory(dir string) (*dataset.Category, error) {
 	if dir == "" {
-		return nil, fmt.Errorf("--data is required")
+		return nil, usagef("--data is required")
 	}
 	cats, err := dataset.FindCategories(dir)
 	if err != nil {
@@ -50,7 +50,7 @@ func runEval(ctx context.Context, args []string) error {
 		return err
 	}
 	if model == "" || len(pos) > 0 {
-		return fmt.Errorf("need -m MODEL and --data DIR")
+		return usagef("need -m MODEL and --data DIR")
 	}
 	cat, err := openCategory(data)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"syscall"
 )
 
 type command struct {
@@ -46,8 +47,17 @@ func usage(w io.Writer) {
 	fmt.Fprintf(w, "\nRun 'crd COMMAND --help' for a command's flags and examples.\n")
 }
 
-// errUsage marks an error already explained by the flag package.
-var errUsage = errors.New("usage")
+// usageError is a mistake on the command line (an unknown, missing or
+// invalid flag or argument): crd prints it with a pointer to --help and
+// exits with code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// usagef returns a usageError.
+func usagef(format string, a ...any) error {
+	return &usageError{fmt.Sprintf(format, a...)}
+}
 
 func main() {
 	os.Exit(run(os.Args[1:]))
@@ -60,18 +70,20 @@ func run(args []string) int {
 	}
 	for _, c := range commands {
 		if c.name == args[0] {
-			// The first Ctrl-C cancels the command's work; after it the
+			// The first Ctrl-C (or SIGTERM) cancels the command's work; after it the
 			// default handling returns, so a second one ends the process.
-			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			go func() { <-ctx.Done(); stop() }()
 			err := c.run(ctx, args[1:])
 			stop()
+			var ue *usageError
 			switch {
 			case err == nil:
 				return 0
 			case errors.Is(err, flag.ErrHelp):
 				return 0
-			case errors.Is(err, errUsage):
+			case errors.As(err, &ue):
+				fmt.Fprintf(os.Stderr, "crd %s: %v\nRun 'crd %s --help' for its flags and examples.\n", c.name, err, c.name)
 				return 2
 			default:
 				fmt.Fprintf(os.Stderr, "crd %s: %v\n", c.name, err)
@@ -97,9 +109,13 @@ func newFlags(name, synopsis, examples string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags, allowing flags after positional arguments, and maps
-// flag errors to errUsage.
+// parse parses flags, allowing flags after positional arguments; every
+// argument after "--" is positional. --help prints the usage once, on
+// stdout; a flag error is a usageError.
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	out := fs.Output()
+	fs.SetOutput(io.Discard)
+	defer fs.SetOutput(out)
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -108,9 +124,12 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 				fs.Usage()
 				return nil, flag.ErrHelp
 			}
-			return nil, errUsage
+			return nil, usagef("%v", err)
 		}
 		rest := fs.Args()
+		if consumed := len(args) - len(rest); consumed > 0 && args[consumed-1] == "--" {
+			return append(pos, rest...), nil
+		}
 		if len(rest) == 0 {
 			return pos, nil
 		}

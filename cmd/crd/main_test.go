@@ -40,12 +40,12 @@ func TestUsageErrors(t *testing.T) {
 	}{
 		{[]string{"frobnicate"}, 2, `unknown command "frobnicate"`},
 		{[]string{"train", "--no-such-flag"}, 2, "flag provided but not defined: -no-such-flag"},
-		{[]string{"train", "--data", t.TempDir()}, 1, "-o MODEL is required"},
+		{[]string{"train", "--data", t.TempDir()}, 2, "-o MODEL is required"},
 		{[]string{"train", "--data", t.TempDir(), "-o", "x.crd"}, 1, "no images"},
-		{[]string{"predict", "x.png"}, 1, "-m MODEL is required"},
+		{[]string{"predict", "x.png"}, 2, "-m MODEL is required"},
 		{[]string{"eval", "-m", "missing.crd", "--data", t.TempDir()}, 1, ""},
-		{[]string{"train", "--data", "x", "-o", "y", "--lambda-mode", "sideways"}, 1, "sideways"},
-		{[]string{"backbone", "teleport"}, 1, "unknown backbone subcommand"},
+		{[]string{"train", "--data", "x", "-o", "y", "--lambda-mode", "sideways"}, 2, "sideways"},
+		{[]string{"backbone", "teleport"}, 2, "unknown backbone subcommand"},
 	}
 	for _, c := range cases {
 		code, _, stderr := capture(t, c.args...)

@@ -18,8 +18,9 @@ func runMerge(ctx context.Context, args []string) error {
   crd merge -o line3.crd --calib holdout_good/ shard1.crd shard2.crd
 `)
 	var out, calib, threshold string
-	var quiet, raw bool
+	var quiet, raw, force bool
 	fs.StringVar(&out, "o", "", "output model file")
+	fs.BoolVar(&force, "force", false, "replace -o even if it is not a crd model file")
 	fs.StringVar(&calib, "calib", "", "normal images that none of the models saw, to set the merged model's thresholds")
 	fs.StringVar(&threshold, "threshold", "max", "threshold rule for --calib: max or quantile:Q")
 	fs.BoolVar(&raw, "raw-scores", false, rawScoresHelp)
@@ -29,7 +30,24 @@ func runMerge(ctx context.Context, args []string) error {
 		return err
 	}
 	if out == "" || len(pos) < 2 {
-		return fmt.Errorf("need -o OUT and at least two models")
+		return usagef("need -o OUT and at least two models")
+	}
+	if _, err := detector.ParseThresholdRule(threshold); err != nil {
+		return usagef("--threshold: %v", err)
+	}
+	if err := checkModelOutput(out, force, pos); err != nil {
+		return err
+	}
+	seen := map[[32]byte]string{}
+	for _, path := range pos {
+		sum, err := fileDigest(path)
+		if err != nil {
+			return err
+		}
+		if first, dup := seen[sum]; dup {
+			return fmt.Errorf("%q and %q are the same model (same checksum): merging it twice would count its images twice", first, path)
+		}
+		seen[sum] = path
 	}
 	var ds []*detector.Detector
 	for _, path := range pos {
@@ -84,8 +102,9 @@ func runCalibrate(ctx context.Context, args []string) error {
   crd calibrate -m line3.crd --data holdout_good/ --threshold quantile:0.99 -o line3_q99.crd
 `)
 	var model, data, out, threshold string
-	var quiet, raw bool
+	var quiet, raw, force bool
 	fs.StringVar(&model, "m", "", "model file")
+	fs.BoolVar(&force, "force", false, "replace -o even if it is not a crd model file")
 	fs.StringVar(&data, "data", "", "normal images that are not in the model")
 	fs.StringVar(&out, "o", "", "output model file (default: overwrite MODEL)")
 	fs.StringVar(&threshold, "threshold", "max", "threshold rule: max or quantile:Q")
@@ -96,10 +115,20 @@ func runCalibrate(ctx context.Context, args []string) error {
 		return err
 	}
 	if model == "" || data == "" || len(pos) > 0 {
-		return fmt.Errorf("need -m MODEL and --data DIR")
+		return usagef("need -m MODEL and --data DIR")
+	}
+	if _, err := detector.ParseThresholdRule(threshold); err != nil {
+		return usagef("--threshold: %v", err)
 	}
 	if out == "" {
 		out = model
+	}
+	calibImages, err := expandPaths([]string{data})
+	if err != nil {
+		return err
+	}
+	if err := checkModelOutput(out, force, calibImages); err != nil {
+		return err
 	}
 	d, err := detector.Load(model)
 	if err != nil {
@@ -118,7 +147,7 @@ func runInfo(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return fmt.Errorf("give one model file")
+		return usagef("give one model file")
 	}
 	f, err := modelfile.Read(pos[0])
 	if err != nil {
@@ -175,7 +204,7 @@ func runBackbone(ctx context.Context, args []string) error {
 		return err
 	}
 	if len(pos) == 0 {
-		return fmt.Errorf("need a subcommand: list, fetch or import")
+		return usagef("need a subcommand: list, fetch or import")
 	}
 	switch {
 	case pos[0] == "list" && len(pos) == 1:
@@ -190,7 +219,7 @@ func runBackbone(ctx context.Context, args []string) error {
 	case pos[0] == "import" && len(pos) == 3:
 		return backbone.Import(pos[1], pos[2])
 	}
-	return fmt.Errorf("unknown backbone subcommand %q: want 'list', 'fetch NAME' or 'import NAME FILE'", pos)
+	return usagef("unknown backbone subcommand %q: want 'list', 'fetch NAME' or 'import NAME FILE'", pos)
 }
 
 func defaultPreprocess(name string) (preprocess.Params, error) {

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
@@ -60,10 +59,10 @@ func runPredict(ctx context.Context, args []string) error {
 		return err
 	}
 	if model == "" {
-		return fmt.Errorf("-m MODEL is required")
+		return usagef("-m MODEL is required")
 	}
 	if len(pos) == 0 {
-		return fmt.Errorf("no images given")
+		return usagef("no images given")
 	}
 	paths, err := expandPaths(pos)
 	if err != nil {
@@ -88,6 +87,7 @@ func runPredict(ctx context.Context, args []string) error {
 		fmt.Printf("%-50s %12s %10s  %s\n", "image", "score", "normalized", "label")
 	}
 	n, defects := 0, 0
+	names := newOutputNames(out, paths)
 	warn := func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }
 	err = d.PredictFiles(ctx, paths, skipBad, warn, func(r *detector.Result) error {
 		n++
@@ -97,9 +97,7 @@ func runPredict(ctx context.Context, args []string) error {
 			defects++
 		}
 		if out != "" {
-			stem := strings.TrimSuffix(filepath.Base(r.Path), filepath.Ext(r.Path))
-			pr.Heatmap = filepath.Join(out, stem+"_heatmap.png")
-			pr.Mask = filepath.Join(out, stem+"_mask.png")
+			pr.Heatmap, pr.Mask = names.next(r.Path)
 			if err := writeVisuals(d, r, pr.Heatmap, pr.Mask); err != nil {
 				return err
 			}
@@ -115,8 +113,53 @@ func runPredict(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if n == 0 {
+		return fmt.Errorf("none of the %d images could be read", len(paths))
+	}
 	if !asJSON && !quiet {
 		fmt.Fprintf(os.Stderr, "%d images, %d flagged as defect\n", n, defects)
 	}
 	return nil
+}
+
+// outputNames gives each predicted image its own heat-map and mask file
+// names in the output folder: NAME.EXT.heatmap.png and NAME.EXT.mask.png,
+// with "-2", "-3", ... added when two inputs share a name or when the name
+// is taken by one of the inputs (so an input is never overwritten).
+type outputNames struct {
+	dir   string
+	taken map[string]bool
+}
+
+func newOutputNames(dir string, inputs []string) *outputNames {
+	o := &outputNames{dir: dir, taken: map[string]bool{}}
+	for _, in := range inputs {
+		o.taken[absPath(in)] = true
+	}
+	return o
+}
+
+// next returns the heat-map and mask paths for the image at path.
+func (o *outputNames) next(path string) (heatmap, mask string) {
+	base := filepath.Base(path)
+	for i := 1; ; i++ {
+		stem := base
+		if i > 1 {
+			stem = fmt.Sprintf("%s-%d", base, i)
+		}
+		heatmap = filepath.Join(o.dir, stem+".heatmap.png")
+		mask = filepath.Join(o.dir, stem+".mask.png")
+		if !o.taken[absPath(heatmap)] && !o.taken[absPath(mask)] {
+			o.taken[absPath(heatmap)], o.taken[absPath(mask)] = true, true
+			return heatmap, mask
+		}
+	}
+}
+
+// absPath is path made absolute and clean (path itself if that fails).
+func absPath(path string) string {
+	if a, err := filepath.Abs(path); err == nil {
+		return a
+	}
+	return filepath.Clean(path)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -55,17 +56,23 @@ func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
 	o.Backbone, o.Method, o.Coreset, o.Holdout, o.Seed, o.Batch, o.SkipBad = t.backbone, t.method, t.coreset, t.holdout, t.seed, t.batch, t.skipBad
 	o.Solve = crd.SolveOptions{Lambda: t.lambda, Mode: crd.LambdaMode(t.lambdaMode), Score: crd.ScoreKind(t.score)}
 	if err := o.Solve.Validate(); err != nil {
+		return o, usagef("%v", err)
+	}
+	if err := checkFraction("holdout", t.holdout, 0, 1, false); err != nil {
 		return o, err
 	}
-	if t.holdout < 0 || t.holdout >= 1 {
-		return o, fmt.Errorf("--holdout %g: want a fraction in [0, 1)", t.holdout)
+	if t.method == "knn" && !ratio(t.coreset) {
+		return o, usagef("--coreset %g: want a ratio in (0, 1]", t.coreset)
 	}
-	if t.method == "knn" && !(t.coreset > 0 && t.coreset <= 1) {
-		return o, fmt.Errorf("--coreset %g: want a ratio in (0, 1]", t.coreset)
+	if err := checkSize(t.size); err != nil {
+		return o, err
+	}
+	if err := checkBatch(t.batch); err != nil {
+		return o, err
 	}
 	rule, err := detector.ParseThresholdRule(t.threshold)
 	if err != nil {
-		return o, err
+		return o, usagef("--threshold: %v", err)
 	}
 	o.Threshold, o.RawScores = rule, t.rawScores
 	if t.size > 0 {
@@ -86,7 +93,7 @@ func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
 // a plain folder of images.
 func trainImages(dir string) ([]string, error) {
 	if dir == "" {
-		return nil, fmt.Errorf("--data is required")
+		return nil, usagef("--data is required")
 	}
 	if st, err := os.Stat(filepath.Join(dir, "train", "good")); err == nil && st.IsDir() {
 		cat, err := dataset.OpenCategory(dir)
@@ -114,18 +121,25 @@ func runTrain(ctx context.Context, args []string) error {
 	var t trainFlags
 	t.register(fs)
 	var data, out, resume string
+	var force bool
 	fs.StringVar(&data, "data", "", "training images: an MVTec category folder (uses train/good) or a folder of normal images")
 	fs.StringVar(&out, "o", "", "output model file")
 	fs.StringVar(&resume, "resume", "", "add the images to this model (saved with G) instead of starting anew")
+	fs.BoolVar(&force, "force", false, "replace -o even if it is not a crd model file")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected arguments %q (images go in --data DIR)", pos)
+		return usagef("unexpected arguments %q (images go in --data DIR)", pos)
 	}
 	if out == "" {
-		return fmt.Errorf("-o MODEL is required")
+		return usagef("-o MODEL is required")
+	}
+	if resume != "" {
+		if err := resumeConflicts(fs); err != nil {
+			return err
+		}
 	}
 	p := newProgress(t.quiet)
 	defer p.done()
@@ -135,6 +149,9 @@ func runTrain(ctx context.Context, args []string) error {
 	}
 	paths, err := trainImages(data)
 	if err != nil {
+		return err
+	}
+	if err := checkModelOutput(out, force, paths); err != nil {
 		return err
 	}
 	var d *detector.Detector
@@ -155,6 +172,23 @@ func runTrain(ctx context.Context, args []string) error {
 	}
 	if !t.quiet {
 		fmt.Fprintf(os.Stderr, "wrote %s\n", out)
+	}
+	return nil
+}
+
+// resumeConflicts rejects the flags that --resume cannot honour: the model
+// being extended fixes the backbone, input size, method and CRD settings.
+func resumeConflicts(fs *flag.FlagSet) error {
+	fixed := map[string]bool{"backbone": true, "size": true, "method": true, "lambda": true, "lambda-mode": true,
+		"score": true, "coreset": true}
+	var set []string
+	fs.Visit(func(f *flag.Flag) {
+		if fixed[f.Name] {
+			set = append(set, "--"+f.Name)
+		}
+	})
+	if len(set) > 0 {
+		return usagef("--resume keeps the model's own settings; %s cannot change them (train a new model instead)", strings.Join(set, ", "))
 	}
 	return nil
 }

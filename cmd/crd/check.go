@@ -1,0 +1,137 @@
+package main
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/crd-ad/crd/internal/atomicfile"
+	"github.com/crd-ad/crd/modelfile"
+)
+
+// Limits on flags that size the work. An input side beyond maxInputSize
+// would need gigabytes per image in the backbone.
+const (
+	maxInputSize = 1024
+	minInputSize = 32
+	maxBatch     = 256
+)
+
+// checkFraction checks that v lies in [lo, hi) (or [lo, hi] with
+// closed), rejecting NaN.
+func checkFraction(flagName string, v, lo, hi float64, closed bool) error {
+	ok := v >= lo && (v < hi || closed && v == hi)
+	if ok {
+		return nil
+	}
+	br := ")"
+	if closed {
+		br = "]"
+	}
+	return usagef("--%s %v: want a number in [%g, %g%s", flagName, v, lo, hi, br)
+}
+
+// checkSize checks an input-size flag: 0 (the backbone's default) or a side
+// in [minInputSize, maxInputSize].
+func checkSize(size int) error {
+	if size == 0 || size >= minInputSize && size <= maxInputSize {
+		return nil
+	}
+	return usagef("--size %d: want 0 (the backbone's default) or a side from %d to %d pixels", size, minInputSize, maxInputSize)
+}
+
+// checkBatch checks a --batch flag.
+func checkBatch(batch int) error {
+	if batch >= 1 && batch <= maxBatch {
+		return nil
+	}
+	return usagef("--batch %d: want 1 to %d images", batch, maxBatch)
+}
+
+// parseList parses a comma-separated number list flag, each value checked
+// by ok (want says what ok accepts).
+func parseList(flagName, s string, ok func(float64) bool, want string) ([]float64, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	var out []float64
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.ParseFloat(strings.TrimSpace(f), 64)
+		if err != nil || !ok(v) {
+			return nil, usagef("--%s %q: %q is not %s", flagName, s, strings.TrimSpace(f), want)
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// positive and ratio are parseList checks.
+func positive(v float64) bool { return v > 0 && !math.IsInf(v, 1) }
+func ratio(v float64) bool    { return v > 0 && v <= 1 }
+
+// checkModelOutput checks, before any work, that a model can be written to
+// out: its folder is writable, it is not a folder, it is none of the
+// inputs (images or models that the command reads), and a file already
+// there is a crd model (which --force overrides).
+func checkModelOutput(out string, force bool, inputs []string) error {
+	if err := atomicfile.CheckTarget(out); err != nil {
+		return err
+	}
+	fi, err := os.Stat(out)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	for _, in := range inputs {
+		if ii, err := os.Stat(in); err == nil && os.SameFile(fi, ii) {
+			return fmt.Errorf("-o %q is one of the command's inputs; choose another output file", out)
+		}
+	}
+	if force {
+		return nil
+	}
+	if !isModelFile(out) {
+		return fmt.Errorf("-o %q exists and is not a crd model file; refusing to replace it (use --force to replace it anyway)", out)
+	}
+	return nil
+}
+
+// isModelFile reports whether path is a regular file that starts with the
+// model-file magic.
+func isModelFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		return false
+	}
+	b := make([]byte, len(modelfile.Magic))
+	_, err = io.ReadFull(f, b)
+	return err == nil && bytes.Equal(b, []byte(modelfile.Magic))
+}
+
+// fileDigest is the SHA-256 of a regular file's content.
+func fileDigest(path string) ([sha256.Size]byte, error) {
+	var sum [sha256.Size]byte
+	f, err := os.Open(path)
+	if err != nil {
+		return sum, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return sum, fmt.Errorf("%s: %w", path, err)
+	}
+	copy(sum[:], h.Sum(nil))
+	return sum, nil
+}
