@@ -1,7 +1,16 @@
-// Package backbone holds the registry of feature-extraction networks and the
-// torchvision ResNet trunks. A backbone turns a preprocessed image batch into
-// the feature maps of its chosen layers; weights come from the per-user cache
-// (see weights.CacheDir), filled by Fetch or Import.
+// Package backbone holds the registry of feature-extraction networks (Lookup,
+// Names, Load) and the trunks themselves, built on package nn:
+//
+//   - inception_v3, the default: the Keras InceptionV3 trunk up to mixed5
+//     (features mixed2 + mixed5, d = 1056), with the ImageNet weights of the
+//     TensorFlow.js model in the npm package nsfwjs (see InceptionInfo);
+//   - the torchvision ResNets (resnet18 ... wide_resnet50_2; features layer2 +
+//     layer3), with weights from torchvision's published checkpoints.
+//
+// A backbone turns a preprocessed image batch into the feature maps of its
+// chosen layers, and its Info gives the layers, strides, channels and the
+// input normalisation it expects. Weights live in the per-user cache (see
+// weights.CacheDir), filled by Fetch (download) or Import (a local file).
 package backbone
 
 import (

@@ -4,7 +4,7 @@
 // does: Load a model file, then call Predict on images.
 //
 // The data path reads straight through: image file -> decode (dataset) ->
-// preprocess -> backbone -> patch features (embed) -> patch scores (crd or
+// preprocess -> backbone -> patch features (patchfeat) -> patch scores (crd or
 // knn) -> image score and anomaly map (anomalymap) -> threshold.
 package detector
 

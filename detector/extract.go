@@ -7,13 +7,14 @@ import (
 
 	"github.com/crd-ad/crd/backbone"
 	"github.com/crd-ad/crd/dataset"
-	"github.com/crd-ad/crd/embed"
 	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/patchfeat"
 	"github.com/crd-ad/crd/preprocess"
 )
 
-// Extractor computes patch features: decode, preprocess, backbone, embed.
+// Extractor computes patch features: decode, preprocess, backbone, then the
+// local aggregation of package patchfeat.
 // Images are decoded and preprocessed on all cores while the backbone runs
 // the previous batch, so memory stays bounded by two batches whatever the
 // number of images. An Extractor is not safe for concurrent use.
@@ -121,7 +122,7 @@ func (e *Extractor) RunBatches(paths []string, fn func(items []*Item, feats *nn.
 		if err != nil {
 			return fmt.Errorf("backbone: %w", err)
 		}
-		feats, err := embed.Features(outs)
+		feats, err := patchfeat.Features(outs)
 		if err != nil {
 			return err
 		}
