@@ -9,13 +9,13 @@
 // passes. Images and maps are single-channel float32, row-major, h x w.
 //
 // The reference implementations differ in two details, and Options selects
-// them. Upsampling: the PatchCore paper's code (and this project's METHOD.md)
-// is bilinear, anomalib's PatchCore AnomalyMapGenerator calls F.interpolate
+// them. Upsampling: the PatchCore paper's code (and docs/method.md in this
+// repository) is bilinear, anomalib's PatchCore AnomalyMapGenerator calls F.interpolate
 // with its default mode, nearest. Blur borders: anomalib pads with PyTorch's
 // "reflect" (edge pixel not repeated), the PatchCore paper's code calls
 // scipy.ndimage.gaussian_filter, whose "reflect" repeats the edge pixel
-// (Symmetric here). Map and DefaultOptions follow METHOD.md: bilinear and
-// PyTorch reflect.
+// (Symmetric here). Map and DefaultOptions follow docs/method.md: bilinear
+// and PyTorch reflect.
 //
 // Shape mismatches (a slice shorter than h*w, a non-positive size) are
 // programmer errors and panic.

@@ -7,7 +7,7 @@ type Interpolation int
 
 const (
 	// Bilinear is F.interpolate(mode="bilinear", align_corners=False), as in
-	// the PatchCore paper's code and METHOD.md.
+	// the PatchCore paper's code and docs/method.md.
 	Bilinear Interpolation = iota
 	// Nearest is F.interpolate(mode="nearest"), the default mode that
 	// anomalib's PatchCore AnomalyMapGenerator uses.
@@ -36,25 +36,20 @@ type Options struct {
 	Border Border
 }
 
-// Conventions of the reference implementations.
-var (
-	// DefaultOptions is METHOD.md's convention: bilinear upsampling, then a
-	// Gaussian blur with sigma 4 and PyTorch reflect padding.
-	DefaultOptions = Options{Sigma: 4, Interp: Bilinear, Border: Reflect}
-	// AnomalibOptions is anomalib's PatchCore AnomalyMapGenerator:
-	// F.interpolate with its default nearest mode, then GaussianBlur2d.
-	AnomalibOptions = Options{Sigma: 4, Interp: Nearest, Border: Reflect}
-	// PatchCorePaperOptions is the PatchCore paper's RescaleSegmentor:
-	// bilinear upsampling, then scipy.ndimage.gaussian_filter(sigma=4).
-	PatchCorePaperOptions = Options{Sigma: 4, Interp: Bilinear, Border: Symmetric}
-)
+// DefaultOptions returns the convention of docs/method.md: bilinear
+// upsampling, then a Gaussian blur with sigma 4 and PyTorch reflect padding.
+// (anomalib's PatchCore upsamples with Nearest instead; the PatchCore paper's
+// code blurs with Symmetric borders.)
+func DefaultOptions() Options {
+	return Options{Sigma: 4, Interp: Bilinear, Border: Reflect}
+}
 
 // Map returns the anomaly map of a gh x gw patch-score grid at size h x w
 // with DefaultOptions, except for the given sigma: bilinear upsampling
 // followed by a Gaussian blur with reflect padding (sigma 4 in PatchCore and
 // anomalib; 0 disables the blur).
 func Map(grid []float32, gh, gw, h, w int, sigma float64) []float32 {
-	opt := DefaultOptions
+	opt := DefaultOptions()
 	opt.Sigma = sigma
 	return NewGenerator(h, w, opt).Map(nil, grid, gh, gw)
 }

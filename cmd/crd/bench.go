@@ -29,8 +29,8 @@ func parseFloats(s string) ([]float64, error) {
 }
 
 func runBench(args []string) error {
-	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data ../shared/data/ball_screw
-  crd bench --data ../shared/data/ball_screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
+	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data mvtec/screw
+  crd bench --data mvtec/screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
   OPENBLAS_CORETYPE=SkylakeX crd bench --data DIR --json    # kNN on OpenBLAS's AVX-512 kernels (recent Xeons)
 `)
 	var data, plot, lambdas, coresets, fractions, backboneName, lambdaMode, score string

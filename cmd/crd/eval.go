@@ -30,8 +30,8 @@ func openCategory(dir string) (*dataset.Category, error) {
 }
 
 func runEval(args []string) error {
-	fs := newFlags("eval", "-m MODEL --data DIR [--json] [--report DIR]", `  crd eval -m ball_screw.crd --data ../shared/data/ball_screw
-  crd eval -m ball_screw.crd --data ../shared/data/ball_screw --json --report report/
+	fs := newFlags("eval", "-m MODEL --data DIR [--json] [--report DIR]", `  crd eval -m screw.crd --data mvtec/screw
+  crd eval -m screw.crd --data mvtec/screw --json --report report/
 `)
 	var model, data, reportDir string
 	var asJSON, skipBad, quiet bool
