@@ -72,10 +72,21 @@ type Backbone interface {
 // missing or has the wrong shape.
 type LoadFunc func(weightsPath string) (Backbone, error)
 
+// FetchOptions configure Fetch.
+type FetchOptions struct {
+	// Log receives progress and notes; nil discards them.
+	Log io.Writer
+	// Mirror, when set, replaces the place a backbone's weights are published
+	// at: for the torchvision ResNets, the base URL that the checkpoint's file
+	// name is appended to (default TorchvisionURL). Backbones fetched by other
+	// means (inception_v3, through npm) ignore it.
+	Mirror string
+}
+
 // FetchFunc downloads a backbone's published weights, verifies them, and
 // returns the tensors (and optional metadata) to store in the cache. Progress
-// and notes go to log.
-type FetchFunc func(log io.Writer) (weights.Tensors, map[string]string, error)
+// and notes go to opts.Log, which Fetch has made non-nil.
+type FetchFunc func(opts FetchOptions) (weights.Tensors, map[string]string, error)
 
 // ImportFunc reads a local checkpoint (any format the entry understands) and
 // returns the tensors to store in the cache.
@@ -242,19 +253,19 @@ func Import(name, src string) error {
 }
 
 // Fetch downloads a backbone's published weights into the cache, verifying
-// their SHA-256. Progress goes to log (which may be nil).
-func Fetch(name string, log io.Writer) error {
+// their SHA-256.
+func Fetch(name string, opts FetchOptions) error {
 	e, err := lookup(name)
 	if err != nil {
 		return err
 	}
-	if log == nil {
-		log = io.Discard
+	if opts.Log == nil {
+		opts.Log = io.Discard
 	}
 	if e.fetch == nil {
 		return fmt.Errorf("backbone %s cannot be fetched automatically; use `crd backbone import %s FILE`", name, name)
 	}
-	t, meta, err := e.fetch(log)
+	t, meta, err := e.fetch(opts)
 	if err != nil {
 		return fmt.Errorf("backbone %s: fetch: %w", name, err)
 	}

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	"math"
 	"os"
@@ -101,6 +102,9 @@ type GalleryOptions struct {
 	MaxSide int
 	// ContourWidth is the width of the ground-truth outline in pixels. Default 1.
 	ContourWidth int
+	// ContourColor is the colour of the ground-truth outline. The zero value means pure green, a colour that the
+	// heat map's colour map never produces.
+	ContourColor color.RGBA
 }
 
 // Gallery collects scored test images one at a time, keeps the metadata of all of them and a picture of the worst
@@ -134,6 +138,9 @@ func NewGallery(dir string, opts GalleryOptions) *Gallery {
 	}
 	if opts.ContourWidth <= 0 {
 		opts.ContourWidth = 1
+	}
+	if opts.ContourColor == (color.RGBA{}) {
+		opts.ContourColor = defaultContourColor
 	}
 	return &Gallery{dir: dir, opts: opts}
 }
@@ -234,8 +241,8 @@ func (g *Gallery) picture(it *Item) *image.RGBA {
 		right = ToRGBA(img)
 	}
 	if mask != nil {
-		DrawContour(left, mask, g.opts.ContourWidth, ContourColor)
-		DrawContour(right, mask, g.opts.ContourWidth, ContourColor)
+		DrawContour(left, mask, g.opts.ContourWidth, g.opts.ContourColor)
+		DrawContour(right, mask, g.opts.ContourWidth, g.opts.ContourColor)
 	}
 	const gap = 4
 	out := image.NewRGBA(image.Rect(0, 0, 2*w+gap, h))

@@ -4,9 +4,9 @@
 //
 // Colour map: heat maps use matplotlib's "inferno" (black, purple, red, orange, pale yellow), which is
 // perceptually uniform and stays readable in grey print; a map value v in [0,1] takes entry min(floor(256 v), 255)
-// of the 256-colour table, as matplotlib does. Ground-truth contours are drawn in ContourColor (pure green), which
-// inferno never produces; the gallery draws them just outside the defect (Outline) so that thin defects stay
-// visible.
+// of the 256-colour table, as matplotlib does. Ground-truth contours are drawn in pure green by default
+// (GalleryOptions.ContourColor), which inferno never produces; the gallery draws them just outside the defect
+// (Outline) so that thin defects stay visible.
 package report
 
 import (
@@ -21,8 +21,8 @@ import (
 	"github.com/crd-ad/crd/internal/atomicfile"
 )
 
-// ContourColor is the colour of ground-truth mask contours.
-var ContourColor = color.RGBA{0, 255, 0, 255}
+// defaultContourColor is the default colour of ground-truth mask contours: pure green.
+var defaultContourColor = color.RGBA{0, 255, 0, 255}
 
 // Colormap returns the inferno colour of v. Values are clamped to [0,1]; NaN maps to 0.
 func Colormap(v float64) color.RGBA {

@@ -157,11 +157,11 @@ func TestContourSquare(t *testing.T) {
 
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	mask := square(w, h, 3, 2, 9, 8)
-	DrawContour(dst, mask, 1, ContourColor)
+	DrawContour(dst, mask, 1, defaultContourColor)
 	outline := Outline(mask, w, h, 1)
 	for i := range outline {
 		got := dst.RGBAAt(i%w, i/w)
-		if outline[i] != (got == ContourColor) {
+		if outline[i] != (got == defaultContourColor) {
 			t.Fatalf("DrawContour pixel (%d,%d) = %v", i%w, i/w, got)
 		}
 	}

@@ -31,8 +31,12 @@ import (
 	"sync"
 )
 
-// DefectTypes lists the defect types that Generate writes, in order.
-var DefectTypes = []string{"scratch", "spot", "missing"}
+// defectTypes lists the defect types that Generate writes, in order.
+var defectTypes = [...]string{"scratch", "spot", "missing"}
+
+// DefectTypes returns the defect types that Generate writes, in order (a new
+// slice on each call).
+func DefectTypes() []string { return slices.Clone(defectTypes[:]) }
 
 // Options sets the size and content of the generated category. Zero Size and counts mean the defaults; Seed is used
 // as given (0 is a valid seed).
@@ -71,7 +75,7 @@ func (o Options) withDefaults() Options {
 //
 //	dir/train/good/000.png ...
 //	dir/test/good/000.png ...
-//	dir/test/<defect>/000.png ...                 for each of DefectTypes
+//	dir/test/<defect>/000.png ...                 for each of DefectTypes()
 //	dir/ground_truth/<defect>/000_mask.png ...    0 = normal, 255 = defect
 //
 // Images are 8-bit RGB PNGs. dir must not exist or be empty. The category is written to a temporary sibling folder
@@ -121,7 +125,7 @@ func writeAll(root string, o Options) error {
 		{"train/good", kindTrain, o.NumTrain},
 		{"test/good", kindTestGood, o.NumTestGood},
 	}
-	for i, d := range DefectTypes {
+	for i, d := range defectTypes {
 		splits = append(splits, struct {
 			folder string
 			kind   kind
@@ -219,7 +223,7 @@ func (k kind) String() string {
 	case kindTestGood:
 		return "good"
 	}
-	return DefectTypes[k-kindScratch]
+	return defectTypes[k-kindScratch]
 }
 
 // streams returns the two random generators of image idx of kind k: one for the surface, one for the defect.
