@@ -37,6 +37,13 @@ type Metrics struct {
 	Missing []string `json:"missing,omitempty"`
 }
 
+// NewMetrics returns metrics with every rate NaN (not computed) and no images.
+func NewMetrics() Metrics {
+	nan := math.NaN()
+	return Metrics{ImageAUROC: nan, PixelAUROC: nan, AUPRO: nan, F1Max: nan, PixelF1Max: nan,
+		Accuracy: nan, Precision: nan, Recall: nan}
+}
+
 // MarshalJSON writes NaN metrics as null.
 func (m Metrics) MarshalJSON() ([]byte, error) {
 	out := map[string]any{}
@@ -227,9 +234,8 @@ func (d *Detector) Evaluate(cat *dataset.Category, opts EvalOptions) (*Evaluatio
 // metricsOf computes one row of metrics; with curves set it also fills the
 // evaluation's curves.
 func (d *Detector) metricsOf(scores []float64, labels []bool, px *metrics.PixelSet, curves bool, ev *Evaluation) Metrics {
-	nan := math.NaN()
-	m := Metrics{ImageAUROC: nan, PixelAUROC: nan, AUPRO: nan, F1Max: nan, PixelF1Max: nan,
-		Accuracy: nan, Precision: nan, Recall: nan, NImages: len(scores)}
+	m := NewMetrics()
+	m.NImages = len(scores)
 	for _, l := range labels {
 		if l {
 			m.NDefect++

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/report"
 )
 
@@ -39,13 +40,13 @@ func ExampleWriteHTML() {
 	for _, e := range g.Entries() {
 		fmt.Printf("%-16s score %.1f correct %-5v picture %s\n", e.Name, e.Score, e.Correct, e.Image)
 	}
-	all := report.NewMetrics("all")
-	all.NImages, all.NDefective, all.ImageAUROC = 4, 2, 1
+	all := detector.NewMetrics() // in the pipeline: Detector.Evaluate's result, with EvalReport
+	all.NImages, all.NDefect, all.ImageAUROC = 4, 2, 1
 	r := &report.Report{
-		Title:   "Example",
-		Model:   report.Model{Method: "CRD", Lambda: math.NaN(), Threshold: threshold, TrainImages: 10},
-		Overall: all,
-		Gallery: g,
+		Title:      "Example",
+		Model:      report.Model{Method: "CRD", Lambda: math.NaN(), Threshold: threshold, TrainImages: 10},
+		Evaluation: &detector.Evaluation{Overall: all},
+		Gallery:    g,
 	}
 	if err := report.WriteHTML(dir, r); err != nil {
 		log.Fatal(err)

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/report"
 )
 
 // openCategory resolves --data for eval: one MVTec category.
@@ -79,20 +80,17 @@ func runEval(args []string) error {
 func evaluate(d *detector.Detector, cat *dataset.Category, dir string, gallery int, skipBad bool, p *progress, timings map[string]float64) (*detector.Evaluation, error) {
 	opts := detector.EvalOptions{SkipBad: skipBad, Progress: p.update,
 		Warn: func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }}
-	var rep *htmlReport
+	var rep *report.EvalReport
 	if dir != "" {
-		var err error
-		if rep, err = newHTMLReport(dir, d, cat, gallery); err != nil {
-			return nil, err
-		}
-		opts.OnImage = rep.add
+		rep = report.NewEvalReport(dir, d, cat, report.GalleryOptions{Max: gallery})
+		opts.OnImage = rep.Add
 	}
 	ev, err := d.Evaluate(cat, opts)
 	if err != nil {
 		return nil, err
 	}
 	if rep != nil {
-		if err := rep.finish(ev, timings); err != nil {
+		if err := rep.Write(ev, stageTimings(timings)...); err != nil {
 			return nil, err
 		}
 	}
