@@ -140,30 +140,37 @@ func (d *Detector) extractor() (*Extractor, error) {
 	return d.ext, nil
 }
 
-// Result is the verdict on one image.
+// Result is the verdict on one image, the one per-image result type of
+// prediction and evaluation. Its JSON form (one entry of an evaluation's
+// "images") holds the path, true defect type, scores and verdict; the grid,
+// map and image are left out.
 type Result struct {
 	// Index is the image's position in the paths given to PredictFiles.
-	Index int
-	Path  string
+	Index int    `json:"-"`
+	Path  string `json:"path"`
+	// Truth is the image's true defect type (dataset.Good for a normal
+	// image) when it comes from a labelled test set, as in an Evaluation;
+	// empty otherwise.
+	Truth string `json:"defect_type,omitempty"`
 	// Score is the image score: the largest patch score, after the
 	// per-position normalisation when the model has one (see
 	// modelfile.Calibration.PositionMean).
-	Score float64
+	Score float64 `json:"score"`
 	// Normalized maps Score to [0, 1] with the threshold at 0.5 (0 for an
 	// uncalibrated model).
-	Normalized float64
+	Normalized float64 `json:"normalized"`
 	// Defect is Score > the image threshold (never, uncalibrated).
-	Defect bool
+	Defect bool `json:"predicted_defect"`
 	// Grid is the GridH x GridW patch-score grid (normalised per position
 	// when the model has a normalisation).
-	Grid         []float32
-	GridW, GridH int
+	Grid         []float32 `json:"-"`
+	GridW, GridH int       `json:"-"`
 	// Map is the Size x Size anomaly map in the network's input space
 	// (after resize and crop): the grid upsampled bilinearly and blurred.
-	Map  []float32
-	Size int
+	Map  []float32 `json:"-"`
+	Size int       `json:"-"`
 	// Image is the decoded original image.
-	Image *dataset.RGB
+	Image *dataset.RGB `json:"-"`
 }
 
 // score computes the grid, image score and map of one image's features.

@@ -62,20 +62,13 @@ func (m Metrics) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// Scored is one test image's outcome.
-type Scored struct {
-	Path       string  `json:"path"`
-	Defect     string  `json:"defect_type"`
-	Score      float64 `json:"score"`
-	Normalized float64 `json:"normalized"`
-	Predicted  bool    `json:"predicted_defect"`
-}
-
 // Evaluation is the result of Evaluate.
 type Evaluation struct {
 	Overall   Metrics            `json:"overall"`
 	PerDefect map[string]Metrics `json:"per_defect"`
-	Images    []Scored           `json:"images"`
+	// Images are the test images' results in the order they were scored, with Truth
+	// set and without their grids, maps and pictures.
+	Images []Result `json:"images"`
 	// Curves for plots: image-level and pixel-level ROC, and the PRO curve
 	// up to FPRLimit.
 	ImageROC metrics.Curve `json:"-"`
@@ -103,7 +96,7 @@ type Evaluator struct {
 	cat     *dataset.Category
 	overall *metrics.PixelSet
 	per     map[string]*metrics.PixelSet
-	scored  []Scored
+	scored  []Result
 	scores  []float64
 	labels  []bool
 	good    [][]float32 // maps of normal images, added to every per-defect set at the end
@@ -161,7 +154,7 @@ func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
 		e.overall.Add(r.Map, mask, c)
 		e.per[s.Defect].Add(r.Map, mask, c)
 	}
-	e.scored = append(e.scored, Scored{Path: s.Path, Defect: s.Defect, Score: r.Score, Normalized: r.Normalized, Predicted: r.Defect})
+	e.scored = append(e.scored, Result{Index: r.Index, Path: s.Path, Truth: s.Defect, Score: r.Score, Normalized: r.Normalized, Defect: r.Defect})
 	e.scores = append(e.scores, r.Score)
 	e.labels = append(e.labels, s.Anomalous())
 	return mask, nil
@@ -176,7 +169,7 @@ func (e *Evaluator) Finish() *Evaluation {
 		var sc []float64
 		var lb []bool
 		for k, s := range e.scored {
-			if s.Defect == t || s.Defect == dataset.Good {
+			if s.Truth == t || s.Truth == dataset.Good {
 				sc = append(sc, e.scores[k])
 				lb = append(lb, e.labels[k])
 			}
