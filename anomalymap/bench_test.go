@@ -20,7 +20,7 @@ func BenchmarkMap224(b *testing.B) {
 	g := NewGenerator(224, 224, DefaultOptions())
 	dst := make([]float32, 224*224)
 	for b.Loop() {
-		dst = g.Map(dst, grid, 28, 28)
+		dst = g.Map(dst, grid28(grid)).Pix
 	}
 }
 
@@ -30,6 +30,9 @@ func BenchmarkMap1024(b *testing.B) {
 	g := NewGenerator(1024, 1024, DefaultOptions())
 	dst := make([]float32, 1024*1024)
 	for b.Loop() {
-		dst = g.Map(dst, grid, 28, 28)
+		dst = g.Map(dst, grid28(grid)).Pix
 	}
 }
+
+// grid28 wraps a 28 x 28 grid's values.
+func grid28(pix []float32) Map { return Map{Pix: pix, W: 28, H: 28} }

@@ -161,14 +161,12 @@ type Result struct {
 	Normalized float64 `json:"normalized"`
 	// Defect is Score > the image threshold (never, uncalibrated).
 	Defect bool `json:"predicted_defect"`
-	// Grid is the GridH x GridW patch-score grid (normalised per position
-	// when the model has a normalisation).
-	Grid         []float32 `json:"-"`
-	GridW, GridH int       `json:"-"`
-	// Map is the Size x Size anomaly map in the network's input space
-	// (after resize and crop): the grid upsampled bilinearly and blurred.
-	Map  []float32 `json:"-"`
-	Size int       `json:"-"`
+	// Grid is the patch-score grid (normalised per position when the model
+	// has a normalisation).
+	Grid anomalymap.Map `json:"-"`
+	// Map is the anomaly map in the network's input space (after resize and
+	// crop, so Crop x Crop): the grid upsampled bilinearly and blurred.
+	Map anomalymap.Map `json:"-"`
 	// Image is the decoded original image.
 	Image *dataset.RGB `json:"-"`
 }
@@ -191,9 +189,9 @@ func (d *Detector) score(it *Item) *Result {
 func (d *Detector) FromGrid(grid []float32, gh, gw int) *Result {
 	normalizePositions(grid, gh, gw, d.Header.Calibration)
 	c := d.Header.Preprocess.Crop
-	r := &Result{Grid: grid, GridW: gw, GridH: gh, Size: c}
+	r := &Result{Grid: anomalymap.Map{Pix: grid, W: gw, H: gh}}
 	r.Score = float64(slices.Max(grid))
-	r.Map = anomalymap.Map(grid, gh, gw, c, c, Sigma)
+	r.Map = anomalymap.FromGrid(r.Grid, c, c, Sigma)
 	if d.Calibrated() {
 		cal := d.Header.Calibration
 		r.Normalized = Normalize(r.Score, cal.ImageThreshold, cal)
@@ -225,7 +223,7 @@ func (d *Detector) Predict(path string) (*Result, error) {
 
 // PixelMapOriginal returns r's anomaly map on the original image's pixel
 // grid (pixels outside the crop window get 0).
-func (d *Detector) PixelMapOriginal(r *Result) []float32 {
+func (d *Detector) PixelMapOriginal(r *Result) anomalymap.Map {
 	return preprocess.ToOriginal(r.Map, r.Image.W, r.Image.H, d.Header.Preprocess, 0)
 }
 
@@ -396,8 +394,8 @@ func (d *Detector) Calibrate(normals []string, opts TrainOptions) error {
 	var grids [][]float32
 	gh, gw := 0, 0
 	err := d.PredictFiles(normals, opts.SkipBad, opts.Warn, func(r *Result) error {
-		grids = append(grids, r.Grid)
-		gh, gw = r.GridH, r.GridW
+		grids = append(grids, r.Grid.Pix)
+		gh, gw = r.Grid.H, r.Grid.W
 		opts.progress("calibrate", len(grids), len(normals))
 		return nil
 	})

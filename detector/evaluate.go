@@ -132,7 +132,7 @@ func (e *Evaluator) Mask(i, w, h int) ([]bool, error) {
 	if m.W != w || m.H != h {
 		return nil, fmt.Errorf("mask %s is %dx%d but its image %s is %dx%d", s.MaskPath, m.W, m.H, s.Path, w, h)
 	}
-	t := preprocess.Mask(m.Pix, m.W, m.H, e.d.Header.Preprocess)
+	t := preprocess.Mask(m, e.d.Header.Preprocess).Pix
 	e.masks[i] = t
 	return t, nil
 }
@@ -145,14 +145,14 @@ func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := r.Size
+	c := r.Map.W
 	switch {
 	case !s.Anomalous():
-		e.overall.Add(r.Map, make([]bool, c*c), c)
-		e.good = append(e.good, slices.Clone(r.Map))
+		e.overall.Add(r.Map.Pix, make([]bool, c*c), c)
+		e.good = append(e.good, slices.Clone(r.Map.Pix))
 	case mask != nil:
-		e.overall.Add(r.Map, mask, c)
-		e.per[s.Defect].Add(r.Map, mask, c)
+		e.overall.Add(r.Map.Pix, mask, c)
+		e.per[s.Defect].Add(r.Map.Pix, mask, c)
 	}
 	e.scored = append(e.scored, Result{Index: r.Index, Path: s.Path, Truth: s.Defect, Score: r.Score, Normalized: r.Normalized, Defect: r.Defect})
 	e.scores = append(e.scores, r.Score)

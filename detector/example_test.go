@@ -59,7 +59,7 @@ func Example() {
 		log.Fatal(err)
 	}
 	fmt.Printf("model: %s on %d images, %d held out\n", det.Header.Method, det.Header.NumImages, det.Header.Calibration.HeldOut)
-	fmt.Printf("map: %d x %d, score above threshold: %v\n", res.Size, res.Size, res.Defect)
+	fmt.Printf("map: %d x %d, score above threshold: %v\n", res.Map.W, res.Map.H, res.Defect)
 	// Output:
 	// model: crd on 9 images, 3 held out
 	// map: 64 x 64, score above threshold: true

@@ -156,7 +156,7 @@ func (e *Extractor) load(paths []string, from, to, c int) loaded {
 				return
 			}
 			imgs[k] = img
-			preprocess.Image(img.Pix, img.W, img.H, e.Preprocess, x.Data[k*3*c*c:(k+1)*3*c*c])
+			preprocess.Image(img, e.Preprocess, x.Data[k*3*c*c:(k+1)*3*c*c])
 		}(k)
 	}
 	wg.Wait()

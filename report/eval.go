@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/crd-ad/crd/dataset"
@@ -46,9 +47,13 @@ func (e *EvalReport) Add(r *detector.Result, s dataset.Sample, mask []bool) erro
 	if err != nil {
 		rel = filepath.Base(s.Path)
 	}
+	var m *dataset.Mask
+	if mask != nil {
+		m = &dataset.Mask{Pix: mask, W: r.Map.W, H: r.Map.H}
+	}
 	return e.gallery.Add(Item{Name: filepath.ToSlash(rel), Defect: s.Defect, Score: r.Score, NormScore: r.Normalized,
 		Threshold: e.d.Header.Calibration.ImageThreshold, Predicted: r.Defect,
-		Image: CropView(r.Image, e.d.Header.Preprocess), Map: r.Map, Mask: mask})
+		Image: CropView(r.Image, e.d.Header.Preprocess), Map: r.Map, Mask: m})
 }
 
 // Write writes dir/index.html for ev: the model summary from the detector's header, the given stage timings
@@ -87,6 +92,29 @@ func CropView(img *dataset.RGB, p modelfile.Preprocess) *dataset.RGB {
 	out := dataset.NewRGB(c, c)
 	raw := p
 	raw.Mean, raw.Std = [3]float64{}, [3]float64{1, 1, 1}
-	preprocess.Image(img.Pix, img.W, img.H, raw, out.Pix)
+	preprocess.Image(img, raw, out.Pix)
 	return out
+}
+
+// WritePredictionPNGs writes what `crd predict --out` writes for one result: the heat map of its anomaly map over the
+// original image (heatPath) and the binary defect mask, the map above the pixel threshold (maskPath; empty for an
+// uncalibrated model), both at the original image's size. The colour map spans 0 to twice the pixel threshold, so
+// red means "above the threshold"; without a calibration it spans the map's own range.
+func WritePredictionPNGs(d *detector.Detector, r *detector.Result, heatPath, maskPath string) error {
+	m := d.PixelMapOriginal(r)
+	lo, hi := 0.0, 2*d.Header.Calibration.PixelThreshold
+	if !d.Calibrated() || hi <= 0 {
+		lo, hi = float64(slices.Min(m.Pix)), float64(slices.Max(m.Pix))
+	}
+	if err := WritePNG(heatPath, Overlay(r.Image, m, lo, hi, 0.45)); err != nil {
+		return err
+	}
+	mask := &dataset.Mask{Pix: make([]bool, len(m.Pix)), W: m.W, H: m.H}
+	if d.Calibrated() {
+		thr := float32(d.Header.Calibration.PixelThreshold)
+		for i, v := range m.Pix {
+			mask.Pix[i] = v > thr
+		}
+	}
+	return MaskPNG(maskPath, mask)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/report"
@@ -20,13 +21,13 @@ func ExampleWriteHTML() {
 	g := report.NewGallery(dir, report.GalleryOptions{Max: 10})
 	for i, score := range []float64{0.4, 0.7, 1.6, 0.9} {
 		img := dataset.NewRGB(32, 32) // in the pipeline: the preprocessed image, its anomaly map and its mask
-		amap := make([]float32, 32*32)
+		amap := anomalymap.NewMap(32, 32)
 		defect := dataset.Good
-		var mask []bool
+		var mask *dataset.Mask
 		if i >= 2 {
 			defect = "scratch"
-			mask = make([]bool, 32*32)
-			mask[16*32+16] = true
+			mask = &dataset.Mask{Pix: make([]bool, 32*32), W: 32, H: 32}
+			mask.Pix[16*32+16] = true
 		}
 		err := g.Add(report.Item{
 			Name: fmt.Sprintf("%s/%03d.png", defect, i), Defect: defect,

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
 )
 
@@ -27,9 +28,9 @@ type Item struct {
 	Threshold float64 // the decision threshold the score was compared with
 	Predicted bool    // predicted anomalous
 
-	Image *dataset.RGB // the image as the model saw it (for example the centre crop), or nil
-	Map   []float32    // anomaly map at the image's size, row-major, or nil
-	Mask  []bool       // ground-truth defect mask at the image's size, or nil
+	Image *dataset.RGB   // the image as the model saw it (for example the centre crop), or nil
+	Map   anomalymap.Map // anomaly map at the image's size; none when Map.Pix is nil
+	Mask  *dataset.Mask  // ground-truth defect mask at the image's size, or nil
 }
 
 // Entry is the metadata that a Gallery keeps per image.
@@ -150,7 +151,9 @@ func NewGallery(dir string, opts GalleryOptions) *Gallery {
 func (g *Gallery) Add(it Item) error {
 	if it.Image != nil {
 		n := it.Image.W * it.Image.H
-		if (it.Map != nil && len(it.Map) != n) || (it.Mask != nil && len(it.Mask) != n) {
+		badMap := it.Map.Pix != nil && (it.Map.W != it.Image.W || it.Map.H != it.Image.H || len(it.Map.Pix) != n)
+		badMask := it.Mask != nil && (it.Mask.W != it.Image.W || it.Mask.H != it.Image.H || len(it.Mask.Pix) != n)
+		if badMap || badMask {
 			panic(fmt.Sprintf("report: gallery item %q: map or mask size does not match the %dx%d image",
 				it.Name, it.Image.W, it.Image.H))
 		}
@@ -224,7 +227,11 @@ func (g *Gallery) Err() error {
 
 // picture draws the two-panel gallery picture of it.
 func (g *Gallery) picture(it *Item) *image.RGBA {
-	img, amap, mask := it.Image, it.Map, it.Mask
+	img, amap := it.Image, it.Map.Pix
+	var mask []bool
+	if it.Mask != nil {
+		mask = it.Mask.Pix
+	}
 	if s := max(img.W, img.H); s > g.opts.MaxSide {
 		img, amap, mask = shrink(img, amap, mask, g.opts.MaxSide)
 	}
@@ -236,13 +243,14 @@ func (g *Gallery) picture(it *Item) *image.RGBA {
 		if hi <= lo {
 			lo, hi = 0, 2*it.Threshold
 		}
-		right = Overlay(img, amap, lo, hi, g.opts.Alpha)
+		right = Overlay(img, anomalymap.Map{Pix: amap, W: w, H: h}, lo, hi, g.opts.Alpha)
 	} else {
 		right = ToRGBA(img)
 	}
 	if mask != nil {
-		DrawContour(left, mask, g.opts.ContourWidth, g.opts.ContourColor)
-		DrawContour(right, mask, g.opts.ContourWidth, g.opts.ContourColor)
+		m := &dataset.Mask{Pix: mask, W: w, H: h}
+		DrawContour(left, m, g.opts.ContourWidth, g.opts.ContourColor)
+		DrawContour(right, m, g.opts.ContourWidth, g.opts.ContourColor)
 	}
 	const gap = 4
 	out := image.NewRGBA(image.Rect(0, 0, 2*w+gap, h))

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
 )
 
@@ -44,7 +45,7 @@ func TestGalleryWorstFirst(t *testing.T) {
 		err := g.Add(Item{
 			Name: "test/" + it.name + ".png", Defect: it.defect, Score: it.score, NormScore: it.score / 10,
 			Threshold: 10, Predicted: it.score > 10,
-			Image: flatImage(8, 6, 0.5), Map: make([]float32, 48), Mask: square(8, 6, 2, 2, 5, 4),
+			Image: flatImage(8, 6, 0.5), Map: anomalymap.NewMap(8, 6), Mask: maskOf(8, 6, square(8, 6, 2, 2, 5, 4)),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -130,7 +131,7 @@ func TestGalleryPicture(t *testing.T) {
 		amap[y*w+401] = 4
 	}
 	g := NewGallery(dir, GalleryOptions{MapLo: 0, MapHi: 1})
-	if err := g.Add(Item{Name: "a/b c.png", Defect: "crack", Score: 1, Threshold: 2, Image: img, Map: amap, Mask: mask}); err != nil {
+	if err := g.Add(Item{Name: "a/b c.png", Defect: "crack", Score: 1, Threshold: 2, Image: img, Map: anomalymap.Map{Pix: amap, W: w, H: h}, Mask: maskOf(w, h, mask)}); err != nil {
 		t.Fatal(err)
 	}
 	e := g.Entries()[0]
@@ -181,7 +182,7 @@ func BenchmarkGalleryAdd(b *testing.B) {
 	g := NewGallery(b.TempDir(), GalleryOptions{Max: 1 << 30})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := g.Add(Item{Name: "x", Defect: "crack", Score: float64(i), Threshold: 1, Image: img, Map: amap, Mask: mask}); err != nil {
+		if err := g.Add(Item{Name: "x", Defect: "crack", Score: float64(i), Threshold: 1, Image: img, Map: anomalymap.Map{Pix: amap, W: 224, H: 224}, Mask: maskOf(224, 224, mask)}); err != nil {
 			b.Fatal(err)
 		}
 	}

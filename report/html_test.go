@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/metrics"
 )
@@ -21,7 +22,7 @@ func sampleReport(t *testing.T, dir string) *Report {
 	g := NewGallery(dir, GalleryOptions{Max: 2})
 	for _, it := range worstFirstItems {
 		if err := g.Add(Item{Name: it.name + ".png", Defect: it.defect, Score: it.score, NormScore: it.score / 10,
-			Threshold: 10, Predicted: it.score > 10, Image: flatImage(6, 6, 0.3), Map: make([]float32, 36)}); err != nil {
+			Threshold: 10, Predicted: it.score > 10, Image: flatImage(6, 6, 0.3), Map: anomalymap.NewMap(6, 6)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/report"
 )
 
 // prediction is the --json record of one image.
@@ -99,7 +100,7 @@ func runPredict(args []string) error {
 			stem := strings.TrimSuffix(filepath.Base(r.Path), filepath.Ext(r.Path))
 			pr.Heatmap = filepath.Join(out, stem+"_heatmap.png")
 			pr.Mask = filepath.Join(out, stem+"_mask.png")
-			if err := writeVisuals(d, r, pr.Heatmap, pr.Mask); err != nil {
+			if err := report.WritePredictionPNGs(d, r, pr.Heatmap, pr.Mask); err != nil {
 				return err
 			}
 		}
