@@ -245,11 +245,11 @@ func render(o Options, k kind, idx int) (clean, img *image.NRGBA, mask *image.Gr
 	var cov []float64
 	switch k {
 	case kindScratch:
-		cov = scratch(rd, s, n)
+		cov = scratch(rd, s)
 	case kindSpot:
-		cov = spot(rd, s, n)
+		cov = spot(rd, s)
 	case kindMissing:
-		cov = missing(rd, s, n)
+		cov = missing(rd, s)
 	}
 	mask = image.NewGray(image.Rect(0, 0, n, n))
 	for i, c := range cov {
@@ -421,7 +421,8 @@ func centre(r *rand.Rand, n int, margin float64) (float64, float64) {
 }
 
 // scratch draws a thin curved line, brighter or darker than the surface, and returns its coverage.
-func scratch(r *rand.Rand, f *field, n int) []float64 {
+func scratch(r *rand.Rand, f *field) []float64 {
+	n := f.n
 	scale := float64(n) / 256
 	length := scale * (45 + 60*r.Float64())
 	cxp, cyp := centre(r, n, length/2+4)
@@ -473,7 +474,8 @@ func scratch(r *rand.Rand, f *field, n int) []float64 {
 }
 
 // spot draws a blob with a wavy outline filled with a different, streak-free texture.
-func spot(r *rand.Rand, f *field, n int) []float64 {
+func spot(r *rand.Rand, f *field) []float64 {
+	n := f.n
 	scale := float64(n) / 256
 	r0 := scale * (7 + 9*r.Float64())
 	cxp, cyp := centre(r, n, 1.6*r0+4)
@@ -517,7 +519,8 @@ func spot(r *rand.Rand, f *field, n int) []float64 {
 }
 
 // missing replaces an irregular polygon by a flat dark background.
-func missing(r *rand.Rand, f *field, n int) []float64 {
+func missing(r *rand.Rand, f *field) []float64 {
+	n := f.n
 	scale := float64(n) / 256
 	r0 := scale * (10 + 10*r.Float64())
 	cxp, cyp := centre(r, n, 1.4*r0+4)
