@@ -51,8 +51,8 @@ func (e *EvalReport) Add(r *detector.Result, s dataset.Sample, mask []bool) erro
 	if mask != nil {
 		m = &dataset.Mask{Pix: mask, W: r.Map.W, H: r.Map.H}
 	}
-	return e.gallery.Add(Item{Name: filepath.ToSlash(rel), Defect: s.Defect, Score: r.Score, NormScore: r.Normalized,
-		Threshold: e.d.Header.Calibration.ImageThreshold, Predicted: r.Defect,
+	return e.gallery.Add(Item{Outcome: Outcome{Name: filepath.ToSlash(rel), Defect: s.Defect, Score: r.Score,
+		NormScore: r.Normalized, Threshold: e.d.Header.Calibration.ImageThreshold, Predicted: r.Defect},
 		Image: CropView(r.Image, e.d.Header.Preprocess), Map: r.Map, Mask: m})
 }
 

@@ -30,8 +30,8 @@ func ExampleWriteHTML() {
 			mask.Pix[16*32+16] = true
 		}
 		err := g.Add(report.Item{
-			Name: fmt.Sprintf("%s/%03d.png", defect, i), Defect: defect,
-			Score: score, NormScore: score / threshold, Threshold: threshold, Predicted: score > threshold,
+			Outcome: report.Outcome{Name: fmt.Sprintf("%s/%03d.png", defect, i), Defect: defect,
+				Score: score, NormScore: score / threshold, Threshold: threshold, Predicted: score > threshold},
 			Image: img, Map: amap, Mask: mask,
 		})
 		if err != nil {

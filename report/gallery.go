@@ -18,41 +18,41 @@ import (
 	"github.com/crd-ad/crd/dataset"
 )
 
-// Item is one scored test image as the pipeline hands it to a Gallery. The pictures are optional; when Image is set,
-// Map and Mask (if set) must have Image.W*Image.H values.
-type Item struct {
+// Outcome is what a gallery records of one scored test image: its name, true defect type, score and verdict.
+type Outcome struct {
 	Name      string  // display name, e.g. "scratch/003.png"; also used (sanitised) in the PNG file name
 	Defect    string  // defect type; dataset.Good for normal images
 	Score     float64 // image anomaly score
 	NormScore float64 // score on the normalised scale that the report shows (for example Score/Threshold)
 	Threshold float64 // the decision threshold the score was compared with
 	Predicted bool    // predicted anomalous
+}
+
+// Item is one scored test image as the pipeline hands it to a Gallery: its outcome and, optionally, its pictures.
+// When Image is set, Map and Mask (if set) must have its size.
+type Item struct {
+	Outcome
 
 	Image *dataset.RGB   // the image as the model saw it (for example the centre crop), or nil
 	Map   anomalymap.Map // anomaly map at the image's size; none when Map.Pix is nil
 	Mask  *dataset.Mask  // ground-truth defect mask at the image's size, or nil
 }
 
-// Entry is the metadata that a Gallery keeps per image.
+// Entry is what a Gallery keeps per image: the outcome, whether it is correct, and the picture's file.
 type Entry struct {
-	Name      string
-	Defect    string
-	Score     float64
-	NormScore float64
-	Threshold float64
-	Predicted bool
-	Correct   bool   // Predicted equals the truth (Defect != Good)
-	Image     string // gallery PNG, relative to the report folder ("images/0007_scratch_003.png"); "" when not kept
-	seq       int
+	Outcome
+	Correct bool   // Predicted equals the truth (Defect != Good)
+	Image   string // gallery PNG, relative to the report folder ("images/0007_scratch_003.png"); "" when not kept
+	seq     int
 }
 
-// Anomalous reports whether the entry is a defective image.
-func (e *Entry) Anomalous() bool { return e.Defect != dataset.Good }
+// Anomalous reports whether the image is a defective one.
+func (e *Outcome) Anomalous() bool { return e.Defect != dataset.Good }
 
 // Badness says how wrong the prediction is: the distance of the score from the threshold on the wrong side,
 // relative to |Threshold| when it is not zero. Defects with low scores and normal images with high scores have high
 // badness; it is positive for wrong predictions made by comparing Score with Threshold.
-func (e *Entry) Badness() float64 {
+func (e *Outcome) Badness() float64 {
 	d := e.Score - e.Threshold
 	if e.Anomalous() {
 		d = -d
@@ -158,10 +158,7 @@ func (g *Gallery) Add(it Item) error {
 				it.Name, it.Image.W, it.Image.H))
 		}
 	}
-	e := &Entry{
-		Name: it.Name, Defect: it.Defect, Score: it.Score, NormScore: it.NormScore, Threshold: it.Threshold,
-		Predicted: it.Predicted, Correct: it.Predicted == (it.Defect != dataset.Good),
-	}
+	e := &Entry{Outcome: it.Outcome, Correct: it.Predicted == it.Anomalous()}
 	g.mu.Lock()
 	e.seq = g.seq
 	g.seq++

@@ -21,8 +21,8 @@ func sampleReport(t *testing.T, dir string) *Report {
 	t.Helper()
 	g := NewGallery(dir, GalleryOptions{Max: 2})
 	for _, it := range worstFirstItems {
-		if err := g.Add(Item{Name: it.name + ".png", Defect: it.defect, Score: it.score, NormScore: it.score / 10,
-			Threshold: 10, Predicted: it.score > 10, Image: flatImage(6, 6, 0.3), Map: anomalymap.NewMap(6, 6)}); err != nil {
+		if err := g.Add(Item{Outcome: Outcome{Name: it.name + ".png", Defect: it.defect, Score: it.score, NormScore: it.score / 10,
+			Threshold: 10, Predicted: it.score > 10}, Image: flatImage(6, 6, 0.3), Map: anomalymap.NewMap(6, 6)}); err != nil {
 			t.Fatal(err)
 		}
 	}
