@@ -77,7 +77,7 @@ func TestCorruptModelFile(t *testing.T) {
 func TestEndToEnd(t *testing.T) {
 	if _, err := weights.CachePath("inception_v3"); err == nil {
 		_, err := backbone.Load("inception_v3")
-		testenv.Require(t, err, "run `crd backbone fetch inception_v3` (or scripts/setup.sh)")
+		testenv.Require(t, err, "scripts/setup.sh fetches it")
 	}
 	dir := t.TempDir()
 	data := filepath.Join(dir, "surface")
