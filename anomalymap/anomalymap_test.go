@@ -43,7 +43,7 @@ func TestBlurConstant(t *testing.T) {
 		for i := range img {
 			img[i] = 2.5
 		}
-		out := GaussianBlur(img, h, w, 4)
+		out := GaussianBlur(Map{Pix: img, W: w, H: h}, 4).Pix
 		for i, v := range out {
 			if math.Abs(float64(v)-2.5) > 1e-5 {
 				t.Fatalf("%dx%d: pixel %d = %v, want 2.5", h, w, i, v)
@@ -60,7 +60,7 @@ func TestBlurDelta(t *testing.T) {
 	img := make([]float32, h*w)
 	cy, cx := 20, 22
 	img[cy*w+cx] = 1
-	out := GaussianBlur(img, h, w, sigma)
+	out := GaussianBlur(Map{Pix: img, W: w, H: h}, sigma).Pix
 	var sum float64
 	for y := range h {
 		for x := range w {
@@ -98,9 +98,9 @@ func TestBlurDirect(t *testing.T) {
 		g := GaussianKernel(4)
 		r := len(g) / 2
 		b := NewBlur(4)
-		out := b.Apply(nil, img, h, w)
+		out := b.Apply(nil, Map{Pix: img, W: w, H: h}).Pix
 		inplace := append([]float32(nil), img...)
-		b.Apply(inplace, inplace, h, w)
+		b.Apply(inplace, Map{Pix: inplace, W: w, H: h})
 		for _, p := range [][2]int{{0, 0}, {h - 1, w - 1}, {h / 2, 3}, {3, w / 2}, {h - 2, 1}} {
 			y, x := p[0], p[1]
 			var want float64
@@ -125,16 +125,22 @@ func TestResizeBilinearRamp(t *testing.T) {
 	// 1 x 4 source 0 1 2 3 to width 8 (scale 1/2): source x = (i+0.5)/2 - 0.5
 	// = -0.25 (clamped 0), 0.25, 0.75, ..., 3.25 (clamped to 3 by the upper
 	// neighbour): 0 0.25 0.75 1.25 1.75 2.25 2.75 3.
-	got := ResizeBilinear(nil, []float32{0, 1, 2, 3}, 1, 4, 1, 8)
+	got := ResizeBilinear(nil, Map{Pix: []float32{0, 1, 2, 3}, W: 4, H: 1}, 8, 1)
+	if got.W != 8 || got.H != 1 {
+		t.Fatalf("ramp resized to %dx%d, want 8x1", got.W, got.H)
+	}
 	want := []float32{0, 0.25, 0.75, 1.25, 1.75, 2.25, 2.75, 3}
 	for i := range want {
-		if got[i] != want[i] {
-			t.Fatalf("ramp = %v, want %v", got, want)
+		if got.Pix[i] != want[i] {
+			t.Fatalf("ramp = %v, want %v", got.Pix, want)
 		}
 	}
 	// Constant grid stays constant at any size.
-	up := Upsample([]float32{7, 7, 7, 7, 7, 7}, 2, 3, 11, 13)
-	for _, v := range up {
+	up := Upsample(Map{Pix: []float32{7, 7, 7, 7, 7, 7}, W: 3, H: 2}, 13, 11)
+	if len(up.Pix) != 13*11 || up.At(12, 10) != 7 {
+		t.Fatalf("upsample to 13x11 gave %dx%d with %d values", up.W, up.H, len(up.Pix))
+	}
+	for _, v := range up.Pix {
 		if v != 7 {
 			t.Fatalf("constant upsample gave %v", v)
 		}
@@ -144,7 +150,7 @@ func TestResizeBilinearRamp(t *testing.T) {
 func TestResizeNearestMask(t *testing.T) {
 	// 2 x 2 mask to 4 x 6: row i takes source i*2/4 = i/2, column j takes j*2/6.
 	m := []bool{true, false, false, true}
-	got := ResizeNearest(nil, m, 2, 2, 4, 6)
+	got := resizeNearest(nil, m, 2, 2, 4, 6)
 	for y := range 4 {
 		for x := range 6 {
 			want := m[(y/2)*2+x/3]
@@ -157,14 +163,14 @@ func TestResizeNearestMask(t *testing.T) {
 
 func TestShapePanics(t *testing.T) {
 	for name, f := range map[string]func(){
-		"short src":   func() { ResizeBilinear(nil, make([]float32, 5), 2, 3, 4, 4) },
-		"zero size":   func() { ResizeNearest(nil, []int{1}, 1, 1, 0, 3) },
-		"blur shape":  func() { GaussianBlur(make([]float32, 3), 2, 2, 1) },
+		"short src":   func() { ResizeBilinear(nil, Map{Pix: make([]float32, 5), W: 3, H: 2}, 4, 4) },
+		"zero size":   func() { ResizeNearest(nil, Map{Pix: []float32{1}, W: 1, H: 1}, 3, 0) },
+		"blur shape":  func() { GaussianBlur(Map{Pix: make([]float32, 3), W: 2, H: 2}, 1) },
 		"neg sigma":   func() { NewBlur(-1) },
 		"bad interp":  func() { NewGenerator(4, 4, Options{Sigma: 1, Interp: Interpolation(7)}) },
 		"bad border":  func() { NewBlurBorder(1, Border(3)) },
 		"nan sigma":   func() { GaussianKernel(math.NaN()) },
-		"grid length": func() { Map(make([]float32, 3), 2, 2, 8, 8, 4) },
+		"grid length": func() { FromGrid(Map{Pix: make([]float32, 3), W: 2, H: 2}, 8, 8, 4) },
 	} {
 		func() {
 			defer func() {

@@ -17,19 +17,22 @@ func randomGrid(n int) []float32 {
 // BenchmarkMap224 is the product's map: a 28 x 28 grid to 224 x 224, sigma 4.
 func BenchmarkMap224(b *testing.B) {
 	grid := randomGrid(28 * 28)
-	g := NewGenerator(224, 224, DefaultOptions)
+	g := NewGenerator(224, 224, DefaultOptions())
 	dst := make([]float32, 224*224)
 	for b.Loop() {
-		dst = g.Map(dst, grid, 28, 28)
+		dst = g.Map(dst, grid28(grid)).Pix
 	}
 }
 
 // BenchmarkMap1024 is a 28 x 28 grid to a full-resolution 1024 x 1024 map.
 func BenchmarkMap1024(b *testing.B) {
 	grid := randomGrid(28 * 28)
-	g := NewGenerator(1024, 1024, DefaultOptions)
+	g := NewGenerator(1024, 1024, DefaultOptions())
 	dst := make([]float32, 1024*1024)
 	for b.Loop() {
-		dst = g.Map(dst, grid, 28, 28)
+		dst = g.Map(dst, grid28(grid)).Pix
 	}
 }
+
+// grid28 wraps a 28 x 28 grid's values.
+func grid28(pix []float32) Map { return Map{Pix: pix, W: 28, H: 28} }

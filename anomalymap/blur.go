@@ -128,9 +128,10 @@ func NewBlurBorder(sigma float64, border Border) *Blur {
 // Kernel returns the 1-D kernel (shared, do not modify).
 func (b *Blur) Kernel() []float32 { return b.kernel }
 
-// Apply blurs the h x w image src into dst and returns dst, reallocated if its
-// capacity is below h*w. dst may be src (in-place).
-func (b *Blur) Apply(dst, src []float32, h, w int) []float32 {
+// Apply blurs m and returns the result, whose values are written to dst,
+// reallocated if its capacity is below m.W*m.H. dst may be m.Pix (in-place).
+func (b *Blur) Apply(dst []float32, m Map) Map {
+	src, h, w := m.Pix, m.H, m.W
 	checkShape("Blur.Apply", len(src), h, w, h, w)
 	dst = grow(dst, h*w)
 	b.tmp = grow(b.tmp, h*w)
@@ -177,11 +178,11 @@ func (b *Blur) Apply(dst, src []float32, h, w int) []float32 {
 			}
 		}
 	})
-	return dst
+	return Map{Pix: dst, W: w, H: h}
 }
 
-// GaussianBlur returns a new slice with the h x w image img blurred by a
-// Gaussian of the given sigma (see Blur).
-func GaussianBlur(img []float32, h, w int, sigma float64) []float32 {
-	return NewBlur(sigma).Apply(nil, img, h, w)
+// GaussianBlur returns a new map: m blurred by a Gaussian of the given sigma
+// (see Blur).
+func GaussianBlur(m Map, sigma float64) Map {
+	return NewBlur(sigma).Apply(nil, m)
 }

@@ -63,13 +63,13 @@ func closeRel(t *testing.T, what string, got, want []float32, tol float64) {
 
 func TestResizeFixture(t *testing.T) {
 	for _, c := range loadFixture(t).Resize {
-		var got []float32
+		grid := Map{Pix: c.Grid, W: c.GW, H: c.GH}
 		if c.Mode == "nearest" {
-			got = ResizeNearest(nil, c.Grid, c.GH, c.GW, c.H, c.W)
-			closeRel(t, "nearest", got, c.Out, 0) // a copy: exact
+			got := ResizeNearest(nil, grid, c.W, c.H)
+			closeRel(t, "nearest", got.Pix, c.Out, 0) // a copy: exact
 		} else {
-			got = ResizeBilinear(nil, c.Grid, c.GH, c.GW, c.H, c.W)
-			closeRel(t, "bilinear", got, c.Out, 1e-5)
+			got := ResizeBilinear(nil, grid, c.W, c.H)
+			closeRel(t, "bilinear", got.Pix, c.Out, 1e-5)
 		}
 	}
 }
@@ -77,10 +77,11 @@ func TestResizeFixture(t *testing.T) {
 func TestBlurFixture(t *testing.T) {
 	for _, c := range loadFixture(t).Blur {
 		closeRel(t, "kernel", GaussianKernel(c.Sigma), c.Kernel, 1e-6)
-		got := NewBlurBorder(c.Sigma, border(t, c.Border)).Apply(nil, c.Img, c.H, c.W)
-		closeRel(t, "blur "+c.Border, got, c.Out, 1e-5)
+		img := Map{Pix: c.Img, W: c.W, H: c.H}
+		got := NewBlurBorder(c.Sigma, border(t, c.Border)).Apply(nil, img)
+		closeRel(t, "blur "+c.Border, got.Pix, c.Out, 1e-5)
 		if c.Border == "reflect" {
-			closeRel(t, "GaussianBlur", GaussianBlur(c.Img, c.H, c.W, c.Sigma), c.Out, 1e-5)
+			closeRel(t, "GaussianBlur", GaussianBlur(img, c.Sigma).Pix, c.Out, 1e-5)
 		}
 	}
 }
@@ -91,14 +92,18 @@ func TestMapFixture(t *testing.T) {
 		if c.Mode == "nearest" {
 			interp = Nearest
 		}
-		g := NewGenerator(c.H, c.W, Options{Sigma: c.Sigma, Interp: interp, Border: border(t, c.Border)})
-		got := g.Map(nil, c.Grid, c.GH, c.GW)
-		closeRel(t, "map "+c.Mode, got, c.Out, 1e-5)
+		grid := Map{Pix: c.Grid, W: c.GW, H: c.GH}
+		g := NewGenerator(c.W, c.H, Options{Sigma: c.Sigma, Interp: interp, Border: border(t, c.Border)})
+		got := g.Map(nil, grid)
+		if got.W != c.W || got.H != c.H {
+			t.Fatalf("map is %dx%d, want %dx%d", got.W, got.H, c.W, c.H)
+		}
+		closeRel(t, "map "+c.Mode, got.Pix, c.Out, 1e-5)
 		// Reuse of the destination and the scratch gives the same map.
-		again := g.Map(got, c.Grid, c.GH, c.GW)
-		closeRel(t, "map reused", again, c.Out, 1e-5)
+		again := g.Map(got.Pix, grid)
+		closeRel(t, "map reused", again.Pix, c.Out, 1e-5)
 		if interp == Bilinear && c.Border == "reflect" {
-			closeRel(t, "Map", Map(c.Grid, c.GH, c.GW, c.H, c.W, c.Sigma), c.Out, 1e-5)
+			closeRel(t, "FromGrid", FromGrid(grid, c.W, c.H, c.Sigma).Pix, c.Out, 1e-5)
 		}
 	}
 }

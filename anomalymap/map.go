@@ -7,7 +7,7 @@ type Interpolation int
 
 const (
 	// Bilinear is F.interpolate(mode="bilinear", align_corners=False), as in
-	// the PatchCore paper's code and METHOD.md.
+	// the PatchCore paper's code and docs/method.md.
 	Bilinear Interpolation = iota
 	// Nearest is F.interpolate(mode="nearest"), the default mode that
 	// anomalib's PatchCore AnomalyMapGenerator uses.
@@ -36,27 +36,35 @@ type Options struct {
 	Border Border
 }
 
-// Conventions of the reference implementations.
-var (
-	// DefaultOptions is METHOD.md's convention: bilinear upsampling, then a
-	// Gaussian blur with sigma 4 and PyTorch reflect padding.
-	DefaultOptions = Options{Sigma: 4, Interp: Bilinear, Border: Reflect}
-	// AnomalibOptions is anomalib's PatchCore AnomalyMapGenerator:
-	// F.interpolate with its default nearest mode, then GaussianBlur2d.
-	AnomalibOptions = Options{Sigma: 4, Interp: Nearest, Border: Reflect}
-	// PatchCorePaperOptions is the PatchCore paper's RescaleSegmentor:
-	// bilinear upsampling, then scipy.ndimage.gaussian_filter(sigma=4).
-	PatchCorePaperOptions = Options{Sigma: 4, Interp: Bilinear, Border: Symmetric}
-)
+// DefaultOptions returns the convention of docs/method.md: bilinear
+// upsampling, then a Gaussian blur with sigma 4 and PyTorch reflect padding.
+// (anomalib's PatchCore upsamples with Nearest instead; the PatchCore paper's
+// code blurs with Symmetric borders.)
+func DefaultOptions() Options {
+	return Options{Sigma: 4, Interp: Bilinear, Border: Reflect}
+}
 
-// Map returns the anomaly map of a gh x gw patch-score grid at size h x w
-// with DefaultOptions, except for the given sigma: bilinear upsampling
-// followed by a Gaussian blur with reflect padding (sigma 4 in PatchCore and
-// anomalib; 0 disables the blur).
-func Map(grid []float32, gh, gw, h, w int, sigma float64) []float32 {
-	opt := DefaultOptions
+// Map is a single-channel float32 image, row-major: the value at column x
+// and row y is Pix[y*W+x]. Patch-score grids and anomaly maps are Maps.
+type Map struct {
+	Pix  []float32
+	W, H int
+}
+
+// NewMap returns a zeroed w x h map.
+func NewMap(w, h int) Map { return Map{Pix: make([]float32, w*h), W: w, H: h} }
+
+// At returns the value at column x and row y.
+func (m Map) At(x, y int) float32 { return m.Pix[y*m.W+x] }
+
+// FromGrid returns the w x h anomaly map of a patch-score grid with
+// DefaultOptions, except for the given sigma: bilinear upsampling followed by
+// a Gaussian blur with reflect padding (sigma 4 in PatchCore and anomalib; 0
+// disables the blur).
+func FromGrid(grid Map, w, h int, sigma float64) Map {
+	opt := DefaultOptions()
 	opt.Sigma = sigma
-	return NewGenerator(h, w, opt).Map(nil, grid, gh, gw)
+	return NewGenerator(w, h, opt).Map(nil, grid)
 }
 
 // Generator makes anomaly maps of a fixed size from patch-score grids, reusing
@@ -69,32 +77,35 @@ type Generator struct {
 	up   []float32
 }
 
-// NewGenerator returns a Generator of h x w maps made with opt. It panics on
+// NewGenerator returns a Generator of w x h maps made with opt. It panics on
 // a non-positive size or invalid options.
-func NewGenerator(h, w int, opt Options) *Generator {
+func NewGenerator(w, h int, opt Options) *Generator {
 	if h <= 0 || w <= 0 || (opt.Interp != Bilinear && opt.Interp != Nearest) {
-		panic(fmt.Sprintf("anomalymap.NewGenerator: size %dx%d, interpolation %v", h, w, opt.Interp))
+		panic(fmt.Sprintf("anomalymap.NewGenerator: size %dx%d, interpolation %v", w, h, opt.Interp))
 	}
 	return &Generator{h: h, w: w, opt: opt, blur: NewBlurBorder(opt.Sigma, opt.Border)}
 }
 
-// Size returns the height and width of the maps.
-func (g *Generator) Size() (h, w int) { return g.h, g.w }
+// Size returns the width and height of the maps.
+func (g *Generator) Size() (w, h int) { return g.w, g.h }
 
 // Options returns the options the Generator was made with.
 func (g *Generator) Options() Options { return g.opt }
 
-// Map writes the anomaly map of the gh x gw grid to dst (reallocated if its
-// capacity is below h*w) and returns it. dst must not overlap grid.
-func (g *Generator) Map(dst, grid []float32, gh, gw int) []float32 {
+// Map returns the anomaly map of the patch-score grid, its values written to
+// dst (reallocated if its capacity is below w*h). dst must not overlap
+// grid.Pix.
+func (g *Generator) Map(dst []float32, grid Map) Map {
+	var up Map
 	switch g.opt.Interp {
 	case Nearest:
-		g.up = ResizeNearest(g.up, grid, gh, gw, g.h, g.w)
+		up = ResizeNearest(g.up, grid, g.w, g.h)
 	default:
-		g.up = ResizeBilinear(g.up, grid, gh, gw, g.h, g.w)
+		up = ResizeBilinear(g.up, grid, g.w, g.h)
 	}
+	g.up = up.Pix
 	if len(g.blur.kernel) == 1 {
-		return append(grow(dst, 0), g.up...)
+		return Map{Pix: append(grow(dst, 0), g.up...), W: g.w, H: g.h}
 	}
-	return g.blur.Apply(dst, g.up, g.h, g.w)
+	return g.blur.Apply(dst, up)
 }

@@ -49,10 +49,11 @@ func newLinearTaps(in, out int) linearTaps {
 // ResizeBilinear resizes the sh x sw image src to dh x dw with bilinear
 // interpolation, as PyTorch's F.interpolate(mode="bilinear",
 // align_corners=False, antialias=False) with an output size does; this
-// includes downscaling without antialiasing. The result is written to dst,
-// reallocated if its capacity is below dh*dw, and returned; dst must not
-// overlap src.
-func ResizeBilinear(dst, src []float32, sh, sw, dh, dw int) []float32 {
+// includes downscaling without antialiasing. The w x h result's values are
+// written to dst, reallocated if its capacity is below w*h; dst must not
+// overlap m.Pix.
+func ResizeBilinear(dst []float32, m Map, w, h int) Map {
+	src, sh, sw, dh, dw := m.Pix, m.H, m.W, h, w
 	checkShape("ResizeBilinear", len(src), sh, sw, dh, dw)
 	dst = grow(dst, dh*dw)
 	ty, tx := newLinearTaps(sh, dh), newLinearTaps(sw, dw)
@@ -69,13 +70,13 @@ func ResizeBilinear(dst, src []float32, sh, sw, dh, dw int) []float32 {
 			}
 		}
 	})
-	return dst
+	return Map{Pix: dst, W: dw, H: dh}
 }
 
-// Upsample returns the gh x gw patch-score grid resized to h x w with
+// Upsample returns the patch-score grid resized to w x h with
 // ResizeBilinear.
-func Upsample(grid []float32, gh, gw, h, w int) []float32 {
-	return ResizeBilinear(nil, grid, gh, gw, h, w)
+func Upsample(grid Map, w, h int) Map {
+	return ResizeBilinear(nil, grid, w, h)
 }
 
 // nearestIndex is PyTorch's nearest_idx (mode="nearest", the legacy
@@ -93,11 +94,16 @@ func nearestIndex(i, in, out int) int {
 	return min(int(math.Floor(float64(float32(float32(i)*scale)))), in-1)
 }
 
-// ResizeNearest resizes the sh x sw image src to dh x dw by nearest-neighbour
-// sampling, as PyTorch's F.interpolate(mode="nearest") does. It works for
-// scores and for masks ([]bool). The result is written to dst, reallocated if
-// its capacity is below dh*dw, and returned; dst must not overlap src.
-func ResizeNearest[T any](dst, src []T, sh, sw, dh, dw int) []T {
+// ResizeNearest resizes m to w x h by nearest-neighbour sampling, as
+// PyTorch's F.interpolate(mode="nearest") does. The result's values are
+// written to dst, reallocated if its capacity is below w*h; dst must not
+// overlap m.Pix.
+func ResizeNearest(dst []float32, m Map, w, h int) Map {
+	return Map{Pix: resizeNearest(dst, m.Pix, m.H, m.W, h, w), W: w, H: h}
+}
+
+// resizeNearest is ResizeNearest on the sh x sw image src, for any value type.
+func resizeNearest[T any](dst, src []T, sh, sw, dh, dw int) []T {
 	checkShape("ResizeNearest", len(src), sh, sw, dh, dw)
 	dst = grow(dst, dh*dw)
 	xs := make([]int, dw)

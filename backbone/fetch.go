@@ -15,10 +15,10 @@ import (
 	"github.com/crd-ad/crd/weights"
 )
 
-// TorchvisionBase is where torchvision publishes its checkpoints; Fetch
-// downloads <TorchvisionBase>/<file>. A variable so that tests (and mirrors)
-// can point it elsewhere.
-var TorchvisionBase = "https://download.pytorch.org/models"
+// TorchvisionURL is where torchvision publishes its checkpoints; Fetch
+// downloads <TorchvisionURL>/<file> unless FetchOptions.Mirror names another
+// base URL.
+const TorchvisionURL = "https://download.pytorch.org/models"
 
 // fetchTimeout bounds one download.
 var fetchTimeout = 30 * time.Minute
@@ -38,8 +38,12 @@ func hashPrefix(file string) string {
 // against the prefix in the file name (torchvision's own check), and keeps
 // the trunk's tensors.
 func torchvisionFetcher(a resnetArch) FetchFunc {
-	return func(log io.Writer) (weights.Tensors, map[string]string, error) {
-		url := strings.TrimSuffix(TorchvisionBase, "/") + "/" + a.checkpoint
+	return func(opts FetchOptions) (weights.Tensors, map[string]string, error) {
+		base, log := TorchvisionURL, opts.Log
+		if opts.Mirror != "" {
+			base = opts.Mirror
+		}
+		url := strings.TrimSuffix(base, "/") + "/" + a.checkpoint
 		hint := fmt.Sprintf("if this machine cannot reach it, download %s elsewhere (torchvision.models.%s(weights=\"IMAGENET1K_V1\") caches it under ~/.cache/torch/hub/checkpoints) and run `crd backbone import %s FILE`", a.checkpoint, a.name, a.name)
 		fmt.Fprintf(log, "downloading %s\n", url)
 		tmp, err := os.CreateTemp("", "crd-"+a.checkpoint+"-*")

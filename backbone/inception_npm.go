@@ -46,8 +46,10 @@ var npmCommand = "npm"
 
 // fetchInception is the registry's fetch function for inception_v3. When
 // the cache already holds valid converted weights it returns them without
-// downloading anything.
-func fetchInception(log io.Writer) (weights.Tensors, map[string]string, error) {
+// downloading anything. It has no mirror: npm's own configuration says
+// where packages come from.
+func fetchInception(opts FetchOptions) (weights.Tensors, map[string]string, error) {
+	log := opts.Log
 	if dst, err := weights.CachePath(InceptionName); err == nil {
 		if t, meta, err := weights.ReadVerified(dst); err == nil {
 			if _, err := newInception(t); err == nil {

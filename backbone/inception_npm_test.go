@@ -278,7 +278,7 @@ func TestConvertInceptionTarballIntegrity(t *testing.T) {
 func TestFetchInceptionWithoutNPM(t *testing.T) {
 	t.Setenv(weights.CacheEnv, t.TempDir())
 	t.Setenv("PATH", t.TempDir())
-	err := Fetch(InceptionName, nil)
+	err := Fetch(InceptionName, FetchOptions{})
 	if err == nil || !strings.Contains(err.Error(), "Debian package npm") || !strings.Contains(err.Error(), "crd backbone import") {
 		t.Fatalf("fetch without npm: %v", err)
 	}
@@ -291,7 +291,7 @@ func TestFetchInceptionWithoutNPM(t *testing.T) {
 		t.Fatal(err)
 	}
 	var log bytes.Buffer
-	if err := Fetch(InceptionName, &log); err != nil {
+	if err := Fetch(InceptionName, FetchOptions{Log: &log}); err != nil {
 		t.Fatalf("fetch with valid cached weights: %v", err)
 	}
 	if !strings.Contains(log.String(), "nothing to download") {

@@ -1,7 +1,16 @@
-// Package backbone holds the registry of feature-extraction networks and the
-// torchvision ResNet trunks. A backbone turns a preprocessed image batch into
-// the feature maps of its chosen layers; weights come from the per-user cache
-// (see weights.CacheDir), filled by Fetch or Import.
+// Package backbone holds the registry of feature-extraction networks (Lookup,
+// Names, Load) and the trunks themselves, built on package nn:
+//
+//   - inception_v3, the default: the Keras InceptionV3 trunk up to mixed5
+//     (features mixed2 + mixed5, d = 1056), with the ImageNet weights of the
+//     TensorFlow.js model in the npm package nsfwjs (see InceptionInfo);
+//   - the torchvision ResNets (resnet18 ... wide_resnet50_2; features layer2 +
+//     layer3), with weights from torchvision's published checkpoints.
+//
+// A backbone turns a preprocessed image batch into the feature maps of its
+// chosen layers, and its Info gives the layers, strides, channels and the
+// input normalisation it expects. Weights live in the per-user cache (see
+// weights.CacheDir), filled by Fetch (download) or Import (a local file).
 package backbone
 
 import (
@@ -63,10 +72,21 @@ type Backbone interface {
 // missing or has the wrong shape.
 type LoadFunc func(weightsPath string) (Backbone, error)
 
+// FetchOptions configure Fetch.
+type FetchOptions struct {
+	// Log receives progress and notes; nil discards them.
+	Log io.Writer
+	// Mirror, when set, replaces the place a backbone's weights are published
+	// at: for the torchvision ResNets, the base URL that the checkpoint's file
+	// name is appended to (default TorchvisionURL). Backbones fetched by other
+	// means (inception_v3, through npm) ignore it.
+	Mirror string
+}
+
 // FetchFunc downloads a backbone's published weights, verifies them, and
 // returns the tensors (and optional metadata) to store in the cache. Progress
-// and notes go to log.
-type FetchFunc func(log io.Writer) (weights.Tensors, map[string]string, error)
+// and notes go to opts.Log, which Fetch has made non-nil.
+type FetchFunc func(opts FetchOptions) (weights.Tensors, map[string]string, error)
 
 // ImportFunc reads a local checkpoint (any format the entry understands) and
 // returns the tensors to store in the cache.
@@ -233,19 +253,19 @@ func Import(name, src string) error {
 }
 
 // Fetch downloads a backbone's published weights into the cache, verifying
-// their SHA-256. Progress goes to log (which may be nil).
-func Fetch(name string, log io.Writer) error {
+// their SHA-256.
+func Fetch(name string, opts FetchOptions) error {
 	e, err := lookup(name)
 	if err != nil {
 		return err
 	}
-	if log == nil {
-		log = io.Discard
+	if opts.Log == nil {
+		opts.Log = io.Discard
 	}
 	if e.fetch == nil {
 		return fmt.Errorf("backbone %s cannot be fetched automatically; use `crd backbone import %s FILE`", name, name)
 	}
-	t, meta, err := e.fetch(log)
+	t, meta, err := e.fetch(opts)
 	if err != nil {
 		return fmt.Errorf("backbone %s: fetch: %w", name, err)
 	}

@@ -281,8 +281,6 @@ func TestBadInput(t *testing.T) {
 
 func TestFetch(t *testing.T) {
 	t.Setenv(weights.CacheEnv, t.TempDir())
-	old := TorchvisionBase
-	defer func() { TorchvisionBase = old }()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, "/missing/") {
 			http.NotFound(w, r)
@@ -291,19 +289,16 @@ func TestFetch(t *testing.T) {
 		w.Write([]byte("not the checkpoint"))
 	}))
 	defer srv.Close()
-	TorchvisionBase = srv.URL + "/missing"
-	err := Fetch("resnet18", nil)
+	err := Fetch("resnet18", FetchOptions{Mirror: srv.URL + "/missing"})
 	if err == nil || !strings.Contains(err.Error(), "404") || !strings.Contains(err.Error(), "crd backbone import resnet18") {
 		t.Errorf("404: %v", err)
 	}
-	TorchvisionBase = srv.URL
-	err = Fetch("resnet18", nil)
+	err = Fetch("resnet18", FetchOptions{Mirror: srv.URL})
 	if err == nil || !strings.Contains(err.Error(), "does not start with f37072fd") {
 		t.Errorf("bad hash: %v", err)
 	}
 	// An unreachable server.
-	TorchvisionBase = "http://127.0.0.1:1"
-	if err := Fetch("wide_resnet50_2", nil); err == nil || !strings.Contains(err.Error(), "crd backbone import wide_resnet50_2") {
+	if err := Fetch("wide_resnet50_2", FetchOptions{Mirror: "http://127.0.0.1:1"}); err == nil || !strings.Contains(err.Error(), "crd backbone import wide_resnet50_2") {
 		t.Errorf("unreachable: %v", err)
 	}
 	if hashPrefix("wide_resnet50_2-95faca4d.pth") != "95faca4d" {

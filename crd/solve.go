@@ -42,7 +42,7 @@ const (
 // The value was chosen on the synthetic demo data set (package synth), not
 // on any test split: with inception_v3 features, image AUROC there peaks
 // between 1e-2 and 3e-2 while pixel metrics keep rising slowly with lambda;
-// 1e-3 and below lose accuracy quickly. On ball_screw the same sweep (README)
+// 1e-3 and below lose accuracy quickly. On ball_screw the same sweep (docs/accuracy.md)
 // puts image AUROC at its best at 1e-2 too.
 const (
 	DefaultLambda     = 1e-2

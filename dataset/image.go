@@ -28,8 +28,8 @@ import (
 )
 
 // MaxPixels is the largest image (width times height) that LoadImage and LoadMask accept. It guards against
-// corrupt headers that announce gigapixel images; raise it for very large inputs.
-var MaxPixels = 1 << 27
+// corrupt headers that announce gigapixel images (2^27 pixels is, for example, 11,585 x 11,585).
+const MaxPixels = 1 << 27
 
 // RGB is a colour image in planar float32: Pix holds the R plane, then the G plane, then the B plane, each H rows of
 // W values, row-major. Sample values are in [0,1].
@@ -160,7 +160,7 @@ func decode(r io.ReadSeeker) (image.Image, error) {
 	if cfg.Width <= 0 || cfg.Height <= 0 {
 		return nil, fmt.Errorf("%s image has zero size (%dx%d)", format, cfg.Width, cfg.Height)
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(MaxPixels) {
+	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
 		return nil, fmt.Errorf("%s image is %dx%d, more than dataset.MaxPixels (%d) pixels",
 			format, cfg.Width, cfg.Height, MaxPixels)
 	}

@@ -12,13 +12,17 @@ import (
 // Good is the defect type of normal (defect-free) images, as in the MVTec AD folder names.
 const Good = "good"
 
-// Extensions lists the image file extensions that ListImages picks up (compared case-insensitively).
-var Extensions = []string{".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+// extensions lists the image file extensions that ListImages picks up (compared case-insensitively).
+var extensions = []string{".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
 
-// IsImageFile reports whether name has one of the Extensions.
+// Extensions returns the image file extensions that ListImages picks up, lower case with the dot (a new slice on
+// each call).
+func Extensions() []string { return slices.Clone(extensions) }
+
+// IsImageFile reports whether name has one of the Extensions (compared case-insensitively).
 func IsImageFile(name string) bool {
 	ext := strings.ToLower(filepath.Ext(name))
-	return slices.Contains(Extensions, ext)
+	return slices.Contains(extensions, ext)
 }
 
 // Sample is one test image of a category.
@@ -174,7 +178,7 @@ func ListImages(dir string) ([]string, error) {
 	}
 	if !st.IsDir() {
 		if !IsImageFile(dir) {
-			return nil, fmt.Errorf("dataset: %s: not an image file (extensions: %s)", dir, strings.Join(Extensions, " "))
+			return nil, fmt.Errorf("dataset: %s: not an image file (extensions: %s)", dir, strings.Join(extensions, " "))
 		}
 		return []string{dir}, nil
 	}
@@ -199,7 +203,7 @@ func ListImages(dir string) ([]string, error) {
 		out = append(out, p)
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("dataset: no images in %s (extensions: %s)", dir, strings.Join(Extensions, " "))
+		return nil, fmt.Errorf("dataset: no images in %s (extensions: %s)", dir, strings.Join(extensions, " "))
 	}
 	return out, nil
 }

@@ -157,11 +157,13 @@ func TestListImages(t *testing.T) {
 	}
 }
 
-// TestBallScrew opens the real data set when it is present.
-func TestBallScrew(t *testing.T) {
-	const dir = "/work/shared/data/ball_screw"
-	if _, err := os.Stat(dir); err != nil {
-		t.Skip("ball_screw data set not present")
+// TestRealCategory opens a real MVTec-layout category with ground-truth
+// masks, named by the environment variable CRD_TEST_CATEGORY (for example a
+// copy of MVTec AD's screw or BSData's ball_screw); without it, it skips.
+func TestRealCategory(t *testing.T) {
+	dir := os.Getenv("CRD_TEST_CATEGORY")
+	if dir == "" {
+		t.Skip("set CRD_TEST_CATEGORY to an MVTec-layout category with masks to run this test")
 	}
 	c, err := OpenCategory(dir)
 	if err != nil {

@@ -127,9 +127,9 @@ func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdR
 		img = append(img, r.Score)
 		// The pixel threshold follows the same rule over every map pixel;
 		// keep a strided sample to bound memory on large hold-out sets.
-		step := max(1, len(grids)*len(r.Map)/(1<<22))
-		for k := 0; k < len(r.Map); k += step {
-			pix = append(pix, float64(r.Map[k]))
+		step := max(1, len(grids)*len(r.Map.Pix)/(1<<22))
+		for k := 0; k < len(r.Map.Pix); k += step {
+			pix = append(pix, float64(r.Map.Pix[k]))
 		}
 	}
 	c := calibrate(img, pix, rule)

@@ -17,7 +17,7 @@ func rawGrids(t *testing.T, d *Detector, paths []string) [][]float32 {
 	raw := d.Raw()
 	var out [][]float32
 	err := raw.PredictFiles(context.Background(), paths, false, nil, func(r *Result) error {
-		out = append(out, slices.Clone(r.Grid))
+		out = append(out, slices.Clone(r.Grid.Pix))
 		return nil
 	})
 	if err != nil {
@@ -82,8 +82,8 @@ func TestPositionNormalisation(t *testing.T) {
 		var want float64
 		for j, v := range raw[i] {
 			q := v / c.PositionMean[j]
-			if r.Grid[j] != q {
-				t.Fatalf("%s position %d: grid %g, raw / mean %g", r.Path, j, r.Grid[j], q)
+			if r.Grid.Pix[j] != q {
+				t.Fatalf("%s position %d: grid %g, raw / mean %g", r.Path, j, r.Grid.Pix[j], q)
 			}
 			want = math.Max(want, float64(q))
 		}

@@ -4,7 +4,7 @@
 // does: Load a model file, then call Predict on images.
 //
 // The data path reads straight through: image file -> decode (dataset) ->
-// preprocess -> backbone -> patch features (embed) -> patch scores (crd or
+// preprocess -> backbone -> patch features (patchfeat) -> patch scores (crd or
 // knn) -> image score and anomaly map (anomalymap) -> threshold.
 package detector
 
@@ -151,31 +151,36 @@ func (d *Detector) extractor() (*Extractor, error) {
 	return d.ext, nil
 }
 
-// Result is the verdict on one image.
+// Result is the verdict on one image, the one per-image result type of
+// prediction and evaluation. Its JSON form (one entry of an evaluation's
+// "images") holds the path, true defect type, scores and verdict; the grid,
+// map and image are left out.
 type Result struct {
 	// Index is the image's position in the paths given to PredictFiles
 	// (or in the images given to PredictImages).
-	Index int
-	Path  string
+	Index int    `json:"-"`
+	Path  string `json:"path"`
+	// Truth is the image's true defect type (dataset.Good for a normal
+	// image) when it comes from a labelled test set, as in an Evaluation;
+	// empty otherwise.
+	Truth string `json:"defect_type,omitempty"`
 	// Score is the image score: the largest patch score, after the
 	// per-position normalisation when the model has one (see
 	// Calibration.PositionMean).
-	Score float64
+	Score float64 `json:"score"`
 	// Normalized maps Score to [0, 1] with the threshold at 0.5 (0 for an
 	// uncalibrated model).
-	Normalized float64
+	Normalized float64 `json:"normalized"`
 	// Defect is Score > the image threshold (never, uncalibrated).
-	Defect bool
-	// Grid is the GridH x GridW patch-score grid (normalised per position
-	// when the model has a normalisation).
-	Grid         []float32
-	GridW, GridH int
-	// Map is the Size x Size anomaly map in the network's input space
-	// (after resize and crop): the grid upsampled bilinearly and blurred.
-	Map  []float32
-	Size int
+	Defect bool `json:"predicted_defect"`
+	// Grid is the patch-score grid (normalised per position when the model
+	// has a normalisation).
+	Grid anomalymap.Map `json:"-"`
+	// Map is the anomaly map in the network's input space (after resize and
+	// crop, so Crop x Crop): the grid upsampled bilinearly and blurred.
+	Map anomalymap.Map `json:"-"`
 	// Image is the decoded original image.
-	Image *dataset.RGB
+	Image *dataset.RGB `json:"-"`
 }
 
 // score computes the grid, image score and map of one image's features,
@@ -204,9 +209,9 @@ func (d *Detector) fromGrid(grid []float32, gh, gw int, cal *Calibration) *Resul
 		normalizePositions(grid, gh, gw, *cal)
 	}
 	c := d.Preprocess.Crop
-	r := &Result{Grid: grid, GridW: gw, GridH: gh, Size: c}
+	r := &Result{Grid: anomalymap.Map{Pix: grid, W: gw, H: gh}}
 	r.Score = float64(slices.Max(grid))
-	r.Map = anomalymap.Map(grid, gh, gw, c, c, Sigma)
+	r.Map = anomalymap.FromGrid(r.Grid, c, c, Sigma)
 	if cal != nil && cal.calibrated() {
 		r.Normalized = Normalize(r.Score, cal.ImageThreshold, *cal)
 		r.Defect = r.Score > cal.ImageThreshold
@@ -279,7 +284,7 @@ func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*R
 
 // PixelMapOriginal returns r's anomaly map on the original image's pixel
 // grid (pixels outside the crop window get 0).
-func (d *Detector) PixelMapOriginal(r *Result) []float32 {
+func (d *Detector) PixelMapOriginal(r *Result) anomalymap.Map {
 	return preprocess.ToOriginal(r.Map, r.Image.W, r.Image.H, d.Preprocess, 0)
 }
 
@@ -465,8 +470,8 @@ func (d *Detector) Calibrate(ctx context.Context, normals []string, opts TrainOp
 	var grids [][]float32
 	gh, gw := 0, 0
 	err := d.predictFiles(ctx, normals, badImages{opts.SkipBad, opts.Warn}, nil, func(r *Result) error {
-		grids = append(grids, r.Grid)
-		gh, gw = r.GridH, r.GridW
+		grids = append(grids, r.Grid.Pix)
+		gh, gw = r.Grid.H, r.Grid.W
 		opts.progress("calibrate", len(grids), len(normals))
 		return nil
 	})

@@ -114,11 +114,11 @@ func scoresOf(t *testing.T, d *Detector, paths []string) []float64 {
 	t.Helper()
 	var s []float64
 	err := d.PredictFiles(context.Background(), paths, false, nil, func(r *Result) error {
-		if r.Score != float64(slices.Max(r.Grid)) {
-			t.Fatalf("image score %g is not the grid maximum %g", r.Score, slices.Max(r.Grid))
+		if r.Score != float64(slices.Max(r.Grid.Pix)) {
+			t.Fatalf("image score %g is not the grid maximum %g", r.Score, slices.Max(r.Grid.Pix))
 		}
-		if len(r.Map) != r.Size*r.Size || r.Size != 64 || r.GridW != 16 || r.GridH != 16 {
-			t.Fatalf("map %d values of size %d, grid %dx%d", len(r.Map), r.Size, r.GridW, r.GridH)
+		if len(r.Map.Pix) != r.Map.W*r.Map.H || r.Map.W != 64 || r.Map.H != 64 || r.Grid.W != 16 || r.Grid.H != 16 || len(r.Grid.Pix) != 256 {
+			t.Fatalf("map %d values of size %dx%d, grid %dx%d", len(r.Map.Pix), r.Map.W, r.Map.H, r.Grid.W, r.Grid.H)
 		}
 		s = append(s, r.Score)
 		return nil

@@ -38,6 +38,13 @@ type Metrics struct {
 	Missing []string `json:"missing,omitempty"`
 }
 
+// NewMetrics returns metrics with every rate NaN (not computed) and no images.
+func NewMetrics() Metrics {
+	nan := math.NaN()
+	return Metrics{ImageAUROC: nan, PixelAUROC: nan, AUPRO: nan, F1Max: nan, PixelF1Max: nan,
+		Accuracy: nan, Precision: nan, Recall: nan}
+}
+
 // MarshalJSON writes NaN metrics as null.
 func (m Metrics) MarshalJSON() ([]byte, error) {
 	out := map[string]any{}
@@ -56,20 +63,13 @@ func (m Metrics) MarshalJSON() ([]byte, error) {
 	return json.Marshal(out)
 }
 
-// Scored is one test image's outcome.
-type Scored struct {
-	Path       string  `json:"path"`
-	Defect     string  `json:"defect_type"`
-	Score      float64 `json:"score"`
-	Normalized float64 `json:"normalized"`
-	Predicted  bool    `json:"predicted_defect"`
-}
-
 // Evaluation is the result of Evaluate.
 type Evaluation struct {
 	Overall   Metrics            `json:"overall"`
 	PerDefect map[string]Metrics `json:"per_defect"`
-	Images    []Scored           `json:"images"`
+	// Images are the test images' results in the order they were scored, with Truth
+	// set and without their grids, maps and pictures.
+	Images []Result `json:"images"`
 	// Curves for plots: image-level and pixel-level ROC, and the PRO curve
 	// up to FPRLimit.
 	ImageROC metrics.Curve `json:"-"`
@@ -97,7 +97,7 @@ type Evaluator struct {
 	cat     *dataset.Category
 	overall *metrics.PixelSet
 	per     map[string]*metrics.PixelSet
-	scored  []Scored
+	scored  []Result
 	scores  []float64
 	labels  []bool
 	good    [][]float32 // maps of normal images, added to every per-defect set at the end
@@ -133,7 +133,7 @@ func (e *Evaluator) Mask(i, w, h int) ([]bool, error) {
 	if m.W != w || m.H != h {
 		return nil, fmt.Errorf("mask %s is %dx%d but its image %s is %dx%d", s.MaskPath, m.W, m.H, s.Path, w, h)
 	}
-	t := preprocess.Mask(m.Pix, m.W, m.H, e.d.Preprocess)
+	t := preprocess.Mask(m, e.d.Preprocess).Pix
 	e.masks[i] = t
 	return t, nil
 }
@@ -146,16 +146,16 @@ func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := r.Size
+	c := r.Map.W
 	switch {
 	case !s.Anomalous():
-		e.overall.Add(r.Map, make([]bool, c*c), c)
-		e.good = append(e.good, slices.Clone(r.Map))
+		e.overall.Add(r.Map.Pix, make([]bool, c*c), c)
+		e.good = append(e.good, slices.Clone(r.Map.Pix))
 	case mask != nil:
-		e.overall.Add(r.Map, mask, c)
-		e.per[s.Defect].Add(r.Map, mask, c)
+		e.overall.Add(r.Map.Pix, mask, c)
+		e.per[s.Defect].Add(r.Map.Pix, mask, c)
 	}
-	e.scored = append(e.scored, Scored{Path: s.Path, Defect: s.Defect, Score: r.Score, Normalized: r.Normalized, Predicted: r.Defect})
+	e.scored = append(e.scored, Result{Index: r.Index, Path: s.Path, Truth: s.Defect, Score: r.Score, Normalized: r.Normalized, Defect: r.Defect})
 	e.scores = append(e.scores, r.Score)
 	e.labels = append(e.labels, s.Anomalous())
 	return mask, nil
@@ -170,7 +170,7 @@ func (e *Evaluator) Finish() *Evaluation {
 		var sc []float64
 		var lb []bool
 		for k, s := range e.scored {
-			if s.Defect == t || s.Defect == dataset.Good {
+			if s.Truth == t || s.Truth == dataset.Good {
 				sc = append(sc, e.scores[k])
 				lb = append(lb, e.labels[k])
 			}
@@ -229,9 +229,8 @@ func (d *Detector) Evaluate(ctx context.Context, cat *dataset.Category, opts Eva
 // metricsOf computes one row of metrics; with curves set it also fills the
 // evaluation's curves.
 func (d *Detector) metricsOf(scores []float64, labels []bool, px *metrics.PixelSet, curves bool, ev *Evaluation) Metrics {
-	nan := math.NaN()
-	m := Metrics{ImageAUROC: nan, PixelAUROC: nan, AUPRO: nan, F1Max: nan, PixelF1Max: nan,
-		Accuracy: nan, Precision: nan, Recall: nan, NImages: len(scores)}
+	m := NewMetrics()
+	m.NImages = len(scores)
 	for _, l := range labels {
 		if l {
 			m.NDefect++

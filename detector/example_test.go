@@ -63,7 +63,7 @@ func Example() {
 	}
 	images, _ := det.Method.Counts()
 	fmt.Printf("model: %s on %d images, %d held out\n", det.Method.Name(), images, det.Calibration.HeldOut)
-	fmt.Printf("map: %d x %d, score above threshold: %v\n", res.Size, res.Size, res.Defect)
+	fmt.Printf("map: %d x %d, score above threshold: %v\n", res.Map.W, res.Map.H, res.Defect)
 
 	// Images already decoded (a request body, say) are scored as one
 	// backbone batch; PredictImages may be called from many goroutines.

@@ -8,12 +8,13 @@ import (
 
 	"github.com/crd-ad/crd/backbone"
 	"github.com/crd-ad/crd/dataset"
-	"github.com/crd-ad/crd/embed"
 	"github.com/crd-ad/crd/nn"
+	"github.com/crd-ad/crd/patchfeat"
 	"github.com/crd-ad/crd/preprocess"
 )
 
-// Extractor computes patch features: decode, preprocess, backbone, embed.
+// Extractor computes patch features: decode, preprocess, backbone, then the
+// local aggregation of package patchfeat.
 // Images are decoded and preprocessed on all cores while the backbone runs
 // the previous batch, so memory stays bounded by two batches whatever the
 // number of images. Its methods may be called concurrently (the backbone
@@ -168,7 +169,7 @@ func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backbone: %w", err)
 	}
-	return embed.Features(outs)
+	return patchfeat.Features(outs)
 }
 
 // load decodes and preprocesses paths[from:to] in parallel into one batch.
@@ -220,7 +221,7 @@ func (e *Extractor) prepare(n int, get func(k int) (*dataset.RGB, error)) (imgs 
 				return
 			}
 			imgs[k] = img
-			preprocess.Image(img.Pix, img.W, img.H, e.Preprocess, x.Data[k*3*c*c:(k+1)*3*c*c])
+			preprocess.Image(img, e.Preprocess, x.Data[k*3*c*c:(k+1)*3*c*c])
 		}(k)
 	}
 	wg.Wait()

@@ -22,6 +22,6 @@
 //
 // which is what anomalib computes (the plain L2 distance, not squared). The
 // x.m_j products are one float32 GEMM per bank chunk. The image score is left
-// to the caller (METHOD.md: the max of the patch grid); anomalib's optional
+// to the caller (docs/method.md: the max of the patch grid); anomalib's optional
 // num_neighbors re-weighting of the image score is not implemented.
 package knn

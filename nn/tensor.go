@@ -1,6 +1,15 @@
-// Package nn is a small inference-only CNN engine in float32: convolution as
-// packing plus OpenBLAS sgemm, batch norm folded at load, pooling with PyTorch
-// and Keras padding rules, residual add, concat and bilinear resize.
+// Package nn is a small inference-only CNN engine in float32, enough to run
+// the backbones' trunks. The engine works on NHWC maps (NHWC): a convolution
+// (Conv2D, batch norm folded in at load, optional fused ReLU and residual add)
+// is an im2col gather plus one GEMM per chunk of output pixels, through the
+// project's AVX-512 kernels where the CPU has them and OpenBLAS otherwise;
+// scratch memory comes from a reusable Workspace. Max and average pooling
+// follow PyTorch's and Keras's padding rules (Window, Geometry); Add, ReLU,
+// ConcatNHWC and ResizeBilinearNHWC complete the set.
+//
+// Tensor is the NCHW layout in which feature layers leave the engine (FromNCHW
+// and NHWC.ToNCHW convert); the NCHW pooling, Concat and ResizeBilinear
+// functions serve the patch-feature aggregation (package patchfeat) and tests.
 package nn
 
 // Tensor is a dense float32 tensor in NCHW layout: element (n, c, y, x) is

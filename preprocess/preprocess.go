@@ -5,7 +5,11 @@
 package preprocess
 
 import (
+	"fmt"
 	"math"
+
+	"github.com/crd-ad/crd/anomalymap"
+	"github.com/crd-ad/crd/dataset"
 )
 
 // taps holds, for each output coordinate, the first source index and the
@@ -66,10 +70,10 @@ func makeTaps(src, dst, from, count int) taps {
 	return t
 }
 
-// Image writes the preprocessed 3 x Crop x Crop tensor of a planar RGB image
-// (pix holds 3 planes of w x h values in [0, 1]) into dst, which must hold
-// 3*Crop*Crop values. Grey images must be replicated to 3 planes first.
-func Image(pix []float32, w, h int, p Params, dst []float32) {
+// Image writes the preprocessed 3 x Crop x Crop tensor of img (values in
+// [0, 1]) into dst, which must hold 3*Crop*Crop values.
+func Image(img *dataset.RGB, p Params, dst []float32) {
+	pix, w, h := img.Pix, img.W, img.H
 	win := p.Window()
 	c := win.Crop
 	if len(pix) < 3*w*h || len(dst) < 3*c*c {
@@ -116,10 +120,11 @@ func Image(pix []float32, w, h int, p Params, dst []float32) {
 	}
 }
 
-// Mask brings a w x h defect mask into the crop space of p with
+// Mask brings a defect mask into the crop space of p (Crop x Crop) with
 // nearest-neighbour sampling (PyTorch's "nearest": source index
 // floor(dst * src / dst_size)), as the pipeline does for ground truth.
-func Mask(mask []bool, w, h int, p Params) []bool {
+func Mask(m *dataset.Mask, p Params) *dataset.Mask {
+	mask, w, h := m.Pix, m.W, m.H
 	win := p.Window()
 	c := win.Crop
 	out := make([]bool, c*c)
@@ -130,15 +135,20 @@ func Mask(mask []bool, w, h int, p Params) []bool {
 			out[y*c+x] = mask[sy*w+sx]
 		}
 	}
-	return out
+	return &dataset.Mask{Pix: out, W: c, H: c}
 }
 
 // ToOriginal maps a Crop x Crop map (in the network's input space) back onto
 // the original w x h image with bilinear sampling. Pixels that fall outside
 // the crop window were never seen by the network and get the value outside.
-func ToOriginal(m []float32, w, h int, p Params, outside float32) []float32 {
+// A map of another size panics.
+func ToOriginal(cm anomalymap.Map, w, h int, p Params, outside float32) anomalymap.Map {
 	win := p.Window()
 	c := win.Crop
+	m := cm.Pix
+	if cm.W != c || cm.H != c || len(m) != c*c {
+		panic(fmt.Sprintf("preprocess.ToOriginal: %dx%d map with %d values, want the %dx%d crop", cm.W, cm.H, len(m), c, c))
+	}
 	out := make([]float32, w*h)
 	cols := make([]tap, w) // the same for every row
 	for x := range cols {
@@ -157,7 +167,7 @@ func ToOriginal(m []float32, w, h int, p Params, outside float32) []float32 {
 			row[x] = top*(1-ty.f) + bot*ty.f
 		}
 	}
-	return out
+	return anomalymap.Map{Pix: out, W: w, H: h}
 }
 
 // tap is where output coordinate i samples a side-c crop: between i0 and

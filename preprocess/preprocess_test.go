@@ -5,6 +5,9 @@ import (
 	"math"
 	"os"
 	"testing"
+
+	"github.com/crd-ad/crd/anomalymap"
+	"github.com/crd-ad/crd/dataset"
 )
 
 var imagenet = Params{Mean: [3]float64{0.485, 0.456, 0.406}, Std: [3]float64{0.229, 0.224, 0.225}}
@@ -27,12 +30,13 @@ func TestImageAgainstPIL(t *testing.T) {
 	for _, tc := range cases {
 		p := imagenet
 		p.Resize, p.Crop = tc.Resize, tc.Crop
-		pix := make([]float32, 0, 3*tc.W*tc.H)
+		img := dataset.NewRGB(tc.W, tc.H)
+		img.Pix = img.Pix[:0]
 		for _, pl := range tc.Src {
-			pix = append(pix, pl...)
+			img.Pix = append(img.Pix, pl...)
 		}
 		dst := make([]float32, 3*tc.Crop*tc.Crop)
-		Image(pix, tc.W, tc.H, p, dst)
+		Image(img, p, dst)
 		for c := 0; c < 3; c++ {
 			for i, want := range tc.Want[c] {
 				got := float64(dst[c*tc.Crop*tc.Crop+i])
@@ -49,7 +53,11 @@ func TestMaskNearestAndCrop(t *testing.T) {
 	// block at resized (6..7, 0..1), i.e. crop (5, 0) after the 1-pixel crop offset.
 	m := make([]bool, 16)
 	m[3] = true
-	got := Mask(m, 4, 4, Params{Resize: 8, Crop: 6})
+	gm := Mask(&dataset.Mask{Pix: m, W: 4, H: 4}, Params{Resize: 8, Crop: 6})
+	if gm.W != 6 || gm.H != 6 {
+		t.Fatalf("mask brought to %dx%d, want the 6x6 crop", gm.W, gm.H)
+	}
+	got := gm.Pix
 	for y := 0; y < 6; y++ {
 		for x := 0; x < 6; x++ {
 			want := x == 5 && y == 0
@@ -69,7 +77,11 @@ func TestToOriginalRoundTrip(t *testing.T) {
 			m[y*10+x] = float32(x)
 		}
 	}
-	out := ToOriginal(m, 20, 5, p, -1)
+	om := ToOriginal(anomalymap.Map{Pix: m, W: 10, H: 10}, 20, 5, p, -1)
+	if om.W != 20 || om.H != 5 {
+		t.Fatalf("map brought to %dx%d, want 20x5", om.W, om.H)
+	}
+	out := om.Pix
 	for x := 1; x < 19; x++ {
 		want := (float64(x)+0.5)*0.5 - 0.5
 		if got := out[2*20+x]; math.Abs(float64(got)-want) > 1e-5 {
@@ -77,7 +89,7 @@ func TestToOriginalRoundTrip(t *testing.T) {
 		}
 	}
 	// With a crop, the border of the original is outside the network's view.
-	out = ToOriginal(make([]float32, 36), 8, 8, Params{Resize: 8, Crop: 6}, -1)
+	out = ToOriginal(anomalymap.NewMap(6, 6), 8, 8, Params{Resize: 8, Crop: 6}, -1).Pix
 	if out[0] != -1 || out[4*8+4] != 0 {
 		t.Fatalf("outside/inside values wrong: %v %v", out[0], out[36])
 	}

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/report"
 )
 
@@ -19,17 +21,17 @@ func ExampleWriteHTML() {
 	g := report.NewGallery(dir, report.GalleryOptions{Max: 10})
 	for i, score := range []float64{0.4, 0.7, 1.6, 0.9} {
 		img := dataset.NewRGB(32, 32) // in the pipeline: the preprocessed image, its anomaly map and its mask
-		amap := make([]float32, 32*32)
+		amap := anomalymap.NewMap(32, 32)
 		defect := dataset.Good
-		var mask []bool
+		var mask *dataset.Mask
 		if i >= 2 {
 			defect = "scratch"
-			mask = make([]bool, 32*32)
-			mask[16*32+16] = true
+			mask = &dataset.Mask{Pix: make([]bool, 32*32), W: 32, H: 32}
+			mask.Pix[16*32+16] = true
 		}
 		err := g.Add(report.Item{
-			Name: fmt.Sprintf("%s/%03d.png", defect, i), Defect: defect,
-			Score: score, NormScore: score / threshold, Threshold: threshold, Predicted: score > threshold,
+			Outcome: report.Outcome{Name: fmt.Sprintf("%s/%03d.png", defect, i), Defect: defect,
+				Score: score, NormScore: score / threshold, Threshold: threshold, Predicted: score > threshold},
 			Image: img, Map: amap, Mask: mask,
 		})
 		if err != nil {
@@ -39,13 +41,13 @@ func ExampleWriteHTML() {
 	for _, e := range g.Entries() {
 		fmt.Printf("%-16s score %.1f correct %-5v picture %s\n", e.Name, e.Score, e.Correct, e.Image)
 	}
-	all := report.NewMetrics("all")
-	all.NImages, all.NDefective, all.ImageAUROC = 4, 2, 1
+	all := detector.NewMetrics() // in the pipeline: Detector.Evaluate's result, with EvalReport
+	all.NImages, all.NDefect, all.ImageAUROC = 4, 2, 1
 	r := &report.Report{
-		Title:   "Example",
-		Model:   report.Model{Method: "CRD", Lambda: math.NaN(), Threshold: threshold, TrainImages: 10},
-		Overall: all,
-		Gallery: g,
+		Title:      "Example",
+		Model:      report.Model{Method: "CRD", Lambda: math.NaN(), Threshold: threshold, TrainImages: 10},
+		Evaluation: &detector.Evaluation{Overall: all},
+		Gallery:    g,
 	}
 	if err := report.WriteHTML(dir, r); err != nil {
 		log.Fatal(err)

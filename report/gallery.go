@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"image"
+	"image/color"
 	"image/draw"
 	"math"
 	"os"
@@ -13,44 +14,45 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
 )
 
-// Item is one scored test image as the pipeline hands it to a Gallery. The pictures are optional; when Image is set,
-// Map and Mask (if set) must have Image.W*Image.H values.
-type Item struct {
+// Outcome is what a gallery records of one scored test image: its name, true defect type, score and verdict.
+type Outcome struct {
 	Name      string  // display name, e.g. "scratch/003.png"; also used (sanitised) in the PNG file name
 	Defect    string  // defect type; dataset.Good for normal images
 	Score     float64 // image anomaly score
 	NormScore float64 // score on the normalised scale that the report shows (for example Score/Threshold)
 	Threshold float64 // the decision threshold the score was compared with
 	Predicted bool    // predicted anomalous
-
-	Image *dataset.RGB // the image as the model saw it (for example the centre crop), or nil
-	Map   []float32    // anomaly map at the image's size, row-major, or nil
-	Mask  []bool       // ground-truth defect mask at the image's size, or nil
 }
 
-// Entry is the metadata that a Gallery keeps per image.
+// Item is one scored test image as the pipeline hands it to a Gallery: its outcome and, optionally, its pictures.
+// When Image is set, Map and Mask (if set) must have its size.
+type Item struct {
+	Outcome
+
+	Image *dataset.RGB   // the image as the model saw it (for example the centre crop), or nil
+	Map   anomalymap.Map // anomaly map at the image's size; none when Map.Pix is nil
+	Mask  *dataset.Mask  // ground-truth defect mask at the image's size, or nil
+}
+
+// Entry is what a Gallery keeps per image: the outcome, whether it is correct, and the picture's file.
 type Entry struct {
-	Name      string
-	Defect    string
-	Score     float64
-	NormScore float64
-	Threshold float64
-	Predicted bool
-	Correct   bool   // Predicted equals the truth (Defect != Good)
-	Image     string // gallery PNG, relative to the report folder ("images/0007_scratch_003.png"); "" when not kept
-	seq       int
+	Outcome
+	Correct bool   // Predicted equals the truth (Defect != Good)
+	Image   string // gallery PNG, relative to the report folder ("images/0007_scratch_003.png"); "" when not kept
+	seq     int
 }
 
-// Anomalous reports whether the entry is a defective image.
-func (e *Entry) Anomalous() bool { return e.Defect != dataset.Good }
+// Anomalous reports whether the image is a defective one.
+func (e *Outcome) Anomalous() bool { return e.Defect != dataset.Good }
 
 // Badness says how wrong the prediction is: the distance of the score from the threshold on the wrong side,
 // relative to |Threshold| when it is not zero. Defects with low scores and normal images with high scores have high
 // badness; it is positive for wrong predictions made by comparing Score with Threshold.
-func (e *Entry) Badness() float64 {
+func (e *Outcome) Badness() float64 {
 	d := e.Score - e.Threshold
 	if e.Anomalous() {
 		d = -d
@@ -101,6 +103,9 @@ type GalleryOptions struct {
 	MaxSide int
 	// ContourWidth is the width of the ground-truth outline in pixels. Default 1.
 	ContourWidth int
+	// ContourColor is the colour of the ground-truth outline. The zero value means pure green, a colour that the
+	// heat map's colour map never produces.
+	ContourColor color.RGBA
 }
 
 // Gallery collects scored test images one at a time, keeps the metadata of all of them and a picture of the worst
@@ -135,6 +140,9 @@ func NewGallery(dir string, opts GalleryOptions) *Gallery {
 	if opts.ContourWidth <= 0 {
 		opts.ContourWidth = 1
 	}
+	if opts.ContourColor == (color.RGBA{}) {
+		opts.ContourColor = defaultContourColor
+	}
 	return &Gallery{dir: dir, opts: opts}
 }
 
@@ -143,15 +151,14 @@ func NewGallery(dir string, opts GalleryOptions) *Gallery {
 func (g *Gallery) Add(it Item) error {
 	if it.Image != nil {
 		n := it.Image.W * it.Image.H
-		if (it.Map != nil && len(it.Map) != n) || (it.Mask != nil && len(it.Mask) != n) {
+		badMap := it.Map.Pix != nil && (it.Map.W != it.Image.W || it.Map.H != it.Image.H || len(it.Map.Pix) != n)
+		badMask := it.Mask != nil && (it.Mask.W != it.Image.W || it.Mask.H != it.Image.H || len(it.Mask.Pix) != n)
+		if badMap || badMask {
 			panic(fmt.Sprintf("report: gallery item %q: map or mask size does not match the %dx%d image",
 				it.Name, it.Image.W, it.Image.H))
 		}
 	}
-	e := &Entry{
-		Name: it.Name, Defect: it.Defect, Score: it.Score, NormScore: it.NormScore, Threshold: it.Threshold,
-		Predicted: it.Predicted, Correct: it.Predicted == (it.Defect != dataset.Good),
-	}
+	e := &Entry{Outcome: it.Outcome, Correct: it.Predicted == it.Anomalous()}
 	g.mu.Lock()
 	e.seq = g.seq
 	g.seq++
@@ -217,7 +224,11 @@ func (g *Gallery) Err() error {
 
 // picture draws the two-panel gallery picture of it.
 func (g *Gallery) picture(it *Item) *image.RGBA {
-	img, amap, mask := it.Image, it.Map, it.Mask
+	img, amap := it.Image, it.Map.Pix
+	var mask []bool
+	if it.Mask != nil {
+		mask = it.Mask.Pix
+	}
 	if s := max(img.W, img.H); s > g.opts.MaxSide {
 		img, amap, mask = shrink(img, amap, mask, g.opts.MaxSide)
 	}
@@ -229,13 +240,14 @@ func (g *Gallery) picture(it *Item) *image.RGBA {
 		if hi <= lo {
 			lo, hi = 0, 2*it.Threshold
 		}
-		right = Overlay(img, amap, lo, hi, g.opts.Alpha)
+		right = Overlay(img, anomalymap.Map{Pix: amap, W: w, H: h}, lo, hi, g.opts.Alpha)
 	} else {
 		right = ToRGBA(img)
 	}
 	if mask != nil {
-		DrawContour(left, mask, g.opts.ContourWidth, ContourColor)
-		DrawContour(right, mask, g.opts.ContourWidth, ContourColor)
+		m := &dataset.Mask{Pix: mask, W: w, H: h}
+		DrawContour(left, m, g.opts.ContourWidth, g.opts.ContourColor)
+		DrawContour(right, m, g.opts.ContourWidth, g.opts.ContourColor)
 	}
 	const gap = 4
 	out := image.NewRGBA(image.Rect(0, 0, 2*w+gap, h))

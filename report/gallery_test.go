@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
 )
 
@@ -42,9 +43,9 @@ func TestGalleryWorstFirst(t *testing.T) {
 	g := NewGallery(dir, GalleryOptions{Max: 3})
 	for _, it := range worstFirstItems {
 		err := g.Add(Item{
-			Name: "test/" + it.name + ".png", Defect: it.defect, Score: it.score, NormScore: it.score / 10,
-			Threshold: 10, Predicted: it.score > 10,
-			Image: flatImage(8, 6, 0.5), Map: make([]float32, 48), Mask: square(8, 6, 2, 2, 5, 4),
+			Outcome: Outcome{Name: "test/" + it.name + ".png", Defect: it.defect, Score: it.score, NormScore: it.score / 10,
+				Threshold: 10, Predicted: it.score > 10},
+			Image: flatImage(8, 6, 0.5), Map: anomalymap.NewMap(8, 6), Mask: maskOf(8, 6, square(8, 6, 2, 2, 5, 4)),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -94,7 +95,7 @@ func TestGalleryConcurrent(t *testing.T) {
 			defer wg.Done()
 			for i := 0; i < 25; i++ {
 				s := float64(w*25 + i)
-				if err := g.Add(Item{Name: fmt.Sprintf("%d-%d", w, i), Defect: "good", Score: s, Threshold: 1000,
+				if err := g.Add(Item{Outcome: Outcome{Name: fmt.Sprintf("%d-%d", w, i), Defect: "good", Score: s, Threshold: 1000},
 					Image: flatImage(4, 4, 0.1)}); err != nil {
 					t.Error(err)
 				}
@@ -130,7 +131,7 @@ func TestGalleryPicture(t *testing.T) {
 		amap[y*w+401] = 4
 	}
 	g := NewGallery(dir, GalleryOptions{MapLo: 0, MapHi: 1})
-	if err := g.Add(Item{Name: "a/b c.png", Defect: "crack", Score: 1, Threshold: 2, Image: img, Map: amap, Mask: mask}); err != nil {
+	if err := g.Add(Item{Outcome: Outcome{Name: "a/b c.png", Defect: "crack", Score: 1, Threshold: 2}, Image: img, Map: anomalymap.Map{Pix: amap, W: w, H: h}, Mask: maskOf(w, h, mask)}); err != nil {
 		t.Fatal(err)
 	}
 	e := g.Entries()[0]
@@ -181,7 +182,7 @@ func BenchmarkGalleryAdd(b *testing.B) {
 	g := NewGallery(b.TempDir(), GalleryOptions{Max: 1 << 30})
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := g.Add(Item{Name: "x", Defect: "crack", Score: float64(i), Threshold: 1, Image: img, Map: amap, Mask: mask}); err != nil {
+		if err := g.Add(Item{Outcome: Outcome{Name: "x", Defect: "crack", Score: float64(i), Threshold: 1}, Image: img, Map: anomalymap.Map{Pix: amap, W: 224, H: 224}, Mask: maskOf(224, 224, mask)}); err != nil {
 			b.Fatal(err)
 		}
 	}

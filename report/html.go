@@ -5,28 +5,30 @@ import (
 	_ "embed"
 	"fmt"
 	"html/template"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/internal/atomicfile"
 )
 
-// Report is the content of the HTML evaluation report. Metric values that were not computed must be NaN (start
-// from NewMetrics); they show as a dash, and a column that is NaN in every row is left out.
+// Report is the content of the HTML evaluation report (EvalReport fills it from a detector and its evaluation).
 type Report struct {
-	Title     string
-	Subtitle  string // free text under the title, for example the data set and the date
-	Model     Model
-	Overall   Metrics   // all test images
-	PerDefect []Metrics // one row per defect type (each usually against the normal test images)
-	ImageROC  Curve     // X = false positive rate, Y = true positive rate, AUC = image AUROC
-	PixelROC  Curve     // the same over pixels
-	PRO       Curve     // X = pixel false positive rate (up to 0.3), Y = per-region overlap, AUC = AUPRO
-	Gallery   *Gallery  // test images, worst first; may be nil
-	Notes     []string  // free remarks shown at the end
+	Title    string
+	Subtitle string // free text under the title, for example the data set and the date
+	Model    Model
+	// Evaluation gives the metric table (a row for all test images, then one per defect type in name order) and
+	// the curves: image and pixel ROC, and PRO up to FPR 0.3, whose legends show the overall image AUROC, pixel
+	// AUROC and AUPRO. Metrics that were not computed are NaN (detector.NewMetrics); they show as a dash, and a
+	// column that is NaN in every row is left out. Nil shows no metrics.
+	Evaluation *detector.Evaluation
+	Gallery    *Gallery // test images, worst first; may be nil
+	Notes      []string // free remarks shown at the end
 }
 
 // Model summarises the model and the run.
@@ -50,35 +52,6 @@ type Timing struct {
 
 // KV is a labelled value.
 type KV struct{ Key, Value string }
-
-// Metrics is one row of the metric table. Rates are fractions in [0,1] and are shown as percentages.
-type Metrics struct {
-	Name       string // "all" or the defect type
-	NImages    int    // test images in this row
-	NDefective int    // defective images among them
-	ImageAUROC float64
-	PixelAUROC float64
-	AUPRO      float64 // normalised by the FPR limit 0.3
-	ImageF1Max float64 // maximum F1 over thresholds, image level
-	PixelF1Max float64 // maximum F1 over thresholds, pixel level
-	Accuracy   float64 // image level, at Model.Threshold
-	Precision  float64
-	Recall     float64
-}
-
-// NewMetrics returns a row named name with every metric NaN (not computed).
-func NewMetrics(name string) Metrics {
-	n := math.NaN()
-	return Metrics{Name: name, ImageAUROC: n, PixelAUROC: n, AUPRO: n, ImageF1Max: n, PixelF1Max: n,
-		Accuracy: n, Precision: n, Recall: n}
-}
-
-// Curve is a sampled curve. X and Y have the same length; curves with no points are not drawn. Long curves are
-// thinned to the plot's resolution when drawn.
-type Curve struct {
-	X, Y []float64
-	AUC  float64 // shown in the legend; NaN hides it
-}
 
 //go:embed report.html.tmpl
 var pageTemplate string
@@ -105,18 +78,18 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 // column is one metric column of the table.
 type column struct {
 	Head, Title string
-	get         func(*Metrics) float64
+	get         func(*detector.Metrics) float64
 }
 
 var columns = []column{
-	{"Image AUROC", "area under the image-level ROC curve", func(m *Metrics) float64 { return m.ImageAUROC }},
-	{"Pixel AUROC", "area under the pixel-level ROC curve", func(m *Metrics) float64 { return m.PixelAUROC }},
-	{"AUPRO", "area under the per-region-overlap curve up to FPR 0.3, divided by 0.3", func(m *Metrics) float64 { return m.AUPRO }},
-	{"Image F1-max", "best F1 over all image-score thresholds", func(m *Metrics) float64 { return m.ImageF1Max }},
-	{"Pixel F1-max", "best F1 over all pixel-score thresholds", func(m *Metrics) float64 { return m.PixelF1Max }},
-	{"Accuracy", "image level, at the model threshold", func(m *Metrics) float64 { return m.Accuracy }},
-	{"Precision", "image level, at the model threshold", func(m *Metrics) float64 { return m.Precision }},
-	{"Recall", "image level, at the model threshold", func(m *Metrics) float64 { return m.Recall }},
+	{"Image AUROC", "area under the image-level ROC curve", func(m *detector.Metrics) float64 { return m.ImageAUROC }},
+	{"Pixel AUROC", "area under the pixel-level ROC curve", func(m *detector.Metrics) float64 { return m.PixelAUROC }},
+	{"AUPRO", "area under the per-region-overlap curve up to FPR 0.3, divided by 0.3", func(m *detector.Metrics) float64 { return m.AUPRO }},
+	{"Image F1-max", "best F1 over all image-score thresholds", func(m *detector.Metrics) float64 { return m.F1Max }},
+	{"Pixel F1-max", "best F1 over all pixel-score thresholds", func(m *detector.Metrics) float64 { return m.PixelF1Max }},
+	{"Accuracy", "image level, at the model threshold", func(m *detector.Metrics) float64 { return m.Accuracy }},
+	{"Precision", "image level, at the model threshold", func(m *detector.Metrics) float64 { return m.Precision }},
+	{"Recall", "image level, at the model threshold", func(m *detector.Metrics) float64 { return m.Recall }},
 }
 
 // view is what the template renders.
@@ -146,7 +119,15 @@ type counts struct{ TP, TN, FP, FN int }
 // relative paths. All text is HTML-escaped.
 func WriteHTML(dir string, r *Report) error {
 	v := view{Report: r}
-	all := append([]Metrics{r.Overall}, r.PerDefect...)
+	ev := r.Evaluation
+	if ev == nil {
+		ev = &detector.Evaluation{Overall: detector.NewMetrics()}
+	}
+	names := append([]string{"all"}, slices.Sorted(maps.Keys(ev.PerDefect))...)
+	all := []detector.Metrics{ev.Overall}
+	for _, k := range names[1:] {
+		all = append(all, ev.PerDefect[k])
+	}
 	for _, c := range columns {
 		for i := range all {
 			if !math.IsNaN(c.get(&all[i])) {
@@ -156,7 +137,7 @@ func WriteHTML(dir string, r *Report) error {
 		}
 	}
 	for i := range all {
-		rw := row{Name: all[i].Name, NImages: all[i].NImages, NDefect: all[i].NDefective, Overall: i == 0}
+		rw := row{Name: names[i], NImages: all[i].NImages, NDefect: all[i].NDefect, Overall: i == 0}
 		for _, c := range v.Heads {
 			rw.Values = append(rw.Values, c.get(&all[i]))
 		}
@@ -164,11 +145,11 @@ func WriteHTML(dir string, r *Report) error {
 	}
 
 	var rocLines []line
-	if len(r.ImageROC.X) > 0 {
-		rocLines = append(rocLines, line{label: withAUC("image", r.ImageROC.AUC), x: r.ImageROC.X, y: r.ImageROC.Y, color: "#1f77b4"})
+	if len(ev.ImageROC.X) > 0 {
+		rocLines = append(rocLines, line{label: withAUC("image", ev.Overall.ImageAUROC), x: ev.ImageROC.X, y: ev.ImageROC.Y, color: "#1f77b4"})
 	}
-	if len(r.PixelROC.X) > 0 {
-		rocLines = append(rocLines, line{label: withAUC("pixel", r.PixelROC.AUC), x: r.PixelROC.X, y: r.PixelROC.Y, color: "#d62728"})
+	if len(ev.PixelROC.X) > 0 {
+		rocLines = append(rocLines, line{label: withAUC("pixel", ev.Overall.PixelAUROC), x: ev.PixelROC.X, y: ev.PixelROC.Y, color: "#d62728"})
 	}
 	unit := axis{min: 0, max: 1, ticks: niceTicks(0, 1, 5)}
 	if len(rocLines) > 0 {
@@ -176,13 +157,13 @@ func WriteHTML(dir string, r *Report) error {
 		xa.label, ya.label = "false positive rate", "true positive rate"
 		v.Plots = append(v.Plots, template.HTML(linePlot("ROC", xa, ya, rocLines, true)))
 	}
-	if len(r.PRO.X) > 0 {
+	if len(ev.PRO.X) > 0 {
 		xa := axis{min: 0, max: 0.3, ticks: niceTicks(0, 0.3, 6), label: "false positive rate (pixels)"}
 		ya := unit
 		ya.label = "per-region overlap"
-		l := line{label: "PRO", x: r.PRO.X, y: r.PRO.Y, color: "#2ca02c"}
-		if !math.IsNaN(r.PRO.AUC) {
-			l.label = "PRO, AUPRO " + pctOrDash(r.PRO.AUC)
+		l := line{label: "PRO", x: ev.PRO.X, y: ev.PRO.Y, color: "#2ca02c"}
+		if !math.IsNaN(ev.Overall.AUPRO) {
+			l.label = "PRO, AUPRO " + pctOrDash(ev.Overall.AUPRO)
 		}
 		v.Plots = append(v.Plots, template.HTML(linePlot("PRO up to FPR 0.3", xa, ya, []line{l}, false)))
 	}

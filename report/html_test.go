@@ -11,23 +11,27 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/crd-ad/crd/anomalymap"
+	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/metrics"
 )
 
 func sampleReport(t *testing.T, dir string) *Report {
 	t.Helper()
 	g := NewGallery(dir, GalleryOptions{Max: 2})
 	for _, it := range worstFirstItems {
-		if err := g.Add(Item{Name: it.name + ".png", Defect: it.defect, Score: it.score, NormScore: it.score / 10,
-			Threshold: 10, Predicted: it.score > 10, Image: flatImage(6, 6, 0.3), Map: make([]float32, 36)}); err != nil {
+		if err := g.Add(Item{Outcome: Outcome{Name: it.name + ".png", Defect: it.defect, Score: it.score, NormScore: it.score / 10,
+			Threshold: 10, Predicted: it.score > 10}, Image: flatImage(6, 6, 0.3), Map: anomalymap.NewMap(6, 6)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	all := NewMetrics("all")
-	all.NImages, all.NDefective = 8, 4
-	all.ImageAUROC, all.PixelAUROC, all.AUPRO, all.ImageF1Max = 0.96621, 0.974, 0.91234, 0.8
+	all := detector.NewMetrics()
+	all.NImages, all.NDefect = 8, 4
+	all.ImageAUROC, all.PixelAUROC, all.AUPRO, all.F1Max = 0.96621, 0.974, 0.91234, 0.8
 	all.Accuracy, all.Precision, all.Recall = 0.625, 0.5, 0.5
-	crack := NewMetrics("crack <&>")
-	crack.NImages, crack.NDefective, crack.ImageAUROC = 6, 2, 1
+	crack := detector.NewMetrics()
+	crack.NImages, crack.NDefect, crack.ImageAUROC = 6, 2, 1
 	// Many ROC points: the plot must thin them.
 	n := 100000
 	fx, fy := make([]float64, n), make([]float64, n)
@@ -41,13 +45,15 @@ func sampleReport(t *testing.T, dir string) *Report {
 		Model: Model{Method: "CRD", Backbone: "wide_resnet50_2", Dim: 1536, Lambda: 5, Threshold: 10, TrainImages: 209,
 			Timings: []Timing{{Name: "train", Total: 90 * time.Second, Items: 209}},
 			Extra:   []KV{{"lambda scaling", "relative to trace(G)/d"}}},
-		Overall:   all,
-		PerDefect: []Metrics{crack},
-		ImageROC:  Curve{X: []float64{0, 0, 0.5, 1}, Y: []float64{0, 0.5, 1, 1}, AUC: 0.875},
-		PixelROC:  Curve{X: fx, Y: fy, AUC: 2.0 / 3},
-		PRO:       Curve{X: []float64{0, 0.1, 0.3}, Y: []float64{0, 0.8, 0.95}, AUC: 0.91234},
-		Gallery:   g,
-		Notes:     []string{"<b>raw</b>"},
+		Evaluation: &detector.Evaluation{
+			Overall:   all,
+			PerDefect: map[string]detector.Metrics{"crack <&>": crack},
+			ImageROC:  metrics.Curve{X: []float64{0, 0, 0.5, 1}, Y: []float64{0, 0.5, 1, 1}},
+			PixelROC:  metrics.Curve{X: fx, Y: fy},
+			PRO:       metrics.Curve{X: []float64{0, 0.1, 0.3}, Y: []float64{0, 0.8, 0.95}},
+		},
+		Gallery: g,
+		Notes:   []string{"<b>raw</b>"},
 	}
 }
 
@@ -71,7 +77,7 @@ func TestWriteHTML(t *testing.T) {
 		"<td>96.62</td>", "<td>97.40</td>", "<td>91.23</td>", "<td>80.00</td>", "<td>62.50</td>", "<td>100.00</td>",
 		"<td>1536</td>", "<td>209</td>", "relative to trace(G)/d", "1m 30.0s (209, 430.6 ms each)",
 		// Legends with AUCs.
-		"image, AUC 87.50%", "pixel, AUC 66.67%", "PRO, AUPRO 91.23%", "threshold 10",
+		"image, AUC 96.62%", "pixel, AUC 97.40%", "PRO, AUPRO 91.23%", "threshold 10",
 		// Confusion counts: TP 1 (tp_near, tp_high: 2), FN 2, FP 2, TN 2.
 		"<td>2 (TP)</td>", "<td>2 (FN)</td>", "<td>2 (FP)</td>", "<td>2 (TN)</td>",
 		"Showing 2 of 8 test images",
@@ -131,9 +137,10 @@ func TestWriteHTML(t *testing.T) {
 func TestWriteHTMLMinimal(t *testing.T) {
 	// No gallery, no curves, no pixel metrics: still a valid page.
 	dir := filepath.Join(t.TempDir(), "new")
-	all := NewMetrics("all")
+	all := detector.NewMetrics()
 	all.ImageAUROC = 0.5
-	if err := WriteHTML(dir, &Report{Title: "t", Overall: all, Model: Model{Lambda: math.NaN()}}); err != nil {
+	ev := &detector.Evaluation{Overall: all}
+	if err := WriteHTML(dir, &Report{Title: "t", Evaluation: ev, Model: Model{Lambda: math.NaN()}}); err != nil {
 		t.Fatal(err)
 	}
 	b, err := os.ReadFile(filepath.Join(dir, "index.html"))

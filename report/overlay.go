@@ -4,9 +4,9 @@
 //
 // Colour map: heat maps use matplotlib's "inferno" (black, purple, red, orange, pale yellow), which is
 // perceptually uniform and stays readable in grey print; a map value v in [0,1] takes entry min(floor(256 v), 255)
-// of the 256-colour table, as matplotlib does. Ground-truth contours are drawn in ContourColor (pure green), which
-// inferno never produces; the gallery draws them just outside the defect (Outline) so that thin defects stay
-// visible.
+// of the 256-colour table, as matplotlib does. Ground-truth contours are drawn in pure green by default
+// (GalleryOptions.ContourColor), which inferno never produces; the gallery draws them just outside the defect
+// (Outline) so that thin defects stay visible.
 package report
 
 import (
@@ -17,12 +17,13 @@ import (
 	"io"
 	"math"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/internal/atomicfile"
 )
 
-// ContourColor is the colour of ground-truth mask contours.
-var ContourColor = color.RGBA{0, 255, 0, 255}
+// defaultContourColor is the default colour of ground-truth mask contours: pure green.
+var defaultContourColor = color.RGBA{0, 255, 0, 255}
 
 // Colormap returns the inferno colour of v. Values are clamped to [0,1]; NaN maps to 0.
 func Colormap(v float64) color.RGBA {
@@ -66,14 +67,14 @@ func normalise(v, lo, hi float64) float64 {
 	return min(max((v-lo)/(hi-lo), 0), 1)
 }
 
-// Overlay blends the heat map of amap over img: each output channel is round((1-alpha)*255*img + alpha*heat), where
-// heat is the Colormap colour of amap normalised from [lo,hi] to [0,1] (values outside are clamped). amap is
-// row-major with img.W*img.H values; a length mismatch panics. alpha is clamped to [0,1]; 0.4 to 0.5 keeps the
-// surface readable under the heat map.
-func Overlay(img *dataset.RGB, amap []float32, lo, hi float64, alpha float64) *image.RGBA {
+// Overlay blends the heat map of m over img: each output channel is round((1-alpha)*255*img + alpha*heat), where
+// heat is the Colormap colour of m normalised from [lo,hi] to [0,1] (values outside are clamped). m must have img's
+// size; a mismatch panics. alpha is clamped to [0,1]; 0.4 to 0.5 keeps the surface readable under the heat map.
+func Overlay(img *dataset.RGB, m anomalymap.Map, lo, hi float64, alpha float64) *image.RGBA {
 	w, h := img.W, img.H
-	if len(amap) != w*h {
-		panic(fmt.Sprintf("report: anomaly map has %d values for a %dx%d image", len(amap), w, h))
+	amap := m.Pix
+	if m.W != w || m.H != h || len(amap) != w*h {
+		panic(fmt.Sprintf("report: %dx%d anomaly map with %d values for a %dx%d image", m.W, m.H, len(amap), w, h))
 	}
 	alpha = min(max(alpha, 0), 1)
 	out := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -90,8 +91,9 @@ func Overlay(img *dataset.RGB, amap []float32, lo, hi float64, alpha float64) *i
 	return out
 }
 
-// Heatmap returns the colour-mapped anomaly map alone (w x h, amap row-major, normalised from [lo,hi]).
-func Heatmap(amap []float32, w, h int, lo, hi float64) *image.RGBA {
+// Heatmap returns the colour-mapped anomaly map alone, normalised from [lo,hi].
+func Heatmap(m anomalymap.Map, lo, hi float64) *image.RGBA {
+	amap, w, h := m.Pix, m.W, m.H
 	if len(amap) != w*h {
 		panic(fmt.Sprintf("report: anomaly map has %d values, want %dx%d", len(amap), w, h))
 	}
@@ -103,23 +105,25 @@ func Heatmap(amap []float32, w, h int, lo, hi float64) *image.RGBA {
 	return out
 }
 
-// Contour returns the inner boundary of mask (w x h, row-major) with the given width in pixels (at least 1): the
-// mask pixels that have a non-mask pixel, or the image edge, within Chebyshev distance width. For a filled square,
-// width 1 gives exactly its outermost ring of pixels.
-func Contour(mask []bool, w, h, width int) []bool {
+// Contour returns the inner boundary of m with the given width in pixels (at least 1): the mask pixels that have a
+// non-mask pixel, or the image edge, within Chebyshev distance width. For a filled square, width 1 gives exactly
+// its outermost ring of pixels.
+func Contour(m *dataset.Mask, width int) *dataset.Mask {
+	mask, w, h := m.Pix, m.W, m.H
 	checkMask(mask, w, h)
 	eroded := erode(mask, w, h, max(width, 1), false)
 	out := make([]bool, w*h)
 	for i := range mask {
 		out[i] = mask[i] && !eroded[i]
 	}
-	return out
+	return &dataset.Mask{Pix: out, W: w, H: h}
 }
 
 // Outline returns the outer boundary of mask: the pixels outside the mask within Chebyshev distance width (at
 // least 1) of a mask pixel. Unlike Contour it leaves the defect pixels themselves uncovered, so thin defects stay
 // visible under their outline.
-func Outline(mask []bool, w, h, width int) []bool {
+func Outline(m *dataset.Mask, width int) *dataset.Mask {
+	mask, w, h := m.Pix, m.W, m.H
 	checkMask(mask, w, h)
 	outside := make([]bool, w*h)
 	for i, v := range mask {
@@ -131,7 +135,7 @@ func Outline(mask []bool, w, h, width int) []bool {
 	for i := range mask {
 		out[i] = outside[i] && !eroded[i]
 	}
-	return out
+	return &dataset.Mask{Pix: out, W: w, H: h}
 }
 
 func checkMask(mask []bool, w, h int) {
@@ -182,22 +186,26 @@ func erode1D(src, dst []bool, stride, n, r int, edge bool) {
 }
 
 // DrawContour paints the outline of mask (see Outline) onto dst in colour c, leaving the defect pixels visible.
-// mask has one value per pixel of dst's bounds, row-major.
-func DrawContour(dst *image.RGBA, mask []bool, width int, c color.RGBA) {
+// mask must have dst's size.
+func DrawContour(dst *image.RGBA, mask *dataset.Mask, width int, c color.RGBA) {
 	b := dst.Bounds()
 	w, h := b.Dx(), b.Dy()
-	for i, on := range Outline(mask, w, h, width) {
+	if mask.W != w || mask.H != h {
+		panic(fmt.Sprintf("report: %dx%d mask for a %dx%d picture", mask.W, mask.H, w, h))
+	}
+	for i, on := range Outline(mask, width).Pix {
 		if on {
 			dst.SetRGBA(b.Min.X+i%w, b.Min.Y+i/w, c)
 		}
 	}
 }
 
-// MaskPNG writes mask (w x h, row-major) as an 8-bit grey PNG: 255 for defect pixels, 0 elsewhere, atomically.
-func MaskPNG(path string, mask []bool, w, h int) error {
-	checkMask(mask, w, h)
+// MaskPNG writes m as an 8-bit grey PNG: 255 for defect pixels, 0 elsewhere, atomically.
+func MaskPNG(path string, m *dataset.Mask) error {
+	w, h := m.W, m.H
+	checkMask(m.Pix, w, h)
 	g := image.NewGray(image.Rect(0, 0, w, h))
-	for i, v := range mask {
+	for i, v := range m.Pix {
 		if v {
 			g.Pix[i] = 255
 		}

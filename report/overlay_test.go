@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
 )
 
@@ -52,7 +53,7 @@ func TestOverlay(t *testing.T) {
 	amap := []float32{2, 3, 4, 6, 100}
 	wantV := []float64{0, 0.25, 0.5, 1, 1}
 	for _, alpha := range []float64{0, 0.4, 1} {
-		out := Overlay(img, amap, lo, hi, alpha)
+		out := Overlay(img, anomalymap.Map{Pix: amap, W: 5, H: 1}, lo, hi, alpha)
 		for i := range amap {
 			heat := infernoColour(wantV[i])
 			for c := 0; c < 3; c++ {
@@ -66,7 +67,7 @@ func TestOverlay(t *testing.T) {
 			}
 		}
 	}
-	h := Heatmap(amap, 5, 1, lo, hi)
+	h := Heatmap(anomalymap.Map{Pix: amap, W: 5, H: 1}, lo, hi)
 	for i := range amap {
 		if got := h.RGBAAt(i, 0); got != Colormap(wantV[i]) {
 			t.Errorf("Heatmap pixel %d = %v", i, got)
@@ -77,7 +78,7 @@ func TestOverlay(t *testing.T) {
 			t.Error("Overlay with a map of the wrong length did not panic")
 		}
 	}()
-	Overlay(img, amap[:4], lo, hi, 0.5)
+	Overlay(img, anomalymap.Map{Pix: amap[:4], W: 4, H: 1}, lo, hi, 0.5)
 }
 
 // infernoColour looks v up in the reference table (only the reference points are used).
@@ -91,6 +92,9 @@ func infernoColour(v float64) [3]float64 {
 }
 
 // square returns a w x h mask with the square [x0,x1) x [y0,y1) set.
+// maskOf wraps a w x h mask's values.
+func maskOf(w, h int, pix []bool) *dataset.Mask { return &dataset.Mask{Pix: pix, W: w, H: h} }
+
 func square(w, h, x0, y0, x1, y1 int) []bool {
 	m := make([]bool, w*h)
 	for y := y0; y < y1; y++ {
@@ -125,7 +129,7 @@ func TestContourSquare(t *testing.T) {
 	for _, b := range [][4]int{{3, 2, 9, 8}, {0, 0, 5, 4}, {4, 3, 5, 4}} { // interior, touching the edge, 1 pixel
 		mask := square(w, h, b[0], b[1], b[2], b[3])
 		for width := 1; width <= 2; width++ {
-			got := Contour(mask, w, h, width)
+			got := Contour(maskOf(w, h, mask), width).Pix
 			want := ringRef(w, h, b[0], b[1], b[2], b[3], width, false)
 			// At the image edge the inner contour counts the edge as outside: the square [0,5)x[0,4) has its
 			// pixels on the image border in the contour, which ringRef gives as well since the border is part of
@@ -135,7 +139,7 @@ func TestContourSquare(t *testing.T) {
 					t.Fatalf("square %v width %d: Contour wrong at (%d,%d): got %v", b, width, i%w, i/w, got[i])
 				}
 			}
-			got = Outline(mask, w, h, width)
+			got = Outline(maskOf(w, h, mask), width).Pix
 			want = ringRef(w, h, b[0], b[1], b[2], b[3], width, true)
 			for i := range got {
 				if got[i] != want[i] {
@@ -146,7 +150,7 @@ func TestContourSquare(t *testing.T) {
 	}
 	// Width 1 inner contour of the 6x6 square is its border: 20 pixels.
 	n := 0
-	for _, v := range Contour(square(w, h, 3, 2, 9, 8), w, h, 1) {
+	for _, v := range Contour(maskOf(w, h, square(w, h, 3, 2, 9, 8)), 1).Pix {
 		if v {
 			n++
 		}
@@ -157,11 +161,11 @@ func TestContourSquare(t *testing.T) {
 
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
 	mask := square(w, h, 3, 2, 9, 8)
-	DrawContour(dst, mask, 1, ContourColor)
-	outline := Outline(mask, w, h, 1)
+	DrawContour(dst, maskOf(w, h, mask), 1, defaultContourColor)
+	outline := Outline(maskOf(w, h, mask), 1).Pix
 	for i := range outline {
 		got := dst.RGBAAt(i%w, i/w)
-		if outline[i] != (got == ContourColor) {
+		if outline[i] != (got == defaultContourColor) {
 			t.Fatalf("DrawContour pixel (%d,%d) = %v", i%w, i/w, got)
 		}
 	}
@@ -173,7 +177,7 @@ func TestMaskPNGRoundTrip(t *testing.T) {
 	mask := square(w, h, 1, 1, 4, 3)
 	mask[w*h-1] = true
 	p := filepath.Join(dir, "m.png")
-	if err := MaskPNG(p, mask, w, h); err != nil {
+	if err := MaskPNG(p, maskOf(w, h, mask)); err != nil {
 		t.Fatal(err)
 	}
 	m, err := dataset.LoadMask(p)
@@ -225,6 +229,6 @@ func BenchmarkOverlay224(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		Overlay(img, amap, 0, 1, 0.45)
+		Overlay(img, anomalymap.Map{Pix: amap, W: 224, H: 224}, 0, 1, 0.45)
 	}
 }

@@ -31,8 +31,12 @@ import (
 	"sync"
 )
 
-// DefectTypes lists the defect types that Generate writes, in order.
-var DefectTypes = []string{"scratch", "spot", "missing"}
+// defectTypes lists the defect types that Generate writes, in order.
+var defectTypes = [...]string{"scratch", "spot", "missing"}
+
+// DefectTypes returns the defect types that Generate writes, in order (a new
+// slice on each call).
+func DefectTypes() []string { return slices.Clone(defectTypes[:]) }
 
 // Options sets the size and content of the generated category. Zero Size and counts mean the defaults; Seed is used
 // as given (0 is a valid seed).
@@ -71,7 +75,7 @@ func (o Options) withDefaults() Options {
 //
 //	dir/train/good/000.png ...
 //	dir/test/good/000.png ...
-//	dir/test/<defect>/000.png ...                 for each of DefectTypes
+//	dir/test/<defect>/000.png ...                 for each of DefectTypes()
 //	dir/ground_truth/<defect>/000_mask.png ...    0 = normal, 255 = defect
 //
 // Images are 8-bit RGB PNGs. dir must not exist or be empty. The category is written to a temporary sibling folder
@@ -121,7 +125,7 @@ func writeAll(root string, o Options) error {
 		{"train/good", kindTrain, o.NumTrain},
 		{"test/good", kindTestGood, o.NumTestGood},
 	}
-	for i, d := range DefectTypes {
+	for i, d := range defectTypes {
 		splits = append(splits, struct {
 			folder string
 			kind   kind
@@ -219,7 +223,7 @@ func (k kind) String() string {
 	case kindTestGood:
 		return "good"
 	}
-	return DefectTypes[k-kindScratch]
+	return defectTypes[k-kindScratch]
 }
 
 // streams returns the two random generators of image idx of kind k: one for the surface, one for the defect.
@@ -241,11 +245,11 @@ func render(o Options, k kind, idx int) (clean, img *image.NRGBA, mask *image.Gr
 	var cov []float64
 	switch k {
 	case kindScratch:
-		cov = scratch(rd, s, n)
+		cov = scratch(rd, s)
 	case kindSpot:
-		cov = spot(rd, s, n)
+		cov = spot(rd, s)
 	case kindMissing:
-		cov = missing(rd, s, n)
+		cov = missing(rd, s)
 	}
 	mask = image.NewGray(image.Rect(0, 0, n, n))
 	for i, c := range cov {
@@ -417,7 +421,8 @@ func centre(r *rand.Rand, n int, margin float64) (float64, float64) {
 }
 
 // scratch draws a thin curved line, brighter or darker than the surface, and returns its coverage.
-func scratch(r *rand.Rand, f *field, n int) []float64 {
+func scratch(r *rand.Rand, f *field) []float64 {
+	n := f.n
 	scale := float64(n) / 256
 	length := scale * (45 + 60*r.Float64())
 	cxp, cyp := centre(r, n, length/2+4)
@@ -469,7 +474,8 @@ func scratch(r *rand.Rand, f *field, n int) []float64 {
 }
 
 // spot draws a blob with a wavy outline filled with a different, streak-free texture.
-func spot(r *rand.Rand, f *field, n int) []float64 {
+func spot(r *rand.Rand, f *field) []float64 {
+	n := f.n
 	scale := float64(n) / 256
 	r0 := scale * (7 + 9*r.Float64())
 	cxp, cyp := centre(r, n, 1.6*r0+4)
@@ -513,7 +519,8 @@ func spot(r *rand.Rand, f *field, n int) []float64 {
 }
 
 // missing replaces an irregular polygon by a flat dark background.
-func missing(r *rand.Rand, f *field, n int) []float64 {
+func missing(r *rand.Rand, f *field) []float64 {
+	n := f.n
 	scale := float64(n) / 256
 	r0 := scale * (10 + 10*r.Float64())
 	cxp, cyp := centre(r, n, 1.4*r0+4)

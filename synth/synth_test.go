@@ -52,7 +52,7 @@ func TestGenerateDeterministic(t *testing.T) {
 		t.Fatal(err)
 	}
 	fa, fb, fc := readTree(t, a), readTree(t, b), readTree(t, c)
-	want := small.NumTrain + small.NumTestGood + 2*len(DefectTypes)*small.NumPerDefect
+	want := small.NumTrain + small.NumTestGood + 2*len(DefectTypes())*small.NumPerDefect
 	if len(fa) != want {
 		t.Fatalf("%d files, want %d: %v", len(fa), want, keys(fa))
 	}
@@ -107,7 +107,7 @@ func TestLayoutLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Train) != small.NumTrain || len(c.Test) != small.NumTestGood+len(DefectTypes)*small.NumPerDefect ||
+	if len(c.Train) != small.NumTrain || len(c.Test) != small.NumTestGood+len(DefectTypes())*small.NumPerDefect ||
 		len(c.NoMasks) != 0 || strings.Join(c.Defects, ",") != "missing,scratch,spot" {
 		t.Fatalf("category = %+v", c)
 	}

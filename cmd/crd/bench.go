@@ -14,14 +14,14 @@ import (
 )
 
 func runBench(ctx context.Context, args []string) error {
-	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data ../shared/data/ball_screw
-  crd bench --data ../shared/data/ball_screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
+	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data mvtec/screw
+  crd bench --data mvtec/screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
   crd bench --data DIR --json > bench.json
 `)
 	var data, plot, lambdas, coresets, fractions, backboneName, lambdaMode, score string
 	var lambda, holdout float64
 	var maxTrain, size, timing, batch int
-	var asJSON, quiet bool
+	var asJSON, asMarkdown, quiet bool
 	fs.StringVar(&data, "data", "", "an MVTec AD layout category")
 	fs.StringVar(&backboneName, "backbone", "inception_v3", "backbone")
 	fs.IntVar(&size, "size", 0, "input size; 0 keeps the backbone's default")
@@ -37,6 +37,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&maxTrain, "max-train", 0, "use a seeded random subset of this many training images (0 = all)")
 	fs.IntVar(&batch, "batch", 8, "images per backbone call")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	fs.BoolVar(&asMarkdown, "markdown", false, "print the comparison and lambda tables as Markdown, as docs/benchmarks.md shows them")
 	fs.BoolVar(&quiet, "quiet", false, "no progress or log lines")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -109,6 +110,10 @@ func runBench(ctx context.Context, args []string) error {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(rep)
+	}
+	if asMarkdown {
+		fmt.Print(bench.Markdown(rep))
+		return nil
 	}
 	fmt.Printf("%s: %d training, %d held-out and %d test images, backbone %s (d = %d, %d patches per image), BLAS %s, fused AVX-512 kernels %v, feature extraction %.0f ms per image\n",
 		rep.Category, rep.TrainImages, rep.HeldOut, rep.TestImages, rep.Backbone, rep.D, rep.Patches, rep.BLAS, rep.FusedAVX512, rep.ExtractMsMed)

@@ -54,8 +54,8 @@ func runDemo(ctx context.Context, args []string) error {
 		return err
 	}
 	timings["generate data"] = time.Since(t0).Seconds()
-	say("1/3 generated %d training and %d test images (%s) in %s: %s", o.NumTrain, o.NumTestGood+o.NumPerDefect*len(synth.DefectTypes),
-		fmt.Sprint(synth.DefectTypes), time.Since(t0).Round(time.Millisecond), dataDir)
+	say("1/3 generated %d training and %d test images (%s) in %s: %s", o.NumTrain, o.NumTestGood+o.NumPerDefect*len(synth.DefectTypes()),
+		fmt.Sprint(synth.DefectTypes()), time.Since(t0).Round(time.Millisecond), dataDir)
 
 	cat, err := dataset.OpenCategory(dataDir)
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/report"
 )
 
 // openCategory resolves --data for eval: one MVTec category.
@@ -32,8 +33,8 @@ func openCategory(dir string) (*dataset.Category, error) {
 }
 
 func runEval(ctx context.Context, args []string) error {
-	fs := newFlags("eval", "-m MODEL --data DIR [--json] [--report DIR]", `  crd eval -m ball_screw.crd --data ../shared/data/ball_screw
-  crd eval -m ball_screw.crd --data ../shared/data/ball_screw --json --report report/
+	fs := newFlags("eval", "-m MODEL --data DIR [--json] [--report DIR]", `  crd eval -m screw.crd --data mvtec/screw
+  crd eval -m screw.crd --data mvtec/screw --json --report report/
 `)
 	var model, data, reportDir string
 	var asJSON, skipBad, quiet bool
@@ -81,20 +82,17 @@ func runEval(ctx context.Context, args []string) error {
 func evaluate(ctx context.Context, d *detector.Detector, cat *dataset.Category, dir string, gallery int, skipBad bool, p *progress, timings map[string]float64) (*detector.Evaluation, error) {
 	opts := detector.EvalOptions{SkipBad: skipBad, Progress: p.update,
 		Warn: func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }}
-	var rep *htmlReport
+	var rep *report.EvalReport
 	if dir != "" {
-		var err error
-		if rep, err = newHTMLReport(dir, d, cat, gallery); err != nil {
-			return nil, err
-		}
-		opts.OnImage = rep.add
+		rep = report.NewEvalReport(dir, d, cat, report.GalleryOptions{Max: gallery})
+		opts.OnImage = rep.Add
 	}
 	ev, err := d.Evaluate(ctx, cat, opts)
 	if err != nil {
 		return nil, err
 	}
 	if rep != nil {
-		if err := rep.finish(ev, timings); err != nil {
+		if err := rep.Write(ev, stageTimings(timings)...); err != nil {
 			return nil, err
 		}
 	}

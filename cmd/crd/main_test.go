@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/crd-ad/crd/backbone"
+	"github.com/crd-ad/crd/internal/testenv"
 	"github.com/crd-ad/crd/synth"
 	"github.com/crd-ad/crd/weights"
 )
@@ -75,12 +76,8 @@ func TestCorruptModelFile(t *testing.T) {
 // CI, where it fails.
 func TestEndToEnd(t *testing.T) {
 	if _, err := weights.CachePath("inception_v3"); err == nil {
-		if _, err := backbone.Load("inception_v3"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI must have the default backbone: %v", err)
-			}
-			t.Skipf("default backbone not available: %v", err)
-		}
+		_, err := backbone.Load("inception_v3")
+		testenv.Require(t, err, "scripts/setup.sh fetches it")
 	}
 	dir := t.TempDir()
 	data := filepath.Join(dir, "surface")

@@ -215,7 +215,7 @@ func runBackbone(ctx context.Context, args []string) error {
 		}
 		return nil
 	case pos[0] == "fetch" && len(pos) == 2:
-		return backbone.Fetch(pos[1], os.Stderr)
+		return backbone.Fetch(pos[1], backbone.FetchOptions{Log: os.Stderr})
 	case pos[0] == "import" && len(pos) == 3:
 		return backbone.Import(pos[1], pos[2])
 	}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/report"
 )
 
 // prediction is the --json record of one image.
@@ -98,7 +99,7 @@ func runPredict(ctx context.Context, args []string) error {
 		}
 		if out != "" {
 			pr.Heatmap, pr.Mask = names.next(r.Path)
-			if err := writeVisuals(d, r, pr.Heatmap, pr.Mask); err != nil {
+			if err := report.WritePredictionPNGs(d, r, pr.Heatmap, pr.Mask); err != nil {
 				return err
 			}
 		}

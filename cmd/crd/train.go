@@ -113,10 +113,10 @@ func trainImages(dir string) ([]string, error) {
 }
 
 func runTrain(ctx context.Context, args []string) error {
-	fs := newFlags("train", "--data DIR -o MODEL [flags]", `  crd train --data ../shared/data/ball_screw -o ball_screw.crd
+	fs := newFlags("train", "--data DIR -o MODEL [flags]", `  crd train --data mvtec/screw -o screw.crd
   crd train --data images/good -o line3.crd --backbone wide_resnet50_2 --lambda 5 --lambda-mode absolute
   crd train --data new_good/ -o line3.crd --resume line3.crd     # add normal images to a model
-  crd train --data ball_screw -o knn.crd --method knn --coreset 0.1
+  crd train --data mvtec/screw -o screw-knn.crd --method knn --coreset 0.1
 `)
 	var t trainFlags
 	t.register(fs)

@@ -1,4 +1,4 @@
-package embed
+package patchfeat
 
 import (
 	"encoding/json"

@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Reference for embed.Features: PatchCore's local aggregation in PyTorch (Debian python3-torch).
+"""Reference for patchfeat.Features: PatchCore's local aggregation in PyTorch (Debian python3-torch).
 Inputs come from a formula so only the expected output is stored. Run: /usr/bin/python3 make_fixture.py > fixture.json
 """
 import json, math

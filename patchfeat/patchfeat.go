@@ -1,4 +1,4 @@
-// Package embed turns a backbone's feature layers into the patch-feature
+// Package patchfeat turns a backbone's feature layers into the patch-feature
 // tensor of the method (PatchCore's locally aware patch features): each layer
 // is averaged over its 3x3 neighbourhood (stride 1, padding 1, padded zeros
 // counted, as PyTorch's AvgPool2d with count_include_pad), the deeper layers
@@ -7,7 +7,7 @@
 //
 // For one image the result, read as a matrix, is d x P: d = the sum of the
 // layers' channels, P = the grid's height times width.
-package embed
+package patchfeat
 
 import (
 	"fmt"
@@ -20,13 +20,13 @@ import (
 // N x d x H_0 x W_0 tensor.
 func Features(layers []*nn.Tensor) (*nn.Tensor, error) {
 	if len(layers) == 0 {
-		return nil, fmt.Errorf("embed: no feature layers")
+		return nil, fmt.Errorf("patchfeat: no feature layers")
 	}
 	n, h, w := layers[0].N, layers[0].H, layers[0].W
 	d := 0
 	for i, l := range layers {
 		if l.N != n {
-			return nil, fmt.Errorf("embed: layer %d has batch %d, layer 0 has %d", i, l.N, n)
+			return nil, fmt.Errorf("patchfeat: layer %d has batch %d, layer 0 has %d", i, l.N, n)
 		}
 		d += l.C
 	}
