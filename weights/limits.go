@@ -49,7 +49,7 @@ const (
 	DefaultMaxPickleDepth    = pickle.DefaultMaxDepth
 	DefaultMaxPickleMemo     = pickle.DefaultMaxMemo
 	DefaultMaxPickleStack    = pickle.DefaultMaxStack
-	DefaultMaxDictEntries    = 1 << 22
+	DefaultMaxDictEntries    = 1 << 20
 )
 
 // MaxNameBytes bounds the length of a tensor name built from nested dict

@@ -101,6 +101,8 @@ func hashKey(k any) (any, error) {
 			return nil, fmt.Errorf("pickle: bytes dict key longer than %d bytes (pickle.MaxKeyBytes)", MaxKeyBytes)
 		}
 		return bytesKey(x), nil
+	case *List, *Dict:
+		return nil, fmt.Errorf("pickle: unhashable dict key of type %T", k)
 	case *big.Int, Tuple:
 		b, err := appendKey(nil, k, 0)
 		if err != nil {
