@@ -171,9 +171,13 @@ func countElements(shape []int, max int64) (int64, error) {
 
 var errNotRegular = errors.New("not a regular file")
 
+// maxFileName names the file size limit in errors.
+const maxFileName = "weights.Limits.MaxFileBytes"
+
 // readFileLimited reads a regular file of at most max bytes, checking its
-// size before reading (a FIFO, a device or /dev/zero are refused).
-func readFileLimited(path string, max int64) ([]byte, error) {
+// size before reading (a FIFO, a device or /dev/zero are refused); limit
+// names the limit in errors.
+func readFileLimited(path string, max int64, limit string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -187,14 +191,14 @@ func readFileLimited(path string, max int64) ([]byte, error) {
 		return nil, fmt.Errorf("%s: %w", path, errNotRegular)
 	}
 	if st.Size() > max {
-		return nil, fmt.Errorf("%s: %d bytes, more than the limit of %d (weights.Limits.MaxFileBytes)", path, st.Size(), max)
+		return nil, fmt.Errorf("%s: %d bytes, more than the limit of %d (%s)", path, st.Size(), max, limit)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, max+1))
 	if err != nil {
 		return nil, err
 	}
 	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: grew past the limit of %d bytes while being read (weights.Limits.MaxFileBytes)", path, max)
+		return nil, fmt.Errorf("%s: grew past the limit of %d bytes while being read (%s)", path, max, limit)
 	}
 	return b, nil
 }

@@ -63,7 +63,7 @@ func ReadSafetensors(path string) (Tensors, error) {
 // ReadSafetensorsMeta is ReadSafetensors that also returns the file's
 // "__metadata__" string map (nil when absent).
 func ReadSafetensorsMeta(path string) (Tensors, map[string]string, error) {
-	b, err := readFileLimited(path, DefaultMaxFileBytes)
+	b, err := readFileLimited(path, DefaultMaxFileBytes, maxFileName)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -25,7 +25,7 @@ import (
 // apply.
 func ReadTorch(path string) (Tensors, error) {
 	lim := Limits{}.withDefaults()
-	b, err := readFileLimited(path, lim.MaxFileBytes)
+	b, err := readFileLimited(path, lim.MaxFileBytes, maxFileName)
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ type storage struct {
 func (s *storage) bytes() ([]byte, error) {
 	if !s.read {
 		s.read = true
-		s.raw, s.err = readZipFile(s.file, s.max, "weights.Limits.MaxFileBytes")
+		s.raw, s.err = readZipFile(s.file, s.max, maxFileName)
 		if s.err == nil && len(s.raw)%s.dtype.size != 0 {
 			s.err = fmt.Errorf("storage %s: %d bytes is not a multiple of %d", s.key, len(s.raw), s.dtype.size)
 		}
@@ -395,7 +395,7 @@ func Open(path string) (Tensors, error) { return OpenWith(path, Options{}) }
 // are decoded, after their shapes are checked).
 func OpenWith(path string, o Options) (Tensors, error) {
 	o.Limits = o.Limits.withDefaults()
-	b, err := readFileLimited(path, o.Limits.MaxFileBytes)
+	b, err := readFileLimited(path, o.Limits.MaxFileBytes, maxFileName)
 	if err != nil {
 		return nil, err
 	}
