@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -99,4 +100,27 @@ func fuzzTarGz(f *testing.F, files map[string]string) []byte {
 		f.Fatal(err)
 	}
 	return buf.Bytes()
+}
+
+// TestTFJSShardListedTwice: a manifest that names one shard many times
+// (so that a small model.json would repeat a large shard) is refused.
+func TestTFJSShardListedTwice(t *testing.T) {
+	m, err := parseTFJSModelModule([]byte(fuzzModelJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := parseTFJSShardModule([]byte(fuzzShardJS))
+	if err != nil {
+		t.Fatal(err)
+	}
+	shards := map[string][]byte{"group1-shard1of1": s}
+	if _, err := decodeTFJSWeights(m, shards, func(string) bool { return true }); err != nil {
+		t.Fatalf("the seed model: %v", err)
+	}
+	g := m.WeightsManifest[0]
+	g.Paths = append(g.Paths, g.Paths[0])
+	m.WeightsManifest = append(m.WeightsManifest, g)
+	if _, err := decodeTFJSWeights(m, shards, func(string) bool { return true }); err == nil || !strings.Contains(err.Error(), `shard "group1-shard1of1" listed twice`) {
+		t.Errorf("got %v, want a shard listed twice", err)
+	}
 }

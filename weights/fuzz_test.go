@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"os"
 	"regexp"
+	"strings"
 	"testing"
 )
 
@@ -76,4 +77,21 @@ func FuzzParseSidecar(f *testing.F) {
 			t.Fatalf("ParseSidecar(%q) = %q", b, h)
 		}
 	})
+}
+
+// TestParseSidecar: sha256sum lines parse, upper case is lowered, and a
+// hash that is not hexadecimal is malformed (it used to read as a
+// mismatch).
+func TestParseSidecar(t *testing.T) {
+	h := SHA256([]byte("x"))
+	for in, want := range map[string]string{h + "  f\n": h, strings.ToUpper(h) + " *f": h} {
+		if got, err := ParseSidecar([]byte(in)); err != nil || got != want {
+			t.Errorf("ParseSidecar(%q) = %q, %v", in, got, err)
+		}
+	}
+	for _, in := range []string{"", "  \n", h[:63], strings.Repeat("g", 64), h + strings.Repeat(" ", maxSidecar)} {
+		if _, err := ParseSidecar([]byte(in)); err == nil || !strings.Contains(err.Error(), "malformed SHA-256 sidecar") {
+			t.Errorf("ParseSidecar(%q): %v", in, err)
+		}
+	}
 }
