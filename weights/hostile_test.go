@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -121,7 +122,7 @@ func TestTorchValidStateDict(t *testing.T) {
 	}
 	want := map[string][]float32{"a": {1, 2, 3, 4, 5, 6}, "b": {1, 4, 2, 5, 3, 6}, "c": {1, 1, 1, 1}}
 	for k, w := range want {
-		if g := got[k]; g == nil || !equalFloats(g.Data, w) {
+		if g := got[k]; g == nil || !slices.Equal(g.Data, w) {
 			t.Errorf("%s = %+v, want %v", k, g, w)
 		}
 	}
@@ -130,18 +131,6 @@ func TestTorchValidStateDict(t *testing.T) {
 	if err != nil || len(got) != 1 || got["b"] == nil {
 		t.Errorf("Expect b: %v, %v", got, err)
 	}
-}
-
-func equalFloats(a, b []float32) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // TestTorchHostileShapes: issue #13 items 5 and 6. An element count that

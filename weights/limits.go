@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 
 	"github.com/crd-ad/crd/internal/pickle"
 )
@@ -126,23 +127,11 @@ func (o *Options) checkExpected(shapeOf func(name string) ([]int, bool)) error {
 	}
 	for _, e := range o.Expect {
 		got, ok := shapeOf(e.Name)
-		if ok && !equalInts(got, e.Shape) {
+		if ok && !slices.Equal(got, e.Shape) {
 			return fmt.Errorf("tensor %s has shape %v, %s needs %v", e.Name, got, arch, e.Shape)
 		}
 	}
 	return nil
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
 
 // countElements returns the product of shape, or an error when a dimension

@@ -360,11 +360,7 @@ func (u *Unpickler) opBinInt(op byte) error {
 }
 
 func (u *Unpickler) opLongN(op byte) error {
-	n, err := u.readLen(op)
-	if err != nil {
-		return err
-	}
-	b, err := u.read(n)
+	b, err := u.readCounted(op)
 	if err != nil {
 		return err
 	}
@@ -411,11 +407,7 @@ func (u *Unpickler) opTextFloat(byte) error {
 }
 
 func (u *Unpickler) opBinStr(op byte) error {
-	n, err := u.readLen(op)
-	if err != nil {
-		return err
-	}
-	b, err := u.read(n)
+	b, err := u.readCounted(op)
 	if err != nil {
 		return err
 	}
@@ -423,11 +415,7 @@ func (u *Unpickler) opBinStr(op byte) error {
 }
 
 func (u *Unpickler) opBinBytes(op byte) error {
-	n, err := u.readLen(op)
-	if err != nil {
-		return err
-	}
-	b, err := u.read(n)
+	b, err := u.readCounted(op)
 	if err != nil {
 		return err
 	}
@@ -449,12 +437,18 @@ func (u *Unpickler) opTextStr(op byte) error {
 	return u.push(s)
 }
 
-func (u *Unpickler) opMarkTuple(byte) error {
+// withMark pops the items above the last mark, and the mark, and passes
+// them to f.
+func (u *Unpickler) withMark(f func(items []any) error) error {
 	items, err := u.popMark()
 	if err != nil {
 		return err
 	}
-	return u.push(Tuple(items))
+	return f(items)
+}
+
+func (u *Unpickler) opMarkTuple(byte) error {
+	return u.withMark(func(items []any) error { return u.push(Tuple(items)) })
 }
 
 func (u *Unpickler) opTupleN(op byte) error {
@@ -468,11 +462,7 @@ func (u *Unpickler) opTupleN(op byte) error {
 }
 
 func (u *Unpickler) opMarkList(byte) error {
-	items, err := u.popMark()
-	if err != nil {
-		return err
-	}
-	return u.push(&List{Items: items})
+	return u.withMark(func(items []any) error { return u.push(&List{Items: items}) })
 }
 
 func (u *Unpickler) opAppend(byte) error {
@@ -484,44 +474,56 @@ func (u *Unpickler) opAppend(byte) error {
 }
 
 func (u *Unpickler) opAppends(byte) error {
-	items, err := u.popMark()
-	if err != nil {
-		return err
-	}
-	return u.appendTo(items...)
+	return u.withMark(func(items []any) error { return u.appendTo(items...) })
 }
 
 func (u *Unpickler) appendTo(items ...any) error {
-	v, err := u.top()
+	l, err := topAs[*List](u, "append to")
 	if err != nil {
 		return err
-	}
-	l, ok := v.(*List)
-	if !ok {
-		return fmt.Errorf("pickle: append to %T", v)
 	}
 	l.Items = append(l.Items, items...)
 	return nil
 }
 
-func (u *Unpickler) opMarkDict(byte) error {
-	items, err := u.popMark()
+// topAs returns the top of the stack as a T; what names the operation in
+// the error for another type.
+func topAs[T any](u *Unpickler, what string) (T, error) {
+	var zero T
+	v, err := u.top()
 	if err != nil {
-		return err
+		return zero, err
 	}
-	d := &Dict{}
-	if err := setItems(d, items); err != nil {
-		return err
+	x, ok := v.(T)
+	if !ok {
+		return zero, fmt.Errorf("pickle: %s %T", what, v)
 	}
-	return u.push(d)
+	return x, nil
+}
+
+func (u *Unpickler) opMarkDict(byte) error {
+	return u.withMark(func(items []any) error {
+		d := &Dict{}
+		if err := setItems(d, items); err != nil {
+			return err
+		}
+		return u.push(d)
+	})
+}
+
+// pop2 pops the top two values: a, then b was on top.
+func (u *Unpickler) pop2() (a, b any, err error) {
+	if b, err = u.pop(); err != nil {
+		return nil, nil, err
+	}
+	if a, err = u.pop(); err != nil {
+		return nil, nil, err
+	}
+	return a, b, nil
 }
 
 func (u *Unpickler) opSetItem(byte) error {
-	v, err := u.pop()
-	if err != nil {
-		return err
-	}
-	k, err := u.pop()
+	k, v, err := u.pop2()
 	if err != nil {
 		return err
 	}
@@ -529,21 +531,13 @@ func (u *Unpickler) opSetItem(byte) error {
 }
 
 func (u *Unpickler) opSetItems(byte) error {
-	items, err := u.popMark()
-	if err != nil {
-		return err
-	}
-	return u.setOnTop(items...)
+	return u.withMark(func(items []any) error { return u.setOnTop(items...) })
 }
 
 func (u *Unpickler) setOnTop(items ...any) error {
-	v, err := u.top()
+	d, err := topAs[*Dict](u, "setitem on")
 	if err != nil {
 		return err
-	}
-	d, ok := v.(*Dict)
-	if !ok {
-		return fmt.Errorf("pickle: setitem on %T", v)
 	}
 	return setItems(d, items)
 }
@@ -595,11 +589,7 @@ func (u *Unpickler) opGlobal(byte) error {
 }
 
 func (u *Unpickler) opStackGlobal(byte) error {
-	name, err := u.pop()
-	if err != nil {
-		return err
-	}
-	mod, err := u.pop()
+	mod, name, err := u.pop2()
 	if err != nil {
 		return err
 	}
@@ -636,11 +626,7 @@ func (u *Unpickler) opPersID(op byte) error {
 }
 
 func (u *Unpickler) opReduce(byte) error {
-	args, err := u.pop()
-	if err != nil {
-		return err
-	}
-	fn, err := u.pop()
+	fn, args, err := u.pop2()
 	if err != nil {
 		return err
 	}
@@ -719,6 +705,15 @@ func (u *Unpickler) memoKey(op byte) (int64, error) {
 		return 0, err
 	}
 	return int64(binary.LittleEndian.Uint32(b)), nil
+}
+
+// readCounted reads the length argument of op, then that many bytes.
+func (u *Unpickler) readCounted(op byte) ([]byte, error) {
+	n, err := u.readLen(op)
+	if err != nil {
+		return nil, err
+	}
+	return u.read(n)
 }
 
 // readLen reads the length argument of a counted string, bytes or long
