@@ -31,6 +31,34 @@ func FuzzDecodeTorch(f *testing.F) {
 	})
 }
 
+// FuzzTorchPickle fuzzes the data.pkl of a well-formed zip (mutating the
+// zip itself mostly breaks its CRCs): the storage and tensor hooks and the
+// tensor collection must give tensors or an error, never a panic.
+func FuzzTorchPickle(f *testing.F) {
+	if zr, err := zip.OpenReader("testdata/tiny.pth"); err == nil {
+		for _, e := range zr.File {
+			if b, err := readZipFile(e, 1<<20, "test"); err == nil && strings.HasSuffix(e.Name, "data.pkl") {
+				f.Add(b)
+			}
+		}
+		zr.Close()
+	}
+	f.Add(stateDict([]float32{1, 2, 3, 4, 5, 6}, tdesc{"a", []int64{2, 3}, []int64{3, 1}}, tdesc{"b", []int64{3}, []int64{0}}))
+	storages := map[string][]byte{"0": f32s(1, 2, 3, 4, 5, 6), "1": f32s(7)}
+	f.Fuzz(func(t *testing.T, pkl []byte) {
+		z := torchZip(t, pkl, storages, zip.Store)
+		ts, err := DecodeTorchWith(z, Options{Limits: fuzzLimits})
+		if err != nil {
+			return
+		}
+		for name, x := range ts {
+			if n, err := countElements(x.Shape, 1<<62); err != nil || n != int64(len(x.Data)) {
+				t.Fatalf("%s: shape %v with %d values", name, x.Shape, len(x.Data))
+			}
+		}
+	})
+}
+
 // FuzzDecodeSafetensors: any bytes give tensors or an error; tensors
 // decoded match their shapes, and re-encoding them round-trips.
 func FuzzDecodeSafetensors(f *testing.F) {

@@ -1,6 +1,12 @@
 // Package weights reads and writes network weight files: the safetensors
 // format (read and write), PyTorch torch.save checkpoints (read only), and the
 // per-user weight cache with SHA-256 verification.
+//
+// Weight files are untrusted input: every reader checks sizes and shapes
+// before it allocates, and Limits (file size, decompressed zip entries,
+// pickle size, depth, stack and memo, tensor and total element counts)
+// bound what one file may cost. Errors name the file and the limit reached;
+// OpenWith takes larger limits for a file that is trusted.
 package weights
 
 import (
