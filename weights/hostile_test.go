@@ -161,16 +161,37 @@ func TestTorchHostileShapes(t *testing.T) {
 	wantErr(t, "past the end", err, "reaches element 1 of a 1-element storage")
 }
 
-// TestTorchZipBomb: an entry that decompresses past the limits is an error
-// naming the limit, read no further than the limit.
+// TestTorchZipBomb: a storage entry is read only as far as the tensors
+// decoded from it reach (a 2 MiB bomb behind a 1-element tensor costs
+// nothing), a tensor that reaches past MaxFileBytes is an error naming the
+// limit, and so is a data.pkl that decompresses past MaxPickleBytes.
 func TestTorchZipBomb(t *testing.T) {
 	big := make([]byte, 2<<20)
 	z := torchZip(t, stateDict([]float32{7}, tdesc{"w", []int64{1}, []int64{1}}), map[string][]byte{"0": big}, zip.Deflate)
 	if len(z) > 64<<10 {
 		t.Fatalf("test zip is %d bytes, not a bomb", len(z))
 	}
-	_, err := DecodeTorchWith(z, Options{Limits: Limits{MaxFileBytes: 1 << 20}})
-	wantErr(t, "storage bomb", err, "weights.Limits.MaxFileBytes", "data/0")
+	var m0, m1 runtime.MemStats
+	runtime.ReadMemStats(&m0)
+	got, err := DecodeTorch(z)
+	runtime.ReadMemStats(&m1)
+	if err != nil || len(got["w"].Data) != 1 {
+		t.Fatalf("1-element tensor on a 2 MiB storage: %v, %v", got, err)
+	}
+	if alloc := m1.TotalAlloc - m0.TotalAlloc; alloc > 1<<20 {
+		t.Errorf("decoding one element of a 2 MiB storage allocated %d bytes", alloc)
+	}
+	p := (&pk{}).op("\x80\x02}").str("w").tensor("0", 1<<19, []int64{1 << 19}, []int64{1}).op("s.")
+	z = torchZip(t, p.b, map[string][]byte{"0": big}, zip.Deflate)
+	_, err = DecodeTorchWith(z, Options{Limits: Limits{MaxFileBytes: 1 << 20}})
+	wantErr(t, "storage past the limit", err, "weights.Limits.MaxFileBytes", "storage 0")
+	if got, err := DecodeTorch(z); err != nil || len(got["w"].Data) != 1<<19 {
+		t.Errorf("the same file under the default limits: %v", err)
+	}
+	// A storage shorter than data.pkl says.
+	p = (&pk{}).op("\x80\x02}").str("w").tensor("0", 8, []int64{8}, []int64{1}).op("s.")
+	_, err = DecodeTorch(torchZip(t, p.b, map[string][]byte{"0": f32s(1, 2)}, zip.Store))
+	wantErr(t, "short storage", err, "reaches element 7 of storage 0, which holds 2")
 	pkl := append(bytes.Repeat([]byte("N0"), 1<<20), stateDict([]float32{7}, tdesc{"w", []int64{1}, []int64{1}})...)
 	z = torchZip(t, pkl, map[string][]byte{"0": f32s(7)}, zip.Deflate)
 	_, err = DecodeTorchWith(z, Options{Limits: Limits{MaxPickleBytes: 1 << 20}})

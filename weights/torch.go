@@ -120,6 +120,13 @@ func DecodeTorchWith(b []byte, o Options) (Tensors, error) {
 			return nil, fmt.Errorf("the tensors hold more than %d elements together (limit weights.Limits.MaxTotalElements)", lim.MaxTotalElements)
 		}
 	}
+	for _, t := range c.found {
+		if t.numel > 0 {
+			if err := t.s.reach(t.size, t.last); err != nil {
+				return nil, err
+			}
+		}
+	}
 	out := make(Tensors, len(c.found))
 	for name, t := range c.found {
 		if out[name], err = t.materialise(); err != nil {
@@ -135,18 +142,18 @@ func DecodeTorchWith(b []byte, o Options) (Tensors, error) {
 func persistentStorage(pid any, storages map[string]*storage, file func(key string) *zip.File, lim Limits) (any, error) {
 	t, ok := pid.(pickle.Tuple)
 	if !ok || len(t) < 5 {
-		return nil, fmt.Errorf("unexpected persistent id %.100v", pid)
+		return nil, fmt.Errorf("unexpected persistent id %s", clipValue(pid))
 	}
 	if s, _ := t[0].(string); s != "storage" {
-		return nil, fmt.Errorf("unexpected persistent id kind %.100v", t[0])
+		return nil, fmt.Errorf("unexpected persistent id kind %s", clipValue(t[0]))
 	}
 	g, ok := t[1].(pickle.Global)
 	if !ok {
-		return nil, fmt.Errorf("unexpected storage type %.100v", t[1])
+		return nil, fmt.Errorf("unexpected storage type %s", clipValue(t[1]))
 	}
 	key, ok := t[2].(string)
 	if !ok {
-		return nil, fmt.Errorf("unexpected storage key %.100v", t[2])
+		return nil, fmt.Errorf("unexpected storage key %s", clipValue(t[2]))
 	}
 	if s, ok := storages[key]; ok {
 		return s, nil
@@ -159,9 +166,22 @@ func persistentStorage(pid any, storages map[string]*storage, file func(key stri
 	if f == nil {
 		return nil, fmt.Errorf("storage %s missing from the zip (truncated file?)", key)
 	}
-	s := &storage{key: key, dtype: dt, file: f, max: lim.MaxFileBytes}
+	declared := int64(-1)
+	if n, ok := t[4].(int64); ok && n >= 0 {
+		declared = n
+	}
+	s := &storage{key: key, dtype: dt, file: f, max: lim.MaxFileBytes, declared: declared}
 	storages[key] = s
 	return s, nil
+}
+
+// clipValue formats a pickle value for an error message, at most 100 bytes.
+func clipValue(v any) string {
+	s := fmt.Sprint(v)
+	if len(s) > 100 {
+		s = s[:100] + "..."
+	}
+	return s
 }
 
 func isTar(b []byte) bool {
@@ -212,27 +232,65 @@ var storageDtypes = map[string]dtype{
 	"BoolStorage":  {"bool", 1, func(r []byte, i int) float32 { return float32(r[i] & 1) }},
 }
 
-// storage is a torch storage whose bytes are read on first use.
+// storage is a torch storage whose bytes are read on first use, and only as
+// far as the tensors decoded from it reach.
 type storage struct {
-	key   string
-	dtype dtype
-	file  *zip.File
-	max   int64
-	raw   []byte
-	err   error
-	read  bool
+	key      string
+	dtype    dtype
+	file     *zip.File
+	max      int64 // Limits.MaxFileBytes
+	declared int64 // element count data.pkl gives, or -1
+	need     int64 // elements the tensors to decode reach
+	raw      []byte
+	err      error
+	read     bool
 }
 
-// bytes returns the storage's data, reading it from the zip once.
+// reach records that a tensor to decode reaches element last of s.
+func (s *storage) reach(shape []int, last int64) error {
+	if s.declared >= 0 && last >= s.declared {
+		return fmt.Errorf("_rebuild_tensor_v2: tensor of shape %v reaches element %d of a %d-element storage", shape, last, s.declared)
+	}
+	if last >= s.max/int64(s.dtype.size) {
+		return fmt.Errorf("_rebuild_tensor_v2: tensor of shape %v reaches byte %d of storage %s, past the limit of %d (%s)", shape, (last+1)*int64(s.dtype.size), s.key, s.max, maxFileName)
+	}
+	s.need = max(s.need, last+1)
+	return nil
+}
+
+// bytes returns the first s.need elements of the storage's data, reading
+// them from the zip once.
 func (s *storage) bytes() ([]byte, error) {
 	if !s.read {
 		s.read = true
-		s.raw, s.err = readZipFile(s.file, s.max, maxFileName)
-		if s.err == nil && len(s.raw)%s.dtype.size != 0 {
-			s.err = fmt.Errorf("storage %s: %d bytes is not a multiple of %d", s.key, len(s.raw), s.dtype.size)
+		s.raw, s.err = readZipPrefix(s.file, s.need*int64(s.dtype.size))
+		if s.err == nil && int64(len(s.raw)) < s.need*int64(s.dtype.size) {
+			s.err = fmt.Errorf("_rebuild_tensor_v2: a tensor reaches element %d of storage %s, which holds %d (truncated file?)", s.need-1, s.key, len(s.raw)/s.dtype.size)
 		}
 	}
 	return s.raw, s.err
+}
+
+// readZipPrefix reads up to n bytes of a zip entry. An entry of exactly n
+// bytes (or fewer) is read to its end, so that its CRC is checked.
+func readZipPrefix(f *zip.File, n int64) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, fmt.Errorf("zip entry %s: %v", f.Name, err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	buf.Grow(int(min(n, int64(f.UncompressedSize64), 1<<30)))
+	if _, err := buf.ReadFrom(io.LimitReader(rc, n)); err != nil {
+		return nil, fmt.Errorf("zip entry %s: %v (truncated or corrupt file?)", f.Name, err)
+	}
+	if int64(buf.Len()) == n {
+		var one [1]byte
+		if _, err := io.ReadFull(rc, one[:]); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("zip entry %s: %v (truncated or corrupt file?)", f.Name, err)
+		}
+	}
+	return buf.Bytes(), nil
 }
 
 // lazyTensor is a tensor found in the pickle, decoded only when needed.
@@ -241,6 +299,7 @@ type lazyTensor struct {
 	off          int64
 	size, stride []int
 	numel        int64
+	last         int64 // the storage element the last element reads
 }
 
 func toInt(v any) (int, bool) {
@@ -294,13 +353,19 @@ func rebuildTensor(args pickle.Tuple, lim Limits) (*lazyTensor, error) {
 	size, ok2 := toInts(args[2])
 	stride, ok3 := toInts(args[3])
 	if !ok1 || !ok2 || !ok3 || len(size) != len(stride) || off < 0 || len(size) > maxDims {
-		return nil, fmt.Errorf("_rebuild_tensor_v2: bad offset/size/stride %.100v %.100v %.100v", args[1], args[2], args[3])
+		return nil, fmt.Errorf("_rebuild_tensor_v2: bad offset/size/stride %s %s %s (each a non-negative int below 2^31, at most %d dimensions)", clipValue(args[1]), clipValue(args[2]), clipValue(args[3]), maxDims)
 	}
 	n, err := countElements(size, lim.MaxTensorElements)
 	if err != nil {
 		return nil, fmt.Errorf("_rebuild_tensor_v2: %w", err)
 	}
-	return &lazyTensor{s: s, off: int64(off), size: size, stride: stride, numel: n}, nil
+	// Strides are below 2^31 and sum(size_k - 1) < numel, so the sum cannot
+	// overflow an int64 for any element count below 2^32.
+	last := int64(off)
+	for i := range size {
+		last += int64(max(size[i]-1, 0)) * int64(stride[i])
+	}
+	return &lazyTensor{s: s, off: int64(off), size: size, stride: stride, numel: n, last: last}, nil
 }
 
 // materialise decodes the tensor from its storage, after checking that
@@ -315,15 +380,8 @@ func (t *lazyTensor) materialise() (*Tensor, error) {
 	if err != nil {
 		return nil, err
 	}
-	numel := int64(len(raw) / t.s.dtype.size)
-	// Strides are below 2^31 and sum(size_k - 1) < numel, so the sum cannot
-	// overflow an int64 for any element count below 2^32.
-	last := t.off
-	for i := range t.size {
-		last += int64(t.size[i]-1) * int64(t.stride[i])
-	}
-	if last >= numel {
-		return nil, fmt.Errorf("_rebuild_tensor_v2: tensor of shape %v reaches element %d of a %d-element storage", t.size, last, numel)
+	if t.last >= int64(len(raw)/t.s.dtype.size) {
+		return nil, fmt.Errorf("_rebuild_tensor_v2: tensor of shape %v reaches element %d of a %d-element storage", t.size, t.last, len(raw)/t.s.dtype.size)
 	}
 	out.Data = make([]float32, t.numel)
 	idx := make([]int, len(t.size))
