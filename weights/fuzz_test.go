@@ -11,6 +11,16 @@ import (
 // fuzzLimits keep each fuzzed file small and fast.
 var fuzzLimits = Limits{MaxFileBytes: 1 << 20, MaxPickleBytes: 1 << 16, MaxTensorElements: 1 << 16, MaxTotalElements: 1 << 18, MaxDictEntries: 1 << 12}
 
+// checkDecoded fails t unless every tensor has as many values as its shape
+// says.
+func checkDecoded(t *testing.T, ts Tensors) {
+	for name, x := range ts {
+		if n, err := countElements(x.Shape, 1<<62); err != nil || n != int64(len(x.Data)) {
+			t.Fatalf("%s: shape %v with %d values", name, x.Shape, len(x.Data))
+		}
+	}
+}
+
 // FuzzDecodeTorch: any bytes give tensors or an error, never a panic.
 func FuzzDecodeTorch(f *testing.F) {
 	if b, err := os.ReadFile("testdata/tiny.pth"); err == nil {
@@ -23,11 +33,7 @@ func FuzzDecodeTorch(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for name, x := range ts {
-			if n, err := countElements(x.Shape, 1<<62); err != nil || n != int64(len(x.Data)) {
-				t.Fatalf("%s: shape %v with %d values", name, x.Shape, len(x.Data))
-			}
-		}
+		checkDecoded(t, ts)
 	})
 }
 
@@ -51,11 +57,7 @@ func FuzzTorchPickle(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for name, x := range ts {
-			if n, err := countElements(x.Shape, 1<<62); err != nil || n != int64(len(x.Data)) {
-				t.Fatalf("%s: shape %v with %d values", name, x.Shape, len(x.Data))
-			}
-		}
+		checkDecoded(t, ts)
 	})
 }
 
@@ -73,11 +75,7 @@ func FuzzDecodeSafetensors(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for name, x := range ts {
-			if n, err := countElements(x.Shape, 1<<62); err != nil || n != int64(len(x.Data)) {
-				t.Fatalf("%s: shape %v with %d values", name, x.Shape, len(x.Data))
-			}
-		}
+		checkDecoded(t, ts)
 		if _, ok := ts["__metadata__"]; ok {
 			return
 		}
