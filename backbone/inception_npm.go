@@ -39,6 +39,9 @@ const (
 	inceptionModelJS  = "model.min.js"
 	// inceptionMaxFile bounds each extracted file (the largest is 5.6 MB).
 	inceptionMaxFile = 64 << 20
+	// inceptionMaxTotal bounds all extracted files together (about 23 MB
+	// in the package).
+	inceptionMaxTotal = 256 << 20
 )
 
 // npmCommand is the npm executable, looked up on PATH.
@@ -179,6 +182,9 @@ func convertInceptionArchive(r io.Reader) (weights.Tensors, error) {
 	shards := map[string][]byte{}
 	for _, g := range model.WeightsManifest {
 		for _, p := range g.Paths {
+			if _, done := shards[p]; done {
+				continue // decodeTFJSWeights reports the repetition
+			}
 			name := path.Base(p) + ".min.js"
 			src, ok := files[name]
 			if !ok {
@@ -211,6 +217,7 @@ func extractInceptionFiles(r io.Reader) (map[string][]byte, error) {
 	}
 	tr := tar.NewReader(zr)
 	files := map[string][]byte{}
+	var total int64
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
@@ -225,6 +232,9 @@ func extractInceptionFiles(r io.Reader) (map[string][]byte, error) {
 		}
 		if h.Size > inceptionMaxFile {
 			return nil, fmt.Errorf("%s: %d bytes, larger than expected", name, h.Size)
+		}
+		if total += h.Size; total > inceptionMaxTotal {
+			return nil, fmt.Errorf("%s: the model files hold more than %d bytes together, larger than expected", name, int64(inceptionMaxTotal))
 		}
 		b, err := io.ReadAll(tr)
 		if err != nil {

@@ -136,9 +136,16 @@ func parseTFJSShardModule(src []byte) ([]byte, error) {
 // exactly the tensors the manifest lists.
 func decodeTFJSWeights(m *tfjsModel, shards map[string][]byte, keep func(name string) bool) (weights.Tensors, error) {
 	out := weights.Tensors{}
+	seen := map[string]bool{}
 	for gi, g := range m.WeightsManifest {
 		var buf []byte
 		for _, p := range g.Paths {
+			// A shard listed twice would let a small manifest repeat a
+			// large shard any number of times.
+			if seen[p] {
+				return nil, fmt.Errorf("weight group %d: shard %q listed twice in the manifest", gi+1, p)
+			}
+			seen[p] = true
 			b, ok := shards[p]
 			if !ok {
 				return nil, fmt.Errorf("weight group %d: shard %q missing", gi+1, p)

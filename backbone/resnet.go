@@ -160,7 +160,14 @@ func (a resnetArch) selectTrunk(t weights.Tensors) (weights.Tensors, error) {
 }
 
 func importResNet(a resnetArch, src string) (weights.Tensors, error) {
-	t, err := weights.Open(src)
+	// Only the trunk's tensors are decoded, and only once every shape
+	// matches the architecture.
+	names, shapes := a.tensorShapes()
+	expect := make([]weights.Expected, len(names))
+	for i, n := range names {
+		expect[i] = weights.Expected{Name: n, Shape: shapes[n]}
+	}
+	t, err := weights.OpenWith(src, weights.Options{Expect: expect, Arch: a.name})
 	if err != nil {
 		return nil, err
 	}

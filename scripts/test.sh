@@ -17,6 +17,12 @@ go test -count=1 -timeout 30m ./...
 echo "== go test (pure Go, CGO_ENABLED=0)"
 CGO_ENABLED=0 go test -count=1 -timeout 30m ./...
 
+echo "== fuzz the weight parsers (5 s per target)"
+for target in internal/pickle:FuzzLoad weights:FuzzDecodeTorch weights:FuzzTorchPickle weights:FuzzDecodeSafetensors weights:FuzzParseSidecar \
+	backbone:FuzzJSLiteralToJSON backbone:FuzzTFJSModel backbone:FuzzInceptionArchive; do
+	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 5s "./${target%%:*}"
+done
+
 echo "== demo smoke run"
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT

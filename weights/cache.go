@@ -58,26 +58,46 @@ func SHA256(b []byte) string {
 
 // VerifyBytes checks b, the content of path, against path's sidecar.
 func VerifyBytes(path string, b []byte) error {
-	side, err := os.ReadFile(SidecarPath(path))
+	side, err := readFileLimited(SidecarPath(path), maxSidecar, "the sidecar limit")
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("%s: %w (%s missing)", path, ErrNoSidecar, SidecarPath(path))
 		}
 		return err
 	}
-	fields := strings.Fields(string(side))
-	if len(fields) == 0 || len(fields[0]) != 64 {
-		return fmt.Errorf("%s: malformed SHA-256 sidecar %s", path, SidecarPath(path))
+	want, err := ParseSidecar(side)
+	if err != nil {
+		return fmt.Errorf("%s: %s: %w", path, SidecarPath(path), err)
 	}
-	if got := SHA256(b); got != strings.ToLower(fields[0]) {
-		return fmt.Errorf("%s: SHA-256 mismatch: file has %s, sidecar %s says %s (corrupt or modified; import or fetch it again)", path, got, SidecarPath(path), fields[0])
+	if got := SHA256(b); got != want {
+		return fmt.Errorf("%s: SHA-256 mismatch: file has %s, sidecar %s says %s (corrupt or modified; import or fetch it again)", path, got, SidecarPath(path), want)
 	}
 	return nil
 }
 
+// maxSidecar bounds the size of a SHA-256 sidecar that is read.
+const maxSidecar = 64 << 10
+
+// ParseSidecar returns the lower-case hex SHA-256 that a sidecar in
+// sha256sum format ("<hex>  <file name>") holds.
+func ParseSidecar(side []byte) (string, error) {
+	if len(side) > maxSidecar {
+		return "", fmt.Errorf("malformed SHA-256 sidecar: %d bytes", len(side))
+	}
+	fields := strings.Fields(string(side))
+	if len(fields) == 0 || len(fields[0]) != 64 {
+		return "", errors.New("malformed SHA-256 sidecar: no 64-digit hash")
+	}
+	h := strings.ToLower(fields[0])
+	if _, err := hex.DecodeString(h); err != nil {
+		return "", errors.New("malformed SHA-256 sidecar: the hash is not hexadecimal")
+	}
+	return h, nil
+}
+
 // VerifyFile checks a weight file against its SHA-256 sidecar.
 func VerifyFile(path string) error {
-	b, err := os.ReadFile(path)
+	b, err := readFileLimited(path, DefaultMaxFileBytes, maxFileName)
 	if err != nil {
 		return err
 	}
@@ -110,7 +130,7 @@ func WriteSidecar(path string, b []byte) error {
 // ReadVerified reads a safetensors file after checking it against its
 // SHA-256 sidecar, which must exist.
 func ReadVerified(path string) (Tensors, map[string]string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileLimited(path, DefaultMaxFileBytes, maxFileName)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,12 @@
 // Package weights reads and writes network weight files: the safetensors
 // format (read and write), PyTorch torch.save checkpoints (read only), and the
 // per-user weight cache with SHA-256 verification.
+//
+// Weight files are untrusted input: every reader checks sizes and shapes
+// before it allocates, and Limits (file size, decompressed zip entries,
+// pickle size, depth, stack and memo, tensor and total element counts)
+// bound what one file may cost. Errors name the file and the limit reached;
+// OpenWith takes larger limits for a file that is trusted.
 package weights
 
 import (
@@ -9,7 +15,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"sort"
 	"strings"
 )
@@ -64,7 +69,7 @@ func ReadSafetensors(path string) (Tensors, error) {
 // ReadSafetensorsMeta is ReadSafetensors that also returns the file's
 // "__metadata__" string map (nil when absent).
 func ReadSafetensorsMeta(path string) (Tensors, map[string]string, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFileLimited(path, DefaultMaxFileBytes, maxFileName)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -82,6 +87,13 @@ func ReadSafetensorsMeta(path string) (Tensors, map[string]string, error) {
 // offsets into the data section that follows) plus an optional
 // "__metadata__" string map, then the raw little-endian data.
 func DecodeSafetensors(b []byte) (Tensors, map[string]string, error) {
+	return decodeSafetensors(b, Options{})
+}
+
+// decodeSafetensors is DecodeSafetensors with options: with o.Expect, only
+// the expected tensors are decoded, after every shape is checked.
+func decodeSafetensors(b []byte, o Options) (Tensors, map[string]string, error) {
+	lim := o.Limits.withDefaults()
 	if len(b) < 8 {
 		return nil, nil, fmt.Errorf("not a safetensors file: %d bytes, too short for the header length", len(b))
 	}
@@ -97,7 +109,8 @@ func DecodeSafetensors(b []byte) (Tensors, map[string]string, error) {
 		return nil, nil, fmt.Errorf("not a safetensors file: bad JSON header: %v", err)
 	}
 	var meta map[string]string
-	out := make(Tensors, len(raw))
+	entries := make(map[string]stEntry, len(raw))
+	want := o.index()
 	for name, msg := range raw {
 		if name == "__metadata__" {
 			if err := json.Unmarshal(msg, &meta); err != nil {
@@ -109,16 +122,32 @@ func DecodeSafetensors(b []byte) (Tensors, map[string]string, error) {
 		if err := json.Unmarshal(msg, &e); err != nil {
 			return nil, nil, fmt.Errorf("safetensors: tensor %q: bad entry: %v", name, err)
 		}
-		t, err := decodeEntry(name, e, data)
+		if _, ok := want[name]; ok || want == nil {
+			entries[name] = e
+		}
+	}
+	if err := o.checkExpected(func(name string) ([]int, bool) {
+		e, ok := entries[name]
+		return e.Shape, ok
+	}); err != nil {
+		return nil, nil, err
+	}
+	out := make(Tensors, len(entries))
+	var total int64
+	for name, e := range entries {
+		t, err := decodeEntry(name, e, data, lim)
 		if err != nil {
 			return nil, nil, err
+		}
+		if total += int64(len(t.Data)); total > lim.MaxTotalElements {
+			return nil, nil, fmt.Errorf("safetensors: the tensors hold more than %d elements together (limit weights.Limits.MaxTotalElements)", lim.MaxTotalElements)
 		}
 		out[name] = t
 	}
 	return out, meta, nil
 }
 
-func decodeEntry(name string, e stEntry, data []byte) (*Tensor, error) {
+func decodeEntry(name string, e stEntry, data []byte, lim Limits) (*Tensor, error) {
 	if len(e.DataOffsets) != 2 {
 		return nil, fmt.Errorf("safetensors: tensor %q: data_offsets must have 2 values, got %d", name, len(e.DataOffsets))
 	}
@@ -135,9 +164,12 @@ func decodeEntry(name string, e stEntry, data []byte) (*Tensor, error) {
 	if begin < 0 || end < begin || end > int64(len(data)) {
 		return nil, fmt.Errorf("safetensors: tensor %q: data_offsets [%d, %d] outside the %d-byte data section (truncated file?)", name, begin, end, len(data))
 	}
-	count := numElements(e.Shape)
-	if int64(count)*int64(size) != end-begin {
-		return nil, fmt.Errorf("safetensors: tensor %q: shape %v of %s needs %d bytes, data_offsets give %d", name, e.Shape, e.Dtype, int64(count)*int64(size), end-begin)
+	count, err := countElements(e.Shape, lim.MaxTensorElements)
+	if err != nil {
+		return nil, fmt.Errorf("safetensors: tensor %q: %w", name, err)
+	}
+	if count*int64(size) != end-begin {
+		return nil, fmt.Errorf("safetensors: tensor %q: shape %v of %s needs %d bytes, data_offsets give %d", name, e.Shape, e.Dtype, count*int64(size), end-begin)
 	}
 	t := &Tensor{Shape: append([]int{}, e.Shape...), Data: make([]float32, count)}
 	decodeFloats(t.Data, data[begin:end], e.Dtype)

@@ -8,10 +8,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/crd-ad/crd/internal/pickle"
 )
 
 // ReadTorch reads the tensors of a PyTorch checkpoint written by torch.save
@@ -20,13 +21,15 @@ import (
 // interpreted, never executed. Every floating-point or integer tensor found
 // in the (possibly nested) dicts is returned as float32, named by its dotted
 // key path ("layer1.0.conv1.weight"; "state_dict.x" for a nested dict).
-// The legacy pre-1.6 format gives an error that says so.
+// The legacy pre-1.6 format gives an error that says so. The default Limits
+// apply.
 func ReadTorch(path string) (Tensors, error) {
-	b, err := os.ReadFile(path)
+	lim := Limits{}.withDefaults()
+	b, err := readFileLimited(path, lim.MaxFileBytes, maxFileName)
 	if err != nil {
 		return nil, err
 	}
-	t, err := DecodeTorch(b)
+	t, err := DecodeTorchWith(b, Options{Limits: lim})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -40,8 +43,14 @@ var legacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0
 var errLegacy = errors.New("legacy (pre-1.6) torch.save format is not supported; " +
 	"re-save it with torch >= 1.6: torch.save(torch.load(old), new), or convert it to safetensors")
 
-// DecodeTorch parses a torch.save zip checkpoint held in memory.
-func DecodeTorch(b []byte) (Tensors, error) {
+// DecodeTorch parses a torch.save zip checkpoint held in memory, under the
+// default Limits.
+func DecodeTorch(b []byte) (Tensors, error) { return DecodeTorchWith(b, Options{}) }
+
+// DecodeTorchWith is DecodeTorch with options: limits, and the tensors
+// expected (only those are decoded, after their shapes are checked).
+func DecodeTorchWith(b []byte, o Options) (Tensors, error) {
+	lim := o.Limits.withDefaults()
 	if bytes.HasPrefix(b, legacyMagic) || isTar(b) {
 		return nil, errLegacy
 	}
@@ -63,54 +72,19 @@ func DecodeTorch(b []byte) (Tensors, error) {
 		return nil, errors.New("not a torch.save checkpoint: the zip has no data.pkl")
 	}
 	prefix := strings.TrimSuffix(pkl.Name, "data.pkl")
-	pb, err := readZipFile(pkl)
+	pb, err := readZipFile(pkl, lim.MaxPickleBytes, "weights.Limits.MaxPickleBytes")
 	if err != nil {
 		return nil, err
 	}
 	storages := map[string]*storage{}
-	u := &unpickler{data: pb}
-	u.persist = func(pid any) (any, error) {
-		t, ok := pid.(pyTuple)
-		if !ok || len(t) < 5 {
-			return nil, fmt.Errorf("unexpected persistent id %v", pid)
-		}
-		if s, _ := t[0].(string); s != "storage" {
-			return nil, fmt.Errorf("unexpected persistent id kind %v", t[0])
-		}
-		g, ok := t[1].(pyGlobal)
-		if !ok {
-			return nil, fmt.Errorf("unexpected storage type %v", t[1])
-		}
-		key, ok := t[2].(string)
-		if !ok {
-			return nil, fmt.Errorf("unexpected storage key %v", t[2])
-		}
-		if s, ok := storages[key]; ok {
-			return s, nil
-		}
-		dt, ok := storageDtypes[g.name]
-		if !ok {
-			return nil, fmt.Errorf("unsupported storage type %s", g)
-		}
-		f, ok := files[prefix+"data/"+key]
-		if !ok {
-			return nil, fmt.Errorf("storage %s missing from the zip (truncated file?)", key)
-		}
-		raw, err := readZipFile(f)
-		if err != nil {
-			return nil, err
-		}
-		if len(raw)%dt.size != 0 {
-			return nil, fmt.Errorf("storage %s: %d bytes is not a multiple of %d", key, len(raw), dt.size)
-		}
-		s := &storage{dtype: dt, raw: raw}
-		storages[key] = s
-		return s, nil
+	u := &pickle.Unpickler{Limits: lim.pickle()}
+	u.Persistent = func(pid any) (any, error) {
+		return persistentStorage(pid, storages, func(key string) *zip.File { return files[prefix+"data/"+key] }, lim)
 	}
-	u.reduce = func(fn pyGlobal, args pyTuple) (any, bool, error) {
+	u.Reduce = func(fn pickle.Global, args pickle.Tuple) (any, bool, error) {
 		switch fn.String() {
 		case "torch._utils._rebuild_tensor_v2", "torch._utils._rebuild_tensor":
-			t, err := rebuildTensor(args)
+			t, err := rebuildTensor(args, lim)
 			return t, true, err
 		case "torch._utils._rebuild_parameter", "torch._utils._rebuild_parameter_with_state":
 			if len(args) == 0 {
@@ -120,34 +94,117 @@ func DecodeTorch(b []byte) (Tensors, error) {
 		}
 		return nil, false, nil
 	}
-	obj, err := u.load()
+	obj, err := u.Load(pb)
 	if err != nil {
 		return nil, fmt.Errorf("reading data.pkl: %w", err)
 	}
-	out := Tensors{}
-	collectTensors(out, "", obj)
-	if len(out) == 0 {
+	c := collector{found: map[string]*lazyTensor{}, want: o.index(), lim: lim}
+	if err := c.walk(obj, 0); err != nil {
+		return nil, fmt.Errorf("reading data.pkl: %w", err)
+	}
+	if len(c.found) == 0 && o.Expect == nil {
 		return nil, errors.New("the checkpoint holds no tensors")
 	}
+	if err := o.checkExpected(func(name string) ([]int, bool) {
+		t, ok := c.found[name]
+		if !ok {
+			return nil, false
+		}
+		return t.size, true
+	}); err != nil {
+		return nil, err
+	}
+	var total int64
+	for _, t := range c.found {
+		if total += t.numel; total > lim.MaxTotalElements {
+			return nil, fmt.Errorf("the tensors hold more than %d elements together (limit weights.Limits.MaxTotalElements)", lim.MaxTotalElements)
+		}
+	}
+	for _, t := range c.found {
+		if t.numel > 0 {
+			if err := t.s.reach(t.size, t.last); err != nil {
+				return nil, err
+			}
+		}
+	}
+	out := make(Tensors, len(c.found))
+	for name, t := range c.found {
+		if out[name], err = t.materialise(); err != nil {
+			return nil, err
+		}
+	}
 	return out, nil
+}
+
+// persistentStorage resolves the persistent id of a torch storage,
+// ("storage", StorageType, key, location, numel), to the storage; its data
+// is read from the zip only when a tensor that uses it is decoded.
+func persistentStorage(pid any, storages map[string]*storage, file func(key string) *zip.File, lim Limits) (any, error) {
+	t, ok := pid.(pickle.Tuple)
+	if !ok || len(t) < 5 {
+		return nil, fmt.Errorf("unexpected persistent id %s", clipValue(pid))
+	}
+	if s, _ := t[0].(string); s != "storage" {
+		return nil, fmt.Errorf("unexpected persistent id kind %s", clipValue(t[0]))
+	}
+	g, ok := t[1].(pickle.Global)
+	if !ok {
+		return nil, fmt.Errorf("unexpected storage type %s", clipValue(t[1]))
+	}
+	key, ok := t[2].(string)
+	if !ok {
+		return nil, fmt.Errorf("unexpected storage key %s", clipValue(t[2]))
+	}
+	if s, ok := storages[key]; ok {
+		return s, nil
+	}
+	dt, ok := storageDtypes[g.Name]
+	if !ok {
+		return nil, fmt.Errorf("unsupported storage type %s", g)
+	}
+	f := file(key)
+	if f == nil {
+		return nil, fmt.Errorf("storage %s missing from the zip (truncated file?)", key)
+	}
+	declared := int64(-1)
+	if n, ok := t[4].(int64); ok && n >= 0 {
+		declared = n
+	}
+	s := &storage{key: key, dtype: dt, file: f, max: lim.MaxFileBytes, declared: declared}
+	storages[key] = s
+	return s, nil
+}
+
+// clipValue formats a pickle value for an error message, at most 100 bytes.
+func clipValue(v any) string {
+	s := fmt.Sprint(v)
+	if len(s) > 100 {
+		s = s[:100] + "..."
+	}
+	return s
 }
 
 func isTar(b []byte) bool {
 	return len(b) >= 262 && string(b[257:262]) == "ustar"
 }
 
-func readZipFile(f *zip.File) ([]byte, error) {
-	if f.UncompressedSize64 > 1<<34 {
-		return nil, fmt.Errorf("zip entry %s too large", f.Name)
+// readZipFile reads a zip entry of at most max bytes once decompressed
+// (limit names the limit in the error).
+func readZipFile(f *zip.File, max int64, limit string) ([]byte, error) {
+	if f.UncompressedSize64 > uint64(max) {
+		return nil, fmt.Errorf("zip entry %s: %d bytes, more than the limit of %d (%s)", f.Name, f.UncompressedSize64, max, limit)
 	}
 	rc, err := f.Open()
 	if err != nil {
 		return nil, fmt.Errorf("zip entry %s: %v", f.Name, err)
 	}
 	defer rc.Close()
-	b, err := io.ReadAll(rc)
+	b, err := io.ReadAll(io.LimitReader(rc, max+1))
 	if err != nil {
 		return nil, fmt.Errorf("zip entry %s: %v (truncated or corrupt file?)", f.Name, err)
+	}
+	if int64(len(b)) > max {
+		return nil, fmt.Errorf("zip entry %s: decompresses to more than the limit of %d bytes (%s)", f.Name, max, limit)
 	}
 	return b, nil
 }
@@ -175,16 +232,82 @@ var storageDtypes = map[string]dtype{
 	"BoolStorage":  {"bool", 1, func(r []byte, i int) float32 { return float32(r[i] & 1) }},
 }
 
+// storage is a torch storage whose bytes are read on first use, and only as
+// far as the tensors decoded from it reach.
 type storage struct {
-	dtype dtype
-	raw   []byte
+	key      string
+	dtype    dtype
+	file     *zip.File
+	max      int64 // Limits.MaxFileBytes
+	declared int64 // element count data.pkl gives, or -1
+	need     int64 // elements the tensors to decode reach
+	raw      []byte
+	err      error
+	read     bool
 }
 
-func (s *storage) numel() int { return len(s.raw) / s.dtype.size }
+// reach records that a tensor to decode reaches element last of s.
+func (s *storage) reach(shape []int, last int64) error {
+	if s.declared >= 0 && last >= s.declared {
+		return fmt.Errorf("_rebuild_tensor_v2: tensor of shape %v reaches element %d of a %d-element storage", shape, last, s.declared)
+	}
+	if last >= s.max/int64(s.dtype.size) {
+		return fmt.Errorf("_rebuild_tensor_v2: tensor of shape %v reaches byte %d of storage %s, past the limit of %d (%s)", shape, (last+1)*int64(s.dtype.size), s.key, s.max, maxFileName)
+	}
+	s.need = max(s.need, last+1)
+	return nil
+}
+
+// bytes returns the first s.need elements of the storage's data, reading
+// them from the zip once.
+func (s *storage) bytes() ([]byte, error) {
+	if !s.read {
+		s.read = true
+		s.raw, s.err = readZipPrefix(s.file, s.need*int64(s.dtype.size))
+		if s.err == nil && int64(len(s.raw)) < s.need*int64(s.dtype.size) {
+			s.err = fmt.Errorf("_rebuild_tensor_v2: a tensor reaches element %d of storage %s, which holds %d (truncated file?)", s.need-1, s.key, len(s.raw)/s.dtype.size)
+		}
+	}
+	return s.raw, s.err
+}
+
+// readZipPrefix reads up to n bytes of a zip entry. An entry of exactly n
+// bytes (or fewer) is read to its end, so that its CRC is checked.
+func readZipPrefix(f *zip.File, n int64) ([]byte, error) {
+	rc, err := f.Open()
+	if err != nil {
+		return nil, fmt.Errorf("zip entry %s: %v", f.Name, err)
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	buf.Grow(int(min(n, int64(f.UncompressedSize64), 1<<30)))
+	if _, err := buf.ReadFrom(io.LimitReader(rc, n)); err != nil {
+		return nil, fmt.Errorf("zip entry %s: %v (truncated or corrupt file?)", f.Name, err)
+	}
+	if int64(buf.Len()) == n {
+		var one [1]byte
+		if _, err := io.ReadFull(rc, one[:]); err != nil && err != io.EOF {
+			return nil, fmt.Errorf("zip entry %s: %v (truncated or corrupt file?)", f.Name, err)
+		}
+	}
+	return buf.Bytes(), nil
+}
+
+// lazyTensor is a tensor found in the pickle, decoded only when needed.
+type lazyTensor struct {
+	s            *storage
+	off          int64
+	size, stride []int
+	numel        int64
+	last         int64 // the storage element the last element reads
+}
 
 func toInt(v any) (int, bool) {
 	switch x := v.(type) {
 	case int64:
+		if x < math.MinInt32 || x > math.MaxInt32 {
+			return 0, false
+		}
 		return int(x), true
 	case bool:
 		if x {
@@ -196,7 +319,7 @@ func toInt(v any) (int, bool) {
 }
 
 func toInts(v any) ([]int, bool) {
-	t, ok := v.(pyTuple)
+	t, ok := v.(pickle.Tuple)
 	if !ok {
 		return nil, false
 	}
@@ -211,10 +334,14 @@ func toInts(v any) ([]int, bool) {
 	return out, true
 }
 
+// maxDims bounds the dimensions of a tensor (PyTorch allows 64).
+const maxDims = 64
+
 // rebuildTensor implements torch._utils._rebuild_tensor_v2(storage,
 // storage_offset, size, stride, ...): element (i0, i1, ...) is
-// storage[offset + sum(i_k * stride_k)].
-func rebuildTensor(args pyTuple) (*Tensor, error) {
+// storage[offset + sum(i_k * stride_k)]. It checks the arguments and the
+// element count; the data is decoded later, by materialise.
+func rebuildTensor(args pickle.Tuple, lim Limits) (*lazyTensor, error) {
 	if len(args) < 4 {
 		return nil, fmt.Errorf("_rebuild_tensor_v2 with %d arguments", len(args))
 	}
@@ -225,66 +352,117 @@ func rebuildTensor(args pyTuple) (*Tensor, error) {
 	off, ok1 := toInt(args[1])
 	size, ok2 := toInts(args[2])
 	stride, ok3 := toInts(args[3])
-	if !ok1 || !ok2 || !ok3 || len(size) != len(stride) || off < 0 {
-		return nil, fmt.Errorf("_rebuild_tensor_v2: bad offset/size/stride %v %v %v", args[1], args[2], args[3])
+	if !ok1 || !ok2 || !ok3 || len(size) != len(stride) || off < 0 || len(size) > maxDims {
+		return nil, fmt.Errorf("_rebuild_tensor_v2: bad offset/size/stride %s %s %s (each a non-negative int below 2^31, at most %d dimensions)", clipValue(args[1]), clipValue(args[2]), clipValue(args[3]), maxDims)
 	}
-	n := numElements(size)
-	t := &Tensor{Shape: size, Data: make([]float32, n)}
-	if n == 0 {
-		return t, nil
+	n, err := countElements(size, lim.MaxTensorElements)
+	if err != nil {
+		return nil, fmt.Errorf("_rebuild_tensor_v2: %w", err)
 	}
-	last := off
+	// Strides are below 2^31 and sum(size_k - 1) < numel, so the sum cannot
+	// overflow an int64 for any element count below 2^32.
+	last := int64(off)
 	for i := range size {
-		last += (size[i] - 1) * stride[i]
+		last += int64(max(size[i]-1, 0)) * int64(stride[i])
 	}
-	if last >= s.numel() {
-		return nil, fmt.Errorf("_rebuild_tensor_v2: tensor of shape %v reaches element %d of a %d-element storage", size, last, s.numel())
+	return &lazyTensor{s: s, off: int64(off), size: size, stride: stride, numel: n, last: last}, nil
+}
+
+// materialise decodes the tensor from its storage, after checking that
+// every element it addresses lies inside the storage.
+func (t *lazyTensor) materialise() (*Tensor, error) {
+	out := &Tensor{Shape: t.size}
+	if t.numel == 0 {
+		out.Data = []float32{}
+		return out, nil
 	}
-	idx := make([]int, len(size))
-	for i := 0; i < n; i++ {
-		p := off
+	raw, err := t.s.bytes()
+	if err != nil {
+		return nil, err
+	}
+	if t.last >= int64(len(raw)/t.s.dtype.size) {
+		return nil, fmt.Errorf("_rebuild_tensor_v2: tensor of shape %v reaches element %d of a %d-element storage", t.size, t.last, len(raw)/t.s.dtype.size)
+	}
+	out.Data = make([]float32, t.numel)
+	idx := make([]int, len(t.size))
+	for i := range out.Data {
+		p := int(t.off)
 		for k := range idx {
-			p += idx[k] * stride[k]
+			p += idx[k] * t.stride[k]
 		}
-		t.Data[i] = s.dtype.conv(s.raw, p)
+		out.Data[i] = t.s.dtype.conv(raw, p)
 		for k := len(idx) - 1; k >= 0; k-- {
 			idx[k]++
-			if idx[k] < size[k] {
+			if idx[k] < t.size[k] {
 				break
 			}
 			idx[k] = 0
 		}
 	}
-	return t, nil
+	return out, nil
 }
 
-func collectTensors(out Tensors, prefix string, v any) {
+// collector gathers the tensors of nested dicts under dotted names.
+type collector struct {
+	found   map[string]*lazyTensor
+	want    map[string][]int // nil: keep every tensor
+	lim     Limits
+	path    []string
+	visited int
+}
+
+func (c *collector) walk(v any, depth int) error {
 	switch x := v.(type) {
-	case *Tensor:
-		out[strings.TrimSuffix(prefix, ".")] = x
-	case *pyDict:
-		for i, k := range x.keys {
-			if ks, ok := k.(string); ok {
-				collectTensors(out, prefix+ks+".", x.vals[i])
+	case *lazyTensor:
+		name := strings.Join(c.path, ".")
+		if len(name) > MaxNameBytes {
+			return fmt.Errorf("tensor name longer than %d bytes (weights.MaxNameBytes)", MaxNameBytes)
+		}
+		if _, ok := c.want[name]; ok || c.want == nil {
+			c.found[name] = x
+		}
+	case *pickle.Dict:
+		if depth >= c.lim.MaxPickleDepth {
+			return fmt.Errorf("dicts nested more than %d deep (limit weights.Limits.MaxPickleDepth)", c.lim.MaxPickleDepth)
+		}
+		for i, k := range x.Keys {
+			ks, ok := k.(string)
+			if !ok {
+				continue
+			}
+			if c.visited++; c.visited > c.lim.MaxDictEntries {
+				return fmt.Errorf("more than %d dict entries to visit (limit weights.Limits.MaxDictEntries)", c.lim.MaxDictEntries)
+			}
+			c.path = append(c.path, ks)
+			err := c.walk(x.Vals[i], depth+1)
+			c.path = c.path[:len(c.path)-1]
+			if err != nil {
+				return err
 			}
 		}
 	}
+	return nil
 }
 
 // Open reads a weight file in either supported format, detected from its
 // content: a torch.save zip checkpoint (.pth, .pt) or safetensors. It does
 // not check a SHA-256 sidecar (see VerifyFile and ReadVerified).
-func Open(path string) (Tensors, error) {
-	b, err := os.ReadFile(path)
+func Open(path string) (Tensors, error) { return OpenWith(path, Options{}) }
+
+// OpenWith is Open with options: limits, and the tensors expected (only those
+// are decoded, after their shapes are checked).
+func OpenWith(path string, o Options) (Tensors, error) {
+	o.Limits = o.Limits.withDefaults()
+	b, err := readFileLimited(path, o.Limits.MaxFileBytes, maxFileName)
 	if err != nil {
 		return nil, err
 	}
 	var t Tensors
 	switch {
 	case bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, legacyMagic) || isTar(b):
-		t, err = DecodeTorch(b)
+		t, err = DecodeTorchWith(b, o)
 	case len(b) >= 9 && b[8] == '{':
-		t, _, err = DecodeSafetensors(b)
+		t, _, err = decodeSafetensors(b, o)
 	default:
 		err = errors.New("unrecognised weight file: neither safetensors nor a torch.save zip checkpoint")
 	}
