@@ -30,6 +30,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
+	"io"
 	"math"
 	"os"
 
@@ -235,7 +236,7 @@ func Write(path string, f *File) error {
 // and wrap ErrNotModel, ErrVersion, ErrTruncated, ErrChecksum or ErrMalformed
 // (or the operating system's error when the file cannot be read).
 func Read(path string) (*File, error) {
-	b, err := os.ReadFile(path)
+	b, err := readRegular(path, MaxFileSize)
 	if err != nil {
 		return nil, fmt.Errorf("modelfile: %w", err)
 	}
@@ -244,6 +245,37 @@ func Read(path string) (*File, error) {
 		return nil, fmt.Errorf("modelfile: %s: %w", path, err)
 	}
 	return f, nil
+}
+
+// MaxFileSize is the largest model file Read accepts (16 GiB: a kNN model
+// with a full memory bank of a few thousand images). A larger file is
+// refused before it is read.
+const MaxFileSize = 16 << 30
+
+// readRegular reads a regular file of at most limit bytes. Anything else
+// (a folder, a device such as /dev/zero, a FIFO that would block, an
+// oversized file) is refused before a byte is read.
+func readRegular(path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	if fi.Size() > limit {
+		return nil, fmt.Errorf("%s: %d bytes, more than the limit of %d", path, fi.Size(), limit)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b := make([]byte, fi.Size())
+	if _, err := io.ReadFull(f, b); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
 }
 
 // Decode parses and verifies a model file held in memory. The returned arrays
@@ -299,10 +331,15 @@ func Decode(b []byte) (*File, error) {
 		return nil, fmt.Errorf("%w: array count runs past the end", ErrMalformed)
 	}
 	f.Arrays = make([]Array, count)
+	names := make(map[string]bool, count)
 	for i := range f.Arrays {
 		if err := r.array(&f.Arrays[i]); err != nil {
 			return nil, fmt.Errorf("%w: array %d: %v", ErrMalformed, i, err)
 		}
+		if name := f.Arrays[i].Name; names[name] {
+			return nil, fmt.Errorf("%w: array %q appears twice", ErrMalformed, name)
+		}
+		names[f.Arrays[i].Name] = true
 	}
 	if r.left() != 0 {
 		return nil, fmt.Errorf("%w: %d unparsed bytes after the arrays", ErrMalformed, r.left())
@@ -390,7 +427,7 @@ func (r *reader) array(a *Array) error {
 		if !ok {
 			return fmt.Errorf("%q: %w", a.Name, errShort)
 		}
-		if s != 0 && n > limit/s {
+		if s > limit || s != 0 && n > limit/s {
 			return fmt.Errorf("%q: shape dimension %d = %d is more than the file holds", a.Name, k, s)
 		}
 		n *= s

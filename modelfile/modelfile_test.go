@@ -14,6 +14,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -250,6 +251,18 @@ func TestMalformedButChecksummed(t *testing.T) {
 			binary.LittleEndian.PutUint64(c[arrays+4+2+1+2+8:], 1<<40)
 			return c
 		},
+		"huge dim after a zero dim": func(c []byte) []byte {
+			// The fourth array, "empty", has shape [0, 5].
+			off := bytes.Index(c, []byte("empty")) + len("empty") + 2
+			binary.LittleEndian.PutUint64(c[off:], 0)
+			binary.LittleEndian.PutUint64(c[off+8:], 1<<63+5)
+			return c
+		},
+		"duplicate name": func(c []byte) []byte {
+			// Name length 1, "G", dtype float64 becomes a second "M".
+			copy(c[bytes.Index(c, []byte("\x01\x00G\x02")):], "\x01\x00M\x02")
+			return c
+		},
 		"fewer arrays": func(c []byte) []byte { c[arrays] = 3; return c },
 		"more arrays":  func(c []byte) []byte { c[arrays] = 5; return c },
 		"empty name":   func(c []byte) []byte { binary.LittleEndian.PutUint16(c[arrays+4:], 0); return c },
@@ -298,6 +311,26 @@ func BenchmarkEncodeDecode(b *testing.B) {
 		}
 		if _, err := Decode(buf); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestOnlyRegularFiles: a folder, a device or a FIFO is refused before it is
+// read (a FIFO would block forever, /dev/zero would never end).
+func TestOnlyRegularFiles(t *testing.T) {
+	dir := t.TempDir()
+	zero := filepath.Join(dir, "zero.crd")
+	if err := os.Symlink("/dev/zero", zero); err != nil {
+		t.Skip(err)
+	}
+	fifo := filepath.Join(dir, "fifo.crd")
+	if err := syscall.Mkfifo(fifo, 0o644); err != nil {
+		t.Skip(err)
+	}
+	for _, p := range []string{zero, fifo, dir} {
+		_, err := Read(p)
+		if err == nil || !strings.Contains(err.Error(), "not a regular file") {
+			t.Errorf("%s: %v", p, err)
 		}
 	}
 }
