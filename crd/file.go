@@ -157,11 +157,8 @@ func MergeModels(models []*Model) (*Model, error) {
 	}
 	var acc *Accumulator
 	for i, m := range models {
-		if err := compatible(models[0], m); err != nil {
-			return nil, fmt.Errorf("crd: merge model %d into model 0: %w", i, err)
-		}
-		if m.Acc == nil {
-			return nil, fmt.Errorf("crd: merge: model %d has no Gram matrix (save models with G kept to merge them)", i)
+		if err := Mergeable(models[0], m); err != nil {
+			return nil, fmt.Errorf("crd: merge model %d into model 1: %w", i+1, err)
 		}
 		if acc == nil {
 			acc = m.Acc.Clone()
@@ -174,6 +171,18 @@ func MergeModels(models []*Model) (*Model, error) {
 		return nil, fmt.Errorf("crd: merge: %w", err)
 	}
 	return merged, nil
+}
+
+// Mergeable reports whether b can be merged with a: both kept their Gram
+// matrix, and they were solved alike (an error wrapping ErrIncompatible
+// lists every difference).
+func Mergeable(a, b *Model) error {
+	for _, m := range []*Model{a, b} {
+		if m.Acc == nil {
+			return errors.New("a model has no Gram matrix (save models with G kept to merge them)")
+		}
+	}
+	return compatible(a, b)
 }
 
 // compatible returns nil, or an error wrapping ErrIncompatible that lists

@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/crd-ad/crd/modelfile"
@@ -152,5 +153,34 @@ func TestLoadRejectsBadPositionMean(t *testing.T) {
 		if !errors.Is(err, modelfile.ErrMalformed) {
 			t.Fatalf("%s: got %v, want ErrMalformed", name, err)
 		}
+	}
+}
+
+// TestGridMismatchIsAnError: a stored normalisation for another grid (a
+// consistent but foreign header) must not be skipped in silence, which
+// would judge raw scores against a normalised threshold.
+func TestGridMismatchIsAnError(t *testing.T) {
+	cat := setup(t)
+	d, err := Train(context.Background(), cat.Train, tinyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Calibration.PositionMean == nil {
+		t.Fatal("tiny model has no normalisation to test with")
+	}
+	c := d.Calibration
+	c.GridH, c.GridW = c.GridW*2, c.GridH/2
+	d.Calibration = c
+	path := filepath.Join(t.TempDir(), "foreign.crd")
+	if err := d.Save(path, false); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = d2.Predict(context.Background(), cat.Test[0].Path)
+	if err == nil || !strings.Contains(err.Error(), "grid") || !strings.Contains(err.Error(), path) {
+		t.Fatalf("predict with a foreign grid: %v", err)
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -50,6 +51,9 @@ type Detector struct {
 	// Created is an RFC 3339 timestamp; Tool names the program and version
 	// that made the model.
 	Created, Tool string
+	// Source is the file Load read the detector from (empty for one built
+	// in memory); errors about the model name it.
+	Source string
 
 	mu  sync.Mutex // guards ext
 	ext *Extractor
@@ -134,7 +138,17 @@ func Load(path string) (*Detector, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	d.Source = path
 	return d, nil
+}
+
+// name is how errors refer to the detector: its quoted file name, or
+// "model i+1" (of a list) when it was not loaded from a file.
+func (d *Detector) name(i int) string {
+	if d.Source != "" {
+		return strconv.Quote(d.Source)
+	}
+	return fmt.Sprintf("model %d", i+1)
 }
 
 // extractor loads the backbone on first use.
@@ -184,14 +198,20 @@ type Result struct {
 }
 
 // score computes the grid, image score and map of one image's features,
-// normalised and judged by cal (nil: raw scores, no verdict).
-func (d *Detector) score(it *Item, cal *Calibration) *Result {
+// normalised and judged by cal (nil: raw scores, no verdict). A stored
+// per-position normalisation for another grid is an error: judging raw
+// scores against a normalised threshold would be silently wrong.
+func (d *Detector) score(it *Item, cal *Calibration) (*Result, error) {
 	f := it.Features
+	if cal != nil && cal.PositionMean != nil && (cal.GridH != f.H || cal.GridW != f.W) {
+		return nil, fmt.Errorf("%s: the model's per-position normalisation is for a %d x %d grid, but the features are %d x %d",
+			d.name(0), cal.GridH, cal.GridW, f.H, f.W)
+	}
 	grid := make([]float32, f.H*f.W)
 	d.Method.Score(f.Data, f.H*f.W, grid)
 	r := d.fromGrid(grid, f.H, f.W, cal)
 	r.Index, r.Path, r.Image = it.Index, it.Path, it.Image
-	return r
+	return r, nil
 }
 
 // FromGrid turns a gh x gw patch-score grid into a Result: the grid divided
@@ -233,7 +253,13 @@ func (d *Detector) predictFiles(ctx context.Context, paths []string, bad badImag
 	if err != nil {
 		return err
 	}
-	return e.run(ctx, paths, bad, eachItem(func(it *Item) error { return fn(d.score(it, cal)) }))
+	return e.run(ctx, paths, bad, eachItem(func(it *Item) error {
+		r, err := d.score(it, cal)
+		if err != nil {
+			return err
+		}
+		return fn(r)
+	}))
 }
 
 // Predict scores one image file.
@@ -277,7 +303,9 @@ func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*R
 	}
 	res := make([]*Result, len(imgs))
 	for k, img := range imgs {
-		res[k] = d.score(&Item{Index: k, Image: img, Features: feats.Image(k)}, &d.Calibration)
+		if res[k], err = d.score(&Item{Index: k, Image: img, Features: feats.Image(k)}, &d.Calibration); err != nil {
+			return nil, err
+		}
 	}
 	return res, nil
 }
@@ -363,6 +391,9 @@ func Train(ctx context.Context, paths []string, opts TrainOptions) (*Detector, e
 		return nil, fmt.Errorf("train: unknown method %q (want crd or knn)", opts.Method)
 	}
 	train, held := SplitHoldout(paths, opts.Holdout, opts.Seed)
+	if opts.SkipBad {
+		train, held = readableHoldout(train, held, opts.Warn)
+	}
 	ext, err := NewExtractor(opts.Backbone, opts.Preprocess)
 	if err != nil {
 		return nil, err

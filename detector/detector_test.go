@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -288,6 +289,20 @@ func TestResumeAndMergeEqualUnion(t *testing.T) {
 	if err := noG.AddNormals(context.Background(), b, o); err == nil || !strings.Contains(err.Error(), "Gram") {
 		t.Fatalf("resume without G: %v", err)
 	}
+	// Merge errors name the model files, not their positions.
+	pathB := filepath.Join(t.TempDir(), "b.crd")
+	if err := db.Save(pathB, true); err != nil {
+		t.Fatal(err)
+	}
+	withG, err := Load(pathB)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = Merge([]*Detector{withG, noG})
+	if err == nil || !strings.Contains(err.Error(), strconv.Quote(path)) || !strings.Contains(err.Error(), strconv.Quote(pathB)) ||
+		!strings.Contains(err.Error(), "Gram") {
+		t.Fatalf("merging a model without G: %v", err)
+	}
 }
 
 func TestKNNMethod(t *testing.T) {
@@ -352,5 +367,36 @@ func TestBadImages(t *testing.T) {
 	}
 	if _, err := Load(bad); err == nil || !strings.Contains(err.Error(), "broken.png") {
 		t.Fatalf("loading a non-model: %v", err)
+	}
+}
+
+// TestUnreadableHoldout: with SkipBad, held-out images that cannot be read
+// are replaced by readable training images before training, so an unlucky
+// split cannot make calibration fail after the whole training.
+func TestUnreadableHoldout(t *testing.T) {
+	cat := setup(t)
+	o := tinyOptions()
+	o.Holdout = 0.25
+	_, held := SplitHoldout(cat.Train, o.Holdout, o.Seed)
+	for _, p := range held {
+		if err := os.WriteFile(p, []byte("\x89PNG\r\n\x1a\ntruncated"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var warned []string
+	o.SkipBad = true
+	o.Warn = func(err error) { warned = append(warned, err.Error()) }
+	d, err := Train(context.Background(), cat.Train, o)
+	if err != nil {
+		t.Fatalf("train with every held-out image unreadable: %v", err)
+	}
+	if !d.Calibrated() || d.Calibration.HeldOut != len(held) {
+		t.Fatalf("calibrated %v on %d held-out images, want %d", d.Calibrated(), d.Calibration.HeldOut, len(held))
+	}
+	if n := nImages(d); n != int64(len(cat.Train)-2*len(held)) {
+		t.Fatalf("%d images in the model, want %d", n, len(cat.Train)-2*len(held))
+	}
+	if len(warned) != len(held) {
+		t.Fatalf("warnings %q, want one per unreadable held-out image", warned)
 	}
 }

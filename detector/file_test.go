@@ -140,6 +140,12 @@ func TestLoadChecksHeader(t *testing.T) {
 		{"crd header", "crd: invalid model", crd.ErrInvalidModel, edit("method", "crd")},
 		{"wrong type", "header", modelfile.ErrMalformed, edit("coreset", "all")},
 		{"layers", "model was made with backbone", nil, edit("layers", []string{"a"})},
+		{"huge crop", "crop size 30000", modelfile.ErrMalformed, edit("preprocess", map[string]any{"resize": 30000, "crop": 30000,
+			"mean": []float64{0, 0, 0}, "std": []float64{1, 1, 1}})},
+		{"zero std", "std[0]", modelfile.ErrMalformed, edit("preprocess", map[string]any{"resize": 0, "crop": 64,
+			"mean": []float64{0, 0, 0}, "std": []float64{0, 1, 1}})},
+		{"overflowing grid", "position means", modelfile.ErrMalformed, edit("calibration", map[string]any{"image_threshold": 1,
+			"image_method": "max", "grid_h": 1 << 32, "grid_w": 1 << 32, "position_mean": []float32{}})},
 	} {
 		path := filepath.Join(t.TempDir(), "bad.crd")
 		if err := modelfile.Write(path, &modelfile.File{Header: tc.header, Arrays: f.Arrays}); err != nil {

@@ -97,6 +97,9 @@ func Decode(f *modelfile.File) (*Detector, error) {
 	if err := json.Unmarshal(f.Header, &h); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", modelfile.ErrMalformed, err)
 	}
+	if err := h.Preprocess.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: header: %v", modelfile.ErrMalformed, err)
+	}
 	if err := checkPositionMean(h.Calibration); err != nil {
 		return nil, err
 	}
@@ -111,10 +114,12 @@ func Decode(f *modelfile.File) (*Detector, error) {
 // checkPositionMean reports a stored normalisation that cannot be used.
 func checkPositionMean(c Calibration) error {
 	m := c.PositionMean
-	if m == nil {
+	if m == nil && c.GridH == 0 && c.GridW == 0 {
 		return nil
 	}
-	if c.GridH <= 0 || c.GridW <= 0 || len(m) != c.GridH*c.GridW {
+	// A grid is never larger than the input; bounding each side first
+	// keeps the product from overflowing.
+	if c.GridH <= 0 || c.GridW <= 0 || c.GridH > preprocess.MaxCrop || c.GridW > preprocess.MaxCrop || len(m) != c.GridH*c.GridW {
 		return fmt.Errorf("%w: calibration has %d position means for a %d x %d grid", modelfile.ErrMalformed, len(m), c.GridH, c.GridW)
 	}
 	for j, v := range m {

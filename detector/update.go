@@ -70,10 +70,15 @@ func Merge(ds []*Detector) (*Detector, error) {
 	for i, d := range ds {
 		m, ok := d.Method.(*crd.Model)
 		if !ok {
-			return nil, fmt.Errorf("merge: model %d is %q, only CRD models merge", i+1, d.Method.Name())
+			return nil, fmt.Errorf("merge: %s is a %q model, only CRD models merge", d.name(i), d.Method.Name())
 		}
 		if err := Compatible(ds[0], d); err != nil {
-			return nil, fmt.Errorf("merge: model %d into model 1: %w", i+1, err)
+			return nil, fmt.Errorf("merge: %s and %s: %w", ds[0].name(0), d.name(i), err)
+		}
+		if i > 0 {
+			if err := crd.Mergeable(ms[0], m); err != nil {
+				return nil, fmt.Errorf("merge: %s and %s: %w", ds[0].name(0), d.name(i), err)
+			}
 		}
 		ms = append(ms, m)
 	}

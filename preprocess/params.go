@@ -36,13 +36,24 @@ func (p Params) Window() Window {
 	return Window{Resize: r, Crop: p.Crop, Left: off, Top: off}
 }
 
+// MaxCrop is the largest input side (crop) a model may use, and MaxResize
+// the largest resize side: beyond them one image would take gigabytes in
+// the backbone. Flags (--size) and model headers are both checked.
+const (
+	MaxCrop   = 1024
+	MaxResize = 2 * MaxCrop
+)
+
 // Validate reports a preprocessing that cannot be applied.
 func (p Params) Validate() error {
-	if p.Crop <= 0 {
-		return fmt.Errorf("preprocess: crop size %d must be positive", p.Crop)
+	if p.Crop <= 0 || p.Crop > MaxCrop {
+		return fmt.Errorf("preprocess: crop size %d must be from 1 to %d (preprocess.MaxCrop)", p.Crop, MaxCrop)
 	}
 	if p.Resize != 0 && p.Resize < p.Crop {
 		return fmt.Errorf("preprocess: resize %d is smaller than crop %d", p.Resize, p.Crop)
+	}
+	if p.Resize > MaxResize {
+		return fmt.Errorf("preprocess: resize %d is more than %d (preprocess.MaxResize)", p.Resize, MaxResize)
 	}
 	for c := 0; c < 3; c++ {
 		if !(p.Std[c] > 0) {

@@ -13,12 +13,12 @@ import (
 
 	"github.com/crd-ad/crd/internal/atomicfile"
 	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/preprocess"
 )
 
-// Limits on flags that size the work. An input side beyond maxInputSize
-// would need gigabytes per image in the backbone.
+// Limits on flags that size the work; the largest input side is
+// preprocess.MaxCrop.
 const (
-	maxInputSize = 1024
 	minInputSize = 32
 	maxBatch     = 256
 )
@@ -40,10 +40,10 @@ func checkFraction(flagName string, v, lo, hi float64, closed bool) error {
 // checkSize checks an input-size flag: 0 (the backbone's default) or a side
 // in [minInputSize, maxInputSize].
 func checkSize(size int) error {
-	if size == 0 || size >= minInputSize && size <= maxInputSize {
+	if size == 0 || size >= minInputSize && size <= preprocess.MaxCrop {
 		return nil
 	}
-	return usagef("--size %d: want 0 (the backbone's default) or a side from %d to %d pixels", size, minInputSize, maxInputSize)
+	return usagef("--size %d: want 0 (the backbone's default) or a side from %d to %d pixels", size, minInputSize, preprocess.MaxCrop)
 }
 
 // checkBatch checks a --batch flag.
