@@ -468,6 +468,7 @@ func TestShapePanics(t *testing.T) {
 // sum to float64 rounding, for a d that is not a multiple of the panel
 // width and batches of different widths into one accumulator.
 func TestGramPaths(t *testing.T) {
+	t.Parallel()
 	const d, p = 50, 17
 	imgs := images(21, 5, d, p)
 	want := make([]float64, d*d)
@@ -518,6 +519,7 @@ func TestGramPaths(t *testing.T) {
 // differ) against the direct float64 sum, on sizes around the AVX-512
 // kernel's panel width, on both Gram paths.
 func TestGramOfColumns(t *testing.T) {
+	t.Parallel()
 	kerns := []kernels.Set{kernels.BLAS()}
 	if kernels.AVX512Supported() {
 		kerns = append(kerns, kernels.AVX512(kernels.Gram))
