@@ -212,7 +212,7 @@ func Run(cat *dataset.Category, o Options) (*Report, error) {
 	fs.perMs = append(per1, per2...)
 	d := info.Dim()
 	rep := &Report{Category: cat.Name, Backbone: info.Name, D: d, Patches: gh * gw, TrainImages: len(trainPaths),
-		TestImages: len(testPaths), HeldOut: len(heldPaths), ExtractMsMed: median(fs.perMs), ExtractSecond: time.Since(t0).Seconds(), BLAS: blas.Backend + " (" + blas.CoreName + ")", FusedAVX512: kernels.AVX512Supported()}
+		TestImages: len(testPaths), HeldOut: len(heldPaths), ExtractMsMed: median(fs.perMs), ExtractSecond: time.Since(t0).Seconds(), BLAS: blas.Backend + " (" + blas.CoreName() + ")", FusedAVX512: kernels.AVX512Supported()}
 	logf("extracted features of %d training, %d held-out and %d test images in %s (%.0f ms per image)", len(trainPaths), len(heldPaths), len(testPaths),
 		time.Since(t0).Round(time.Millisecond), rep.ExtractMsMed)
 	header := modelfile.Header{Backbone: info.Name, Layers: info.Layers, Preprocess: ext.Preprocess, D: d,

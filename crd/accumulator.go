@@ -45,9 +45,7 @@ type Accumulator struct {
 	images  int64
 	buf     []float64 // float64 copy of the features being added
 	// kern chooses the Gram update (the zero Set: kernels.Detected): the
-	// AVX-512 kernel (it measured 0.96-1.1x OpenBLAS's own AVX-512 dsyrk,
-	// and 6x the SSE3 dsyrk that OpenBLAS 0.3.21 falls back to on AVX-512
-	// CPUs it does not recognise), else dsyrk.
+	// AVX-512 kernel, or dsyrk.
 	kern kernels.Set
 }
 

@@ -17,8 +17,9 @@
 // Sgemm is the float32 matrix product of the convolutions (lowered to
 // im2col) and of the nearest-neighbour distances.
 //
-// They run on amd64 with cgo and an AVX-512 CPU (Supported); elsewhere they
-// panic, and callers use BLAS (sgemm, dsyrk) instead.
+// They run on amd64 with cgo and an AVX-512 CPU (Supported); elsewhere
+// Norms, GramUpper and Sgemm panic (PackPanel packs in Go), and callers use
+// BLAS (sgemm, dsyrk) instead.
 package avx512
 
 import (
