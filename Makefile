@@ -1,7 +1,7 @@
 # The two commands of the quick start:
 #   make demo   installs what is missing, builds bin/crd and runs the built-in demo end to end
 #   make test   installs what is missing and runs the whole test suite (what CI runs)
-.PHONY: setup build demo test bench clean
+.PHONY: setup build demo test bench cbench clean
 
 setup:
 	scripts/setup.sh
@@ -14,6 +14,10 @@ demo: setup
 
 test: setup
 	scripts/test.sh
+
+# The C benchmark harness of the AVX-512 kernels (amd64, gcc): bin/cbench [threads] [reps].
+cbench:
+	internal/avx512/cbench/build.sh bin/cbench
 
 clean:
 	rm -rf bin

@@ -1,9 +1,6 @@
 package anomalymap
 
-import (
-	"runtime"
-	"sync"
-)
+import "github.com/crd-ad/crd/internal/parallel"
 
 // parallelMinPixels is the image size from which the row loops run on
 // several goroutines.
@@ -13,15 +10,9 @@ const parallelMinPixels = 1 << 16
 // pixels: directly for small images, else split into one contiguous block of
 // rows per CPU, concurrently.
 func rows(n, pixels int, f func(y0, y1 int)) {
-	workers := min(runtime.GOMAXPROCS(0), n)
-	if pixels < parallelMinPixels || workers <= 1 {
-		f(0, n)
-		return
+	limit := 0 // one block per CPU
+	if pixels < parallelMinPixels {
+		limit = 1
 	}
-	var wg sync.WaitGroup
-	for k := range workers {
-		y0, y1 := k*n/workers, (k+1)*n/workers
-		wg.Go(func() { f(y0, y1) })
-	}
-	wg.Wait()
+	parallel.For(n, limit, f)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/internal/blas"
-	"github.com/crd-ad/crd/internal/fused"
+	"github.com/crd-ad/crd/internal/kernels"
 	"github.com/crd-ad/crd/knn"
 	"github.com/crd-ad/crd/preprocess"
 )
@@ -213,7 +213,7 @@ func Run(ctx context.Context, cat *dataset.Category, o Options) (*Report, error)
 	fs.perMs = append(per1, per2...)
 	d := info.Dim()
 	rep := &Report{Category: cat.Name, Backbone: info.Name, D: d, Patches: gh * gw, TrainImages: len(trainPaths),
-		TestImages: len(testPaths), HeldOut: len(heldPaths), ExtractMsMed: median(fs.perMs), ExtractSecond: time.Since(t0).Seconds(), BLAS: blas.Backend + " (" + blas.CoreName + ")", FusedAVX512: fused.Available}
+		TestImages: len(testPaths), HeldOut: len(heldPaths), ExtractMsMed: median(fs.perMs), ExtractSecond: time.Since(t0).Seconds(), BLAS: blas.Backend + " (" + blas.CoreName() + ")", FusedAVX512: kernels.AVX512Supported()}
 	logf("extracted features of %d training, %d held-out and %d test images in %s (%.0f ms per image)", len(trainPaths), len(heldPaths), len(testPaths),
 		time.Since(t0).Round(time.Millisecond), rep.ExtractMsMed)
 	// A detector of each method, uncalibrated, for the same features.

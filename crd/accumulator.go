@@ -21,11 +21,11 @@ package crd
 
 import (
 	"fmt"
-	"runtime"
-	"sync"
 
+	"github.com/crd-ad/crd/internal/avx512"
 	"github.com/crd-ad/crd/internal/blas"
-	"github.com/crd-ad/crd/internal/fused"
+	"github.com/crd-ad/crd/internal/kernels"
+	"github.com/crd-ad/crd/internal/parallel"
 )
 
 // Accumulator holds the training statistics of the d-dimensional patch
@@ -44,6 +44,9 @@ type Accumulator struct {
 	patches int64
 	images  int64
 	buf     []float64 // float64 copy of the features being added
+	// kern chooses the Gram update (the zero Set: kernels.Detected): the
+	// AVX-512 kernel, or dsyrk.
+	kern kernels.Set
 }
 
 // NewAccumulator returns an empty accumulator for d-dimensional features.
@@ -66,8 +69,8 @@ func (a *Accumulator) NumImages() int64 { return a.images }
 // Add accumulates one image's patch features. y is the d x p row-major
 // feature matrix, column j being the feature of patch j; this is exactly a
 // C x H x W feature map with C = d channels and p = H*W positions. G gains
-// Y Y^T, computed in float64 (by the fused AVX-512 kernel where it runs,
-// else blas.Dsyrk). Add panics if len(y) != d*p.
+// Y Y^T, computed in float64 (by the AVX-512 kernel where it runs, else
+// blas.Dsyrk). Add panics if len(y) != d*p.
 func (a *Accumulator) Add(y []float32, p int) {
 	a.AddBatch(y, 1, p)
 }
@@ -75,7 +78,7 @@ func (a *Accumulator) Add(y []float32, p int) {
 // AddBatch accumulates n images at once: y holds n consecutive d x p feature
 // matrices (an N x C x H x W tensor with N = n, C = d, p = H*W). It gives the
 // same result as n calls to Add, up to float64 rounding: on the dsyrk path
-// as one wider dsyrk, on the fused path image by image. It panics if
+// as one wider dsyrk, on the AVX-512 path image by image. It panics if
 // len(y) != n*d*p.
 func (a *Accumulator) AddBatch(y []float32, n, p int) {
 	d := a.d
@@ -86,9 +89,9 @@ func (a *Accumulator) AddBatch(y []float32, n, p int) {
 		a.images += int64(n)
 		return
 	}
-	fusedGram := useFusedGram
-	if fusedGram && n > 1 {
-		// The fused kernel gains nothing from a wider call, and a batch's
+	avxGram := a.kern.UsesAVX512(kernels.Gram)
+	if avxGram && n > 1 {
+		// The AVX-512 kernel gains nothing from a wider call, and a batch's
 		// panel buffer would outgrow the caches: one image at a time.
 		for i := 0; i < n; i++ {
 			a.AddBatch(y[i*d*p:(i+1)*d*p], 1, p)
@@ -97,15 +100,15 @@ func (a *Accumulator) AddBatch(y []float32, n, p int) {
 	}
 	k := n * p // columns of the wide feature matrix
 	size := d * k
-	if fusedGram {
-		size = fused.PanelLen(d, k)
+	if avxGram {
+		size = avx512.PanelLen(d, k)
 	}
 	if cap(a.buf) < size {
 		a.buf = make([]float64, size)
 	}
 	buf := a.buf[:size]
 	// buf is the d x (n p) matrix [Y_1 Y_2 ... Y_n] in float64, row-major
-	// for dsyrk or in the fused kernel's panel layout. It is converted on
+	// for dsyrk or in the AVX-512 kernel's panel layout. It is converted on
 	// all cores: each worker owns a range of rows, or of panels (and of the
 	// feature sum), so the result does not depend on the split.
 	units := d
@@ -117,38 +120,23 @@ func (a *Accumulator) AddBatch(y []float32, n, p int) {
 			}
 		}
 	}
-	if fusedGram { // n == 1
-		units = (d + fused.GN - 1) / fused.GN
+	if avxGram { // n == 1
+		units = (d + avx512.GN - 1) / avx512.GN
 		convert = func(lo, hi int) {
 			for q := lo; q < hi; q++ {
-				fused.PackPanel(buf, y, d, k, q, a.sum)
+				avx512.PackPanel(buf, y, d, k, q, a.sum)
 			}
 		}
 	}
-	workers := min(runtime.GOMAXPROCS(0), units, max(1, d*k/(1<<16)))
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(lo, hi int) {
-			defer wg.Done()
-			convert(lo, hi)
-		}(w*units/workers, (w+1)*units/workers)
-	}
-	wg.Wait()
-	if fusedGram {
-		fused.GramUpper(buf, d, k, a.g)
+	parallel.For(units, max(1, d*k/(1<<16)), convert)
+	if avxGram {
+		avx512.GramUpper(buf, d, k, a.g)
 	} else {
 		blas.Dsyrk(d, k, 1, buf, k, 1, a.g, d)
 	}
 	a.patches += int64(k)
 	a.images += int64(n)
 }
-
-// useFusedGram selects the Gram update: the AVX-512 kernel of package
-// fused where it runs (it measured 0.96-1.1x OpenBLAS's own AVX-512 dsyrk
-// in the same runs, and 6x the SSE3 dsyrk that OpenBLAS 0.3.21 falls back
-// to on AVX-512 CPUs it does not recognise), else dsyrk.
-var useFusedGram = fused.Available
 
 // Merge adds other's statistics to a, as if a had also seen other's images.
 // It returns an error if the feature dimensions differ.
@@ -179,6 +167,7 @@ func (a *Accumulator) Clone() *Accumulator {
 		sum:     append([]float64(nil), a.sum...),
 		patches: a.patches,
 		images:  a.images,
+		kern:    a.kern,
 	}
 }
 

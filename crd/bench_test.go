@@ -7,7 +7,8 @@ import (
 	"testing"
 
 	"github.com/crd-ad/crd/internal/blas"
-	"github.com/crd-ad/crd/internal/fused"
+	"github.com/crd-ad/crd/internal/kernels"
+	"github.com/crd-ad/crd/internal/peak"
 )
 
 // The production shape: WideResNet50 layer2+layer3 features (d = 1536) on a
@@ -41,7 +42,7 @@ func benchModel(b *testing.B) *Model {
 	return m
 }
 
-// BenchmarkScore scores one image as Score does: with the fused kernel on
+// BenchmarkScore scores one image as Score does: with the AVX-512 kernel on
 // the triangular factor where it runs (d^2 P multiply-adds), else the GEMM.
 // Either way the rate counts the dense product's 2 d^2 P flops, so it is an
 // effective rate, comparable with BenchmarkScoreGEMM and BenchmarkSgemm.
@@ -64,7 +65,7 @@ func benchScore(b *testing.B, score func(y []float32, p int, out []float32)) {
 }
 
 // BenchmarkScoreGEMM scores through the dense product M Y (sgemm) plus
-// column norms, 2 d^2 P flops: the path without the fused kernel.
+// column norms, 2 d^2 P flops: the path without the AVX-512 kernel.
 func BenchmarkScoreGEMM(b *testing.B) {
 	m := benchModel(b)
 	benchScore(b, m.scoreGEMM)
@@ -85,19 +86,22 @@ func BenchmarkSgemm(b *testing.B) {
 
 // BenchmarkGramUpdate adds one image to an accumulator: float32 to float64
 // conversion plus the Gram kernel, d^2 P flops counted. The sub-benchmarks
-// force each path: the fused AVX-512 kernel (where it runs) and dsyrk.
+// force each path: the AVX-512 kernel (where it runs) and dsyrk.
 func BenchmarkGramUpdate(b *testing.B) {
 	for _, path := range []struct {
-		name  string
-		fused bool
-	}{{"fused", true}, {"dsyrk", false}} {
+		name   string
+		avx512 bool
+	}{{"avx512", true}, {"dsyrk", false}} {
 		b.Run(path.name, func(b *testing.B) {
-			if path.fused && !fused.Available {
-				b.Skip("no AVX-512 kernel here")
+			kern := kernels.BLAS()
+			if path.avx512 {
+				if !kernels.AVX512Supported() {
+					b.Skip("no AVX-512 kernel here")
+				}
+				kern = kernels.AVX512(kernels.Gram)
 			}
-			defer func(v bool) { useFusedGram = v }(useFusedGram)
-			useFusedGram = path.fused
 			a := NewAccumulator(benchD)
+			a.kern = kern
 			y := randF32(benchD*benchP, 6)
 			a.Add(y, benchP)
 			b.ReportAllocs()
@@ -130,7 +134,7 @@ func BenchmarkGramUpdateBatch8(b *testing.B) {
 // drift. Flops are counted in units of one Gram update, so ns/op compare
 // directly.
 func BenchmarkPeak64(b *testing.B) {
-	if !fused.Available {
+	if !kernels.AVX512Supported() {
 		b.Skip("no AVX-512 kernel here")
 	}
 	per := benchD * benchD * benchP / runtime.GOMAXPROCS(0)
@@ -141,7 +145,7 @@ func BenchmarkPeak64(b *testing.B) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				fused.PeakFlops(per)
+				peak.Flops(per)
 			}()
 		}
 		wg.Wait()

@@ -9,7 +9,7 @@ import (
 	"testing"
 
 	"github.com/crd-ad/crd/internal/blas"
-	"github.com/crd-ad/crd/internal/fused"
+	"github.com/crd-ad/crd/internal/kernels"
 	"gonum.org/v1/gonum/mat"
 )
 
@@ -169,31 +169,40 @@ func TestAgainstDirectFormula(t *testing.T) {
 
 // TestScoreAgainstFloat64 checks Score at a size where BLAS blocks, against
 // ||M y||^2 in float64 with the float32-rounded M; run under both backends
-// (go test and CGO_ENABLED=0 go test) it bounds their disagreement.
+// (go test and CGO_ENABLED=0 go test) it bounds their disagreement. Both
+// scoring paths run where the AVX-512 kernels do: the GEMM and the
+// triangular factor.
 func TestScoreAgainstFloat64(t *testing.T) {
 	const d, p = 98, 70 // d not a multiple of 4: exercises the reduction tails
 	imgs := images(3, 6, d, p)
 	_, m := train(t, imgs, d, p, DefaultSolveOptions())
 	q := images(4, 1, d, p)[0]
 	out := make([]float32, p)
-	for _, kind := range []ScoreKind{Residual, Objective} {
-		m.Options.Score = kind
-		m.Score(q, p, out)
-		for j := 0; j < p; j++ {
-			ref := 0.0
-			for i := 0; i < d; i++ {
-				z := 0.0
-				for k := 0; k < d; k++ {
-					z += float64(m.M[i*d+k]) * float64(q[k*p+j])
+	kerns := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		kerns = append(kerns, kernels.AVX512(kernels.All))
+	}
+	for _, kern := range kerns {
+		m.kern = kern
+		for _, kind := range []ScoreKind{Residual, Objective} {
+			m.Options.Score = kind
+			m.Score(q, p, out)
+			for j := 0; j < p; j++ {
+				ref := 0.0
+				for i := 0; i < d; i++ {
+					z := 0.0
+					for k := 0; k < d; k++ {
+						z += float64(m.M[i*d+k]) * float64(q[k*p+j])
+					}
+					if kind == Residual {
+						ref += z * z
+					} else {
+						ref -= float64(q[i*p+j]) * z
+					}
 				}
-				if kind == Residual {
-					ref += z * z
-				} else {
-					ref -= float64(q[i*p+j]) * z
+				if tol := tol32(m, q, p, j); math.Abs(float64(out[j])-ref) > tol {
+					t.Fatalf("%v, %s patch %d: got %g want %g (tolerance %g)", kern, kind, j, out[j], ref, tol)
 				}
-			}
-			if tol := tol32(m, q, p, j); math.Abs(float64(out[j])-ref) > tol {
-				t.Fatalf("%s patch %d: got %g want %g (tolerance %g)", kind, j, out[j], ref, tol)
 			}
 		}
 	}
@@ -454,11 +463,12 @@ func TestShapePanics(t *testing.T) {
 	}
 }
 
-// TestGramPaths: both Gram updates (dsyrk and, where it runs, the fused
+// TestGramPaths: both Gram updates (dsyrk and, where it runs, the
 // AVX-512 kernel with its panel layout) give G = sum f f^T and the feature
 // sum to float64 rounding, for a d that is not a multiple of the panel
 // width and batches of different widths into one accumulator.
 func TestGramPaths(t *testing.T) {
+	t.Parallel()
 	const d, p = 50, 17
 	imgs := images(21, 5, d, p)
 	want := make([]float64, d*d)
@@ -476,52 +486,61 @@ func TestGramPaths(t *testing.T) {
 		}
 	}
 	paths := []bool{false}
-	if fused.Available {
+	if kernels.AVX512Supported() {
 		paths = append(paths, true)
 	}
-	defer func(v bool) { useFusedGram = v }(useFusedGram)
 	for _, f := range paths {
-		useFusedGram = f
 		a := NewAccumulator(d)
+		a.kern = kernels.BLAS()
+		if f {
+			a.kern = kernels.AVX512(kernels.Gram)
+		}
 		a.Add(imgs[0], p)
 		a.AddBatch(slices.Concat(imgs[1], imgs[2], imgs[3]), 3, p)
 		a.Add(imgs[4], p)
 		g, s := a.Gram(), a.FeatureSum()
 		for i := range want {
 			if math.Abs(g[i]-want[i]) > 1e-9*math.Abs(want[i])+1e-9 {
-				t.Fatalf("fused %v: G[%d,%d] = %g, want %g", f, i/d, i%d, g[i], want[i])
+				t.Fatalf("avx512 %v: G[%d,%d] = %g, want %g", f, i/d, i%d, g[i], want[i])
 			}
 		}
 		for i := range sum {
 			if math.Abs(s[i]-sum[i]) > 1e-9 {
-				t.Fatalf("fused %v: feature sum %d = %g, want %g", f, i, s[i], sum[i])
+				t.Fatalf("avx512 %v: feature sum %d = %g, want %g", f, i, s[i], sum[i])
 			}
 		}
 		if a.NumImages() != 5 || a.NumPatches() != 5*p {
-			t.Fatalf("fused %v: counts %d images %d patches", f, a.NumImages(), a.NumPatches())
+			t.Fatalf("avx512 %v: counts %d images %d patches", f, a.NumImages(), a.NumPatches())
 		}
 	}
 }
 
 // TestGramOfColumns: M^T M of a non-symmetric matrix (so that M M^T would
-// differ) against the direct float64 sum, on sizes around the fused
-// kernel's panel width.
+// differ) against the direct float64 sum, on sizes around the AVX-512
+// kernel's panel width, on both Gram paths.
 func TestGramOfColumns(t *testing.T) {
-	for _, d := range []int{1, 5, 24, 37} {
-		m := randF32(d*d, uint64(d))
-		m64 := make([]float64, d*d)
-		for i, v := range m {
-			m64[i] = float64(v)
-		}
-		got := gramOfColumns(m, d)
-		for a := 0; a < d; a++ {
-			for b := a; b < d; b++ {
-				var want float64
-				for i := 0; i < d; i++ {
-					want += m64[i*d+a] * m64[i*d+b]
-				}
-				if math.Abs(got[a*d+b]-want) > 1e-12*float64(d) {
-					t.Fatalf("d=%d: (M^T M)[%d,%d] = %g, want %g", d, a, b, got[a*d+b], want)
+	t.Parallel()
+	kerns := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		kerns = append(kerns, kernels.AVX512(kernels.Gram))
+	}
+	for _, kern := range kerns {
+		for _, d := range []int{1, 5, 24, 37} {
+			m := randF32(d*d, uint64(d))
+			m64 := make([]float64, d*d)
+			for i, v := range m {
+				m64[i] = float64(v)
+			}
+			got := gramOfColumns(m, d, kern)
+			for a := 0; a < d; a++ {
+				for b := a; b < d; b++ {
+					var want float64
+					for i := 0; i < d; i++ {
+						want += m64[i*d+a] * m64[i*d+b]
+					}
+					if math.Abs(got[a*d+b]-want) > 1e-12*float64(d) {
+						t.Fatalf("%v, d=%d: (M^T M)[%d,%d] = %g, want %g", kern, d, a, b, got[a*d+b], want)
+					}
 				}
 			}
 		}

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/crd-ad/crd/internal/avx512"
 	"github.com/crd-ad/crd/internal/blas"
-	"github.com/crd-ad/crd/internal/fused"
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 // Model is a solved CRD model: the float32 d x d matrix
@@ -35,12 +36,16 @@ type Model struct {
 	mu   sync.Mutex
 	free []*scoreScratch
 
-	// The triangular scoring factor for the fused kernel, made on first use
-	// for the score kind in factorKind (nil: use the GEMM).
+	// kern chooses the scoring path and the Gram update behind the
+	// factor (the zero Set: kernels.Detected).
+	kern kernels.Set
+
+	// The triangular scoring factor for the AVX-512 kernel, made on first
+	// use for the score kind in factorKind (nil: use the GEMM).
 	factorMu   sync.Mutex
 	factorKind ScoreKind
 	factorDone bool
-	factor     *fused.Packed
+	factor     *avx512.Packed
 }
 
 type scoreScratch struct {
@@ -55,7 +60,7 @@ type scoreScratch struct {
 //
 // Both are squared norms ||U y_j||^2 of an upper-triangular U: the Cholesky
 // factor of M^T M (Residual) or of -M (Objective), made once in float64 on
-// first use. Where the AVX-512 kernel of package fused runs, Score uses U
+// first use. Where crd's AVX-512 kernel runs, Score uses U
 // and does d^2 p multiply-adds, half the 2 d^2 p flops of the product M Y,
 // without forming U Y. Elsewhere (or if the factorisation fails) it is one
 // float32 GEMM, M times Y, and a column reduction in float64. In steady
@@ -78,9 +83,9 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 }
 
 // scoringFactor returns the packed triangular factor, or nil where the
-// fused kernel does not run or the factorisation failed.
-func (m *Model) scoringFactor() *fused.Packed {
-	if !fused.Available {
+// AVX-512 kernel does not run or the factorisation failed.
+func (m *Model) scoringFactor() *avx512.Packed {
+	if !m.kern.UsesAVX512(kernels.Score) {
 		return nil
 	}
 	m.factorMu.Lock()
@@ -92,9 +97,9 @@ func (m *Model) scoringFactor() *fused.Packed {
 }
 
 // triangularFactor returns U, upper triangular with U^T U = M^T M
-// (Residual) or -M (Objective), packed for the fused kernel; nil if the
+// (Residual) or -M (Objective), packed for the AVX-512 kernel; nil if the
 // matrix is not numerically positive definite.
-func triangularFactor(m *Model) *fused.Packed {
+func triangularFactor(m *Model) *avx512.Packed {
 	d := m.D
 	var a []float64
 	if m.Options.Score == Objective {
@@ -103,7 +108,7 @@ func triangularFactor(m *Model) *fused.Packed {
 			a[i] = -float64(v)
 		}
 	} else {
-		a = gramOfColumns(m.M, d)
+		a = gramOfColumns(m.M, d, m.kern)
 	}
 	if err := blas.Cholesky(d, a, d); err != nil {
 		return nil
@@ -112,14 +117,14 @@ func triangularFactor(m *Model) *fused.Packed {
 	for i, v := range a {
 		u[i] = float32(v)
 	}
-	return fused.Pack(u, d, true)
+	return avx512.Pack(u, d, true)
 }
 
 // gramOfColumns returns M^T M for the d x d row-major m, upper triangle
 // exact (d x d float64): the Gram matrix of M's rows, accumulated from M^T
 // taken as d features of d patches, on the accumulator's own Gram path
-// (fused kernel or dsyrk).
-func gramOfColumns(m []float32, d int) []float64 {
+// (the AVX-512 kernel or dsyrk, as kern chooses).
+func gramOfColumns(m []float32, d int, kern kernels.Set) []float64 {
 	mt := make([]float32, d*d)
 	for i := 0; i < d; i++ {
 		for j, v := range m[i*d : (i+1)*d] {
@@ -127,6 +132,7 @@ func gramOfColumns(m []float32, d int) []float64 {
 		}
 	}
 	acc := NewAccumulator(d)
+	acc.kern = kern
 	acc.Add(mt, d)
 	return acc.g
 }

@@ -127,6 +127,7 @@ func (a *Accumulator) Solve(opts SolveOptions) (*Model, error) {
 		NumPatches: a.patches,
 		NumImages:  a.images,
 		Acc:        a.Clone(),
+		kern:       a.kern,
 	}
 	for i, v := range m64 {
 		m.M[i] = float32(v)

@@ -126,7 +126,6 @@ func BenchmarkGreedy(b *testing.B) {
 						g.sel = append(g.sel, arg)
 					}
 					frac = float64(g.evals()) / float64(n) / float64(m-1)
-					g.close()
 				}
 				b.ReportMetric(b.Elapsed().Seconds()/float64(b.N), "s/coreset")
 				b.ReportMetric(frac, "evals/(N*M)")

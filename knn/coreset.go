@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"runtime"
 	"sync"
+
+	"github.com/crd-ad/crd/internal/parallel"
 )
 
 // CoresetOptions configures the greedy k-center coreset of Build and Coreset.
@@ -91,7 +92,7 @@ const minRowsPerWorker = 4096
 // minimum distances. progress (may be nil) is called after each selection;
 // ctx is checked before each sweep, and its error returned if cancelled.
 func KCenterGreedy(ctx context.Context, x []float32, n, k, m, start int, progress func(done, total int)) ([]int, error) {
-	workers := max(1, min(runtime.GOMAXPROCS(0), n/minRowsPerWorker))
+	workers := parallel.Workers(n/minRowsPerWorker, 0)
 	return kCenterGreedy(ctx, x, n, k, m, start, progress, workers)
 }
 
@@ -100,7 +101,6 @@ func kCenterGreedy(ctx context.Context, x []float32, n, k, m, start int, progres
 		panic(fmt.Sprintf("knn: KCenterGreedy(len %d, n=%d, k=%d, m=%d, start=%d): bad arguments", len(x), n, k, m, start))
 	}
 	g := newSweeper(x, n, k, m, workers)
-	defer g.close()
 
 	g.sel = append(g.sel, start)
 	if progress != nil {
@@ -133,8 +133,8 @@ const pruneFactor = 4 * 1.001 * 1.001
 
 // sweeper runs the greedy update "minD_i = min(minD_i, ||x_i - c||^2) for the
 // newest centre c, then find the argmax of minD" over contiguous chunks of the
-// points, chunk 0 on the calling goroutine and the others on persistent
-// workers, so that one sweep allocates nothing.
+// points, chunk 0 on the calling goroutine and the others on parallel's
+// worker pool, so that one sweep allocates nothing.
 //
 // Each point remembers its nearest centre, which lets the sweep skip the
 // points that the triangle inequality shows cannot move closer (see
@@ -143,14 +143,13 @@ const pruneFactor = 4 * 1.001 * 1.001
 // 4k. The distances from c to the old centres are computed when first needed,
 // once per worker and sweep.
 type sweeper struct {
-	x      []float32 // n x k points
-	k      int
-	minD   []float32 // squared distance of each point to its nearest centre
-	near   []int32   // index in sel of that centre, -1 before the first sweep
-	sel    []int     // selected points, in order; the newest is the centre
-	parts  []sweepPart
-	wg     sync.WaitGroup
-	wakeup []chan struct{}
+	x     []float32 // n x k points
+	k     int
+	minD  []float32 // squared distance of each point to its nearest centre
+	near  []int32   // index in sel of that centre, -1 before the first sweep
+	sel   []int     // selected points, in order; the newest is the centre
+	parts []sweepPart
+	wg    sync.WaitGroup
 }
 
 type sweepPart struct {
@@ -171,20 +170,8 @@ func newSweeper(x []float32, n, k, m, w int) *sweeper {
 		g.near[i] = -1
 	}
 	g.parts = make([]sweepPart, w)
-	g.wakeup = make([]chan struct{}, w)
 	for i := range g.parts {
-		pt := &g.parts[i]
-		*pt = sweepPart{g: g, lo: i * n / w, hi: (i + 1) * n / w, cc: make([]float32, m), stamp: make([]int32, m)}
-		if i > 0 {
-			ch := make(chan struct{})
-			g.wakeup[i] = ch
-			go func() {
-				for range ch {
-					pt.run()
-					g.wg.Done()
-				}
-			}()
-		}
+		g.parts[i] = sweepPart{g: g, lo: i * n / w, hi: (i + 1) * n / w, cc: make([]float32, m), stamp: make([]int32, m)}
 	}
 	return g
 }
@@ -192,12 +179,7 @@ func newSweeper(x []float32, n, k, m, w int) *sweeper {
 // sweep updates every minimum distance with the newest centre and returns the
 // largest one and its index (the lowest index among equals).
 func (g *sweeper) sweep() (best float32, arg int) {
-	g.wg.Add(len(g.parts) - 1)
-	for _, ch := range g.wakeup[1:] {
-		ch <- struct{}{}
-	}
-	g.parts[0].run()
-	g.wg.Wait()
+	parallel.Run(&g.wg, g.parts)
 	best, arg = -1, -1
 	for i := range g.parts {
 		if pt := &g.parts[i]; pt.best > best {
@@ -216,13 +198,8 @@ func (g *sweeper) evals() int {
 	return e
 }
 
-func (g *sweeper) close() {
-	for _, ch := range g.wakeup[1:] {
-		close(ch)
-	}
-}
-
-func (pt *sweepPart) run() {
+// Run does the part's share of a sweep.
+func (pt *sweepPart) Run() {
 	g := pt.g
 	k, x, sel := g.k, g.x, g.sel
 	stampNow := int32(len(sel))

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 // naiveGreedy is the k-center greedy written out directly in float64: m
@@ -277,6 +279,20 @@ func TestProjection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkProjection(t, "Project", got, bank, p, n, d, dims)
+	for _, kern := range testKernels() {
+		got, err := project(context.Background(), kern, bank, n, d, dims, 11)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkProjection(t, kern.String(), got, bank, p, n, d, dims)
+	}
+}
+
+// checkProjection compares the n x dims projection got with bank * p in
+// float64.
+func checkProjection(t *testing.T, name string, got, bank, p []float32, n, d, dims int) {
+	t.Helper()
 	for i := 0; i < n; i++ {
 		for j := 0; j < dims; j++ {
 			var s, a float64
@@ -285,17 +301,26 @@ func TestProjection(t *testing.T) {
 				a += math.Abs(float64(bank[i*d+c]) * float64(p[c*dims+j]))
 			}
 			if math.Abs(float64(got[i*dims+j])-s) > 1e-5*a {
-				t.Fatalf("projection (%d, %d) = %g, want %g", i, j, got[i*dims+j], s)
+				t.Fatalf("%s: projection (%d, %d) = %g, want %g", name, i, j, got[i*dims+j], s)
 			}
 		}
 	}
+}
+
+// testKernels is the choices of the distance products to test: BLAS, and
+// the AVX-512 kernels where they run.
+func testKernels() []kernels.Set {
+	k := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		k = append(k, kernels.AVX512(kernels.Nearest))
+	}
+	return k
 }
 
 func TestGreedyPruningSkipsWork(t *testing.T) {
 	const n, k, m = 3000, 16, 200
 	x := clusteredBank(rand.New(rand.NewPCG(8, 8)), n, k)
 	g := newSweeper(x, n, k, m, 2)
-	defer g.close()
 	g.sel = append(g.sel, 17)
 	for len(g.sel) < m {
 		_, arg := g.sweep()

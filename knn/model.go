@@ -6,8 +6,9 @@ import (
 	"math"
 	"sync"
 
+	"github.com/crd-ad/crd/internal/avx512"
 	"github.com/crd-ad/crd/internal/blas"
-	"github.com/crd-ad/crd/internal/fused"
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 // scratchBytes bounds the GEMM output block of one Score call (bank chunk
@@ -32,21 +33,17 @@ type Model struct {
 	patches, images int64
 
 	pool sync.Pool // *scoreScratch
+
+	// kern chooses the distance products (kernels.Nearest; the zero Set:
+	// kernels.Detected).
+	kern kernels.Set
 }
 
-// useFused selects the distance and projection products: the fused AVX-512
-// kernel where it runs and OpenBLAS has not chosen its own AVX-512 kernels,
-// else OpenBLAS.
-// On the bench's inception_v3 shape (d = 1056, 35 x 35 patches) OpenBLAS's
-// AVX-512 sgemm measured about 1.4x the fused kernel, and its SSE3 fallback
-// about 0.2x.
-var useFused = fused.Available && !blas.AVX512Kernels()
-
 type scoreScratch struct {
-	pb   fused.PackedB // y packed once for all chunks, where the fused kernel runs
-	c    []float32     // chunk x p products, then partial squared distances
-	mins []float32     // p running minima of ||m||^2 - 2 x.m
-	xn   []float64     // p squared norms of the query patches
+	pb   avx512.PackedB // y packed once for all chunks, where the AVX-512 kernel runs
+	c    []float32      // chunk x p products, then partial squared distances
+	mins []float32      // p running minima of ||m||^2 - 2 x.m
+	xn   []float64      // p squared norms of the query patches
 }
 
 // NewModel wraps an M x d row-major bank (kept, not copied) and computes its
@@ -151,13 +148,14 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	for j := range mins {
 		mins[j] = float32(math.Inf(1))
 	}
-	if useFused {
+	useAVX512 := m.kern.UsesAVX512(kernels.Nearest)
+	if useAVX512 {
 		s.pb.Pack(d, p, y, p)
 	}
 	for r0 := 0; r0 < m.Len(); r0 += rowsPer {
 		rows := min(rowsPer, m.Len()-r0)
 		c := s.c[:rows*p]
-		if useFused {
+		if useAVX512 {
 			s.pb.Mul(rows, -2, m.bank[r0*d:], d, false, c, p)
 		} else {
 			blas.Sgemm(false, false, rows, p, d, -2, m.bank[r0*d:], d, y, p, 0, c, p)

@@ -7,8 +7,6 @@ import (
 	"math/rand/v2"
 	"sync"
 	"testing"
-
-	"github.com/crd-ad/crd/internal/fused"
 )
 
 // randFeatures returns n values: N(mean, 1) if mean != 0 and positive is
@@ -63,15 +61,9 @@ func TestScoreMatchesBruteForce(t *testing.T) {
 		{"single row bank", 16, 1, 9, 0.5, false, 2 << 20, true},
 		{"single patch", 40, 77, 1, 0, false, 4 * 10, false},
 	}
-	defer func(v bool) { useFused = v }(useFused)
-	paths := []bool{false}
-	if fused.Available {
-		paths = append(paths, true)
-	}
-	for _, path := range paths {
+	for _, kern := range testKernels() {
 		for i, tc := range cases {
-			t.Run(fmt.Sprintf("%s/fused=%v", tc.name, path), func(t *testing.T) {
-				useFused = path
+			t.Run(fmt.Sprintf("%s/%v", tc.name, kern), func(t *testing.T) {
 				scratchBytes = tc.chunkBytes
 				r := rand.New(rand.NewPCG(uint64(i), 1))
 				bank := randFeatures(r, tc.m*tc.d, tc.mean, tc.positive)
@@ -82,6 +74,7 @@ func TestScoreMatchesBruteForce(t *testing.T) {
 					}
 				}
 				model := NewModel(tc.d, bank)
+				model.kern = kern
 				out := make([]float32, tc.p)
 				model.Score(y, tc.p, out)
 				ref, norm2 := bruteNearest(bank, tc.d, y, tc.p)

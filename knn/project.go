@@ -6,8 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 
-	"github.com/crd-ad/crd/internal/blas"
-	"github.com/crd-ad/crd/internal/fused"
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 // DefaultProjectionDims is the dimension of the random projection that the
@@ -79,6 +78,12 @@ func StartIndex(n int, seed uint64) int {
 // (Johnson-Lindenstrauss). It costs 2 n d dims flops, done in float32 GEMMs
 // of projRowChunk rows; it returns ctx.Err() if ctx is cancelled between two.
 func Project(ctx context.Context, bank []float32, n, d, dims int, seed uint64) ([]float32, error) {
+	return project(ctx, kernels.Detected(), bank, n, d, dims, seed)
+}
+
+// project is Project with the products on the path kern chooses for
+// kernels.Nearest.
+func project(ctx context.Context, kern kernels.Set, bank []float32, n, d, dims int, seed uint64) ([]float32, error) {
 	if len(bank) != n*d {
 		panic(fmt.Sprintf("knn: Project: %d values are not a %d x %d bank", len(bank), n, d))
 	}
@@ -89,11 +94,7 @@ func Project(ctx context.Context, bank []float32, n, d, dims int, seed uint64) (
 			return nil, err
 		}
 		rows := min(projRowChunk, n-r0)
-		if useFused {
-			fused.Sgemm(rows, dims, d, 1, bank[r0*d:], d, p, dims, false, out[r0*dims:], dims)
-		} else {
-			blas.Sgemm(false, false, rows, dims, d, 1, bank[r0*d:], d, p, dims, 0, out[r0*dims:], dims)
-		}
+		kern.Sgemm(kernels.Nearest, rows, dims, d, 1, bank[r0*d:], d, p, dims, 0, out[r0*dims:], dims)
 	}
 	return out, nil
 }

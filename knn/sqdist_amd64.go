@@ -2,9 +2,11 @@
 
 package knn
 
+import "github.com/crd-ad/crd/internal/kernels"
+
 // useAVX2 says whether the CPU and OS support AVX2 and FMA, which the
 // assembly distance kernel needs.
-var useAVX2 = hasAVX2FMA()
+var useAVX2 = kernels.AVX2FMA()
 
 // sqDist is ||a - b||^2 in float32 (len(b) >= len(a)): 32 elements at a time
 // with AVX2 and FMA where available, the rest in Go.
@@ -26,24 +28,3 @@ func sqDist(a, b []float32) float32 {
 //
 //go:noescape
 func sqDistAVX2(a, b *float32, n int) float32
-
-func cpuid(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-
-func xgetbv() (eax, edx uint32)
-
-func hasAVX2FMA() bool {
-	maxLeaf, _, _, _ := cpuid(0, 0)
-	if maxLeaf < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuid(1, 0)
-	const fma, osxsave, avx = 1 << 12, 1 << 27, 1 << 28
-	if ecx1&(fma|osxsave|avx) != fma|osxsave|avx {
-		return false
-	}
-	if xcr0, _ := xgetbv(); xcr0&6 != 6 { // the OS saves XMM and YMM state
-		return false
-	}
-	_, ebx7, _, _ := cpuid(7, 0)
-	return ebx7&(1<<5) != 0 // AVX2
-}

@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"math"
 
-	"github.com/crd-ad/crd/internal/fused"
+	"github.com/crd-ad/crd/internal/kernels"
+	"github.com/crd-ad/crd/internal/parallel"
 )
 
 // Conv2D is a 2-D convolution (groups = 1) with bias and an optional fused
@@ -157,6 +158,10 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 	}
 	rows := x.N * g.OutH * g.OutW
 	k := c.K()
+	var kern kernels.Set // the detected choice, unless ws says otherwise
+	if ws != nil {
+		kern = ws.kern
+	}
 	// A residual is copied into the output first and accumulated by the
 	// GEMM (beta = 1), so dst may alias res.
 	var beta float32
@@ -168,7 +173,7 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		for r0 := 0; r0 < rows; r0 += directChunkRows {
 			r1 := min(r0+directChunkRows, rows)
 			copyResidual(dst, c0, res, r0, r1)
-			fused.Gemm(r1-r0, c.Cout, k, 1, x.Data[r0*k:], k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
+			kern.Sgemm(kernels.Conv, r1-r0, c.Cout, k, 1, x.Data[r0*k:], k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
 			c.epilogue(dst, c0, r0, r1)
 		}
 		return
@@ -180,7 +185,7 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		r1 := min(r0+chunk, rows)
 		c.im2col(col, x, g, r0, r1)
 		copyResidual(dst, c0, res, r0, r1)
-		fused.Gemm(r1-r0, c.Cout, k, 1, col, k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
+		kern.Sgemm(kernels.Conv, r1-r0, c.Cout, k, 1, col, k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
 		c.epilogue(dst, c0, r0, r1)
 	}
 }
@@ -206,7 +211,7 @@ func (c *Conv2D) im2col(col []float32, x *NHWC, g Geometry, r0, r1 int) {
 	k := c.K()
 	cin := c.Cin
 	ohw := g.OutH * g.OutW
-	parallelFor(r1-r0, func(lo, hi int) {
+	parallel.For(r1-r0, 0, func(lo, hi int) {
 		for r := r0 + lo; r < r0+hi; r++ {
 			n, p := r/ohw, r%ohw
 			oy, ox := p/g.OutW, p%g.OutW
@@ -235,7 +240,7 @@ func (c *Conv2D) im2col(col []float32, x *NHWC, g Geometry, r0, r1 int) {
 func (c *Conv2D) epilogue(dst *NHWC, c0 int, r0, r1 int) {
 	cout := c.Cout
 	b := c.Bias[:cout]
-	parallelFor(r1-r0, func(lo, hi int) {
+	parallel.For(r1-r0, 0, func(lo, hi int) {
 		for r := r0 + lo; r < r0+hi; r++ {
 			o := dst.Data[r*dst.C+c0 : r*dst.C+c0+cout]
 			if c.ReLU {

@@ -1,6 +1,10 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/crd-ad/crd/internal/parallel"
+)
 
 // NHWC is a batch of feature maps in NHWC layout: element (n, y, x, c) is
 // Data[((n*H+y)*W+x)*C+c]. Read as a matrix it is (N*H*W) x C, row-major:
@@ -48,7 +52,7 @@ func FromNCHW(dst *NHWC, x *Tensor) *NHWC {
 	}
 	dst.Reshape(x.N, x.H, x.W, x.C)
 	hw := x.H * x.W
-	parallelFor(x.N*x.H, func(lo, hi int) {
+	parallel.For(x.N*x.H, 0, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			n, y := r/x.H, r%x.H
 			for xx := 0; xx < x.W; xx++ {
@@ -74,7 +78,7 @@ func (m *NHWC) ToNCHW(dst *Tensor) *Tensor {
 	// Transpose each image's HW x C matrix to C x HW in cache-sized blocks.
 	const blk = 32
 	nb := (m.C + blk - 1) / blk
-	parallelFor(m.N*nb, func(lo, hi int) {
+	parallel.For(m.N*nb, 0, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
 			n, c0 := t/nb, (t%nb)*blk
 			c1 := min(c0+blk, m.C)

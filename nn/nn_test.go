@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/crd-ad/crd/internal/kernels"
 	"github.com/crd-ad/crd/weights"
 )
 
@@ -366,6 +367,41 @@ func TestConvChunked(t *testing.T) {
 		hw := want.H * want.W
 		for n := 0; n < want.N; n++ {
 			closeTo(t, "chunked ForwardAt", wn.Data[(n*11+3)*hw:(n*11+11)*hw], want.Data[n*8*hw:(n+1)*8*hw], 1e-5)
+		}
+	}
+}
+
+// TestConvKernelPaths: both matrix products of the convolutions (BLAS and,
+// where they run, the AVX-512 kernels) against the direct formula, on an
+// im2col and a 1x1 convolution, with a residual (beta = 1).
+func TestConvKernelPaths(t *testing.T) {
+	t.Parallel()
+	kerns := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		kerns = append(kerns, kernels.AVX512(kernels.Conv))
+	}
+	r := rand.New(rand.NewPCG(13, 14))
+	x := randTensor(r, 2, 7, 11, 9)
+	for _, win := range []Window{Square(3, 2, 1), Square(1, 1, 0)} {
+		c := NewConv2D(7, 5, win)
+		w := make([]float32, len(c.Weight))
+		for i := range w {
+			w[i] = float32(r.NormFloat64())
+		}
+		c.SetWeightsOIHW(w)
+		want, _ := directConv(x, w, 5, win.KH, win.KW, win, c.Bias)
+		res := randTensor(r, want.N, want.C, want.H, want.W)
+		for _, kern := range kerns {
+			ws := Workspace{kern: kern}
+			var out NHWC
+			c.Forward(&out, FromNCHW(nil, x), &ws)
+			closeTo(t, fmt.Sprintf("%v %+v", kern, win), out.ToNCHW(nil).Data, want.Data, 1e-5)
+			c.ForwardAdd(&out, FromNCHW(nil, x), FromNCHW(nil, res), &ws)
+			exp := make([]float32, want.Len())
+			for i := range exp {
+				exp[i] = want.Data[i] + res.Data[i]
+			}
+			closeTo(t, fmt.Sprintf("%v %+v residual", kern, win), out.ToNCHW(nil).Data, exp, 1e-5)
 		}
 	}
 }

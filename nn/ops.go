@@ -3,11 +3,13 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/crd-ad/crd/internal/parallel"
 )
 
 // ReLU applies max(0, v) to every element of x in place.
 func ReLU(x []float32) {
-	parallelFor((len(x)+4095)/4096, func(lo, hi int) {
+	parallel.For((len(x)+4095)/4096, 0, func(lo, hi int) {
 		s := x[lo*4096 : min(hi*4096, len(x))]
 		for i, v := range s {
 			u := math.Float32bits(v)
@@ -21,7 +23,7 @@ func Add(dst, a, b []float32) {
 	if len(a) != len(b) || len(dst) != len(a) {
 		panic("nn: Add of slices with different lengths")
 	}
-	parallelFor((len(a)+4095)/4096, func(lo, hi int) {
+	parallel.For((len(a)+4095)/4096, 0, func(lo, hi int) {
 		e := min(hi*4096, len(a))
 		d, x, y := dst[lo*4096:e], a[lo*4096:e], b[lo*4096:e]
 		for i := range d {
@@ -41,7 +43,7 @@ func ConcatNHWC(dst *NHWC, xs ...*NHWC) {
 		c += x.C
 	}
 	dst.Reshape(xs[0].N, xs[0].H, xs[0].W, c)
-	parallelFor(dst.Rows(), func(lo, hi int) {
+	parallel.For(dst.Rows(), 0, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			o := dst.Data[r*c:]
 			for _, x := range xs {

@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 	"math"
+
+	"github.com/crd-ad/crd/internal/parallel"
 )
 
 type poolKind int
@@ -42,7 +44,7 @@ func pool(dst, x *NHWC, w Window, kind poolKind) {
 	}
 	dst.Reshape(x.N, g.OutH, g.OutW, x.C)
 	C := x.C
-	parallelFor(x.N*g.OutH, func(lo, hi int) {
+	parallel.For(x.N*g.OutH, 0, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			n, oy := r/g.OutH, r%g.OutH
 			ys := oy*w.StrideH - g.PadTop

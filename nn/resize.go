@@ -1,5 +1,7 @@
 package nn
 
+import "github.com/crd-ad/crd/internal/parallel"
+
 // ResizeBilinear is PyTorch's F.interpolate(x, size=(h, w), mode="bilinear",
 // align_corners=False) without antialiasing, on an NCHW tensor, returning a
 // new tensor. Output pixel i samples the input at (i + 0.5) * in/out - 0.5,
@@ -56,7 +58,7 @@ func ResizeBilinearNHWC(dst, x *NHWC, h, w int) {
 	dst.Reshape(x.N, h, w, x.C)
 	ty, tx := bilinearTaps(x.H, h), bilinearTaps(x.W, w)
 	C := x.C
-	parallelFor(x.N*h, func(lo, hi int) {
+	parallel.For(x.N*h, 0, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			n, oy := r/h, r%h
 			row0 := x.Data[(n*x.H+ty.i0[oy])*x.W*C:]

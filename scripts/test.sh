@@ -17,6 +17,13 @@ go test -count=1 -timeout 30m ./...
 echo "== go test (pure Go, CGO_ENABLED=0)"
 CGO_ENABLED=0 go test -count=1 -timeout 30m ./...
 
+if [ "$(go env GOARCH)" = amd64 ]; then
+	echo "== C benchmark harness of the AVX-512 kernels (built, not run)"
+	cbench=$(mktemp)
+	internal/avx512/cbench/build.sh "$cbench"
+	rm -f "$cbench"
+fi
+
 echo "== fuzz the weight parsers (5 s per target)"
 for target in internal/pickle:FuzzLoad weights:FuzzDecodeTorch weights:FuzzTorchPickle weights:FuzzDecodeSafetensors weights:FuzzParseSidecar \
 	backbone:FuzzJSLiteralToJSON backbone:FuzzTFJSModel backbone:FuzzInceptionArchive; do

@@ -26,9 +26,9 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"sync"
+
+	"github.com/crd-ad/crd/internal/parallel"
 )
 
 // defectTypes lists the defect types that Generate writes, in order.
@@ -147,7 +147,7 @@ func writeAll(root string, o Options) error {
 				return fmt.Errorf("synth: %w", err)
 			}
 		}
-		err := parallel(s.n, func(i int) error {
+		job := func(i int) error {
 			_, img, mask := render(o, s.kind, i)
 			name := fmt.Sprintf("%03d", i)
 			if err := writePNG(filepath.Join(imgDir, name+".png"), img); err != nil {
@@ -157,34 +157,19 @@ func writeAll(root string, o Options) error {
 				return writePNG(filepath.Join(gtDir, name+"_mask.png"), mask)
 			}
 			return nil
+		}
+		// The images on all cores; the errors joined in index order.
+		errs := make([]error, s.n)
+		parallel.For(s.n, 0, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				errs[i] = job(i)
+			}
 		})
-		if err != nil {
+		if err := errors.Join(errs...); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// parallel runs job(0) ... job(n-1) on GOMAXPROCS goroutines and returns the errors joined in index order.
-func parallel(n int, job func(i int) error) error {
-	errs := make([]error, n)
-	next := make(chan int)
-	var wg sync.WaitGroup
-	for w := 0; w < min(runtime.GOMAXPROCS(0), n); w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range next {
-				errs[i] = job(i)
-			}
-		}()
-	}
-	for i := 0; i < n; i++ {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	return errors.Join(slices.DeleteFunc(errs, func(e error) bool { return e == nil })...)
 }
 
 func writePNG(path string, m image.Image) error {

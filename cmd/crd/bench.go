@@ -115,7 +115,7 @@ func runBench(ctx context.Context, args []string) error {
 		fmt.Print(bench.Markdown(rep))
 		return nil
 	}
-	fmt.Printf("%s: %d training, %d held-out and %d test images, backbone %s (d = %d, %d patches per image), BLAS %s, fused AVX-512 kernels %v, feature extraction %.0f ms per image\n",
+	fmt.Printf("%s: %d training, %d held-out and %d test images, backbone %s (d = %d, %d patches per image), BLAS %s, crd's AVX-512 kernels %v, feature extraction %.0f ms per image\n",
 		rep.Category, rep.TrainImages, rep.HeldOut, rep.TestImages, rep.Backbone, rep.D, rep.Patches, rep.BLAS, rep.FusedAVX512, rep.ExtractMsMed)
 	fmt.Printf("accuracy with the per-position normalisation fitted on the held-out images; raw: without it\n\n")
 	fmt.Printf("%-15s %9s %12s %12s %12s %8s %8s %8s %11s %10s   %8s %8s %8s\n", "method", "train s", "model bytes", "distance ms", "e2e ms",

@@ -70,7 +70,7 @@ func CholeskyInverse(n int, a []float64, lda int) error {
 // AVX512Kernels reports whether the backend runs AVX-512 kernels (OpenBLAS
 // with its SkylakeX, Cooperlake or SapphireRapids kernel set).
 func AVX512Kernels() bool {
-	switch strings.ToLower(CoreName) {
+	switch strings.ToLower(CoreName()) {
 	case "skylakex", "cooperlake", "sapphirerapids":
 		return true
 	}

@@ -12,7 +12,7 @@ import (
 const Backend = "gonum"
 
 // CoreName is the CPU kernel set of the backend: pure Go here.
-var CoreName = "go"
+func CoreName() string { return "go" }
 
 var impl gonum.Implementation
 

@@ -32,7 +32,9 @@ const Backend = "openblas"
 // "SkylakeX", "Haswell" or "Prescott" (its slowest, SSE3-only, fallback,
 // which OpenBLAS 0.3.21 picks on CPUs newer than it knows unless
 // OPENBLAS_CORETYPE says otherwise).
-var CoreName = C.GoString(C.openblas_get_corename())
+func CoreName() string { return coreName }
+
+var coreName = C.GoString(C.openblas_get_corename())
 
 func tr(t bool) C.int {
 	if t {

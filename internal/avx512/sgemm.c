@@ -1,15 +1,12 @@
 //go:build cgo && amd64
 
-package fused
+// The float32 matrix product C = alpha A B (+ C) and the packing of B (see avx512.h).
 
-/*
-#cgo CFLAGS: -O3
 #include <immintrin.h>
 #include <stddef.h>
 
-#define SMR 12
-#define SNR 32
-#define SKC 256
+#include "avx512.h"
+
 #define SMC 384
 
 // One tile of C (rows x 32 at c, row stride ldc; columns masked by m0 for
@@ -48,7 +45,7 @@ static __mmask16 smask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask1
 // at pb + pc * panels * SNR), panel q holds the part's rows of columns
 // [q SNR, q SNR + SNR) as kc x SNR floats, zero padded past n.
 __attribute__((target("avx512f")))
-static void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1) {
+void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1) {
 	int panels = (n + SNR - 1) / SNR;
 	for (int pc = 0; pc < k; pc += SKC) {
 		int kc = k - pc < SKC ? k - pc : SKC;
@@ -75,7 +72,7 @@ static void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0,
 // SMR rows run panel by panel: a panel's part (32 KB) stays in L1 while the
 // block's part of A (in L2) streams past it. abuf holds a partial tile.
 __attribute__((target("avx512f")))
-static void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
+void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
                       float *C, long ldc, float *abuf) {
 	int panels = (n + SNR - 1) / SNR;
 	for (int pc = 0; pc < k; pc += SKC) {
@@ -108,34 +105,4 @@ static void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda
 			}
 		}
 	}
-}
-*/
-import "C"
-
-import "unsafe"
-
-// sgemmABuf is the length of the buffer crd_sgemm needs for a partial
-// tile of rows.
-const sgemmABuf = C.SMR * C.SKC
-
-// sgemmPanel is the column width of a packed panel of B.
-const sgemmPanel = C.SNR
-
-// sgemmRowTile is the row tile: callers split rows at its multiples.
-const sgemmRowTile = C.SMR
-
-// packBKernel packs panels [q0, q1) of the k x n matrix b into pb.
-func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int) {
-	C.crd_packb(C.int(k), C.int(n), (*C.float)(unsafe.Pointer(&b[0])), C.long(ldb), (*C.float)(unsafe.Pointer(&pb[0])), C.int(q0), C.int(q1))
-}
-
-// sgemmKernel runs crd_sgemm on m rows.
-func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta1 bool, c []float32, ldc int, abuf []float32) {
-	var beta C.int
-	if beta1 {
-		beta = 1
-	}
-	C.crd_sgemm(C.int(m), C.int(n), C.int(k), C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
-		(*C.float)(unsafe.Pointer(&pb[0])), beta, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
-		(*C.float)(unsafe.Pointer(&abuf[0])))
 }

@@ -1,4 +1,4 @@
-package fused
+package avx512
 
 import (
 	"math"
@@ -42,7 +42,7 @@ func reference(m, y []float32, d, p int) []float64 {
 // are not multiples of the 12 x 32 tile and of the 256-long inner blocks,
 // one and several cores, against the direct float64 formula.
 func TestAgainstFloat64(t *testing.T) {
-	if !Available {
+	if !Supported() {
 		t.Skip("no AVX-512 kernel here")
 	}
 	for _, sz := range [][2]int{{1, 1}, {12, 32}, {13, 33}, {50, 45}, {97, 16}, {260, 300}, {530, 70}} {
@@ -83,7 +83,7 @@ func TestPanics(t *testing.T) {
 // dense T and an upper-triangular one. Both report 2 d^2 p flops per call,
 // the dense product's count, so the triangular figure is an effective rate.
 func BenchmarkNorms(b *testing.B) {
-	if !Available {
+	if !Supported() {
 		b.Skip("no AVX-512 kernel here")
 	}
 	const d, p = 1536, 784

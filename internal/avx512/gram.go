@@ -1,9 +1,9 @@
-package fused
+package avx512
 
 import (
 	"fmt"
-	"runtime"
-	"sync"
+
+	"github.com/crd-ad/crd/internal/parallel"
 )
 
 // GN is the number of features per panel of GramPanels' layout.
@@ -27,9 +27,9 @@ func PackPanel(buf []float64, y []float32, d, k, q int, sum []float64) {
 	i0 := q * GN
 	n := min(GN, d-i0)
 	if len(buf) < PanelLen(d, k) || len(y) != d*k || len(sum) != d || n <= 0 {
-		panic(fmt.Sprintf("fused: PackPanel: panel %d of %d x %d features into %d values, %d sums", q, d, k, len(buf), len(sum)))
+		panic(fmt.Sprintf("avx512: PackPanel: panel %d of %d x %d features into %d values, %d sums", q, d, k, len(buf), len(sum)))
 	}
-	if Available && n == GN && k > 0 {
+	if n == GN && k > 0 && Supported() {
 		packKernel(buf, y, d, k, q, sum)
 		return
 	}
@@ -82,32 +82,25 @@ func PackPanel(buf []float64, y []float32, d, k, q int, sum []float64) {
 // true values too; read only the upper triangle). Y is d x k, given in
 // buf in the panel layout of PanelIndex, with every padding entry zero.
 // It computes in float64 with AVX-512 on all cores and panics unless
-// Available.
+// Supported.
 func GramUpper(buf []float64, d, k int, g []float64) {
-	if !Available {
-		panic("fused: no AVX-512 kernel in this build or on this CPU")
+	if !Supported() {
+		panic(errUnsupported)
 	}
 	if len(buf) < PanelLen(d, k) || len(g) != d*d {
-		panic(fmt.Sprintf("fused: GramUpper: %d panel values, %d Gram values for d = %d, k = %d", len(buf), len(g), d, k))
+		panic(fmt.Sprintf("avx512: GramUpper: %d panel values, %d Gram values for d = %d, k = %d", len(buf), len(g), d, k))
 	}
 	if d == 0 || k == 0 {
 		return
 	}
 	// Blocks of rows are dealt out on demand (their costs differ: the
 	// first spans the whole width of the triangle).
-	parts := min(runtime.GOMAXPROCS(0), (d+95)/96)
+	parts := (d + 95) / 96
 	if d*d*k < 1<<20 {
 		parts = 1
 	}
 	next := new(int32)
-	var wg sync.WaitGroup
-	for w := 1; w < parts; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			gramKernel(buf, d, k, g, next)
-		}()
-	}
-	gramKernel(buf, d, k, g, next)
-	wg.Wait()
+	parallel.For(parts, parts, func(lo, hi int) {
+		gramKernel(buf, d, k, g, next)
+	})
 }

@@ -1,4 +1,4 @@
-package fused
+package avx512
 
 import (
 	"math"
@@ -14,7 +14,7 @@ import (
 // column masks, with padded strides, beta = 0 and 1, alpha = 1 and not. Entries
 // of C outside the m x n window must not change.
 func TestSgemm(t *testing.T) {
-	if !Available {
+	if !Supported() {
 		t.Skip("no AVX-512 kernel here")
 	}
 	r := rand.New(rand.NewPCG(3, 3))
@@ -85,8 +85,8 @@ func BenchmarkSgemm(b *testing.B) {
 			w[i] = float32(i%5) / 5
 		}
 		flops := 2 * float64(s.m) * float64(s.n) * float64(s.k)
-		b.Run(s.name+"/fused", func(b *testing.B) {
-			if !Available {
+		b.Run(s.name+"/avx512", func(b *testing.B) {
+			if !Supported() {
 				b.Skip("no AVX-512 kernel here")
 			}
 			for i := 0; i < b.N; i++ {
@@ -107,7 +107,7 @@ func BenchmarkSgemm(b *testing.B) {
 // buffer reused, stale values behind) and multiplied several times must
 // match Sgemm of the same operands.
 func TestPackedBReuse(t *testing.T) {
-	if !Available {
+	if !Supported() {
 		t.Skip("no AVX-512 kernel here")
 	}
 	r := rand.New(rand.NewPCG(4, 4))

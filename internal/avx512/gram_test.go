@@ -1,4 +1,4 @@
-package fused
+package avx512
 
 import (
 	"math"
@@ -9,7 +9,7 @@ import (
 // TestGramUpper against the direct float64 sum, on sizes around the panel
 // width, with a nonzero starting G that must be added to.
 func TestGramUpper(t *testing.T) {
-	if !Available {
+	if !Supported() {
 		t.Skip("no AVX-512 kernel here")
 	}
 	r := rand.New(rand.NewPCG(5, 5))
@@ -48,7 +48,7 @@ func TestGramUpper(t *testing.T) {
 // BenchmarkGramUpper: d = 1536, one image of 784 patches; d^2 k flops
 // counted, as for dsyrk.
 func BenchmarkGramUpper(b *testing.B) {
-	if !Available {
+	if !Supported() {
 		b.Skip("no AVX-512 kernel here")
 	}
 	const d, k = 1536, 784

@@ -1,5 +1,7 @@
-// Package fused holds crd's AVX-512 kernels, which do not depend on the
-// kernels OpenBLAS picks for the CPU.
+// Package avx512 holds crd's own AVX-512 kernels, written in C with
+// intrinsics (norms.c, gram.c, sgemm.c; avx512.h documents each with the
+// plain loop it computes). They do not depend on the kernels OpenBLAS picks
+// for the CPU. Package kernels decides where they are used.
 //
 // Norms computes the column squared norms of T Y without forming T Y: the
 // CRD patch scores of one image in a single pass over T. T is a dense or an
@@ -13,18 +15,28 @@
 // packed by PackPanel.
 //
 // Sgemm is the float32 matrix product of the convolutions (lowered to
-// im2col) and of the nearest-neighbour distances; Gemm routes to it or to
-// OpenBLAS.
+// im2col) and of the nearest-neighbour distances.
 //
-// They run on amd64 with cgo and an AVX-512 CPU; elsewhere Available is
-// false and callers use OpenBLAS (sgemm, dsyrk).
-package fused
+// They run on amd64 with cgo and an AVX-512 CPU (Supported); elsewhere
+// Norms, GramUpper and Sgemm panic (PackPanel packs in Go), and callers use
+// BLAS (sgemm, dsyrk) instead.
+package avx512
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
+
+	"golang.org/x/sys/cpu"
+
+	"github.com/crd-ad/crd/internal/parallel"
 )
+
+// Supported reports whether the kernels run here: a cgo amd64 build, on a
+// CPU with AVX-512F whose registers the OS saves.
+func Supported() bool { return built && cpu.X86.HasAVX512F }
+
+// errUnsupported is the panic of a kernel called where it does not run.
+const errUnsupported = "avx512: no AVX-512 kernel in this build or on this CPU"
 
 // MR is the number of rows of T per register tile; Pack pads d up to a
 // multiple of it with zero rows.
@@ -47,7 +59,7 @@ type Packed struct {
 // tile of MR rows, the columns left of the tile's first row.
 func Pack(m []float32, d int, upper bool) *Packed {
 	if len(m) != d*d {
-		panic(fmt.Sprintf("fused: Pack: %d values for %d x %d", len(m), d, d))
+		panic(fmt.Sprintf("avx512: Pack: %d values for %d x %d", len(m), d, d))
 	}
 	tiles := (d + MR - 1) / MR
 	a := make([]float32, tiles*MR*d)
@@ -72,13 +84,13 @@ const NR = 32
 
 // Norms sets out[j] = ||T y_j||^2 for the p columns of the d x p row-major
 // y: float32 products, summed in float32 over blocks of 96 rows of T and in
-// float64 across blocks. It panics unless Available.
+// float64 across blocks. It panics unless Supported.
 func (pk *Packed) Norms(y []float32, p int, out []float32) {
-	if !Available {
-		panic("fused: no AVX-512 kernel in this build or on this CPU")
+	if !Supported() {
+		panic(errUnsupported)
 	}
 	if p < 0 || len(y) != pk.d*p || len(out) < p {
-		panic(fmt.Sprintf("fused: %d features for %d x %d, %d outputs", len(y), pk.d, p, len(out)))
+		panic(fmt.Sprintf("avx512: %d features for %d x %d, %d outputs", len(y), pk.d, p, len(out)))
 	}
 	if p == 0 {
 		return
@@ -86,16 +98,16 @@ func (pk *Packed) Norms(y []float32, p int, out []float32) {
 	// Split the column panels between the cores: each packs its own panels
 	// and scores them against all of T.
 	panels := (p + NR - 1) / NR
-	parts := min(runtime.GOMAXPROCS(0), runtime.NumCPU(), panels)
+	parts := parallel.Workers(panels, 0)
 	if p*pk.d < 1<<16 {
 		parts = 1
 	}
 	s := pk.scratch(parts, p)
 	for w := 0; w < parts; w++ {
 		c0, c1 := min(p, w*panels/parts*NR), min(p, (w+1)*panels/parts*NR)
-		s.tasks[w] = task{pk: pk, y: y, p: p, c0: c0, c1: c1, buf: s.bufs[w], acc: s.acc[c0:c1], wg: &s.wg}
+		s.tasks[w] = task{pk: pk, y: y, p: p, c0: c0, c1: c1, buf: s.bufs[w], acc: s.acc[c0:c1]}
 	}
-	runAll(s.tasks[:parts], &s.wg)
+	parallel.Run(&s.wg, s.tasks[:parts])
 	for j, v := range s.acc[:p] {
 		out[j] = float32(v)
 	}
@@ -109,59 +121,13 @@ type task struct {
 	p, c0, c1 int
 	buf       []float32
 	acc       []float64
-	wg        *sync.WaitGroup
 }
 
-func (t *task) run() {
+func (t *task) Run() {
 	if t.c0 < t.c1 {
 		clear(t.acc)
-		kernel(t.pk.a, t.pk.d, t.pk.tiles, t.pk.upper, t.y, t.p, t.c0, t.c1, t.buf, t.acc)
+		normsKernel(t.pk.a, t.pk.d, t.pk.tiles, t.pk.upper, t.y, t.p, t.c0, t.c1, t.buf, t.acc)
 	}
-}
-
-func (t *task) group() *sync.WaitGroup { return t.wg }
-
-// job is one worker's share of a kernel call: run does it, and group is
-// the call's WaitGroup, done once per job handed to a worker.
-type job interface {
-	run()
-	group() *sync.WaitGroup
-}
-
-// work feeds long-lived worker goroutines, so that a kernel call does not
-// allocate.
-var (
-	work     = make(chan job)
-	workOnce sync.Once
-)
-
-// runAll runs tasks, all sharing wg as their group: all but the first on
-// the worker pool, the first on the calling goroutine; it returns when all
-// are done.
-func runAll[T any, P interface {
-	*T
-	job
-}](tasks []T, wg *sync.WaitGroup) {
-	startWorkers()
-	wg.Add(len(tasks) - 1)
-	for w := 1; w < len(tasks); w++ {
-		work <- P(&tasks[w])
-	}
-	P(&tasks[0]).run()
-	wg.Wait()
-}
-
-func startWorkers() {
-	workOnce.Do(func() {
-		for i := 1; i < runtime.NumCPU(); i++ {
-			go func() {
-				for t := range work {
-					t.run()
-					t.group().Done()
-				}
-			}()
-		}
-	})
 }
 
 type scratch struct {

@@ -1,19 +1,11 @@
 //go:build cgo && amd64
 
-package fused
+// Norms: the column squared norms of T Y, T packed (see avx512.h).
 
-/*
-#cgo CFLAGS: -O3
 #include <immintrin.h>
 #include <stddef.h>
 
-static int crd_has_avx512(void) {
-	__builtin_cpu_init();
-	return __builtin_cpu_supports("avx512f");
-}
-
-#define MR 12
-#define NR 32
+#include "avx512.h"
 
 // One MR x NR tile of Z = T Y over inner indices [k, k + kc), kept in 24
 // registers. a and yk point at the first k in the tile's packed rows and in
@@ -54,7 +46,7 @@ static void tile(const float *a, const float *yk, int kc, float *z, int first, i
 #define TB 8
 #define KC 256
 __attribute__((target("avx512f")))
-static void crd_fused(const float *a, int d, int tiles, int upper, const float *y, int p, int c0, int c1,
+void crd_norms(const float *a, int d, int tiles, int upper, const float *y, int p, int c0, int c1,
                       float *buf, double *out) {
 	int panels = (c1 - c0 + NR - 1) / NR;
 	for (int q = 0; q < panels; q++) {
@@ -89,23 +81,4 @@ static void crd_fused(const float *a, int d, int tiles, int upper, const float *
 			for (int u = 0; u < n; u++) out[j - c0 + u] += sums[u];
 		}
 	}
-}
-*/
-import "C"
-
-import "unsafe"
-
-// Available reports whether Norms runs here: a cgo amd64 build on a
-// CPU with AVX-512F.
-var Available = C.crd_has_avx512() != 0
-
-// kernel adds the scores of columns [c0, c1) of y to out[:c1-c0], using buf
-// (enough for the packed columns) as scratch.
-func kernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, buf []float32, out []float64) {
-	up := C.int(0)
-	if upper {
-		up = 1
-	}
-	C.crd_fused((*C.float)(unsafe.Pointer(&a[0])), C.int(d), C.int(tiles), up, (*C.float)(unsafe.Pointer(&y[0])),
-		C.int(p), C.int(c0), C.int(c1), (*C.float)(unsafe.Pointer(&buf[0])), (*C.double)(unsafe.Pointer(&out[0])))
 }

@@ -1,4 +1,4 @@
-package fused
+package avx512
 
 import "testing"
 

@@ -1,11 +1,22 @@
-package fused
+package avx512
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 
-	"github.com/crd-ad/crd/internal/blas"
+	"github.com/crd-ad/crd/internal/parallel"
+)
+
+// The register tile of Sgemm's kernel (avx512.h: SMR x SNR, parts of SKC
+// inner indices).
+const (
+	// sgemmRowTile is the row tile: callers split rows at its multiples.
+	sgemmRowTile = 12
+	// sgemmPanel is the column width of a packed panel of B.
+	sgemmPanel = 32
+	// sgemmABuf is the length of the buffer crd_sgemm needs for a partial
+	// tile of rows.
+	sgemmABuf = sgemmRowTile * 256
 )
 
 // PackedB is a k x n float32 matrix laid out for Sgemm's kernel: column
@@ -19,13 +30,13 @@ type PackedB struct {
 
 // Pack lays out the k x n row-major b (row stride ldb) in pb, reusing pb's
 // buffer, on all cores. It panics on a slice too short for the shape, or
-// unless Available.
+// unless Supported.
 func (pb *PackedB) Pack(k, n int, b []float32, ldb int) {
-	if !Available {
-		panic("fused: no AVX-512 kernel in this build or on this CPU")
+	if !Supported() {
+		panic(errUnsupported)
 	}
 	if k < 0 || n < 0 || ldb < max(n, 1) || (k > 0 && n > 0 && len(b) < (k-1)*ldb+n) {
-		panic(fmt.Sprintf("fused: Pack: %d x %d with stride %d on %d values", k, n, ldb, len(b)))
+		panic(fmt.Sprintf("avx512: Pack: %d x %d with stride %d on %d values", k, n, ldb, len(b)))
 	}
 	panels := (n + sgemmPanel - 1) / sgemmPanel
 	if need := k * panels * sgemmPanel; cap(pb.buf) < need {
@@ -35,7 +46,7 @@ func (pb *PackedB) Pack(k, n int, b []float32, ldb int) {
 	if k == 0 || n == 0 {
 		return
 	}
-	workers := min(runtime.GOMAXPROCS(0), runtime.NumCPU(), panels)
+	workers := parallel.Workers(panels, 0)
 	if k*n < 1<<16 {
 		workers = 1
 	}
@@ -43,7 +54,7 @@ func (pb *PackedB) Pack(k, n int, b []float32, ldb int) {
 	for w := 0; w < workers; w++ {
 		t := &call.tasks[w]
 		*t = sgemmTask{pack: true, k: k, n: n, b: b, ldb: ldb, pb: pb.buf,
-			q0: w * panels / workers, q1: (w + 1) * panels / workers, abuf: t.abuf, wg: &call.wg}
+			q0: w * panels / workers, q1: (w + 1) * panels / workers, abuf: t.abuf}
 	}
 	call.run(workers)
 }
@@ -56,7 +67,7 @@ func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c
 	k, n := pb.k, pb.n
 	if m < 0 || lda < max(k, 1) || ldc < max(n, 1) ||
 		(m > 0 && k > 0 && len(a) < (m-1)*lda+k) || (m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
-		panic(fmt.Sprintf("fused: Mul: %d x %d x %d with strides %d, %d on %d, %d values", m, n, k, lda, ldc, len(a), len(c)))
+		panic(fmt.Sprintf("avx512: Mul: %d x %d x %d with strides %d, %d on %d, %d values", m, n, k, lda, ldc, len(a), len(c)))
 	}
 	if m == 0 || n == 0 {
 		return
@@ -71,7 +82,7 @@ func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c
 	}
 	// Row ranges in whole tiles; small products stay on one core.
 	tiles := (m + sgemmRowTile - 1) / sgemmRowTile
-	workers := min(runtime.GOMAXPROCS(0), runtime.NumCPU(), tiles)
+	workers := parallel.Workers(tiles, 0)
 	if m*n*k < 1<<18 {
 		workers = 1
 	}
@@ -85,7 +96,7 @@ func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c
 			abuf = make([]float32, sgemmABuf)
 		}
 		*t = sgemmTask{m: r1 - r0, n: n, k: k, alpha: alpha, beta1: beta1, a: a[r0*lda:], lda: lda,
-			pb: pb.buf, c: c[r0*ldc:], ldc: ldc, abuf: abuf, wg: &call.wg}
+			pb: pb.buf, c: c[r0*ldc:], ldc: ldc, abuf: abuf}
 	}
 	call.run(workers)
 }
@@ -97,15 +108,15 @@ func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c
 // packs B (PackedB) on all cores, then multiplies with 12 x 32 register
 // tiles, reading A in place, with the rows split among GOMAXPROCS
 // goroutines. It panics on slices too short for the shapes, or unless
-// Available.
+// Supported.
 func Sgemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int) {
-	if !Available {
-		panic("fused: no AVX-512 kernel in this build or on this CPU")
+	if !Supported() {
+		panic(errUnsupported)
 	}
 	if m < 0 || n < 0 || k < 0 || lda < max(k, 1) || ldb < max(n, 1) || ldc < max(n, 1) ||
 		(m > 0 && k > 0 && len(a) < (m-1)*lda+k) || (k > 0 && n > 0 && len(b) < (k-1)*ldb+n) ||
 		(m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
-		panic(fmt.Sprintf("fused: Sgemm: %d x %d x %d with strides %d, %d, %d on %d, %d, %d values",
+		panic(fmt.Sprintf("avx512: Sgemm: %d x %d x %d with strides %d, %d, %d on %d, %d, %d values",
 			m, n, k, lda, ldb, ldc, len(a), len(b), len(c)))
 	}
 	if m == 0 || n == 0 {
@@ -115,17 +126,6 @@ func Sgemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb in
 	pb.Pack(k, n, b, ldb)
 	pb.Mul(m, alpha, a, lda, beta1, c, ldc)
 	putPackedB(pb)
-}
-
-// Gemm is C = alpha A B + beta C for row-major A (m x k), B (k x n) and C
-// (m x n): Sgemm where the kernel runs and beta is 0 or 1, else OpenBLAS's
-// cblas_sgemm (or gonum's without cgo).
-func Gemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if Available && (beta == 0 || beta == 1) {
-		Sgemm(m, n, k, alpha, a, lda, b, ldb, beta == 1, c, ldc)
-		return
-	}
-	blas.Sgemm(false, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // sgemmTask is one worker's share of a Pack (panels [q0, q1)) or of a Mul
@@ -139,18 +139,15 @@ type sgemmTask struct {
 	lda, ldb, ldc int
 	q0, q1        int
 	abuf          []float32
-	wg            *sync.WaitGroup
 }
 
-func (t *sgemmTask) run() {
+func (t *sgemmTask) Run() {
 	if t.pack {
 		packBKernel(t.k, t.n, t.b, t.ldb, t.pb, t.q0, t.q1)
 		return
 	}
 	sgemmKernel(t.m, t.n, t.k, t.alpha, t.a, t.lda, t.pb, t.beta1, t.c, t.ldc, t.abuf)
 }
-
-func (t *sgemmTask) group() *sync.WaitGroup { return t.wg }
 
 // sgemmCall is the state of one Pack or Mul call, reused through a free
 // list (not a sync.Pool, which may drop entries) so that a call does not
@@ -164,7 +161,7 @@ type sgemmCall struct {
 // others on the worker pool. It then drops the task's references to the
 // caller's matrices and returns the call to the free list.
 func (call *sgemmCall) run(workers int) {
-	runAll(call.tasks[:workers], &call.wg)
+	parallel.Run(&call.wg, call.tasks[:workers])
 	for w := range call.tasks[:workers] {
 		t := &call.tasks[w]
 		t.a, t.b, t.c, t.pb = nil, nil, nil, nil

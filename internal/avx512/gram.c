@@ -1,14 +1,13 @@
 //go:build cgo && amd64
 
-package fused
+// The Gram update G += Y Y^T in float64 and the packing of Y (see avx512.h).
 
-/*
-#cgo CFLAGS: -O3
 #include <immintrin.h>
 #include <stddef.h>
 
+#include "avx512.h"
+
 #define GM 8
-#define GN 24
 #define GK 128
 #define GB 48
 #define GPF (GB / GM / 3)
@@ -56,7 +55,7 @@ static __mmask8 gmask(int n) { return n >= 8 ? 0xFF : n <= 0 ? 0 : (__mmask8)((1
 // values); callers keep only the upper triangle.
 #define GKB 1024
 __attribute__((target("avx512f")))
-static void crd_gram(const double *buf, int d, long K, double *g, int *next) {
+void crd_gram(const double *buf, int d, long K, double *g, int *next) {
 	int panels = (d + GN - 1) / GN;
 	int blocks = (d + GB - 1) / GB;
 	for (;;) {
@@ -92,7 +91,7 @@ static void crd_gram(const double *buf, int d, long K, double *g, int *next) {
 // to sum[0..GN). Blocks of 8 features x 8 patches are converted to double
 // and transposed in registers, so every store is a full row of 8 doubles.
 __attribute__((target("avx512f")))
-static void crd_pack(double *dst, const float *y, long K, double *sum) {
+void crd_pack(double *dst, const float *y, long K, double *sum) {
 	__m512d acc[GN];
 	for (int t = 0; t < GN; t++) acc[t] = _mm512_setzero_pd();
 	long j0 = 0;
@@ -137,20 +136,4 @@ static void crd_pack(double *dst, const float *y, long K, double *sum) {
 		}
 		sum[t] += s;
 	}
-}
-*/
-import "C"
-
-import "unsafe"
-
-// packKernel is PackPanel for a full panel (features [q GN, q GN + GN)
-// all below d).
-func packKernel(buf []float64, y []float32, d, k, q int, sum []float64) {
-	C.crd_pack((*C.double)(unsafe.Pointer(&buf[q*k*GN])), (*C.float)(unsafe.Pointer(&y[q*GN*k])), C.long(k), (*C.double)(unsafe.Pointer(&sum[q*GN])))
-}
-
-// gramKernel runs blocks of GramUpper until none is left; next (shared by
-// the callers of one GramUpper) counts the blocks taken.
-func gramKernel(buf []float64, d, k int, g []float64, next *int32) {
-	C.crd_gram((*C.double)(unsafe.Pointer(&buf[0])), C.int(d), C.long(k), (*C.double)(unsafe.Pointer(&g[0])), (*C.int)(unsafe.Pointer(next)))
 }

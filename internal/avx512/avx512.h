@@ -1,0 +1,89 @@
+//go:build cgo && amd64
+
+// crd's AVX-512 kernels, called from the Go files of package avx512 through
+// cgo. Each function is compiled for AVX-512F alone (a target attribute), so
+// the rest of the build needs no -mavx512f; callers check the CPU first.
+// All matrices are row-major.
+
+#ifndef CRD_AVX512_H
+#define CRD_AVX512_H
+
+// Norms (norms.c): register tile of MR rows of the packed T by NR columns.
+#define MR 12
+#define NR 32
+
+// Gram (gram.c): panels of GN features; register tile GM x GN.
+#define GN 24
+
+// Sgemm (sgemm.c): register tile SMR x SNR, inner dimension packed in parts
+// of SKC.
+#define SMR 12
+#define SNR 32
+#define SKC 256
+
+// crd_norms adds, for the columns j in [c0, c1) of the d x p matrix y, the
+// squared norms of T y_j to out[j - c0]. T is d x d, packed in tiles of MR
+// rows, each k-major: a[t*MR*d + k*MR + r] = T[t*MR + r][k] (rows past d
+// zero). With upper, T is upper triangular and tile t skips k < t*MR. buf
+// holds d*NR floats per panel of NR columns. Sums are float32 within a block
+// of rows of T and float64 across blocks. The reference loop:
+//
+//	for (j = c0; j < c1; j++)
+//		for (i = 0; i < d; i++) {
+//			float z = 0;
+//			for (k = 0; k < d; k++) z += T[i][k] * y[k*p + j];
+//			out[j - c0] += z * z;
+//		}
+void crd_norms(const float *a, int d, int tiles, int upper, const float *y, int p, int c0, int c1,
+               float *buf, double *out);
+
+// crd_gram adds Y Y^T to the d x d float64 matrix g on and above the
+// diagonal (tiles on the diagonal also write their true values just below
+// it). Y is d x K, given as panels of GN features: Y[i][j] is at
+// buf[(i/GN)*K*GN + j*GN + i%GN], zero padded past d. Several threads may
+// call it at once with the same *next (initially 0): each takes the next
+// block of rows until none is left. The reference loop:
+//
+//	for (i = 0; i < d; i++)
+//		for (j = i; j < d; j++)
+//			for (k = 0; k < K; k++) g[i*d + j] += Y[i][k] * Y[j][k];
+void crd_gram(const double *buf, int d, long K, double *g, int *next);
+
+// crd_pack converts the GN x K float32 rows y (row stride K) into one panel
+// of crd_gram's layout and adds each row's sum to sum. The reference loop:
+//
+//	for (t = 0; t < GN; t++)
+//		for (j = 0; j < K; j++) {
+//			dst[j*GN + t] = y[t*K + j];
+//			sum[t] += y[t*K + j];
+//		}
+void crd_pack(double *dst, const float *y, long K, double *sum);
+
+// crd_packb packs column panels [q0, q1) of the k x n matrix B (row stride
+// ldb) for crd_sgemm: for each part of SKC inner indices, starting at pc,
+// panel q holds the part's rows of columns [q*SNR, q*SNR + SNR), zero padded
+// past n. The reference loop, with panels = ceil(n / SNR) and
+// kc = min(SKC, k - pc):
+//
+//	for (pc = 0; pc < k; pc += SKC)
+//		for (q = q0; q < q1; q++)
+//			for (p = 0; p < kc; p++)
+//				for (t = 0; t < SNR; t++)
+//					pb[pc*panels*SNR + q*kc*SNR + p*SNR + t] =
+//						q*SNR + t < n ? B[(pc + p)*ldb + q*SNR + t] : 0;
+void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1);
+
+// crd_sgemm computes C = alpha A B (+ C when beta1) for the m x k matrix A
+// (row stride lda), B k x n packed by crd_packb and C m x n (row stride
+// ldc). abuf holds SMR*SKC floats of scratch. The reference loop:
+//
+//	for (i = 0; i < m; i++)
+//		for (j = 0; j < n; j++) {
+//			float s = 0;
+//			for (p = 0; p < k; p++) s += A[i*lda + p] * B[p][j];
+//			C[i*ldc + j] = alpha * s + (beta1 ? C[i*ldc + j] : 0);
+//		}
+void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
+               float *C, long ldc, float *abuf);
+
+#endif

@@ -1,0 +1,73 @@
+//go:build cgo && amd64
+
+package avx512
+
+// The C kernels are in norms.c, gram.c and sgemm.c; avx512.h documents each
+// with the plain loop it computes.
+
+/*
+#cgo CFLAGS: -O3
+#include "avx512.h"
+*/
+import "C"
+
+import "unsafe"
+
+// built: this build has the kernels.
+const built = true
+
+// The tile sizes are defined once for C (avx512.h) and once for Go; these
+// arrays have a negative length, and the build fails, if the two differ.
+var (
+	_ [C.MR - MR]struct{}
+	_ [MR - C.MR]struct{}
+	_ [C.NR - NR]struct{}
+	_ [NR - C.NR]struct{}
+	_ [C.GN - GN]struct{}
+	_ [GN - C.GN]struct{}
+	_ [C.SMR - sgemmRowTile]struct{}
+	_ [sgemmRowTile - C.SMR]struct{}
+	_ [C.SNR - sgemmPanel]struct{}
+	_ [sgemmPanel - C.SNR]struct{}
+	_ [C.SMR*C.SKC - sgemmABuf]struct{}
+	_ [sgemmABuf - C.SMR*C.SKC]struct{}
+)
+
+// normsKernel adds the scores of columns [c0, c1) of y to out[:c1-c0],
+// using buf (enough for the packed columns) as scratch.
+func normsKernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, buf []float32, out []float64) {
+	up := C.int(0)
+	if upper {
+		up = 1
+	}
+	C.crd_norms((*C.float)(unsafe.Pointer(&a[0])), C.int(d), C.int(tiles), up, (*C.float)(unsafe.Pointer(&y[0])),
+		C.int(p), C.int(c0), C.int(c1), (*C.float)(unsafe.Pointer(&buf[0])), (*C.double)(unsafe.Pointer(&out[0])))
+}
+
+// packKernel is PackPanel for a full panel (features [q GN, q GN + GN)
+// all below d).
+func packKernel(buf []float64, y []float32, d, k, q int, sum []float64) {
+	C.crd_pack((*C.double)(unsafe.Pointer(&buf[q*k*GN])), (*C.float)(unsafe.Pointer(&y[q*GN*k])), C.long(k), (*C.double)(unsafe.Pointer(&sum[q*GN])))
+}
+
+// gramKernel runs blocks of GramUpper until none is left; next (shared by
+// the callers of one GramUpper) counts the blocks taken.
+func gramKernel(buf []float64, d, k int, g []float64, next *int32) {
+	C.crd_gram((*C.double)(unsafe.Pointer(&buf[0])), C.int(d), C.long(k), (*C.double)(unsafe.Pointer(&g[0])), (*C.int)(unsafe.Pointer(next)))
+}
+
+// packBKernel packs panels [q0, q1) of the k x n matrix b into pb.
+func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int) {
+	C.crd_packb(C.int(k), C.int(n), (*C.float)(unsafe.Pointer(&b[0])), C.long(ldb), (*C.float)(unsafe.Pointer(&pb[0])), C.int(q0), C.int(q1))
+}
+
+// sgemmKernel runs crd_sgemm on m rows.
+func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta1 bool, c []float32, ldc int, abuf []float32) {
+	var beta C.int
+	if beta1 {
+		beta = 1
+	}
+	C.crd_sgemm(C.int(m), C.int(n), C.int(k), C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
+		(*C.float)(unsafe.Pointer(&pb[0])), beta, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
+		(*C.float)(unsafe.Pointer(&abuf[0])))
+}

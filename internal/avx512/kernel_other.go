@@ -1,0 +1,26 @@
+//go:build !cgo || !amd64
+
+package avx512
+
+// built: this build has no kernels (they need cgo on amd64).
+const built = false
+
+func normsKernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, buf []float32, out []float64) {
+	panic("avx512: no kernel in this build")
+}
+
+func packKernel(buf []float64, y []float32, d, k, q int, sum []float64) {
+	panic("avx512: no kernel in this build")
+}
+
+func gramKernel(buf []float64, d, k int, g []float64, next *int32) {
+	panic("avx512: no kernel in this build")
+}
+
+func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int) {
+	panic("avx512: no kernel in this build")
+}
+
+func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta1 bool, c []float32, ldc int, abuf []float32) {
+	panic("avx512: no kernel in this build")
+}

@@ -1,0 +1,134 @@
+// Package kernels decides, once per process, which implementation runs each
+// of crd's dense operations: crd's own AVX-512 kernels (package avx512) or
+// BLAS (package blas: OpenBLAS, or gonum's pure Go in a build without cgo or
+// with the tag noopenblas, a choice made when building).
+//
+// The CPU is read from golang.org/x/sys/cpu. The choice travels as a Set
+// value in the objects that run the operations (crd's Accumulator and
+// Model, knn's Model, nn's Workspace); their zero value uses Detected, and
+// tests force a path by giving them another Set.
+package kernels
+
+import (
+	"strings"
+
+	"golang.org/x/sys/cpu"
+
+	"github.com/crd-ad/crd/internal/avx512"
+	"github.com/crd-ad/crd/internal/blas"
+)
+
+// Op is a set of the dense operations whose implementation is chosen.
+type Op uint8
+
+const (
+	// Gram is crd's training update G += Y Y^T in float64:
+	// avx512.GramUpper, else blas.Dsyrk.
+	Gram Op = 1 << iota
+	// Score is crd's patch scoring ||U y||^2 on the triangular factor U:
+	// avx512.Packed.Norms, else the sgemm of M Y and column norms.
+	Score
+	// Conv is the float32 matrix product of nn's convolutions:
+	// avx512.Sgemm, else blas.Sgemm.
+	Conv
+	// Nearest is knn's distance and projection products: avx512.PackedB
+	// and avx512.Sgemm, else blas.Sgemm.
+	Nearest
+
+	// All is every operation.
+	All = Gram | Score | Conv | Nearest
+)
+
+// Set is the choice of implementation for every Op. The zero Set is
+// Detected's choice; BLAS and AVX512 make others.
+type Set struct {
+	forced bool
+	avx512 Op // the operations run by the AVX-512 kernels
+}
+
+// detected is the choice for this process, made once at start-up.
+var detected = detect()
+
+// detect: the AVX-512 kernels run every operation where they run at all,
+// except kNN's products when OpenBLAS has chosen its own AVX-512 kernels,
+// whose sgemm measured faster than ours on kNN's shapes. The Gram kernel
+// measured about as fast as OpenBLAS's AVX-512 dsyrk, the others faster
+// than its sgemm, and all of them several times its SSE3 fallback.
+func detect() Set {
+	s := Set{forced: true}
+	if avx512.Supported() {
+		s.avx512 = Gram | Score | Conv
+		if !blas.AVX512Kernels() {
+			s.avx512 |= Nearest
+		}
+	}
+	return s
+}
+
+// Detected is the choice for this CPU and build, made once at start-up.
+func Detected() Set { return detected }
+
+// BLAS is the Set that runs every operation on BLAS.
+func BLAS() Set { return Set{forced: true} }
+
+// AVX512 is the Set that runs ops on the AVX-512 kernels and the others on
+// BLAS. It panics unless avx512.Supported.
+func AVX512(ops Op) Set {
+	if !avx512.Supported() {
+		panic("kernels: AVX512: the AVX-512 kernels do not run here")
+	}
+	return Set{forced: true, avx512: ops & All}
+}
+
+// AVX512Supported reports whether the AVX-512 kernels can run here, so
+// whether AVX512 may be called.
+func AVX512Supported() bool { return avx512.Supported() }
+
+// UsesAVX512 reports whether s runs op (every operation in it) on the
+// AVX-512 kernels.
+func (s Set) UsesAVX512(op Op) bool {
+	if !s.forced {
+		s = detected
+	}
+	return s.avx512&op == op && op != 0
+}
+
+// String lists the operations s runs on the AVX-512 kernels, e.g.
+// "avx512: gram score conv; blas: nearest".
+func (s Set) String() string {
+	var on, off []string
+	for _, o := range []struct {
+		op   Op
+		name string
+	}{{Gram, "gram"}, {Score, "score"}, {Conv, "conv"}, {Nearest, "nearest"}} {
+		if s.UsesAVX512(o.op) {
+			on = append(on, o.name)
+		} else {
+			off = append(off, o.name)
+		}
+	}
+	var parts []string
+	if len(on) > 0 {
+		parts = append(parts, "avx512: "+strings.Join(on, " "))
+	}
+	if len(off) > 0 {
+		parts = append(parts, "blas: "+strings.Join(off, " "))
+	}
+	return strings.Join(parts, "; ")
+}
+
+// Sgemm is C = alpha A B + beta C in float32 for the row-major A (m x k),
+// B (k x n) and C (m x n), with row strides lda, ldb and ldc, as op needs
+// it (Conv or Nearest): avx512.Sgemm where s runs op on the AVX-512
+// kernels and beta is 0 or 1, else blas.Sgemm.
+func (s Set) Sgemm(op Op, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if s.UsesAVX512(op) && (beta == 0 || beta == 1) {
+		avx512.Sgemm(m, n, k, alpha, a, lda, b, ldb, beta == 1, c, ldc)
+		return
+	}
+	blas.Sgemm(false, false, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// AVX2FMA reports whether the CPU and OS support AVX2 and FMA, which knn's
+// assembly distance kernel needs.
+func AVX2FMA() bool { return cpu.X86.HasAVX2 && cpu.X86.HasFMA }

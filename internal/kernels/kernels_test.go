@@ -1,0 +1,88 @@
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/crd-ad/crd/internal/avx512"
+	"github.com/crd-ad/crd/internal/blas"
+)
+
+// TestChoice: the zero Set is Detected; BLAS runs nothing on the AVX-512
+// kernels; AVX512 runs exactly the operations asked; Detected matches the
+// rule (everything where the kernels run, kNN only where OpenBLAS has no
+// AVX-512 kernels of its own).
+func TestChoice(t *testing.T) {
+	t.Parallel()
+	var zero Set
+	for _, op := range []Op{Gram, Score, Conv, Nearest, All} {
+		if zero.UsesAVX512(op) != Detected().UsesAVX512(op) {
+			t.Errorf("op %d: the zero Set differs from Detected", op)
+		}
+		if BLAS().UsesAVX512(op) {
+			t.Errorf("op %d: BLAS() uses the AVX-512 kernels", op)
+		}
+	}
+	if zero.UsesAVX512(0) {
+		t.Error("the empty operation set uses the AVX-512 kernels")
+	}
+	on := avx512.Supported()
+	if Detected().UsesAVX512(Gram|Score|Conv) != on {
+		t.Errorf("Detected: Gram, Score, Conv on AVX-512 = %v, kernels supported = %v", !on, on)
+	}
+	if want := on && !blas.AVX512Kernels(); Detected().UsesAVX512(Nearest) != want {
+		t.Errorf("Detected: Nearest on AVX-512 = %v, want %v", !want, want)
+	}
+	if !on {
+		defer func() {
+			if recover() == nil {
+				t.Error("AVX512 did not panic where the kernels do not run")
+			}
+		}()
+	}
+	s := AVX512(Gram | Conv)
+	if !s.UsesAVX512(Gram) || !s.UsesAVX512(Conv) || s.UsesAVX512(Score) || s.UsesAVX512(Nearest) || s.UsesAVX512(Gram|Score) {
+		t.Errorf("AVX512(Gram|Conv) = %v", s)
+	}
+	if got, want := s.String(), "avx512: gram conv; blas: score nearest"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// TestSgemm: both paths, beta 0, 1 and another value (which always goes
+// to BLAS), against the float64 product.
+func TestSgemm(t *testing.T) {
+	t.Parallel()
+	sets := []Set{BLAS()}
+	if avx512.Supported() {
+		sets = append(sets, AVX512(All))
+	}
+	r := rand.New(rand.NewPCG(1, 1))
+	const m, n, k = 29, 37, 41
+	a, b, c0 := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+	for _, s := range [][]float32{a, b, c0} {
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+	}
+	for _, s := range sets {
+		for _, beta := range []float32{0, 1, 0.5} {
+			c := append([]float32(nil), c0...)
+			s.Sgemm(Conv, m, n, k, 2, a, k, b, n, beta, c, n)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					want, mag := float64(beta)*float64(c0[i*n+j]), 1.0
+					for p := 0; p < k; p++ {
+						x := 2 * float64(a[i*k+p]) * float64(b[p*n+j])
+						want += x
+						mag += math.Abs(x)
+					}
+					if math.Abs(float64(c[i*n+j])-want) > 1e-6*mag {
+						t.Fatalf("%v beta=%g: C[%d,%d] = %g, want %g", s, beta, i, j, c[i*n+j], want)
+					}
+				}
+			}
+		}
+	}
+}
