@@ -30,10 +30,11 @@ type EvalReport struct {
 }
 
 // NewEvalReport starts the report of evaluating d on cat, written to dir. When d is calibrated and opts gives no
-// map range, every heat map spans 0 to twice the pixel threshold, so red means "above the threshold".
+// map range, each card's heat map is stretched around the pixel threshold (GalleryOptions.MapThreshold), so the
+// threshold is the same colour on every card.
 func NewEvalReport(dir string, d *detector.Detector, cat *dataset.Category, opts GalleryOptions) *EvalReport {
-	if opts.MapHi <= opts.MapLo && d.Calibrated() {
-		opts.MapLo, opts.MapHi = 0, 2*d.Calibration.PixelThreshold
+	if opts.MapHi <= opts.MapLo && opts.MapThreshold <= 0 && d.Calibrated() {
+		opts.MapThreshold = d.Calibration.PixelThreshold
 	}
 	return &EvalReport{dir: dir, d: d, cat: cat, gallery: NewGallery(dir, opts)}
 }

@@ -93,9 +93,14 @@ type GalleryOptions struct {
 	// keeps none (metadata only).
 	Max int
 	// MapLo and MapHi are the anomaly-map values shown as the first and last colour of the heat map, the same for
-	// every image so that colours compare across images. When MapHi <= MapLo, each image uses [0, 2*Threshold]:
-	// the threshold sits in the middle of the colour map.
+	// every image so that colours compare across images. When MapHi <= MapLo, MapThreshold decides; when that is
+	// not set either, each image uses [0, 2*Threshold], with the item's (image) threshold in the middle.
 	MapLo, MapHi float64
+	// MapThreshold, when MapHi <= MapLo, is the anomaly-map threshold that reads the same on every card: each
+	// picture's colours run from its lowest map value to MapThreshold over the lower half of the colour map, and
+	// from MapThreshold to its highest value over the upper half. The middle colour is the threshold on every card,
+	// and a card whose map stays below it still shows its structure instead of a uniformly dark map.
+	MapThreshold float64
 	// Alpha is the heat map's opacity over the image. Default 0.45.
 	Alpha float64
 	// MaxSide bounds the larger side of each half of a gallery picture; larger inputs are reduced by area
@@ -236,11 +241,16 @@ func (g *Gallery) picture(it *Item) *image.RGBA {
 	left := ToRGBA(img)
 	var right *image.RGBA
 	if amap != nil {
-		lo, hi := g.opts.MapLo, g.opts.MapHi
-		if hi <= lo {
-			lo, hi = 0, 2*it.Threshold
+		var norm func(float64) float64
+		switch lo, hi := g.opts.MapLo, g.opts.MapHi; {
+		case hi > lo:
+			norm = linear(lo, hi)
+		case g.opts.MapThreshold > 0:
+			norm = aroundThreshold(amap, g.opts.MapThreshold)
+		default:
+			norm = linear(0, 2*it.Threshold)
 		}
-		right = Overlay(img, anomalymap.Map{Pix: amap, W: w, H: h}, lo, hi, g.opts.Alpha)
+		right = overlay(img, anomalymap.Map{Pix: amap, W: w, H: h}, norm, g.opts.Alpha)
 	} else {
 		right = ToRGBA(img)
 	}
@@ -338,4 +348,23 @@ func sanitize(name string) string {
 		s = "image"
 	}
 	return s
+}
+
+// aroundThreshold maps a picture's values to colour-map positions in two linear pieces: its lowest value to 0, t to
+// 0.5, its highest value to 1 (see GalleryOptions.MapThreshold).
+func aroundThreshold(m []float32, t float64) func(float64) float64 {
+	lo, hi := t, t
+	if len(m) > 0 {
+		lo, hi = min(lo, float64(slices.Min(m))), max(hi, float64(slices.Max(m)))
+	}
+	below, above := linear(lo, t), linear(t, hi)
+	return func(v float64) float64 {
+		if v <= t {
+			if t <= lo {
+				return 0.5
+			}
+			return 0.5 * below(v)
+		}
+		return 0.5 + 0.5*above(v)
+	}
 }

@@ -187,3 +187,56 @@ func BenchmarkGalleryAdd(b *testing.B) {
 		}
 	}
 }
+
+// TestGalleryThresholdScale: with MapThreshold, the threshold is the middle
+// colour on every card, a card below it spans the lower half from its own
+// minimum (not a uniformly dark map), and a card above it reaches the last
+// colour at its maximum.
+func TestGalleryThresholdScale(t *testing.T) {
+	dir := t.TempDir()
+	const w, h, thr = 8, 4, 2.0
+	mk := func(vals ...float32) anomalymap.Map {
+		m := anomalymap.Map{Pix: make([]float32, w*h), W: w, H: h}
+		for i := range m.Pix {
+			m.Pix[i] = vals[i%len(vals)]
+		}
+		return m
+	}
+	g := NewGallery(dir, GalleryOptions{MapThreshold: thr, Alpha: 1})
+	low := mk(0.1, 0.5, 1.0) // all below the threshold
+	high := mk(0.5, 2, 6)    // crosses it
+	for i, m := range []anomalymap.Map{low, high} {
+		if err := g.Add(Item{Outcome: Outcome{Name: fmt.Sprintf("%d.png", i), Score: float64(i), Threshold: 1}, Image: flatImage(w, h, 0.5), Map: m}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	colourAt := func(e Entry, i int) [3]float32 {
+		pic, err := dataset.LoadImage(filepath.Join(dir, e.Image))
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y := w+4+i%w, i/w
+		return [3]float32{pic.At(0, x, y), pic.At(1, x, y), pic.At(2, x, y)}
+	}
+	want := func(pos float64) [3]float32 {
+		c := Colormap(pos)
+		return [3]float32{float32(c.R) / 255, float32(c.G) / 255, float32(c.B) / 255}
+	}
+	for _, e := range g.Entries() {
+		switch e.Name {
+		case "0.png": // min 0.1 -> 0, max 1.0 -> 0.5*(0.9/1.9)
+			if got := colourAt(e, 0); got != want(0) {
+				t.Errorf("low card minimum %v, want %v", got, want(0))
+			}
+			if got := colourAt(e, 2); got != want(0.5*0.9/1.9) {
+				t.Errorf("low card maximum %v, want %v", got, want(0.5*0.9/1.9))
+			}
+		case "1.png": // min 0.5 -> 0, threshold 2 -> 0.5, max 6 -> 1
+			for i, pos := range []float64{0, 0.5, 1} {
+				if got := colourAt(e, i); got != want(pos) {
+					t.Errorf("high card value %d: %v, want %v", i, got, want(pos))
+				}
+			}
+		}
+	}
+}

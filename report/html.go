@@ -198,6 +198,11 @@ func WriteHTML(dir string, r *Report) error {
 		if o.MapHi > o.MapLo {
 			v.MapRange = fmt.Sprintf("map values from %s to %s", fmtNum(o.MapLo), fmtNum(o.MapHi))
 			v.ColourBar = template.HTML(colourBar(fmtNum(o.MapLo), fmtNum(o.MapHi)))
+		} else if o.MapThreshold > 0 {
+			v.MapRange = fmt.Sprintf("each card's colours run from its lowest map value to the pixel threshold %s over the "+
+				"lower half of the colour bar and from the threshold to its highest value over the upper half, so the middle "+
+				"colour is the threshold on every card", fmtNum(o.MapThreshold))
+			v.ColourBar = template.HTML(colourBar("card minimum", "card maximum"))
 		} else {
 			v.MapRange = "map values from 0 to twice the threshold; the threshold is the middle colour"
 			v.ColourBar = template.HTML(colourBar("0", "2 × threshold"))

@@ -71,6 +71,16 @@ func normalise(v, lo, hi float64) float64 {
 // heat is the Colormap colour of m normalised from [lo,hi] to [0,1] (values outside are clamped). m must have img's
 // size; a mismatch panics. alpha is clamped to [0,1]; 0.4 to 0.5 keeps the surface readable under the heat map.
 func Overlay(img *dataset.RGB, m anomalymap.Map, lo, hi float64, alpha float64) *image.RGBA {
+	return overlay(img, m, linear(lo, hi), alpha)
+}
+
+// linear returns the colour-map position of a value on the linear scale [lo, hi] (see normalise).
+func linear(lo, hi float64) func(float64) float64 {
+	return func(v float64) float64 { return normalise(v, lo, hi) }
+}
+
+// overlay is Overlay with the colour-map position of each map value given by norm (in [0, 1]).
+func overlay(img *dataset.RGB, m anomalymap.Map, norm func(float64) float64, alpha float64) *image.RGBA {
 	w, h := img.W, img.H
 	amap := m.Pix
 	if m.W != w || m.H != h || len(amap) != w*h {
@@ -80,7 +90,7 @@ func Overlay(img *dataset.RGB, m anomalymap.Map, lo, hi float64, alpha float64) 
 	out := image.NewRGBA(image.Rect(0, 0, w, h))
 	planes := [3][]float32{img.Plane(0), img.Plane(1), img.Plane(2)}
 	for i, v := range amap {
-		c := Colormap(normalise(float64(v), lo, hi))
+		c := Colormap(norm(float64(v)))
 		heat := [3]uint8{c.R, c.G, c.B}
 		for k := 0; k < 3; k++ {
 			base := 255 * min(max(float64(planes[k][i]), 0), 1)
