@@ -3,6 +3,7 @@ package detector
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -310,12 +311,19 @@ func TestKNNMethod(t *testing.T) {
 	o := tinyOptions()
 	o.Method = "knn"
 	o.Coreset = 1
+	var log strings.Builder
+	o.Log = &log
 	d, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, ok := d.Method.(*knn.Model); !ok || d.Method.Name() != "knn" {
 		t.Fatalf("method %q", d.Method.Name())
+	}
+	// The log counts the bank before the coreset (it once read the count
+	// after Build had emptied the builder: "of 0 patches").
+	if want := fmt.Sprintf("coreset (ratio 1, %d of %d patches)", 11*16*16, 11*16*16); !strings.Contains(log.String(), want) {
+		t.Fatalf("log %q lacks %q", log.String(), want)
 	}
 	path := filepath.Join(t.TempDir(), "k.crd")
 	if err := d.Save(path, true); err != nil {
