@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/crd-ad/crd/internal/safeio"
 )
 
 // Good is the defect type of normal (defect-free) images, as in the MVTec AD folder names.
@@ -224,7 +226,7 @@ func ListImagesSkipped(dir string) (images []string, skipped []Skipped, err erro
 		case !IsImageFile(name):
 			skipped = append(skipped, Skipped{p, "not a supported image format"})
 		case !fi.Mode().IsRegular():
-			skipped = append(skipped, Skipped{p, fmt.Sprintf("not a regular file (%s)", fi.Mode().Type())})
+			skipped = append(skipped, Skipped{p, "not a regular file (" + safeio.Kind(fi.Mode()) + ")"})
 		default:
 			images = append(images, p)
 		}

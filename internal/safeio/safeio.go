@@ -66,11 +66,7 @@ func Open(path string, limit Limit) (*os.File, int64, error) {
 
 func check(path string, fi os.FileInfo, limit Limit) error {
 	if !fi.Mode().IsRegular() {
-		kind := "folder"
-		if !fi.IsDir() {
-			kind = fi.Mode().Type().String()
-		}
-		return fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, kind)
+		return fmt.Errorf("%s: %w (%s)", path, ErrNotRegular, Kind(fi.Mode()))
 	}
 	if fi.Size() > limit.Bytes {
 		return fmt.Errorf("%s: %w: %d bytes, more than the limit of %d%s", path, ErrTooLarge, fi.Size(), limit.Bytes, limit.suffix())
@@ -115,4 +111,22 @@ func readAll(r io.Reader, b []byte, max int64) ([]byte, error) {
 	buf := bytes.NewBuffer(b)
 	_, err := buf.ReadFrom(io.LimitReader(r, max))
 	return buf.Bytes(), err
+}
+
+// Kind names the kind of file of mode m for messages: "folder", "named pipe
+// (FIFO)", "device", "socket", "regular file" or "irregular file".
+func Kind(m os.FileMode) string {
+	switch t := m.Type(); {
+	case t == 0:
+		return "regular file"
+	case t&os.ModeDir != 0:
+		return "folder"
+	case t&os.ModeNamedPipe != 0:
+		return "named pipe (FIFO)"
+	case t&os.ModeDevice != 0:
+		return "device"
+	case t&os.ModeSocket != 0:
+		return "socket"
+	}
+	return "irregular file"
 }
