@@ -110,16 +110,22 @@ func (l Limits) LoadMask(path string) (*Mask, error) {
 // DecodeImage is the package's DecodeImage under the limits l: at most
 // MaxFileBytes bytes are read from r.
 func (l Limits) DecodeImage(r io.Reader) (*RGB, error) {
+	var out *RGB
+	err := l.decodeReader(r, 3*4, func(m image.Image) { out = FromImage(m) })
+	return out, err
+}
+
+// decodeReader is decodeFile for an image read from r.
+func (l Limits) decodeReader(r io.Reader, outBPP int64, convert func(image.Image)) error {
 	l = l.withDefaults()
 	data, err := safeio.ReadAll(r, "image", l.fileLimit())
 	if err != nil {
-		return nil, fmt.Errorf("dataset: cannot read image: %w", err)
+		return fmt.Errorf("dataset: cannot read image: %w", err)
 	}
-	var out *RGB
-	if err := l.decode(bytes.NewReader(data), int64(len(data)), 3*4, func(m image.Image) { out = FromImage(m) }); err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
+	if err := l.decode(bytes.NewReader(data), int64(len(data)), outBPP, convert); err != nil {
+		return fmt.Errorf("dataset: %w", err)
 	}
-	return out, nil
+	return nil
 }
 
 // decodeFile decodes the regular file at path and hands the image to
