@@ -17,9 +17,10 @@ go test -count=1 -timeout 30m ./...
 echo "== go test (pure Go, CGO_ENABLED=0)"
 CGO_ENABLED=0 go test -count=1 -timeout 30m ./...
 
-echo "== fuzz the weight parsers (5 s per target)"
+echo "== fuzz the parsers (5 s per target)"
 for target in internal/pickle:FuzzLoad weights:FuzzDecodeTorch weights:FuzzTorchPickle weights:FuzzDecodeSafetensors weights:FuzzParseSidecar \
-	backbone:FuzzJSLiteralToJSON backbone:FuzzTFJSModel backbone:FuzzInceptionArchive; do
+	backbone:FuzzJSLiteralToJSON backbone:FuzzTFJSModel backbone:FuzzInceptionArchive \
+	dataset:FuzzDecodeImage dataset:FuzzMask modelfile:FuzzDecode detector:FuzzDecodeHeader; do
 	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 5s "./${target%%:*}"
 done
 
