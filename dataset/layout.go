@@ -2,6 +2,7 @@ package dataset
 
 import (
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -221,6 +222,9 @@ func ListImagesSkipped(dir string) (images []string, skipped []Skipped, err erro
 		fi, err := os.Stat(p) // follows links
 		switch {
 		case err != nil:
+			if pe, ok := err.(*fs.PathError); ok { // the path is already in Skipped
+				err = pe.Err
+			}
 			skipped = append(skipped, Skipped{p, "cannot be read: " + err.Error()})
 		case fi.IsDir():
 		case !IsImageFile(name):
