@@ -8,28 +8,17 @@
 // image were opaque, so a transparent pixel keeps its colour; a pixel stored premultiplied with alpha 0 becomes
 // black.
 //
-// Importing this package registers the PNG, JPEG, GIF, BMP and TIFF decoders with image.Decode.
+// The supported formats are PNG, JPEG, BMP and TIFF; importing this package registers their decoders with
+// image.Decode. Files are read under Limits: only regular files within a size limit, with the pixel count checked
+// from the header before the pixels are decoded, and the memory of concurrent decodes bounded by DecodeBudget.
 package dataset
 
 import (
-	"bytes"
-	"errors"
 	"fmt"
 	"image"
 	"image/color"
-	_ "image/gif" // register the GIF decoder
-	"image/jpeg"  // register the JPEG decoder, and jpeg.FormatError
-	"image/png"   // register the PNG decoder, and png.FormatError
 	"io"
-	"os"
-
-	"golang.org/x/image/bmp"  // register the BMP decoder
-	"golang.org/x/image/tiff" // register the TIFF decoder, and tiff.FormatError
 )
-
-// MaxPixels is the largest image (width times height) that LoadImage and LoadMask accept. It guards against
-// corrupt headers that announce gigapixel images (2^27 pixels is, for example, 11,585 x 11,585).
-const MaxPixels = 1 << 27
 
 // RGB is a colour image in planar float32: Pix holds the R plane, then the G plane, then the B plane, each H rows of
 // W values, row-major. Sample values are in [0,1].
@@ -74,39 +63,18 @@ func (m *Mask) Count() int {
 	return n
 }
 
-// LoadImage reads and decodes the image file at path. Errors name the file and say whether it could not be read,
-// is of an unknown format, is truncated or corrupt, or is empty (zero width or height).
-func LoadImage(path string) (*RGB, error) {
-	m, err := decodeFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return FromImage(m), nil
-}
+// LoadImage reads and decodes the image file at path under the default Limits. Errors name the file and say
+// whether it could not be read (missing, not a regular file, over a size limit), is of an unknown format, is
+// truncated or corrupt, or is empty (zero width or height).
+func LoadImage(path string) (*RGB, error) { return Limits{}.LoadImage(path) }
 
-// DecodeImage decodes an image from r (any registered format). It is LoadImage for callers that hold the encoded
-// bytes rather than a file; errors do not name a file.
-func DecodeImage(r io.Reader) (*RGB, error) {
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, fmt.Errorf("dataset: cannot read image: %w", err)
-	}
-	m, err := decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
-	}
-	return FromImage(m), nil
-}
+// DecodeImage decodes an image from r (any supported format) under the default Limits. It is LoadImage for callers
+// that hold the encoded bytes rather than a file; errors do not name a file.
+func DecodeImage(r io.Reader) (*RGB, error) { return Limits{}.DecodeImage(r) }
 
-// LoadMask reads a defect mask. A pixel is a defect when its grey value is nonzero; for colour masks, when any of
-// its colour channels is nonzero (alpha is ignored). Errors are as for LoadImage.
-func LoadMask(path string) (*Mask, error) {
-	m, err := decodeFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return MaskFromImage(m), nil
-}
+// LoadMask reads a defect mask under the default Limits. A pixel is a defect when its grey value is nonzero; for
+// colour masks, when any of its colour channels is nonzero (alpha is ignored). Errors are as for LoadImage.
+func LoadMask(path string) (*Mask, error) { return Limits{}.LoadMask(path) }
 
 // CheckMaskSize returns an error naming both files and both sizes when the mask is not the image's size.
 func CheckMaskSize(imagePath string, img *RGB, maskPath string, mask *Mask) error {
@@ -135,73 +103,6 @@ func LoadPair(imagePath, maskPath string) (*RGB, *Mask, error) {
 		return nil, nil, err
 	}
 	return img, mask, nil
-}
-
-func decodeFile(path string) (image.Image, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		// *PathError already names the file.
-		return nil, fmt.Errorf("dataset: cannot read image: %w", err)
-	}
-	m, err := decode(bytes.NewReader(data))
-	if err != nil {
-		return nil, fmt.Errorf("dataset: %s: %w", path, err)
-	}
-	return m, nil
-}
-
-// decode decodes one image, checking the announced size first, and turns the decoders' errors into messages that
-// say what is wrong with the data.
-func decode(r io.ReadSeeker) (image.Image, error) {
-	cfg, format, err := image.DecodeConfig(r)
-	if err != nil {
-		return nil, describe(err, "")
-	}
-	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return nil, fmt.Errorf("%s image has zero size (%dx%d)", format, cfg.Width, cfg.Height)
-	}
-	if int64(cfg.Width)*int64(cfg.Height) > MaxPixels {
-		return nil, fmt.Errorf("%s image is %dx%d, more than dataset.MaxPixels (%d) pixels",
-			format, cfg.Width, cfg.Height, MaxPixels)
-	}
-	if _, err := r.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	m, _, err := image.Decode(r)
-	if err != nil {
-		return nil, describe(err, format)
-	}
-	if b := m.Bounds(); b.Dx() <= 0 || b.Dy() <= 0 {
-		return nil, fmt.Errorf("%s image has zero size (%dx%d)", format, b.Dx(), b.Dy())
-	}
-	return m, nil
-}
-
-func describe(err error, format string) error {
-	what := "image"
-	if format != "" {
-		what = format + " image"
-	}
-	var (
-		pngErr  png.FormatError
-		jpegErr jpeg.FormatError
-		tiffErr tiff.FormatError
-		pngUns  png.UnsupportedError
-		jpegUns jpeg.UnsupportedError
-		tiffUns tiff.UnsupportedError
-	)
-	switch {
-	case errors.Is(err, image.ErrFormat):
-		return errors.New("unknown image format (supported: PNG, JPEG, BMP, TIFF, GIF)")
-	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
-		return fmt.Errorf("truncated %s: %w", what, err)
-	case errors.As(err, &pngErr), errors.As(err, &jpegErr), errors.As(err, &tiffErr):
-		return fmt.Errorf("corrupt %s data: %w", what, err)
-	case errors.As(err, &pngUns), errors.As(err, &jpegUns), errors.As(err, &tiffUns),
-		errors.Is(err, bmp.ErrUnsupported):
-		return fmt.Errorf("unsupported %s variant: %w", what, err)
-	}
-	return fmt.Errorf("corrupt %s data: %w", what, err)
 }
 
 // lut8[v] = v/255 as float32.

@@ -7,13 +7,22 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/crd-ad/crd/internal/safeio"
 )
 
 // Good is the defect type of normal (defect-free) images, as in the MVTec AD folder names.
 const Good = "good"
 
-// extensions lists the image file extensions that ListImages picks up (compared case-insensitively).
-var extensions = []string{".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+// extensions lists the image file extensions that ListImages picks up (compared case-insensitively): those of
+// the supported formats.
+var extensions = func() []string {
+	var out []string
+	for _, f := range formats {
+		out = append(out, f.exts...)
+	}
+	return out
+}()
 
 // Extensions returns the image file extensions that ListImages picks up, lower case with the dot (a new slice on
 // each call).
@@ -52,6 +61,8 @@ type Category struct {
 	Test    []Sample // test samples sorted by defect type ("good" included) then by path; empty without a test folder
 	Defects []string // the defect types present in Test, sorted, without Good
 	NoMasks []string // defect types that have no ground_truth folder, sorted
+	// Skipped are the files of train/good and of the test folders that are not listed (see ListImagesSkipped).
+	Skipped []Skipped
 }
 
 // OpenCategory lists the files of the MVTec AD category at dir. It reads no image. The test folder is optional (a
@@ -61,11 +72,11 @@ func OpenCategory(dir string) (*Category, error) {
 	if !isDir(trainDir) {
 		return nil, fmt.Errorf("dataset: %s is not an MVTec AD category: no folder train/good", dir)
 	}
-	train, err := ListImages(trainDir)
+	train, skipped, err := ListImagesSkipped(trainDir)
 	if err != nil {
 		return nil, err
 	}
-	c := &Category{Name: filepath.Base(filepath.Clean(dir)), Dir: dir, Train: train}
+	c := &Category{Name: filepath.Base(filepath.Clean(dir)), Dir: dir, Train: train, Skipped: skipped}
 
 	testDir := filepath.Join(dir, "test")
 	if !isDir(testDir) {
@@ -79,10 +90,11 @@ func OpenCategory(dir string) (*Category, error) {
 		return nil, fmt.Errorf("dataset: %s has no defect-type subfolders", testDir)
 	}
 	for _, defect := range types {
-		paths, err := ListImages(filepath.Join(testDir, defect))
+		paths, skipped, err := ListImagesSkipped(filepath.Join(testDir, defect))
 		if err != nil {
 			return nil, err
 		}
+		c.Skipped = append(c.Skipped, skipped...)
 		if defect == Good {
 			for _, p := range paths {
 				c.Test = append(c.Test, Sample{Path: p, Defect: Good})
@@ -170,42 +182,94 @@ func FindCategories(root string) ([]string, error) {
 
 // ListImages returns the image files directly in dir (not in subfolders), sorted by name, skipping hidden files
 // (names starting with "."). When dir is a file rather than a folder, it returns just that file if it has an image
-// extension. A folder without images is an error naming it.
+// extension. A folder without images is an error naming it. ListImagesSkipped also says which files it left out.
 func ListImages(dir string) ([]string, error) {
+	images, _, err := ListImagesSkipped(dir)
+	return images, err
+}
+
+// Skipped is a file that a listing left out, and why.
+type Skipped struct {
+	Path   string
+	Reason string // for example "not a supported image format" or "not a regular file (named pipe)"
+}
+
+// ListImagesSkipped is ListImages that also returns the files of dir it left out: files without a supported
+// image extension, and image-named entries that are not regular files (a FIFO, a device, a broken link). Hidden
+// files and subfolders are left out without a word.
+func ListImagesSkipped(dir string) (images []string, skipped []Skipped, err error) {
 	st, err := os.Stat(dir)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: %w", err)
+		return nil, nil, fmt.Errorf("dataset: %w", err)
 	}
 	if !st.IsDir() {
 		if !IsImageFile(dir) {
-			return nil, fmt.Errorf("dataset: %s: not an image file (extensions: %s)", dir, strings.Join(extensions, " "))
+			return nil, nil, fmt.Errorf("dataset: %s: not an image file (supported: %s; extensions: %s)",
+				dir, supportedFormats(), strings.Join(extensions, " "))
 		}
-		return []string{dir}, nil
+		return []string{dir}, nil, nil
 	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("dataset: cannot list images: %w", err)
+		return nil, nil, fmt.Errorf("dataset: cannot list images: %w", err)
 	}
-	var out []string
 	for _, e := range entries { // ReadDir sorts by name
 		name := e.Name()
-		if strings.HasPrefix(name, ".") || !IsImageFile(name) {
+		if strings.HasPrefix(name, ".") {
 			continue
 		}
 		p := filepath.Join(dir, name)
-		if e.Type()&fs.ModeSymlink != 0 { // follow links to files
-			if fi, err := os.Stat(p); err != nil || fi.IsDir() {
-				continue
+		fi, err := os.Stat(p) // follows links
+		switch {
+		case err != nil:
+			if pe, ok := err.(*fs.PathError); ok { // the path is already in Skipped
+				err = pe.Err
 			}
-		} else if e.IsDir() {
-			continue
+			skipped = append(skipped, Skipped{p, "cannot be read: " + err.Error()})
+		case fi.IsDir():
+		case !IsImageFile(name):
+			skipped = append(skipped, Skipped{p, "not a supported image format"})
+		case !fi.Mode().IsRegular():
+			skipped = append(skipped, Skipped{p, "not a regular file (" + safeio.Kind(fi.Mode()) + ")"})
+		default:
+			images = append(images, p)
 		}
-		out = append(out, p)
 	}
-	if len(out) == 0 {
-		return nil, fmt.Errorf("dataset: no images in %s (extensions: %s)", dir, strings.Join(extensions, " "))
+	if len(images) == 0 {
+		return nil, skipped, fmt.Errorf("dataset: no images in %s (supported: %s; extensions: %s)%s",
+			dir, supportedFormats(), strings.Join(extensions, " "), skippedNote(skipped))
 	}
-	return out, nil
+	return images, skipped, nil
+}
+
+// skippedNote is ", skipped N files: ..." for an error message, or "" when none were skipped.
+func skippedNote(skipped []Skipped) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	return "; " + SkippedSummary(skipped)
+}
+
+// SkippedSummary describes skipped files in one line: their count and the first few names, quoted, with why
+// they were skipped, and the supported formats. It returns "" for none.
+func SkippedSummary(skipped []Skipped) string {
+	if len(skipped) == 0 {
+		return ""
+	}
+	const show = 3
+	var parts []string
+	for _, s := range skipped[:min(show, len(skipped))] {
+		parts = append(parts, fmt.Sprintf("%q (%s)", s.Path, s.Reason))
+	}
+	if len(skipped) > show {
+		parts = append(parts, fmt.Sprintf("and %d more", len(skipped)-show))
+	}
+	noun := "files"
+	if len(skipped) == 1 {
+		noun = "file"
+	}
+	return fmt.Sprintf("skipped %d %s that are not readable images: %s (supported: %s)",
+		len(skipped), noun, strings.Join(parts, ", "), supportedFormats())
 }
 
 // subdirs returns the names of the non-hidden subfolders of dir, sorted.

@@ -80,6 +80,9 @@ type Evaluation struct {
 
 // EvalOptions configure Evaluate.
 type EvalOptions struct {
+	// SkipBad makes an unreadable image, or one whose mask is unreadable
+	// or not of its size, a warning (through Warn): the image is left out.
+	// Evaluate still fails when no image is left.
 	SkipBad  bool
 	Warn     func(error)
 	Progress Stage
@@ -207,7 +210,15 @@ func (d *Detector) Evaluate(ctx context.Context, cat *dataset.Category, opts Eva
 	err := d.PredictFiles(ctx, paths, opts.SkipBad, opts.Warn, func(r *Result) error {
 		mask, err := e.Add(r, r.Image.W, r.Image.H)
 		if err != nil {
-			return err
+			if !opts.SkipBad {
+				return err
+			}
+			// A corrupt or mis-sized mask: the image is skipped, as an
+			// unreadable image would be.
+			if opts.Warn != nil {
+				opts.Warn(fmt.Errorf("%w (image %s skipped)", err, r.Path))
+			}
+			return nil
 		}
 		done++
 		if opts.Progress != nil {
@@ -220,6 +231,9 @@ func (d *Detector) Evaluate(ctx context.Context, cat *dataset.Category, opts Eva
 	})
 	if err != nil {
 		return nil, err
+	}
+	if done == 0 {
+		return nil, fmt.Errorf("evaluate %s: none of the %d test images could be read (each was skipped)", cat.Dir, len(paths))
 	}
 	ev := e.Finish()
 	ev.Seconds = time.Since(t0).Seconds()

@@ -30,11 +30,10 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"math"
-	"os"
 
 	"github.com/crd-ad/crd/internal/atomicfile"
+	"github.com/crd-ad/crd/internal/safeio"
 )
 
 // Magic opens every model file.
@@ -236,7 +235,7 @@ func Write(path string, f *File) error {
 // and wrap ErrNotModel, ErrVersion, ErrTruncated, ErrChecksum or ErrMalformed
 // (or the operating system's error when the file cannot be read).
 func Read(path string) (*File, error) {
-	b, err := readRegular(path, MaxFileSize)
+	b, err := safeio.ReadFile(path, safeio.Limit{Bytes: MaxFileSize, Name: "modelfile.MaxFileSize"})
 	if err != nil {
 		return nil, fmt.Errorf("modelfile: %w", err)
 	}
@@ -251,32 +250,6 @@ func Read(path string) (*File, error) {
 // with a full memory bank of a few thousand images). A larger file is
 // refused before it is read.
 const MaxFileSize = 16 << 30
-
-// readRegular reads a regular file of at most limit bytes. Anything else
-// (a folder, a device such as /dev/zero, a FIFO that would block, an
-// oversized file) is refused before a byte is read.
-func readRegular(path string, limit int64) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
-	}
-	if fi.Size() > limit {
-		return nil, fmt.Errorf("%s: %d bytes, more than the limit of %d", path, fi.Size(), limit)
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	b := make([]byte, fi.Size())
-	if _, err := io.ReadFull(f, b); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
-}
 
 // Decode parses and verifies a model file held in memory. The returned arrays
 // do not share memory with b. Its errors wrap the same sentinels as Read's.

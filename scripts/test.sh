@@ -24,9 +24,11 @@ if [ "$(go env GOARCH)" = amd64 ]; then
 	rm -f "$cbench"
 fi
 
-echo "== fuzz the weight parsers (5 s per target)"
+echo "== fuzz the parsers (5 s per target)"
 for target in internal/pickle:FuzzLoad weights:FuzzDecodeTorch weights:FuzzTorchPickle weights:FuzzDecodeSafetensors weights:FuzzParseSidecar \
-	backbone:FuzzJSLiteralToJSON backbone:FuzzTFJSModel backbone:FuzzInceptionArchive; do
+	backbone:FuzzJSLiteralToJSON backbone:FuzzTFJSModel backbone:FuzzInceptionArchive \
+	dataset:FuzzDecodeImage dataset:FuzzMask modelfile:FuzzDecode detector:FuzzDecodeHeader \
+	cmd/crd:FuzzParseList cmd/crd:FuzzParseArgs; do
 	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 5s "./${target%%:*}"
 done
 

@@ -1,13 +1,11 @@
 package weights
 
 import (
-	"errors"
 	"fmt"
-	"io"
-	"os"
 	"slices"
 
 	"github.com/crd-ad/crd/internal/pickle"
+	"github.com/crd-ad/crd/internal/safeio"
 )
 
 // Limits bounds what reading one weight file may cost, whatever the file
@@ -158,36 +156,11 @@ func countElements(shape []int, max int64) (int64, error) {
 	return n, nil
 }
 
-var errNotRegular = errors.New("not a regular file")
-
 // maxFileName names the file size limit in errors.
 const maxFileName = "weights.Limits.MaxFileBytes"
 
-// readFileLimited reads a regular file of at most max bytes, checking its
-// size before reading (a FIFO, a device or /dev/zero are refused); limit
-// names the limit in errors.
+// readFileLimited reads a regular file of at most max bytes (see
+// safeio.ReadFile); limit names the limit in errors.
 func readFileLimited(path string, max int64, limit string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return nil, err
-	}
-	if !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w", path, errNotRegular)
-	}
-	if st.Size() > max {
-		return nil, fmt.Errorf("%s: %d bytes, more than the limit of %d (%s)", path, st.Size(), max, limit)
-	}
-	b, err := io.ReadAll(io.LimitReader(f, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(b)) > max {
-		return nil, fmt.Errorf("%s: grew past the limit of %d bytes while being read (%s)", path, max, limit)
-	}
-	return b, nil
+	return safeio.ReadFile(path, safeio.Limit{Bytes: max, Name: limit})
 }

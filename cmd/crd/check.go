@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/crd-ad/crd/internal/atomicfile"
+	"github.com/crd-ad/crd/internal/safeio"
 	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/preprocess"
 )
@@ -107,14 +108,11 @@ func checkModelOutput(out string, force bool, inputs []string) error {
 // isModelFile reports whether path is a regular file that starts with the
 // model-file magic.
 func isModelFile(path string) bool {
-	f, err := os.Open(path)
+	f, _, err := safeio.Open(path, safeio.Limit{Bytes: modelfile.MaxFileSize})
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		return false
-	}
 	b := make([]byte, len(modelfile.Magic))
 	_, err = io.ReadFull(f, b)
 	return err == nil && bytes.Equal(b, []byte(modelfile.Magic))
@@ -123,7 +121,7 @@ func isModelFile(path string) bool {
 // fileDigest is the SHA-256 of a regular file's content.
 func fileDigest(path string) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
-	f, err := os.Open(path)
+	f, _, err := safeio.Open(path, safeio.Limit{Bytes: modelfile.MaxFileSize, Name: "modelfile.MaxFileSize"})
 	if err != nil {
 		return sum, err
 	}

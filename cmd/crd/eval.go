@@ -29,7 +29,12 @@ func openCategory(dir string) (*dataset.Category, error) {
 		return nil, fmt.Errorf("%s holds %d categories (%s): evaluate each with its own model, e.g. --data %s",
 			dir, len(cats), strings.Join(cats, ", "), cats[0])
 	}
-	return dataset.OpenCategory(cats[0])
+	cat, err := dataset.OpenCategory(cats[0])
+	if err != nil {
+		return nil, err
+	}
+	warnSkipped(cat.Skipped)
+	return cat, nil
 }
 
 func runEval(ctx context.Context, args []string) error {

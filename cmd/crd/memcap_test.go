@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"encoding/binary"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -86,9 +88,78 @@ type bombCase struct {
 // bombCases are the resource-bomb inputs, built in dir.
 func bombCases(t *testing.T, dir string) []bombCase {
 	data := filepath.Join(dir, "good")
+	out := filepath.Join(dir, "m.crd")
+	train := func(input string) []string { return []string{"train", "--data", input, "-o", out, "--quiet"} }
 	return []bombCase{
-		{"input size flag", []string{"train", "--data", data, "-o", filepath.Join(dir, "m.crd"), "--size", "30000"}, "--size 30000"},
+		{"input size flag", []string{"train", "--data", data, "-o", out, "--size", "30000"}, "--size 30000"},
+		// Images: a few hundred bytes announcing 0.5 and 1 GB of pixels,
+		// a sparse 3 GB file, /dev/zero and a FIFO under image names.
+		{"PNG announcing 11000x11000", train(writeBomb(t, dir, "bomb8.png", bombPNG(11000, 11000, 8))), "dataset.Limits.MaxPixels"},
+		{"16-bit PNG announcing 6000x6000", train(writeBomb(t, dir, "bomb16.png", bombPNG(6000, 6000, 16))), "dataset.Limits.MaxPixels"},
+		{"sparse 3 GB .png", train(sparseFile(t, dir, "sparse.png", 3<<30)), "dataset.Limits.MaxFileBytes"},
+		{"/dev/zero named .png", train(special(t, dir, "zero.png", "/dev/zero")), "not a regular file (device)"},
+		{"FIFO named .png", train(special(t, dir, "fifo.png", "")), "not a regular file (named pipe (FIFO))"},
+		// Model files: read with -m, and replaced with -o.
+		{"/dev/zero named .crd", []string{"predict", "-m", special(t, dir, "zero.crd", "/dev/zero"), filepath.Join(data, "000.png")}, "not a regular file (device)"},
+		{"FIFO named .crd", []string{"predict", "-m", special(t, dir, "fifo.crd", ""), filepath.Join(data, "000.png")}, "not a regular file (named pipe (FIFO))"},
+		{"FIFO as -o", []string{"train", "--data", data, "-o", filepath.Join(dir, "fifo.crd")}, "not a crd model file"},
 	}
+}
+
+// bombPNG is a valid PNG header announcing a w x h RGBA image of the given
+// bit depth, with almost no pixel data.
+func bombPNG(w, h uint32, depth byte) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	chunk := func(typ string, data []byte) {
+		binary.Write(&b, binary.BigEndian, uint32(len(data)))
+		b.WriteString(typ)
+		b.Write(data)
+		binary.Write(&b, binary.BigEndian, crc32.ChecksumIEEE(append([]byte(typ), data...)))
+	}
+	ihdr := make([]byte, 13)
+	binary.BigEndian.PutUint32(ihdr[0:], w)
+	binary.BigEndian.PutUint32(ihdr[4:], h)
+	ihdr[8], ihdr[9] = depth, 6
+	chunk("IHDR", ihdr)
+	chunk("IDAT", []byte{0x78, 0x9c, 0x63, 0x00, 0x00, 0x00, 0x01, 0x00, 0x01})
+	chunk("IEND", nil)
+	return b.Bytes()
+}
+
+func writeBomb(t *testing.T, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// sparseFile makes a file of size bytes that takes no disk space.
+func sparseFile(t *testing.T, dir, name string, size int64) string {
+	t.Helper()
+	p := writeBomb(t, dir, name, nil)
+	if err := os.Truncate(p, size); err != nil {
+		t.Skipf("sparse file: %v", err)
+	}
+	return p
+}
+
+// special makes name a link to target, or a FIFO when target is empty.
+func special(t *testing.T, dir, name, target string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	var err error
+	if target == "" {
+		err = mkfifo(p)
+	} else {
+		err = os.Symlink(target, p)
+	}
+	if err != nil {
+		t.Skipf("%s: %v", name, err)
+	}
+	return p
 }
 
 func firstLines(s string, n int) string {

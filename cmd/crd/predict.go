@@ -32,10 +32,11 @@ func expandPaths(args []string) ([]string, error) {
 			return nil, fmt.Errorf("%s: %w", a, err)
 		}
 		if st.IsDir() {
-			imgs, err := dataset.ListImages(a)
+			imgs, skipped, err := dataset.ListImagesSkipped(a)
 			if err != nil {
 				return nil, err
 			}
+			warnSkipped(skipped)
 			out = append(out, imgs...)
 		} else {
 			out = append(out, a)

@@ -103,13 +103,19 @@ func trainImages(dir string) ([]string, error) {
 		if len(cat.Train) == 0 {
 			return nil, fmt.Errorf("%s: no images in train/good", dir)
 		}
+		warnSkipped(cat.Skipped)
 		return cat.Train, nil
 	}
 	if cats, err := dataset.FindCategories(dir); err == nil && len(cats) > 1 {
 		return nil, fmt.Errorf("%s holds %d categories (%s): train one model per category, e.g. --data %s",
 			dir, len(cats), strings.Join(cats, ", "), cats[0])
 	}
-	return dataset.ListImages(dir)
+	paths, skipped, err := dataset.ListImagesSkipped(dir)
+	if err != nil {
+		return nil, err
+	}
+	warnSkipped(skipped)
+	return paths, nil
 }
 
 func runTrain(ctx context.Context, args []string) error {
