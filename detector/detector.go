@@ -188,8 +188,9 @@ type Result struct {
 func (d *Detector) score(it *Item, cal *Calibration) *Result {
 	f := it.Features
 	grid := make([]float32, f.H*f.W)
-	d.Method.Score(f.Data, f.H*f.W, grid)
-	r := d.fromGrid(grid, f.H, f.W, cal)
+	InStage(context.Background(), StageScore, func() { d.Method.Score(f.Data, f.H*f.W, grid) })
+	var r *Result
+	InStage(context.Background(), StageMap, func() { r = d.fromGrid(grid, f.H, f.W, cal) })
 	r.Index, r.Path, r.Image = it.Index, it.Path, it.Image
 	return r
 }

@@ -118,7 +118,7 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 	stop := make(chan struct{})
 	defer close(stop)
 	ch := make(chan loaded, 1)
-	go func() {
+	go InStage(ctx, StageDecode, func() {
 		defer close(ch)
 		for start := 0; start < len(paths); start += batch {
 			if ctx.Err() != nil {
@@ -134,7 +134,7 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 				return
 			}
 		}
-	}()
+	})
 	for l := range ch {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -165,11 +165,15 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
 	e.net.Lock()
 	defer e.net.Unlock()
-	outs, err := e.Net.Forward(x)
+	var outs []*nn.Tensor
+	var err error
+	InStage(context.Background(), StageTrunk, func() { outs, err = e.Net.Forward(x) })
 	if err != nil {
 		return nil, fmt.Errorf("backbone: %w", err)
 	}
-	return patchfeat.Features(outs)
+	var f *nn.Tensor
+	InStage(context.Background(), StageEmbed, func() { f, err = patchfeat.Features(outs) })
+	return f, err
 }
 
 // load decodes and preprocesses paths[from:to] in parallel into one batch.

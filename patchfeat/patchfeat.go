@@ -32,16 +32,20 @@ func Features(layers []*nn.Tensor) (*nn.Tensor, error) {
 	}
 	out := nn.NewTensor(n, d, h, w)
 	plane := h * w
+	win := nn.Square(3, 1, 1)
+	var pooled nn.Tensor // a deeper layer's pooled image, before its resize
 	off := 0
 	for _, l := range layers {
-		p := nn.AvgPool2D(l, 3, 1, 1, true)
-		if p.H != h || p.W != w {
-			p = nn.ResizeBilinear(p, h, w)
-		}
+		size := l.C * l.H * l.W
 		for b := 0; b < n; b++ {
-			src := p.Data[b*l.C*plane : (b+1)*l.C*plane]
-			dst := out.Data[(b*d+off)*plane : (b*d+off+l.C)*plane]
-			copy(dst, src)
+			// Each image's layer goes straight into its channel slice of out.
+			img := &nn.Tensor{N: 1, C: l.C, H: l.H, W: l.W, Data: l.Data[b*size : (b+1)*size]}
+			dst := &nn.Tensor{Data: out.Data[(b*d+off)*plane : (b*d+off+l.C)*plane]}
+			if l.H == h && l.W == w {
+				nn.AvgPool2DInto(dst, img, win, true)
+				continue
+			}
+			nn.ResizeBilinearInto(dst, nn.AvgPool2DInto(&pooled, img, win, true), h, w)
 		}
 		off += l.C
 	}

@@ -58,3 +58,14 @@ func TestFeaturesErrors(t *testing.T) {
 		t.Error("batch mismatch accepted")
 	}
 }
+
+// BenchmarkFeatures is the patch embedding of inception_v3 at 299 (mixed2
+// and mixed5) for a batch of 8.
+func BenchmarkFeatures(b *testing.B) {
+	layers := []*nn.Tensor{layer(8, 288, 35, 35, 0), layer(8, 768, 17, 17, 1)}
+	for b.Loop() {
+		if _, err := Features(layers); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -99,7 +99,9 @@ func runPredict(ctx context.Context, args []string) error {
 		}
 		if out != "" {
 			pr.Heatmap, pr.Mask = names.next(r.Path)
-			if err := report.WritePredictionPNGs(d, r, pr.Heatmap, pr.Mask); err != nil {
+			var err error
+			detector.InStage(ctx, detector.StageOutput, func() { err = report.WritePredictionPNGs(d, r, pr.Heatmap, pr.Mask) })
+			if err != nil {
 				return err
 			}
 		}
