@@ -280,6 +280,7 @@ func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*R
 	for k, img := range imgs {
 		res[k] = d.score(&Item{Index: k, Image: img, Features: feats.Image(k)}, &d.Calibration)
 	}
+	e.feats.Put(feats)
 	return res, nil
 }
 

@@ -19,6 +19,12 @@ import (
 // (each N x C_l x H_l x W_l, first layer on the finest grid) and returns an
 // N x d x H_0 x W_0 tensor.
 func Features(layers []*nn.Tensor) (*nn.Tensor, error) {
+	return FeaturesInto(nil, layers)
+}
+
+// FeaturesInto is Features writing into dst, whose memory is reused when
+// large enough (nil: a new tensor). It returns dst.
+func FeaturesInto(dst *nn.Tensor, layers []*nn.Tensor) (*nn.Tensor, error) {
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("patchfeat: no feature layers")
 	}
@@ -30,7 +36,11 @@ func Features(layers []*nn.Tensor) (*nn.Tensor, error) {
 		}
 		d += l.C
 	}
-	out := nn.NewTensor(n, d, h, w)
+	out := dst
+	if out == nil {
+		out = &nn.Tensor{}
+	}
+	out.Reshape(n, d, h, w)
 	plane := h * w
 	win := nn.Square(3, 1, 1)
 	var pooled nn.Tensor // a deeper layer's pooled image, before its resize

@@ -69,3 +69,30 @@ func BenchmarkFeatures(b *testing.B) {
 		}
 	}
 }
+
+// TestFeaturesIntoReuses checks that FeaturesInto overwrites every value of a
+// recycled, larger tensor and reuses its memory.
+func TestFeaturesIntoReuses(t *testing.T) {
+	layers := []*nn.Tensor{layer(2, 3, 6, 5, 0), layer(2, 4, 3, 3, 1)}
+	want, err := Features(layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := nn.NewTensor(3, 7, 6, 5)
+	for i := range dst.Data {
+		dst.Data[i] = float32(math.NaN())
+	}
+	mem := &dst.Data[0]
+	got, err := FeaturesInto(dst, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != dst || &got.Data[0] != mem || got.N != 2 || got.C != 7 || got.H != 6 || got.W != 5 {
+		t.Fatalf("FeaturesInto did not reuse dst: %dx%dx%dx%d", got.N, got.C, got.H, got.W)
+	}
+	for i, v := range want.Data {
+		if got.Data[i] != v {
+			t.Fatalf("value %d: %g, want %g", i, got.Data[i], v)
+		}
+	}
+}
