@@ -269,6 +269,12 @@ func (b *inception) MACs(h, w int) int64 {
 // MinInput) and returns mixed2 and mixed5 as NCHW tensors, valid until the
 // next call.
 func (b *inception) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
+	return b.ForwardProfile(x, nil)
+}
+
+// ForwardProfile is Forward that reports each step's time to rec (nil:
+// none).
+func (b *inception) ForwardProfile(x *nn.Tensor, rec func(LayerTime)) ([]*nn.Tensor, error) {
 	info := InceptionInfo()
 	if x.C != 3 {
 		return nil, fmt.Errorf("inception_v3: input has %d channels, want 3", x.C)
@@ -280,7 +286,9 @@ func (b *inception) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
 	if len(x.Data) < x.Len() {
 		panic(fmt.Sprintf("inception_v3: input tensor %dx%dx%dx%d holds only %d values", x.N, x.C, x.H, x.W, len(x.Data)))
 	}
+	st := newStepTimer(rec)
 	nn.FromNCHW(&b.in, x)
+	st.done(inceptionInput, "layout", &b.in, 0)
 	hs, ws := b.sizes(x.H, x.W)
 	clear(b.shaped)
 	input := func(name string) *nn.NHWC {
@@ -311,6 +319,9 @@ func (b *inception) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
 			} else {
 				b.convs[i].Forward(buffer(i), src, &b.ws)
 			}
+			if st.rec != nil {
+				st.done(nd.name, "conv", &nn.NHWC{N: x.N, H: hs[i], W: ws[i], C: nd.outC}, int64(x.N)*b.convs[i].MACs(src.H, src.W))
+			}
 		case incMaxPool, incAvgPool:
 			dst := &b.tmp
 			if t < 0 {
@@ -325,6 +336,13 @@ func (b *inception) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
 			if t >= 0 {
 				copyChannels(buffer(t), b.offset[i], dst)
 			}
+			if st.rec != nil {
+				kind := "avgpool"
+				if nd.kind == incMaxPool {
+					kind = "maxpool"
+				}
+				st.done(nd.name, kind, dst, 0)
+			}
 		case incConcat:
 			dst := buffer(i)
 			off := 0
@@ -335,10 +353,12 @@ func (b *inception) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
 				}
 				off += b.nodes[j].outC
 			}
+			st.done(nd.name, "concat", dst, 0)
 		}
 	}
 	for k, j := range b.outputs {
 		b.slots[b.slot[j]].ToNCHW(b.out[k])
+		st.done(b.nodes[j].name, "layout", &b.slots[b.slot[j]], 0)
 	}
 	return b.out, nil
 }

@@ -265,27 +265,40 @@ func checkInput(info Info, x *nn.Tensor) error {
 // Forward runs the trunk. Returned tensors (layer2, layer3; NCHW) are valid
 // until the next call.
 func (r *resNet) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
+	return r.ForwardProfile(x, nil)
+}
+
+// ForwardProfile is Forward that reports each step's time to rec (nil:
+// none).
+func (r *resNet) ForwardProfile(x *nn.Tensor, rec func(LayerTime)) ([]*nn.Tensor, error) {
 	if err := checkInput(r.info, x); err != nil {
 		return nil, err
 	}
+	st := newStepTimer(rec)
 	nn.FromNCHW(&r.in, x)
+	st.done("input", "layout", &r.in, 0)
 	r.stem.Forward(&r.stemOut, &r.in, &r.ws)
+	st.done("conv1", "conv", &r.stemOut, int64(x.N)*r.stem.MACs(x.H, x.W))
 	nn.MaxPool(&r.x, &r.stemOut, nn.Square(3, 2, 1))
+	st.done("maxpool", "maxpool", &r.x, 0)
 	cur, spare := &r.x, &r.d
 	for l := range r.layers {
-		for _, b := range r.layers[l] {
-			cur, spare = r.block(b, cur, spare)
+		for k, b := range r.layers[l] {
+			cur, spare = r.block(b, cur, spare, &st, l, k)
 		}
 		if l >= 1 {
 			cur.ToNCHW(&r.out[l-1])
+			if st.rec != nil {
+				st.done(fmt.Sprintf("layer%d", l+1), "layout", cur, 0)
+			}
 		}
 	}
 	return []*nn.Tensor{&r.out[0], &r.out[1]}, nil
 }
 
 // block runs one residual block on cur and returns the buffer holding the
-// output and the free one.
-func (r *resNet) block(b block, cur, spare *nn.NHWC) (*nn.NHWC, *nn.NHWC) {
+// output and the free one. Its steps are timed by st as block k of layer l.
+func (r *resNet) block(b block, cur, spare *nn.NHWC, st *stepTimer, l, k int) (*nn.NHWC, *nn.NHWC) {
 	n := len(b.convs)
 	in := cur
 	for i, c := range b.convs[:n-1] {
@@ -294,15 +307,19 @@ func (r *resNet) block(b block, cur, spare *nn.NHWC) (*nn.NHWC, *nn.NHWC) {
 			dst = &r.t2
 		}
 		c.Forward(dst, in, &r.ws)
+		st.conv(l, k, i+1, dst, c, in)
 		in = dst
 	}
 	last := b.convs[n-1]
 	if b.down != nil {
 		b.down.Forward(spare, cur, &r.ws)
+		st.conv(l, k, 0, spare, b.down, cur)
 		last.ForwardAdd(spare, in, spare, &r.ws)
+		st.conv(l, k, n, spare, last, in)
 		return spare, cur
 	}
 	last.ForwardAdd(cur, in, cur, &r.ws)
+	st.conv(l, k, n, cur, last, in)
 	return cur, spare
 }
 

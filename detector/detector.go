@@ -208,8 +208,9 @@ func (d *Detector) score(it *Item, cal *Calibration) (*Result, error) {
 			d.name(0), cal.GridH, cal.GridW, f.H, f.W)
 	}
 	grid := make([]float32, f.H*f.W)
-	d.Method.Score(f.Data, f.H*f.W, grid)
-	r := d.fromGrid(grid, f.H, f.W, cal)
+	InStage(context.Background(), StageScore, func() { d.Method.Score(f.Data, f.H*f.W, grid) })
+	var r *Result
+	InStage(context.Background(), StageMap, func() { r = d.fromGrid(grid, f.H, f.W, cal) })
 	r.Index, r.Path, r.Image = it.Index, it.Path, it.Image
 	return r, nil
 }
@@ -307,6 +308,7 @@ func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*R
 			return nil, err
 		}
 	}
+	e.feats.Put(feats)
 	return res, nil
 }
 

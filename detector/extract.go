@@ -31,6 +31,8 @@ type Extractor struct {
 
 	// net serialises the backbone, which is not safe for concurrent use.
 	net sync.Mutex
+	// feats recycles patch-feature tensors between batches.
+	feats sync.Pool
 }
 
 // Item is one image's result from Extractor.Run.
@@ -103,7 +105,9 @@ func eachItem(fn func(it *Item) error) func([]*Item, *nn.Tensor) error {
 
 // RunBatches is Run one backbone batch at a time: fn gets the batch's items
 // and their features as one N x d x gh x gw tensor (item k is image k), for
-// consumers that are faster on whole batches, such as the Gram update.
+// consumers that are faster on whole batches, such as the Gram update. The
+// tensor is only valid during the call: its memory is reused for the next
+// batch.
 func (e *Extractor) RunBatches(ctx context.Context, paths []string, fn func(items []*Item, feats *nn.Tensor) error) error {
 	return e.run(ctx, paths, badImages{e.SkipBad, e.Warn}, fn)
 }
@@ -118,7 +122,7 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 	stop := make(chan struct{})
 	defer close(stop)
 	ch := make(chan loaded, 1)
-	go func() {
+	go InStage(ctx, StageDecode, func() {
 		defer close(ch)
 		for start := 0; start < len(paths); start += batch {
 			if ctx.Err() != nil {
@@ -134,7 +138,7 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 				return
 			}
 		}
-	}()
+	})
 	for l := range ch {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -153,7 +157,9 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 		for k, i := range l.idx {
 			items[k] = &Item{Index: i, Path: paths[i], Image: l.imgs[k], Features: feats.Image(k)}
 		}
-		if err := fn(items, feats); err != nil {
+		err = fn(items, feats)
+		e.feats.Put(feats)
+		if err != nil {
 			return err
 		}
 	}
@@ -161,15 +167,20 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 }
 
 // features runs the backbone and the patch embedding on one input batch.
-// The result does not share memory with the backbone's buffers.
+// The result does not share memory with the backbone's buffers; it may be
+// a recycled tensor, which the caller hands back to e.feats when done.
 func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
 	e.net.Lock()
 	defer e.net.Unlock()
-	outs, err := e.Net.Forward(x)
+	var outs []*nn.Tensor
+	var err error
+	InStage(context.Background(), StageTrunk, func() { outs, err = e.Net.Forward(x) })
 	if err != nil {
 		return nil, fmt.Errorf("backbone: %w", err)
 	}
-	return patchfeat.Features(outs)
+	f, _ := e.feats.Get().(*nn.Tensor)
+	InStage(context.Background(), StageEmbed, func() { f, err = patchfeat.FeaturesInto(f, outs) })
+	return f, err
 }
 
 // load decodes and preprocesses paths[from:to] in parallel into one batch.

@@ -43,6 +43,10 @@ func pool(dst, x *NHWC, w Window, kind poolKind) {
 		panic(fmt.Sprintf("nn: pooling window %dx%d does not fit input %v", w.KH, w.KW, x))
 	}
 	dst.Reshape(x.N, g.OutH, g.OutW, x.C)
+	if x.C == 1 {
+		poolPlanes(dst, x, w, g, kind)
+		return
+	}
 	C := x.C
 	parallel.For(x.N*g.OutH, 0, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
@@ -89,6 +93,95 @@ func pool(dst, x *NHWC, w Window, kind poolKind) {
 					for c := range o {
 						o[c] *= inv
 					}
+				}
+			}
+		}
+	})
+}
+
+// poolPlanes is pool for single-channel maps (C == 1: the planes of an NCHW
+// tensor). It adds (or takes the maximum of) the same values in the same
+// order as the general path, so the results are bit-identical, but it walks
+// each input row once per window column across all the output columns whose
+// windows lie inside the row, instead of one window at a time.
+func poolPlanes(dst, x *NHWC, w Window, g Geometry, kind poolKind) {
+	sw := w.StrideW
+	// Output columns [lo, hi) have their whole window inside the row.
+	lo := min((g.PadLeft+sw-1)/sw, g.OutW)
+	hi := max(min(floorDiv(x.W+g.PadLeft-w.KW, sw)+1, g.OutW), lo)
+	// cntX[ox] is the number of window columns counted by the average.
+	cntX := make([]int, g.OutW)
+	for ox := range cntX {
+		xs := ox*sw - g.PadLeft
+		xe := xs + w.KW
+		if kind == poolAvgInclude {
+			cntX[ox] = min(xe, x.W+g.PadRight) - xs
+		} else {
+			cntX[ox] = min(xe, x.W) - max(xs, 0)
+		}
+	}
+	parallel.For(x.N*g.OutH, 0, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			n, oy := r/g.OutH, r%g.OutH
+			ys := oy*w.StrideH - g.PadTop
+			ye := ys + w.KH
+			y0, y1 := max(ys, 0), min(ye, x.H)
+			o := dst.Data[r*g.OutW:][:g.OutW]
+			if kind == poolMax {
+				for i := range o {
+					o[i] = float32(math.Inf(-1))
+				}
+			} else {
+				clear(o)
+			}
+			for y := y0; y < y1; y++ {
+				row := x.Data[(n*x.H+y)*x.W:][:x.W]
+				for ox := range o {
+					if ox >= lo && ox < hi {
+						continue // the inner columns follow
+					}
+					xs := ox*sw - g.PadLeft
+					for xx := max(xs, 0); xx < min(xs+w.KW, x.W); xx++ {
+						if kind == poolMax {
+							o[ox] = max(o[ox], row[xx])
+						} else {
+							o[ox] += row[xx]
+						}
+					}
+				}
+				in := o[lo:hi]
+				for k := 0; k < w.KW && len(in) > 0; k++ {
+					off := lo*sw - g.PadLeft + k
+					switch {
+					case kind == poolMax && sw == 1:
+						for i, v := range row[off : off+len(in)] {
+							in[i] = max(in[i], v)
+						}
+					case kind == poolMax:
+						for i := range in {
+							in[i] = max(in[i], row[off+i*sw])
+						}
+					case sw == 1:
+						for i, v := range row[off : off+len(in)] {
+							in[i] += v
+						}
+					default:
+						for i := range in {
+							in[i] += row[off+i*sw]
+						}
+					}
+				}
+			}
+			if kind == poolMax {
+				continue
+			}
+			cntY := y1 - y0
+			if kind == poolAvgInclude {
+				cntY = min(ye, x.H+g.PadBottom) - ys
+			}
+			for ox := range o {
+				if cnt := cntY * cntX[ox]; cnt > 0 {
+					o[ox] *= 1 / float32(cnt)
 				}
 			}
 		}

@@ -58,6 +58,10 @@ func ResizeBilinearNHWC(dst, x *NHWC, h, w int) {
 	dst.Reshape(x.N, h, w, x.C)
 	ty, tx := bilinearTaps(x.H, h), bilinearTaps(x.W, w)
 	C := x.C
+	if C == 1 {
+		resizePlanes(dst, x, ty, tx)
+		return
+	}
 	parallel.For(x.N*h, 0, func(lo, hi int) {
 		for r := lo; r < hi; r++ {
 			n, oy := r/h, r%h
@@ -72,6 +76,35 @@ func ResizeBilinearNHWC(dst, x *NHWC, h, w int) {
 				p10, p11 := row1[a:a+C], row1[b:b+C]
 				for c := range o {
 					o[c] = wy0*(wx0*p00[c]+wx1*p01[c]) + wy1*(wx0*p10[c]+wx1*p11[c])
+				}
+			}
+		}
+	})
+}
+
+// resizePlanes is ResizeBilinearNHWC for single-channel maps (C == 1: the
+// planes of an NCHW tensor), with the same arithmetic per output value:
+// each plane's source rows are first interpolated horizontally (the inner
+// sums wx0*p[a] + wx1*p[b]), once per source row instead of once per output
+// row that reads them, then blended vertically.
+func resizePlanes(dst, x *NHWC, ty, tx interp) {
+	h, w := dst.H, dst.W
+	parallel.For(x.N, 0, func(lo, hi int) {
+		rows := make([]float32, x.H*w)
+		for n := lo; n < hi; n++ {
+			for sy := range x.H {
+				src := x.Data[(n*x.H+sy)*x.W:][:x.W]
+				o := rows[sy*w:][:w]
+				for ox := range o {
+					o[ox] = tx.l0[ox]*src[tx.i0[ox]] + tx.l1[ox]*src[tx.i1[ox]]
+				}
+			}
+			for oy := range h {
+				r0, r1 := rows[ty.i0[oy]*w:][:w], rows[ty.i1[oy]*w:][:w]
+				wy0, wy1 := ty.l0[oy], ty.l1[oy]
+				o := dst.Data[(n*h+oy)*w:][:w]
+				for ox := range o {
+					o[ox] = wy0*r0[ox] + wy1*r1[ox]
 				}
 			}
 		}

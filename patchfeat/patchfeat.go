@@ -19,6 +19,12 @@ import (
 // (each N x C_l x H_l x W_l, first layer on the finest grid) and returns an
 // N x d x H_0 x W_0 tensor.
 func Features(layers []*nn.Tensor) (*nn.Tensor, error) {
+	return FeaturesInto(nil, layers)
+}
+
+// FeaturesInto is Features writing into dst, whose memory is reused when
+// large enough (nil: a new tensor). It returns dst.
+func FeaturesInto(dst *nn.Tensor, layers []*nn.Tensor) (*nn.Tensor, error) {
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("patchfeat: no feature layers")
 	}
@@ -30,18 +36,26 @@ func Features(layers []*nn.Tensor) (*nn.Tensor, error) {
 		}
 		d += l.C
 	}
-	out := nn.NewTensor(n, d, h, w)
+	out := dst
+	if out == nil {
+		out = &nn.Tensor{}
+	}
+	out.Reshape(n, d, h, w)
 	plane := h * w
+	win := nn.Square(3, 1, 1)
+	var pooled nn.Tensor // a deeper layer's pooled image, before its resize
 	off := 0
 	for _, l := range layers {
-		p := nn.AvgPool2D(l, 3, 1, 1, true)
-		if p.H != h || p.W != w {
-			p = nn.ResizeBilinear(p, h, w)
-		}
+		size := l.C * l.H * l.W
 		for b := 0; b < n; b++ {
-			src := p.Data[b*l.C*plane : (b+1)*l.C*plane]
-			dst := out.Data[(b*d+off)*plane : (b*d+off+l.C)*plane]
-			copy(dst, src)
+			// Each image's layer goes straight into its channel slice of out.
+			img := &nn.Tensor{N: 1, C: l.C, H: l.H, W: l.W, Data: l.Data[b*size : (b+1)*size]}
+			dst := &nn.Tensor{Data: out.Data[(b*d+off)*plane : (b*d+off+l.C)*plane]}
+			if l.H == h && l.W == w {
+				nn.AvgPool2DInto(dst, img, win, true)
+				continue
+			}
+			nn.ResizeBilinearInto(dst, nn.AvgPool2DInto(&pooled, img, win, true), h, w)
 		}
 		off += l.C
 	}

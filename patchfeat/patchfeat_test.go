@@ -58,3 +58,41 @@ func TestFeaturesErrors(t *testing.T) {
 		t.Error("batch mismatch accepted")
 	}
 }
+
+// BenchmarkFeatures is the patch embedding of inception_v3 at 299 (mixed2
+// and mixed5) for a batch of 8.
+func BenchmarkFeatures(b *testing.B) {
+	layers := []*nn.Tensor{layer(8, 288, 35, 35, 0), layer(8, 768, 17, 17, 1)}
+	for b.Loop() {
+		if _, err := Features(layers); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// TestFeaturesIntoReuses checks that FeaturesInto overwrites every value of a
+// recycled, larger tensor and reuses its memory.
+func TestFeaturesIntoReuses(t *testing.T) {
+	layers := []*nn.Tensor{layer(2, 3, 6, 5, 0), layer(2, 4, 3, 3, 1)}
+	want, err := Features(layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := nn.NewTensor(3, 7, 6, 5)
+	for i := range dst.Data {
+		dst.Data[i] = float32(math.NaN())
+	}
+	mem := &dst.Data[0]
+	got, err := FeaturesInto(dst, layers)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != dst || &got.Data[0] != mem || got.N != 2 || got.C != 7 || got.H != 6 || got.W != 5 {
+		t.Fatalf("FeaturesInto did not reuse dst: %dx%dx%dx%d", got.N, got.C, got.H, got.W)
+	}
+	for i, v := range want.Data {
+		if got.Data[i] != v {
+			t.Fatalf("value %d: %g, want %g", i, got.Data[i], v)
+		}
+	}
+}

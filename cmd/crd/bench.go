@@ -17,11 +17,14 @@ func runBench(ctx context.Context, args []string) error {
 	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data mvtec/screw
   crd bench --data mvtec/screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
   crd bench --data DIR --json > bench.json
+  crd bench --trunk --backbone resnet18 --batch 8 --rounds 5 --json    # the backbone alone, random weights
+  crd bench --trunk --profile-layers --batch 1                          # time and GFLOP/s of every step
 `)
 	var data, plot, lambdas, coresets, fractions, backboneName, lambdaMode, score string
 	var lambda, holdout float64
 	var maxTrain, size, timing, batch int
-	var asJSON, asMarkdown, quiet bool
+	var asJSON, asMarkdown, quiet, trunk, profileLayers, cachedWeights bool
+	var rounds int
 	fs.StringVar(&data, "data", "", "an MVTec AD layout category")
 	fs.StringVar(&backboneName, "backbone", "inception_v3", "backbone")
 	fs.IntVar(&size, "size", 0, "input size; 0 keeps the backbone's default")
@@ -39,12 +42,32 @@ func runBench(ctx context.Context, args []string) error {
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&asMarkdown, "markdown", false, "print the comparison and lambda tables as Markdown, as docs/benchmarks.md shows them")
 	fs.BoolVar(&quiet, "quiet", false, "no progress or log lines")
+	fs.BoolVar(&trunk, "trunk", false, "time the backbone's forward pass alone on a random batch (no --data): images/s per round and their median")
+	fs.BoolVar(&profileLayers, "profile-layers", false, "with --trunk: time every convolution, pooling, concatenation and layout step (median over the rounds)")
+	fs.BoolVar(&cachedWeights, "cached-weights", false, "with --trunk: use the cached weights instead of random ones")
+	fs.IntVar(&rounds, "rounds", 5, "with --trunk: timed forward passes")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) > 0 {
 		return usagef("unexpected arguments %q", pos)
+	}
+	if trunk || profileLayers {
+		if err := checkSize(size); err != nil {
+			return err
+		}
+		if err := checkBatch(batch); err != nil {
+			return err
+		}
+		if rounds < 1 {
+			return usagef("--rounds %d: want at least 1", rounds)
+		}
+		b, err := runTrunkBench(ctx, backboneName, size, batch, rounds, !cachedWeights, profileLayers)
+		if err != nil {
+			return err
+		}
+		return writeTrunkBench(b, asJSON)
 	}
 	if err := checkFraction("holdout", holdout, 0, 1, false); err != nil {
 		return err

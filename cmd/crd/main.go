@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 )
@@ -63,6 +64,28 @@ func main() {
 	os.Exit(run(os.Args[1:]))
 }
 
+// cpuProfileEnv names the environment variable that, when set, makes crd
+// write a CPU profile of the whole command to that file (for `go tool pprof`).
+const cpuProfileEnv = "CRD_CPUPROFILE"
+
+// startProfile starts the CPU profile that cpuProfileEnv asks for and
+// returns the function that stops it and closes the file.
+func startProfile() (stop func(), err error) {
+	path := os.Getenv(cpuProfileEnv)
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", cpuProfileEnv, err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
 func run(args []string) int {
 	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
 		usage(os.Stdout)
@@ -74,7 +97,11 @@ func run(args []string) int {
 			// default handling returns, so a second one ends the process.
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			go func() { <-ctx.Done(); stop() }()
-			err := c.run(ctx, args[1:])
+			stopProfile, err := startProfile()
+			if err == nil {
+				err = c.run(ctx, args[1:])
+				stopProfile()
+			}
 			stop()
 			var ue *usageError
 			switch {

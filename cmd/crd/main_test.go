@@ -17,7 +17,7 @@ import (
 )
 
 // capture runs the command line and returns its exit code, stdout and stderr.
-func capture(t *testing.T, args ...string) (int, string, string) {
+func capture(t testing.TB, args ...string) (int, string, string) {
 	t.Helper()
 	oldOut, oldErr := os.Stdout, os.Stderr
 	ro, wo, _ := os.Pipe()

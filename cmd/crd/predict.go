@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
@@ -91,18 +92,18 @@ func runPredict(ctx context.Context, args []string) error {
 	n, defects := 0, 0
 	names := newOutputNames(out, paths)
 	warn := func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }
-	err = d.PredictFiles(ctx, paths, skipBad, warn, func(r *detector.Result) error {
-		n++
-		pr := prediction{Path: r.Path, Score: r.Score, Normalized: r.Normalized, Label: "ok", Threshold: d.Calibration.ImageThreshold}
-		if r.Defect {
-			pr.Label = "defect"
-			defects++
-		}
+	// emit writes one result's files and prints its line, in input order.
+	emit := func(r *detector.Result, pr prediction) error {
 		if out != "" {
-			pr.Heatmap, pr.Mask = names.next(r.Path)
-			if err := report.WritePredictionPNGs(d, r, pr.Heatmap, pr.Mask); err != nil {
+			var err error
+			detector.InStage(ctx, detector.StageOutput, func() { err = report.WritePredictionPNGs(d, r, pr.Heatmap, pr.Mask) })
+			if err != nil {
 				return err
 			}
+		}
+		n++
+		if r.Defect {
+			defects++
 		}
 		p.update("predict", n, len(paths))
 		if asJSON {
@@ -111,7 +112,23 @@ func runPredict(ctx context.Context, args []string) error {
 		p.done()
 		fmt.Printf("%-50s %12.6g %10.3f  %s\n", r.Path, r.Score, r.Normalized, pr.Label)
 		return nil
+	}
+	// With --out, the heat maps are written by another goroutine while the
+	// backbone runs the next images.
+	w := newOrderedWriter(emit, out != "")
+	err = d.PredictFiles(ctx, paths, skipBad, warn, func(r *detector.Result) error {
+		pr := prediction{Path: r.Path, Score: r.Score, Normalized: r.Normalized, Label: "ok", Threshold: d.Calibration.ImageThreshold}
+		if r.Defect {
+			pr.Label = "defect"
+		}
+		if out != "" {
+			pr.Heatmap, pr.Mask = names.next(r.Path)
+		}
+		return w.add(r, pr)
 	})
+	if werr := w.close(); err == nil {
+		err = werr
+	}
 	if err != nil {
 		return err
 	}
@@ -164,4 +181,77 @@ func absPath(path string) string {
 		return a
 	}
 	return filepath.Clean(path)
+}
+
+// orderedWriter hands results to emit in order, in the caller's goroutine
+// or, when async, in a goroutine of its own so that the caller can go on
+// (a few results are queued). After emit's first error no more results are
+// emitted and add returns that error.
+type orderedWriter struct {
+	emit  func(*detector.Result, prediction) error
+	queue chan writeJob
+	done  chan struct{}
+	mu    sync.Mutex
+	err   error
+}
+
+type writeJob struct {
+	r  *detector.Result
+	pr prediction
+}
+
+// writeQueue is how many results wait for an asynchronous orderedWriter.
+const writeQueue = 4
+
+func newOrderedWriter(emit func(*detector.Result, prediction) error, async bool) *orderedWriter {
+	w := &orderedWriter{emit: emit}
+	if async {
+		w.queue, w.done = make(chan writeJob, writeQueue), make(chan struct{})
+		go func() {
+			defer close(w.done)
+			for j := range w.queue {
+				if w.failed() == nil {
+					w.fail(emit(j.r, j.pr))
+				}
+			}
+		}()
+	}
+	return w
+}
+
+func (w *orderedWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+func (w *orderedWriter) fail(err error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.err == nil {
+		w.err = err
+	}
+}
+
+// add emits r (now or later); it returns the first error of emit so far.
+func (w *orderedWriter) add(r *detector.Result, pr prediction) error {
+	if err := w.failed(); err != nil {
+		return err
+	}
+	if w.queue == nil {
+		w.fail(w.emit(r, pr))
+		return w.failed()
+	}
+	w.queue <- writeJob{r, pr}
+	return nil
+}
+
+// close waits for the queued results and returns emit's first error.
+func (w *orderedWriter) close() error {
+	if w.queue == nil {
+		return w.failed()
+	}
+	close(w.queue)
+	<-w.done
+	return w.failed()
 }
