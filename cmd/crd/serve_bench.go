@@ -1,0 +1,244 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/server"
+)
+
+// serveBench is the report of `crd bench serve`.
+type serveBench struct {
+	Images int `json:"images"`
+	// PredictPerS is what `crd predict` reaches on the images (batch 8),
+	// in the same process, before the server starts.
+	PredictPerS float64 `json:"predict_per_s"`
+	// Serve is the run of Clients concurrent clients; Ratio its throughput
+	// over PredictPerS.
+	Clients int                `json:"clients"`
+	Serve   *server.LoadReport `json:"serve"`
+	Ratio   float64            `json:"serve_over_predict"`
+	// Overload is the run at 4x the server's capacity (queue plus batch).
+	Overload        *server.LoadReport `json:"overload"`
+	OverloadClients int                `json:"overload_clients"`
+	OverloadOK      bool               `json:"overload_only_200_503"`
+	HealthyAfter    bool               `json:"healthy_after"`
+	// Soak is the run with 10% junk bodies; RSS figures in MiB.
+	Soak           *server.LoadReport `json:"soak"`
+	SoakOK         bool               `json:"soak_only_200_4xx_503"`
+	RSSWarmMiB     float64            `json:"rss_after_warmup_mib"`
+	RSSOverloadMiB float64            `json:"rss_peak_overload_mib"`
+	RSSSoakPeakMiB float64            `json:"rss_peak_soak_mib"`
+	RSSSoakEndMiB  float64            `json:"rss_end_soak_mib"`
+	PeakRSSMiB     float64            `json:"process_peak_rss_mib"`
+}
+
+func runBenchServe(args []string) error {
+	fs := newFlags("bench serve", "-m MODEL --data DIR [flags]", `  crd bench serve -m ball_screw.crd --data ../shared/data/ball_screw
+  crd bench serve -m ball_screw.crd --data ../shared/data/ball_screw --images 32 --soak 500 --json
+`)
+	var model, data string
+	var images, clients, requests, queue, soak int
+	var limit time.Duration
+	var asJSON bool
+	fs.StringVar(&model, "m", "", "model file")
+	fs.StringVar(&data, "data", "", "an MVTec AD layout category: its test images are sent")
+	fs.IntVar(&images, "images", 64, "number of test images used (the first of each defect type in turn)")
+	fs.IntVar(&clients, "clients", 8, "concurrent clients of the throughput run")
+	fs.IntVar(&requests, "requests", 0, "requests of the throughput and overload runs (0 = 2 x images)")
+	fs.IntVar(&queue, "queue", 32, "the server's queue size (the overload run uses 4 x (queue + 8) clients)")
+	fs.IntVar(&soak, "soak", 2000, "requests of the soak run (10% junk bodies)")
+	fs.DurationVar(&limit, "limit", 10*time.Minute, "time bound of each run")
+	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
+	if _, err := parse(fs, args); err != nil {
+		return err
+	}
+	if model == "" || data == "" {
+		return fmt.Errorf("-m MODEL and --data DIR are required")
+	}
+	if requests <= 0 {
+		requests = 2 * images
+	}
+	paths, bodies, err := benchImages(data, images)
+	if err != nil {
+		return err
+	}
+	logf := func(format string, a ...any) {
+		if !asJSON {
+			fmt.Fprintf(os.Stderr, format+"\n", a...)
+		}
+	}
+	rep := &serveBench{Images: len(paths), Clients: clients}
+
+	// crd predict on the same images, in this process.
+	d, err := detector.Load(model)
+	if err != nil {
+		return err
+	}
+	if _, err := d.Predict(paths[0]); err != nil { // loads the backbone
+		return err
+	}
+	t0 := time.Now()
+	if err := d.PredictFiles(paths, false, nil, func(*detector.Result) error { return nil }); err != nil {
+		return err
+	}
+	rep.PredictPerS = float64(len(paths)) / time.Since(t0).Seconds()
+	logf("crd predict: %d images, %.2f images/s", len(paths), rep.PredictPerS)
+	d = nil
+	runtime.GC()
+	debug.FreeOSMemory()
+
+	s := server.New(server.Options{QueueSize: queue, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	defer s.Close()
+	if err := s.AddModel("bench", model); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	go hs.Serve(ln)
+	defer hs.Close()
+	base := "http://" + ln.Addr().String()
+	url := base + "/v1/predict"
+	ctx := context.Background()
+	load := func(o server.LoadOptions, peak *float64) (*server.LoadReport, error) {
+		o.URL, o.Images, o.Duration = url, bodies, limit
+		o.Sample = func() { *peak = max(*peak, rssMiB("VmRSS")) }
+		r, err := server.Load(ctx, o)
+		*peak = max(*peak, rssMiB("VmRSS"))
+		return r, err
+	}
+	var unused float64
+	if _, err := load(server.LoadOptions{Clients: clients, Requests: 2 * clients}, &unused); err != nil { // warm-up
+		return err
+	}
+	rep.RSSWarmMiB = rssMiB("VmRSS")
+
+	if rep.Serve, err = load(server.LoadOptions{Clients: clients, Requests: requests}, &unused); err != nil {
+		return err
+	}
+	rep.Ratio = rep.Serve.Throughput / rep.PredictPerS
+	logf("serve, %d clients: %d requests, %.2f images/s (%.0f%% of crd predict), p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, codes %v",
+		clients, rep.Serve.Requests, rep.Serve.Throughput, 100*rep.Ratio, rep.Serve.P50Ms, rep.Serve.P95Ms, rep.Serve.P99Ms, rep.Serve.Codes)
+
+	rep.OverloadClients = 4 * (queue + 8)
+	if rep.Overload, err = load(server.LoadOptions{Clients: rep.OverloadClients, Requests: max(requests, 2*rep.OverloadClients)}, &rep.RSSOverloadMiB); err != nil {
+		return err
+	}
+	rep.OverloadOK = rep.Overload.TransportErrors == 0 && rep.Overload.Codes[200]+rep.Overload.Codes[503] == rep.Overload.Requests
+	rep.HealthyAfter = healthy(base)
+	logf("overload, %d clients: codes %v, transport errors %d, peak RSS %.0f MiB, healthy after: %v",
+		rep.OverloadClients, rep.Overload.Codes, rep.Overload.TransportErrors, rep.RSSOverloadMiB, rep.HealthyAfter)
+
+	if rep.Soak, err = load(server.LoadOptions{Clients: clients, Requests: soak, Junk: 0.1, Seed: 1}, &rep.RSSSoakPeakMiB); err != nil {
+		return err
+	}
+	rep.RSSSoakEndMiB = rssMiB("VmRSS")
+	rep.SoakOK = rep.Soak.TransportErrors == 0
+	for code := range rep.Soak.Codes {
+		if code != 200 && code != 503 && (code < 400 || code >= 500) {
+			rep.SoakOK = false
+		}
+	}
+	rep.PeakRSSMiB = rssMiB("VmHWM")
+	logf("soak, %d requests (%d junk): codes %v, RSS after warm-up %.0f MiB, soak peak %.0f MiB, at the end %.0f MiB",
+		rep.Soak.Requests, rep.Soak.JunkSent, rep.Soak.Codes, rep.RSSWarmMiB, rep.RSSSoakPeakMiB, rep.RSSSoakEndMiB)
+	if asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	fmt.Printf("serve/predict throughput %.2f, overload only 200/503: %v, healthy after: %v, soak only 200/4xx/503: %v, process peak RSS %.0f MiB\n",
+		rep.Ratio, rep.OverloadOK, rep.HealthyAfter, rep.SoakOK, rep.PeakRSSMiB)
+	return nil
+}
+
+// benchImages takes n test images of the category, cycling through the
+// defect types, and reads them.
+func benchImages(dir string, n int) ([]string, [][]byte, error) {
+	cat, err := dataset.OpenCategory(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	byType := map[string][]string{}
+	var types []string
+	for _, s := range cat.Test {
+		if _, ok := byType[s.Defect]; !ok {
+			types = append(types, s.Defect)
+		}
+		byType[s.Defect] = append(byType[s.Defect], s.Path)
+	}
+	var paths []string
+	for i := 0; len(paths) < n; i++ {
+		added := false
+		for _, t := range types {
+			if i < len(byType[t]) && len(paths) < n {
+				paths = append(paths, byType[t][i])
+				added = true
+			}
+		}
+		if !added {
+			break
+		}
+	}
+	if len(paths) == 0 {
+		return nil, nil, fmt.Errorf("%s has no test images", dir)
+	}
+	bodies := make([][]byte, len(paths))
+	for i, p := range paths {
+		if bodies[i], err = os.ReadFile(p); err != nil {
+			return nil, nil, err
+		}
+	}
+	return paths, bodies, nil
+}
+
+// healthy reports whether /healthz answers 200.
+func healthy(base string) bool {
+	resp, err := http.Get(base + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+var rssOnce sync.Once
+
+// rssMiB reads a memory line of /proc/self/status (VmRSS, VmHWM) in MiB;
+// 0 where there is none.
+func rssMiB(key string) float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		rssOnce.Do(func() { fmt.Fprintln(os.Stderr, "warning: no /proc/self/status: RSS is not reported") })
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), ":"); ok && k == key {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			if err != nil {
+				return 0
+			}
+			return kb / 1024
+		}
+	}
+	return 0
+}
