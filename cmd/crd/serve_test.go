@@ -47,6 +47,32 @@ func TestServeUsage(t *testing.T) {
 	}
 }
 
+// requireBackbone skips the test when the default backbone's weights are
+// missing (scripts/setup.sh fetches them), except in CI, where it fails.
+func requireBackbone(t *testing.T) {
+	t.Helper()
+	if _, err := weights.CachePath("inception_v3"); err == nil {
+		if _, err := backbone.Load("inception_v3"); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("CI must have the default backbone: %v", err)
+			}
+			t.Skipf("default backbone not available: %v", err)
+		}
+	}
+}
+
+// synthModel generates a synthetic category in data and trains model on it
+// with crd train at the given input size and hold-out fraction.
+func synthModel(t *testing.T, data, model string, o synth.Options, size, holdout string) {
+	t.Helper()
+	if err := synth.Generate(data, o); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := capture(t, "train", "--data", data, "-o", model, "--size", size, "--holdout", holdout, "--quiet"); code != 0 {
+		t.Fatalf("train: %s", stderr)
+	}
+}
+
 // selfSigned writes a certificate and key for 127.0.0.1 and returns a pool
 // that trusts it.
 func selfSigned(t *testing.T, dir string) (cert, key string, pool *x509.CertPool) {
@@ -82,23 +108,11 @@ func selfSigned(t *testing.T, dir string) (cert, key string, pool *x509.CertPool
 // TestServe runs crd serve over TLS with a token and a watched folder,
 // sends SIGHUP's reload and shuts it down as SIGTERM would.
 func TestServe(t *testing.T) {
-	if _, err := weights.CachePath("inception_v3"); err == nil {
-		if _, err := backbone.Load("inception_v3"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI must have the default backbone: %v", err)
-			}
-			t.Skipf("default backbone not available: %v", err)
-		}
-	}
+	requireBackbone(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "cat")
-	if err := synth.Generate(data, synth.Options{Seed: 2, Size: 64, NumTrain: 6, NumTestGood: 1, NumPerDefect: 1}); err != nil {
-		t.Fatal(err)
-	}
 	model := filepath.Join(dir, "m.crd")
-	if code, _, stderr := capture(t, "train", "--data", data, "-o", model, "--size", "75", "--holdout", "0.34", "--quiet"); code != 0 {
-		t.Fatalf("train: %s", stderr)
-	}
+	synthModel(t, data, model, synth.Options{Seed: 2, Size: 64, NumTrain: 6, NumTestGood: 1, NumPerDefect: 1}, "75", "0.34")
 	cert, key, pool := selfSigned(t, dir)
 	token := filepath.Join(dir, "token")
 	os.WriteFile(token, []byte("t0ken\n"), 0o600)
