@@ -37,8 +37,8 @@ type Options struct {
 	// MaxBodyBytes is the largest request body (default 32 MiB, 413
 	// beyond).
 	MaxBodyBytes int64
-	// RequestTimeout bounds a prediction from the first byte read to the
-	// answer (default 30s).
+	// RequestTimeout bounds the wait for a verdict once the image is read
+	// (default 30s); the http.Server's timeouts bound the reading.
 	RequestTimeout time.Duration
 	// Token, when set, is the bearer token every endpoint but /healthz,
 	// /readyz and the web page's static files requires.
@@ -217,6 +217,7 @@ func (s *Server) WatchModelFiles(ctx context.Context, interval time.Duration) {
 	t := time.NewTicker(interval)
 	defer t.Stop()
 	seen := map[string]fileStamp{}
+	failed := map[string]fileStamp{} // not tried again until the file changes
 	for {
 		select {
 		case <-ctx.Done():
@@ -228,11 +229,13 @@ func (s *Server) WatchModelFiles(ctx context.Context, interval time.Duration) {
 			st.reloadMu.Lock()
 			cur := st.stamp
 			st.reloadMu.Unlock()
-			if err != nil || now == cur {
+			if err != nil || now == cur || now == failed[st.name] {
 				continue
 			}
 			if seen[st.name] == now { // unchanged for one interval: complete
-				s.load(st) // logged and counted on error
+				if s.load(st) != nil { // logged and counted
+					failed[st.name] = now
+				}
 			}
 			seen[st.name] = now
 		}
@@ -342,7 +345,10 @@ func (s *Server) score(ctx context.Context, st *station, img *dataset.RGB) (*ver
 		j := &job{ctx: ctx, img: img, done: make(chan result, 1)}
 		err := l.b.submit(j)
 		if errors.Is(err, errRetired) {
-			continue // swapped under us: the new version is in place
+			if st.cur.Load() != l {
+				continue // swapped under us: the new version is in place
+			}
+			return nil, l.info, &httpError{503, "the server is shutting down"}
 		}
 		if err != nil {
 			return nil, l.info, &httpError{503, err.Error() + ": retry later"}

@@ -363,13 +363,31 @@ func TestReload(t *testing.T) {
 	if got := checksum(); got != sumA {
 		t.Fatalf("after the file changed: %s, want %s", got, sumA)
 	}
-	code, out, _ := call(t, "GET", ts.URL+"/metrics", "", nil)
-	_ = out
-	if code != 200 {
-		t.Fatal(code)
+	// A bad file written while the watcher runs is tried once, not at
+	// every interval, and the good version keeps serving.
+	writeAtomic(t, path, []byte("CRDMODEL garbage again"))
+	errors := func() string {
+		for _, l := range strings.Split(scrape(t, ts.URL), "\n") {
+			if strings.HasPrefix(l, `crd_model_reloads_total{model="m",result="error"}`) {
+				return l
+			}
+		}
+		return ""
+	}
+	for deadline := time.Now().Add(time.Minute); !strings.HasSuffix(errors(), " 2"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the bad file was not tried within a minute: %q", errors())
+		}
+	}
+	time.Sleep(200 * time.Millisecond) // ten intervals
+	if got := errors(); !strings.HasSuffix(got, " 2") {
+		t.Errorf("the bad file was retried: %q", got)
+	}
+	if got := checksum(); got != sumA {
+		t.Fatalf("after a bad file: %s, want %s", got, sumA)
 	}
 	text := scrape(t, ts.URL)
-	for _, want := range []string{`crd_model_reloads_total{model="m",result="error"} 1`, `crd_model_reloads_total{model="m",result="ok"} 3`} {
+	for _, want := range []string{`crd_model_reloads_total{model="m",result="ok"} 3`} {
 		if !strings.Contains(text, want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
@@ -389,7 +407,14 @@ func scrape(t *testing.T, base string) string {
 
 func copyFile(t *testing.T, src, dst string) {
 	t.Helper()
-	if err := os.WriteFile(dst+".tmp", read(t, src), 0o644); err != nil {
+	writeAtomic(t, dst, read(t, src))
+}
+
+// writeAtomic writes data to dst through a temporary file and a rename, so
+// that a watcher never sees it half-written.
+func writeAtomic(t *testing.T, dst string, data []byte) {
+	t.Helper()
+	if err := os.WriteFile(dst+".tmp", data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Rename(dst+".tmp", dst); err != nil {
@@ -485,5 +510,18 @@ func TestOverloadAndJunk(t *testing.T) {
 	}
 	if _, err := Load(context.Background(), LoadOptions{URL: "http://192.0.2.1/v1/predict", Images: imgs, Clients: 1, Requests: 1, Duration: time.Second}); err == nil {
 		t.Error("Load accepted a non-loopback address")
+	}
+}
+
+func TestClosedServer(t *testing.T) {
+	s := New(Options{Logger: quiet()})
+	if err := s.addFake("m", &fakeModel{}); err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	s.Close()
+	if code, out, _ := call(t, "POST", ts.URL+"/v1/predict", "image/png", pngBytes(t, 8, 8)); code != 503 || !strings.Contains(out["error"].(string), "shutting down") {
+		t.Errorf("after Close: %d %v", code, out)
 	}
 }
