@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"image"
 	"image/jpeg"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -97,7 +98,7 @@ func Percentile(sorted []float64, q float64) float64 {
 	if len(sorted) == 0 {
 		return 0
 	}
-	k := int(q*float64(len(sorted))+0.999999999) - 1
+	k := int(math.Ceil(q*float64(len(sorted)))) - 1
 	return sorted[min(max(k, 0), len(sorted)-1)]
 }
 
