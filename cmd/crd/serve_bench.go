@@ -77,11 +77,7 @@ func runBenchServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	logf := func(format string, a ...any) {
-		if !asJSON {
-			fmt.Fprintf(os.Stderr, format+"\n", a...)
-		}
-	}
+	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
 	rep := &serveBench{Images: len(paths), Clients: clients}
 
 	// crd predict on the same images, in this process.
