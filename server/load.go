@@ -56,6 +56,8 @@ type LoadReport struct {
 	TransportErrors int         `json:"transport_errors"`
 	// JunkSent is the number of junk bodies sent.
 	JunkSent int `json:"junk_sent"`
+	// Latencies are those of the 200 answers, sorted.
+	Latencies []float64 `json:"-"`
 }
 
 // Load runs opts.Clients concurrent clients against opts.URL until
@@ -150,6 +152,7 @@ func Load(ctx context.Context, opts LoadOptions) (*LoadReport, error) {
 	wg.Wait()
 	rep.Seconds = time.Since(start).Seconds()
 	slices.Sort(lat)
+	rep.Latencies = lat
 	rep.Throughput = float64(len(lat)) / rep.Seconds
 	rep.P50Ms, rep.P95Ms, rep.P99Ms = Percentile(lat, .5), Percentile(lat, .95), Percentile(lat, .99)
 	return rep, nil

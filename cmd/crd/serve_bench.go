@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,27 +25,35 @@ import (
 // serveBench is the report of `crd bench serve`.
 type serveBench struct {
 	Images int `json:"images"`
-	// PredictPerS is what `crd predict` reaches on the images (batch 8),
-	// in the same process, before the server starts.
-	PredictPerS float64 `json:"predict_per_s"`
-	// Serve is the run of Clients concurrent clients; Ratio its throughput
-	// over PredictPerS.
-	Clients int                `json:"clients"`
-	Serve   *server.LoadReport `json:"serve"`
-	Ratio   float64            `json:"serve_over_predict"`
+	// Rounds alternate a `crd predict` pass (batch 8, in this process)
+	// and a pass of Clients concurrent clients through the server over the
+	// same images, so that both see the same machine load.
+	Rounds      int       `json:"rounds"`
+	Clients     int       `json:"clients"`
+	PredictPerS []float64 `json:"predict_per_s_by_round"`
+	ServePerS   []float64 `json:"serve_per_s_by_round"`
+	// Ratio is the serve throughput over the predict throughput, all
+	// rounds together; the percentiles are over all served requests.
+	Ratio float64     `json:"serve_over_predict"`
+	P50Ms float64     `json:"p50_ms"`
+	P95Ms float64     `json:"p95_ms"`
+	P99Ms float64     `json:"p99_ms"`
+	Codes map[int]int `json:"codes"`
 	// Overload is the run at 4x the server's capacity (queue plus batch).
 	Overload        *server.LoadReport `json:"overload"`
 	OverloadClients int                `json:"overload_clients"`
 	OverloadOK      bool               `json:"overload_only_200_503"`
 	HealthyAfter    bool               `json:"healthy_after"`
-	// Soak is the run with 10% junk bodies; RSS figures in MiB.
-	Soak           *server.LoadReport `json:"soak"`
-	SoakOK         bool               `json:"soak_only_200_4xx_503"`
-	RSSWarmMiB     float64            `json:"rss_after_warmup_mib"`
-	RSSOverloadMiB float64            `json:"rss_peak_overload_mib"`
-	RSSSoakPeakMiB float64            `json:"rss_peak_soak_mib"`
-	RSSSoakEndMiB  float64            `json:"rss_end_soak_mib"`
-	PeakRSSMiB     float64            `json:"process_peak_rss_mib"`
+	// Soak is the run with 10% junk bodies after a warm-up of a tenth of
+	// its requests. RSS figures are in MiB; "start" and "end" are taken
+	// after a garbage collection that returns free memory to the system.
+	Soak            *server.LoadReport `json:"soak"`
+	SoakOK          bool               `json:"soak_only_200_4xx_503"`
+	RSSOverloadMiB  float64            `json:"rss_peak_overload_mib"`
+	RSSSoakStartMiB float64            `json:"rss_soak_start_mib"`
+	RSSSoakPeakMiB  float64            `json:"rss_peak_soak_mib"`
+	RSSSoakEndMiB   float64            `json:"rss_soak_end_mib"`
+	PeakRSSMiB      float64            `json:"process_peak_rss_mib"`
 }
 
 func runBenchServe(args []string) error {
@@ -52,17 +61,17 @@ func runBenchServe(args []string) error {
   crd bench serve -m ball_screw.crd --data ../shared/data/ball_screw --images 32 --soak 500 --json
 `)
 	var model, data string
-	var images, clients, requests, queue, soak int
+	var images, clients, rounds, queue, soak int
 	var limit time.Duration
 	var asJSON bool
 	fs.StringVar(&model, "m", "", "model file")
 	fs.StringVar(&data, "data", "", "an MVTec AD layout category: its test images are sent")
-	fs.IntVar(&images, "images", 64, "number of test images used (the first of each defect type in turn)")
+	fs.IntVar(&images, "images", 32, "number of test images used (the first of each defect type in turn)")
 	fs.IntVar(&clients, "clients", 8, "concurrent clients of the throughput run")
-	fs.IntVar(&requests, "requests", 0, "requests of the throughput and overload runs (0 = 2 x images)")
+	fs.IntVar(&rounds, "rounds", 3, "predict/serve rounds of the throughput comparison")
 	fs.IntVar(&queue, "queue", 32, "the server's queue size (the overload run uses 4 x (queue + 8) clients)")
 	fs.IntVar(&soak, "soak", 2000, "requests of the soak run (10% junk bodies)")
-	fs.DurationVar(&limit, "limit", 10*time.Minute, "time bound of each run")
+	fs.DurationVar(&limit, "limit", 30*time.Minute, "time bound of each run")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	if _, err := parse(fs, args); err != nil {
 		return err
@@ -70,17 +79,13 @@ func runBenchServe(args []string) error {
 	if model == "" || data == "" {
 		return fmt.Errorf("-m MODEL and --data DIR are required")
 	}
-	if requests <= 0 {
-		requests = 2 * images
-	}
 	paths, bodies, err := benchImages(data, images)
 	if err != nil {
 		return err
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
-	rep := &serveBench{Images: len(paths), Clients: clients}
+	rep := &serveBench{Images: len(paths), Clients: clients, Rounds: rounds, Codes: map[int]int{}}
 
-	// crd predict on the same images, in this process.
 	d, err := detector.Load(model)
 	if err != nil {
 		return err
@@ -88,16 +93,6 @@ func runBenchServe(args []string) error {
 	if _, err := d.Predict(paths[0]); err != nil { // loads the backbone
 		return err
 	}
-	t0 := time.Now()
-	if err := d.PredictFiles(paths, false, nil, func(*detector.Result) error { return nil }); err != nil {
-		return err
-	}
-	rep.PredictPerS = float64(len(paths)) / time.Since(t0).Seconds()
-	logf("crd predict: %d images, %.2f images/s", len(paths), rep.PredictPerS)
-	d = nil
-	runtime.GC()
-	debug.FreeOSMemory()
-
 	s := server.New(server.Options{QueueSize: queue, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	defer s.Close()
 	if err := s.AddModel("bench", model); err != nil {
@@ -111,10 +106,9 @@ func runBenchServe(args []string) error {
 	go hs.Serve(ln)
 	defer hs.Close()
 	base := "http://" + ln.Addr().String()
-	url := base + "/v1/predict"
 	ctx := context.Background()
 	load := func(o server.LoadOptions, peak *float64) (*server.LoadReport, error) {
-		o.URL, o.Images, o.Duration = url, bodies, limit
+		o.URL, o.Images, o.Duration = base+"/v1/predict", bodies, limit
 		o.Sample = func() { *peak = max(*peak, rssMiB("VmRSS")) }
 		r, err := server.Load(ctx, o)
 		*peak = max(*peak, rssMiB("VmRSS"))
@@ -124,17 +118,42 @@ func runBenchServe(args []string) error {
 	if _, err := load(server.LoadOptions{Clients: clients, Requests: 2 * clients}, &unused); err != nil { // warm-up
 		return err
 	}
-	rep.RSSWarmMiB = rssMiB("VmRSS")
 
-	if rep.Serve, err = load(server.LoadOptions{Clients: clients, Requests: requests}, &unused); err != nil {
-		return err
+	var predSec, serveSec float64
+	var served int
+	var lat []float64
+	for r := 0; r < rounds; r++ {
+		t0 := time.Now()
+		if err := d.PredictFiles(paths, false, nil, func(*detector.Result) error { return nil }); err != nil {
+			return err
+		}
+		sec := time.Since(t0).Seconds()
+		predSec += sec
+		rep.PredictPerS = append(rep.PredictPerS, float64(len(paths))/sec)
+		lr, err := load(server.LoadOptions{Clients: clients, Requests: len(paths)}, &unused)
+		if err != nil {
+			return err
+		}
+		serveSec += lr.Seconds
+		served += lr.Codes[200]
+		lat = append(lat, lr.Latencies...)
+		for c, n := range lr.Codes {
+			rep.Codes[c] += n
+		}
+		rep.ServePerS = append(rep.ServePerS, lr.Throughput)
+		logf("round %d: crd predict %.2f images/s, serve with %d clients %.2f images/s (p50 %.0f ms)",
+			r+1, rep.PredictPerS[r], clients, lr.Throughput, lr.P50Ms)
 	}
-	rep.Ratio = rep.Serve.Throughput / rep.PredictPerS
-	logf("serve, %d clients: %d requests, %.2f images/s (%.0f%% of crd predict), p50 %.0f ms, p95 %.0f ms, p99 %.0f ms, codes %v",
-		clients, rep.Serve.Requests, rep.Serve.Throughput, 100*rep.Ratio, rep.Serve.P50Ms, rep.Serve.P95Ms, rep.Serve.P99Ms, rep.Serve.Codes)
+	rep.Ratio = (float64(served) / serveSec) / (float64(rounds*len(paths)) / predSec)
+	slices.Sort(lat)
+	rep.P50Ms, rep.P95Ms, rep.P99Ms = server.Percentile(lat, .5), server.Percentile(lat, .95), server.Percentile(lat, .99)
+	logf("serve/predict throughput %.2f; serve latency p50 %.0f ms, p95 %.0f ms, p99 %.0f ms; codes %v",
+		rep.Ratio, rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.Codes)
+	d = nil
+	freeMemory()
 
 	rep.OverloadClients = 4 * (queue + 8)
-	if rep.Overload, err = load(server.LoadOptions{Clients: rep.OverloadClients, Requests: max(requests, 2*rep.OverloadClients)}, &rep.RSSOverloadMiB); err != nil {
+	if rep.Overload, err = load(server.LoadOptions{Clients: rep.OverloadClients, Requests: 2 * rep.OverloadClients}, &rep.RSSOverloadMiB); err != nil {
 		return err
 	}
 	rep.OverloadOK = rep.Overload.TransportErrors == 0 && rep.Overload.Codes[200]+rep.Overload.Codes[503] == rep.Overload.Requests
@@ -142,9 +161,16 @@ func runBenchServe(args []string) error {
 	logf("overload, %d clients: codes %v, transport errors %d, peak RSS %.0f MiB, healthy after: %v",
 		rep.OverloadClients, rep.Overload.Codes, rep.Overload.TransportErrors, rep.RSSOverloadMiB, rep.HealthyAfter)
 
-	if rep.Soak, err = load(server.LoadOptions{Clients: clients, Requests: soak, Junk: 0.1, Seed: 1}, &rep.RSSSoakPeakMiB); err != nil {
+	warm := max(soak/10, 1)
+	if _, err := load(server.LoadOptions{Clients: clients, Requests: warm, Junk: 0.1, Seed: 2}, &rep.RSSSoakPeakMiB); err != nil {
 		return err
 	}
+	freeMemory()
+	rep.RSSSoakStartMiB = rssMiB("VmRSS")
+	if rep.Soak, err = load(server.LoadOptions{Clients: clients, Requests: soak - warm, Junk: 0.1, Seed: 1}, &rep.RSSSoakPeakMiB); err != nil {
+		return err
+	}
+	freeMemory()
 	rep.RSSSoakEndMiB = rssMiB("VmRSS")
 	rep.SoakOK = rep.Soak.TransportErrors == 0
 	for code := range rep.Soak.Codes {
@@ -152,9 +178,10 @@ func runBenchServe(args []string) error {
 			rep.SoakOK = false
 		}
 	}
+	rep.HealthyAfter = rep.HealthyAfter && healthy(base)
 	rep.PeakRSSMiB = rssMiB("VmHWM")
-	logf("soak, %d requests (%d junk): codes %v, RSS after warm-up %.0f MiB, soak peak %.0f MiB, at the end %.0f MiB",
-		rep.Soak.Requests, rep.Soak.JunkSent, rep.Soak.Codes, rep.RSSWarmMiB, rep.RSSSoakPeakMiB, rep.RSSSoakEndMiB)
+	logf("soak, %d + %d requests (%d junk after the warm-up): codes %v, RSS %.0f MiB after the warm-up, peak %.0f MiB, %.0f MiB at the end",
+		warm, rep.Soak.Requests, rep.Soak.JunkSent, rep.Soak.Codes, rep.RSSSoakStartMiB, rep.RSSSoakPeakMiB, rep.RSSSoakEndMiB)
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -163,6 +190,13 @@ func runBenchServe(args []string) error {
 	fmt.Printf("serve/predict throughput %.2f, overload only 200/503: %v, healthy after: %v, soak only 200/4xx/503: %v, process peak RSS %.0f MiB\n",
 		rep.Ratio, rep.OverloadOK, rep.HealthyAfter, rep.SoakOK, rep.PeakRSSMiB)
 	return nil
+}
+
+// freeMemory collects garbage and returns free memory to the system, so
+// that RSS shows what is live.
+func freeMemory() {
+	runtime.GC()
+	debug.FreeOSMemory()
 }
 
 // benchImages takes n test images of the category, cycling through the
