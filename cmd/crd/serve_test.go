@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"io"
 	"math/big"
 	"net"
 	"net/http"
@@ -175,6 +176,23 @@ func TestServe(t *testing.T) {
 		t.Fatalf("predict: %d %v", code, out)
 	}
 	hup <- syscall.SIGHUP
+	reloaded := `crd_model_reloads_total{model="line",result="ok"} 2`
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(10 * time.Millisecond) {
+		req, _ := http.NewRequest("GET", base+"/metrics", nil)
+		req.Header.Set("Authorization", "Bearer t0ken")
+		resp, err := client.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if strings.Contains(string(text), reloaded) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no reload within a minute of SIGHUP:\n%s", text)
+		}
+	}
 	if code, _ := predict("t0ken"); code != 200 {
 		t.Fatalf("after SIGHUP: %d", code)
 	}
