@@ -114,7 +114,8 @@ func TestWebhookGivesUpAndNeverBlocks(t *testing.T) {
 	}
 	n2.close(10 * time.Millisecond)
 	n2.notifyEvent(WebhookEvent{Event: "defect"}) // after close: ignored, no panic
-	if got := testutil.ToFloat64(m.webhook.WithLabelValues("dropped")); got < 10 {
-		t.Errorf("%g events dropped, want at least 10", got)
+	// The buffer holds cap events and the delivery goroutine one more.
+	if got := testutil.ToFloat64(m.webhook.WithLabelValues("dropped")); got < 9 {
+		t.Errorf("%g events dropped, want at least 9", got)
 	}
 }
