@@ -11,16 +11,11 @@ import (
 	"image"
 	"io"
 	"os"
-	"runtime"
 	"slices"
-	"sync"
 	"time"
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
-	"github.com/crd-ad/crd/embed"
-	"github.com/crd-ad/crd/nn"
-	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/report"
 )
 
@@ -78,18 +73,15 @@ func loadModel(path string) (model, ModelInfo, error) {
 	if err != nil {
 		return nil, ModelInfo{}, err
 	}
-	ext, err := detector.NewExtractor(d.Header.Backbone, d.Header.Preprocess)
-	if err != nil {
-		return nil, ModelInfo{}, fmt.Errorf("%s: %w", path, err)
-	}
-	h := d.Header
+	images, _ := d.Method.Counts()
+	cal := d.Calibration
 	info := ModelInfo{
-		Checksum: sum, Method: h.Method, Backbone: h.Backbone, Layers: h.Layers, InputSize: ext.Preprocess.Crop,
-		TrainImages: h.NumImages, Threshold: h.Calibration.ImageThreshold, Calibrated: d.Calibrated(),
-		ThresholdRule: h.Calibration.ImageMethod, HeldOut: h.Calibration.HeldOut, Created: h.Created,
+		Checksum: sum, Method: d.Method.Name(), Backbone: d.Backbone, Layers: d.Layers, InputSize: d.Preprocess.Crop,
+		TrainImages: images, Threshold: cal.ImageThreshold, Calibrated: d.Calibrated(),
+		ThresholdRule: cal.ImageMethod, HeldOut: cal.HeldOut, Created: d.Created,
 	}
-	m := &detectorModel{d: d, ext: ext}
-	warm := dataset.NewRGB(ext.Preprocess.Crop, ext.Preprocess.Crop)
+	m := &detectorModel{d: d}
+	warm := dataset.NewRGB(d.Preprocess.Crop, d.Preprocess.Crop)
 	if _, err := m.predictImages(context.Background(), []*dataset.RGB{warm}); err != nil {
 		return nil, ModelInfo{}, fmt.Errorf("%s: warm-up: %w", path, err)
 	}
@@ -110,47 +102,19 @@ func fileChecksum(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// detectorModel adapts a detector.Detector. Until the detector scores
-// decoded images itself, it runs the extractor's backbone on one batch and
-// turns each image's patch scores into a Result with FromGrid.
+// detectorModel adapts a detector.Detector: PredictImages scores a batch
+// of decoded images as one backbone batch.
 type detectorModel struct {
-	d   *detector.Detector
-	ext *detector.Extractor // its backbone is used by predictImages only
+	d *detector.Detector
 }
 
 func (m *detectorModel) predictImages(ctx context.Context, imgs []*dataset.RGB) ([]*verdict, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	pre := m.ext.Preprocess
-	n := 3 * pre.Crop * pre.Crop
-	x := nn.NewTensor(len(imgs), 3, pre.Crop, pre.Crop)
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
-	for k, img := range imgs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			preprocess.Image(img.Pix, img.W, img.H, pre, x.Data[k*n:(k+1)*n])
-		}()
-	}
-	wg.Wait()
-	outs, err := m.ext.Net.Forward(x)
-	if err != nil {
-		return nil, fmt.Errorf("backbone: %w", err)
-	}
-	feats, err := embed.Features(outs)
+	rs, err := m.d.PredictImages(ctx, imgs)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*verdict, len(imgs))
-	for k, img := range imgs {
-		f := feats.Image(k)
-		grid := make([]float32, f.H*f.W)
-		m.d.Scorer().Score(f.Data, f.H*f.W, grid)
-		r := m.d.FromGrid(grid, f.H, f.W)
-		r.Image = img
+	out := make([]*verdict, len(rs))
+	for k, r := range rs {
 		out[k] = &verdict{Score: r.Score, Normalized: r.Normalized, Defect: r.Defect, heatmap: func() image.Image { return m.heatmap(r) }}
 	}
 	return out, nil
@@ -162,7 +126,7 @@ func (m *detectorModel) predictImages(ctx context.Context, imgs []*dataset.RGB) 
 func (m *detectorModel) heatmap(r *detector.Result) image.Image {
 	px := m.d.PixelMapOriginal(r)
 	lo, hi := float64(slices.Min(px)), float64(slices.Max(px))
-	if cal := m.d.Header.Calibration; m.d.Calibrated() && cal.PixelThreshold > 0 {
+	if cal := m.d.Calibration; m.d.Calibrated() && cal.PixelThreshold > 0 {
 		lo, hi = 0, 2*cal.PixelThreshold
 	}
 	return report.Heatmap(px, r.Image.W, r.Image.H, lo, hi)

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"sync"
@@ -70,7 +71,7 @@ func makeTestData() (td testData) {
 		o.Preprocess = backbone.InceptionInfo().Preprocess
 		o.Preprocess.Resize, o.Preprocess.Crop = 75, 75
 		o.Holdout, o.Seed = 0.25, uint64(i+1)
-		d, err := detector.Train(train, o)
+		d, err := detector.Train(context.Background(), train, o)
 		if err != nil {
 			return testData{err: err}
 		}
@@ -91,7 +92,7 @@ func directScores(t testing.TB, model string, paths ...string) []float64 {
 		t.Fatal(err)
 	}
 	var out []float64
-	if err := d.PredictFiles(paths, false, nil, func(r *detector.Result) error {
+	if err := d.PredictFiles(context.Background(), paths, false, nil, func(r *detector.Result) error {
 		out = append(out, r.Score)
 		return nil
 	}); err != nil {

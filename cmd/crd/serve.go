@@ -50,9 +50,8 @@ type serveFlags struct {
 	readTimeout, idleTimeout time.Duration
 }
 
-func runServe(args []string) error {
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
+// runServe serves until ctx ends: main cancels it on SIGTERM or SIGINT.
+func runServe(ctx context.Context, args []string) error {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -93,17 +92,17 @@ func serve(ctx context.Context, args []string, hup <-chan os.Signal, listening f
 		return err
 	}
 	if len(pos) > 0 {
-		return fmt.Errorf("unexpected argument %q (models go with -m)", pos[0])
+		return usagef("unexpected argument %q (models go with -m)", pos[0])
 	}
 	if len(f.models) == 0 {
-		return fmt.Errorf("-m MODEL is required")
+		return usagef("-m MODEL is required")
 	}
 	if (f.cert == "") != (f.key == "") {
-		return fmt.Errorf("--tls-cert and --tls-key go together")
+		return usagef("--tls-cert and --tls-key go together")
 	}
 	if f.opts.Webhook != "" {
 		if u, err := url.Parse(f.opts.Webhook); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return fmt.Errorf("--webhook %q: want an http:// or https:// URL", f.opts.Webhook)
+			return usagef("--webhook %q: want an http:// or https:// URL", f.opts.Webhook)
 		}
 	}
 	if f.tokenFile != "" {
@@ -117,7 +116,7 @@ func serve(ctx context.Context, args []string, hup <-chan os.Signal, listening f
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return fmt.Errorf("--log-level: %v", err)
+		return usagef("--log-level: %v", err)
 	}
 	hopts := &slog.HandlerOptions{Level: level}
 	var h slog.Handler = slog.NewTextHandler(os.Stderr, hopts)

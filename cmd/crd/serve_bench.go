@@ -56,7 +56,7 @@ type serveBench struct {
 	PeakRSSMiB      float64            `json:"process_peak_rss_mib"`
 }
 
-func runBenchServe(args []string) error {
+func runBenchServe(ctx context.Context, args []string) error {
 	fs := newFlags("bench serve", "-m MODEL --data DIR [flags]", `  crd bench serve -m ball_screw.crd --data ../shared/data/ball_screw
   crd bench serve -m ball_screw.crd --data ../shared/data/ball_screw --images 32 --soak 500 --json
 `)
@@ -77,7 +77,7 @@ func runBenchServe(args []string) error {
 		return err
 	}
 	if model == "" || data == "" {
-		return fmt.Errorf("-m MODEL and --data DIR are required")
+		return usagef("-m MODEL and --data DIR are required")
 	}
 	paths, bodies, err := benchImages(data, images)
 	if err != nil {
@@ -90,7 +90,7 @@ func runBenchServe(args []string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := d.Predict(paths[0]); err != nil { // loads the backbone
+	if _, err := d.Predict(ctx, paths[0]); err != nil { // loads the backbone
 		return err
 	}
 	s := server.New(server.Options{QueueSize: queue, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
@@ -106,7 +106,6 @@ func runBenchServe(args []string) error {
 	go hs.Serve(ln)
 	defer hs.Close()
 	base := "http://" + ln.Addr().String()
-	ctx := context.Background()
 	load := func(o server.LoadOptions, peak *float64) (*server.LoadReport, error) {
 		o.URL, o.Images, o.Duration = base+"/v1/predict", bodies, limit
 		o.Sample = func() { *peak = max(*peak, rssMiB("VmRSS")) }
@@ -124,7 +123,7 @@ func runBenchServe(args []string) error {
 	var lat []float64
 	for r := 0; r < rounds; r++ {
 		t0 := time.Now()
-		if err := d.PredictFiles(paths, false, nil, func(*detector.Result) error { return nil }); err != nil {
+		if err := d.PredictFiles(ctx, paths, false, nil, func(*detector.Result) error { return nil }); err != nil {
 			return err
 		}
 		sec := time.Since(t0).Seconds()
