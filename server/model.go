@@ -11,7 +11,6 @@ import (
 	"image"
 	"io"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/crd-ad/crd/dataset"
@@ -120,14 +119,10 @@ func (m *detectorModel) predictImages(ctx context.Context, imgs []*dataset.RGB) 
 	return out, nil
 }
 
-// heatmap colours r's anomaly map on the original image's pixels: the pixel
-// threshold sits in the middle of the colour scale when the model has one,
-// otherwise the map's own range is used.
+// heatmap colours r's anomaly map on the original image's pixels, over the
+// range `crd predict --out` uses (report.HeatmapRange).
 func (m *detectorModel) heatmap(r *detector.Result) image.Image {
 	px := m.d.PixelMapOriginal(r)
-	lo, hi := float64(slices.Min(px)), float64(slices.Max(px))
-	if cal := m.d.Calibration; m.d.Calibrated() && cal.PixelThreshold > 0 {
-		lo, hi = 0, 2*cal.PixelThreshold
-	}
-	return report.Heatmap(px, r.Image.W, r.Image.H, lo, hi)
+	lo, hi := report.HeatmapRange(m.d, px)
+	return report.Heatmap(px, lo, hi)
 }

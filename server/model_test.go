@@ -9,6 +9,7 @@ import (
 
 	"github.com/crd-ad/crd/backbone"
 	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/internal/testenv"
 	"github.com/crd-ad/crd/synth"
 	"github.com/crd-ad/crd/weights"
 )
@@ -21,7 +22,7 @@ type testData struct {
 	good, defect  string // a test image of each kind
 	imgSize       int
 	err           error
-	skip          string
+	missing       error // the default backbone, when it cannot be loaded
 }
 
 var (
@@ -34,12 +35,7 @@ var (
 func fixture(t testing.TB) *testData {
 	t.Helper()
 	testOnce.Do(func() { shared = makeTestData() })
-	if shared.skip != "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI must have the default backbone: %s", shared.skip)
-		}
-		t.Skip(shared.skip)
-	}
+	testenv.Require(t, shared.missing, "scripts/setup.sh fetches it")
 	if shared.err != nil {
 		t.Fatal(shared.err)
 	}
@@ -49,7 +45,7 @@ func fixture(t testing.TB) *testData {
 func makeTestData() (td testData) {
 	if _, err := weights.CachePath("inception_v3"); err == nil {
 		if _, err := backbone.Load("inception_v3"); err != nil {
-			return testData{skip: "default backbone not available: " + err.Error()}
+			return testData{missing: err}
 		}
 	}
 	dir, err := os.MkdirTemp("", "crd-server-test-")

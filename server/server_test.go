@@ -4,7 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
+	"fmt"
+	"hash/crc32"
 	"image/png"
 	"io"
 	"log/slog"
@@ -194,17 +197,26 @@ func TestBadRequests(t *testing.T) {
 			t.Errorf("%s: %d %q, want %d and %q", c.name, code, msg, c.code, c.msg)
 		}
 	}
-	old := dataset.MaxPixels
-	dataset.MaxPixels = 100
-	code, out, _ := call(t, "POST", ts.URL+"/v1/predict", "image/png", img)
-	dataset.MaxPixels = old
-	if code != 422 || !strings.Contains(out["error"].(string), "more than the 100 pixels") {
+	code, out, _ := call(t, "POST", ts.URL+"/v1/predict", "image/png", hugePNGHeader(20000, 20000))
+	if want := fmt.Sprintf("20000x20000, more than the %d pixels", dataset.MaxPixels); code != 422 || !strings.Contains(out["error"].(string), want) {
 		t.Errorf("too many pixels: %d %v", code, out)
 	}
 	// The server still works.
 	if code, out, _ := call(t, "POST", ts.URL+"/v1/predict", "image/png", img); code != 200 {
 		t.Fatalf("after junk: %d %v", code, out)
 	}
+}
+
+// hugePNGHeader is the start of a w x h RGB PNG: the signature and a valid
+// IHDR chunk, enough for image.DecodeConfig.
+func hugePNGHeader(w, h uint32) []byte {
+	ihdr := binary.BigEndian.AppendUint32([]byte("IHDR"), w)
+	ihdr = binary.BigEndian.AppendUint32(ihdr, h)
+	ihdr = append(ihdr, 8, 2, 0, 0, 0) // 8-bit RGB, deflate, no filter, no interlace
+	b := []byte("\x89PNG\r\n\x1a\n")
+	b = binary.BigEndian.AppendUint32(b, 13)
+	b = append(b, ihdr...)
+	return binary.BigEndian.AppendUint32(b, crc32.ChecksumIEEE(ihdr))
 }
 
 func TestTokenAndHealth(t *testing.T) {

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/crd-ad/crd/backbone"
+	"github.com/crd-ad/crd/internal/testenv"
 	"github.com/crd-ad/crd/synth"
 	"github.com/crd-ad/crd/weights"
 )
@@ -53,12 +54,8 @@ func TestServeUsage(t *testing.T) {
 func requireBackbone(t *testing.T) {
 	t.Helper()
 	if _, err := weights.CachePath("inception_v3"); err == nil {
-		if _, err := backbone.Load("inception_v3"); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("CI must have the default backbone: %v", err)
-			}
-			t.Skipf("default backbone not available: %v", err)
-		}
+		_, err := backbone.Load("inception_v3")
+		testenv.Require(t, err, "scripts/setup.sh fetches it")
 	}
 }
 
