@@ -34,11 +34,16 @@ type serveBench struct {
 	ServePerS   []float64 `json:"serve_per_s_by_round"`
 	// Ratio is the serve throughput over the predict throughput, all
 	// rounds together; the percentiles are over all served requests.
-	Ratio float64     `json:"serve_over_predict"`
-	P50Ms float64     `json:"p50_ms"`
-	P95Ms float64     `json:"p95_ms"`
-	P99Ms float64     `json:"p99_ms"`
-	Codes map[int]int `json:"codes"`
+	Ratio float64 `json:"serve_over_predict"`
+	// PredictCPUms and ServeCPUms are the process's CPU time per image in
+	// each mode (user and system, all rounds): unlike throughput, it hardly
+	// depends on what else the machine runs.
+	PredictCPUms float64     `json:"predict_cpu_ms_per_image"`
+	ServeCPUms   float64     `json:"serve_cpu_ms_per_image"`
+	P50Ms        float64     `json:"p50_ms"`
+	P95Ms        float64     `json:"p95_ms"`
+	P99Ms        float64     `json:"p99_ms"`
+	Codes        map[int]int `json:"codes"`
 	// Overload is the run at 4x the server's capacity (queue plus batch).
 	Overload        *server.LoadReport `json:"overload"`
 	OverloadClients int                `json:"overload_clients"`
@@ -119,20 +124,24 @@ func runBenchServe(ctx context.Context, args []string) error {
 	}
 
 	var predSec, serveSec float64
+	var predCPU, serveCPU time.Duration
 	var served int
 	var lat []float64
 	for r := 0; r < rounds; r++ {
-		t0 := time.Now()
+		t0, c0 := time.Now(), cpuTime()
 		if err := d.PredictFiles(ctx, paths, false, nil, func(*detector.Result) error { return nil }); err != nil {
 			return err
 		}
 		sec := time.Since(t0).Seconds()
+		predCPU += cpuTime() - c0
+		c0 = cpuTime()
 		predSec += sec
 		rep.PredictPerS = append(rep.PredictPerS, float64(len(paths))/sec)
 		lr, err := load(server.LoadOptions{Clients: clients, Requests: len(paths)}, &unused)
 		if err != nil {
 			return err
 		}
+		serveCPU += cpuTime() - c0
 		serveSec += lr.Seconds
 		served += lr.Codes[200]
 		lat = append(lat, lr.Latencies...)
@@ -144,10 +153,12 @@ func runBenchServe(ctx context.Context, args []string) error {
 			r+1, rep.PredictPerS[r], clients, lr.Throughput, lr.P50Ms)
 	}
 	rep.Ratio = (float64(served) / serveSec) / (float64(rounds*len(paths)) / predSec)
+	rep.PredictCPUms = predCPU.Seconds() * 1000 / float64(rounds*len(paths))
+	rep.ServeCPUms = serveCPU.Seconds() * 1000 / float64(max(served, 1))
 	slices.Sort(lat)
 	rep.P50Ms, rep.P95Ms, rep.P99Ms = server.Percentile(lat, .5), server.Percentile(lat, .95), server.Percentile(lat, .99)
-	logf("serve/predict throughput %.2f; serve latency p50 %.0f ms, p95 %.0f ms, p99 %.0f ms; codes %v",
-		rep.Ratio, rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.Codes)
+	logf("serve/predict throughput %.2f; CPU per image: predict %.0f ms, serve %.0f ms; serve latency p50 %.0f ms, p95 %.0f ms, p99 %.0f ms; codes %v",
+		rep.Ratio, rep.PredictCPUms, rep.ServeCPUms, rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.Codes)
 	d = nil
 	freeMemory()
 
