@@ -38,12 +38,14 @@ type serveBench struct {
 	// PredictCPUms and ServeCPUms are the process's CPU time per image in
 	// each mode (user and system, all rounds): unlike throughput, it hardly
 	// depends on what else the machine runs.
-	PredictCPUms float64     `json:"predict_cpu_ms_per_image"`
-	ServeCPUms   float64     `json:"serve_cpu_ms_per_image"`
-	P50Ms        float64     `json:"p50_ms"`
-	P95Ms        float64     `json:"p95_ms"`
-	P99Ms        float64     `json:"p99_ms"`
-	Codes        map[int]int `json:"codes"`
+	PredictCPUms float64 `json:"predict_cpu_ms_per_image"`
+	ServeCPUms   float64 `json:"serve_cpu_ms_per_image"`
+	// MeanBatch is the server's mean backbone batch over the rounds.
+	MeanBatch float64     `json:"mean_batch"`
+	P50Ms     float64     `json:"p50_ms"`
+	P95Ms     float64     `json:"p95_ms"`
+	P99Ms     float64     `json:"p99_ms"`
+	Codes     map[int]int `json:"codes"`
 	// Overload is the run at 4x the server's capacity (queue plus batch).
 	Overload        *server.LoadReport `json:"overload"`
 	OverloadClients int                `json:"overload_clients"`
@@ -153,12 +155,13 @@ func runBenchServe(ctx context.Context, args []string) error {
 			r+1, rep.PredictPerS[r], clients, lr.Throughput, lr.P50Ms)
 	}
 	rep.Ratio = (float64(served) / serveSec) / (float64(rounds*len(paths)) / predSec)
+	rep.MeanBatch = meanBatch(s)
 	rep.PredictCPUms = predCPU.Seconds() * 1000 / float64(rounds*len(paths))
 	rep.ServeCPUms = serveCPU.Seconds() * 1000 / float64(max(served, 1))
 	slices.Sort(lat)
 	rep.P50Ms, rep.P95Ms, rep.P99Ms = server.Percentile(lat, .5), server.Percentile(lat, .95), server.Percentile(lat, .99)
-	logf("serve/predict throughput %.2f; CPU per image: predict %.0f ms, serve %.0f ms; serve latency p50 %.0f ms, p95 %.0f ms, p99 %.0f ms; codes %v",
-		rep.Ratio, rep.PredictCPUms, rep.ServeCPUms, rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.Codes)
+	logf("serve/predict throughput %.2f; CPU per image: predict %.0f ms, serve %.0f ms; mean batch %.1f; serve latency p50 %.0f ms, p95 %.0f ms, p99 %.0f ms; codes %v",
+		rep.Ratio, rep.PredictCPUms, rep.ServeCPUms, rep.MeanBatch, rep.P50Ms, rep.P95Ms, rep.P99Ms, rep.Codes)
 	d = nil
 	freeMemory()
 
@@ -200,6 +203,30 @@ func runBenchServe(ctx context.Context, args []string) error {
 	fmt.Printf("serve/predict throughput %.2f, overload only 200/503: %v, healthy after: %v, soak only 200/4xx/503: %v, process peak RSS %.0f MiB\n",
 		rep.Ratio, rep.OverloadOK, rep.HealthyAfter, rep.SoakOK, rep.PeakRSSMiB)
 	return nil
+}
+
+// meanBatch is the mean of the server's crd_batch_size histogram (the
+// warm-up included).
+func meanBatch(s *server.Server) float64 {
+	mfs, err := s.Registry().Gather()
+	if err != nil {
+		return 0
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "crd_batch_size" {
+			continue
+		}
+		var sum float64
+		var n uint64
+		for _, m := range mf.GetMetric() {
+			sum += m.GetHistogram().GetSampleSum()
+			n += m.GetHistogram().GetSampleCount()
+		}
+		if n > 0 {
+			return sum / float64(n)
+		}
+	}
+	return 0
 }
 
 // freeMemory collects garbage and returns free memory to the system, so
