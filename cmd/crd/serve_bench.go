@@ -69,7 +69,7 @@ func runBenchServe(ctx context.Context, args []string) error {
 `)
 	var model, data string
 	var images, clients, rounds, queue, soak int
-	var limit time.Duration
+	var limit, maxWait time.Duration
 	var asJSON bool
 	fs.StringVar(&model, "m", "", "model file")
 	fs.StringVar(&data, "data", "", "an MVTec AD layout category: its test images are sent")
@@ -78,6 +78,7 @@ func runBenchServe(ctx context.Context, args []string) error {
 	fs.IntVar(&rounds, "rounds", 3, "predict/serve rounds of the throughput comparison")
 	fs.IntVar(&queue, "queue", 32, "the server's queue size (the overload run uses 4 x (queue + 8) clients)")
 	fs.IntVar(&soak, "soak", 2000, "requests of the soak run (10% junk bodies)")
+	fs.DurationVar(&maxWait, "max-wait", 5*time.Millisecond, "the server's --max-wait")
 	fs.DurationVar(&limit, "limit", 30*time.Minute, "time bound of each run")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	if _, err := parse(fs, args); err != nil {
@@ -100,7 +101,7 @@ func runBenchServe(ctx context.Context, args []string) error {
 	if _, err := d.Predict(ctx, paths[0]); err != nil { // loads the backbone
 		return err
 	}
-	s := server.New(server.Options{QueueSize: queue, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	s := server.New(server.Options{QueueSize: queue, MaxWait: maxWait, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	defer s.Close()
 	if err := s.AddModel("bench", model); err != nil {
 		return err
