@@ -32,13 +32,18 @@ type result struct {
 
 // batcher gathers the images of concurrent requests into backbone batches:
 // a batch starts with the first queued image and takes what arrives within
-// maxWait, up to maxBatch images. One goroutine runs the model, so the
+// maxWait, up to maxBatch images. It waits only as long as more images are
+// expected: expect (when set) says how many requests were about at once
+// since the last batch began, so a lone client is never kept waiting, while
+// 8 closed-loop clients are gathered into one batch instead of settling into
+// two alternating half batches. One goroutine runs the model, so the
 // backbone (not safe for concurrent use) is never shared.
 type batcher struct {
 	m        model
 	maxBatch int
 	maxWait  time.Duration
 	onBatch  func(n int)
+	expect   func() int
 
 	mu      sync.RWMutex // guards closed against sends on a closed queue
 	closed  bool
@@ -46,8 +51,8 @@ type batcher struct {
 	stopped chan struct{}
 }
 
-func newBatcher(m model, maxBatch, queueSize int, maxWait time.Duration, onBatch func(int)) *batcher {
-	b := &batcher{m: m, maxBatch: max(maxBatch, 1), maxWait: maxWait, onBatch: onBatch,
+func newBatcher(m model, maxBatch, queueSize int, maxWait time.Duration, onBatch func(int), expect func() int) *batcher {
+	b := &batcher{m: m, maxBatch: max(maxBatch, 1), maxWait: maxWait, onBatch: onBatch, expect: expect,
 		queue: make(chan *job, max(queueSize, 1)), stopped: make(chan struct{})}
 	go b.run()
 	return b
@@ -88,9 +93,25 @@ func (b *batcher) run() {
 	timer.Stop()
 	for first := range b.queue {
 		batch := []*job{first}
+		want := b.maxBatch
+		if b.expect != nil {
+			want = min(max(b.expect(), 1), b.maxBatch)
+		}
 		timer.Reset(b.maxWait)
 	gather:
 		for len(batch) < b.maxBatch {
+			if len(batch) >= want { // nobody else expected: take what is queued, no waiting
+				select {
+				case j, ok := <-b.queue:
+					if !ok {
+						break gather
+					}
+					batch = append(batch, j)
+					continue
+				default:
+					break gather
+				}
+			}
 			select {
 			case j, ok := <-b.queue:
 				if !ok {

@@ -28,7 +28,9 @@ import (
 // default.
 type Options struct {
 	// MaxBatch is the largest backbone batch (default 8); MaxWait how long
-	// a batch waits for more images after its first (default 5ms).
+	// a batch waits for more images after its first (default 50ms). A batch
+	// waits only while more requests are expected (as many as were about
+	// at once during the previous batch), so a lone client never waits.
 	MaxBatch int
 	MaxWait  time.Duration
 	// QueueSize is the number of images per model that may wait for a
@@ -54,7 +56,7 @@ func (o *Options) defaults() {
 		o.MaxBatch = 8
 	}
 	if o.MaxWait <= 0 {
-		o.MaxWait = 5 * time.Millisecond
+		o.MaxWait = 50 * time.Millisecond
 	}
 	if o.QueueSize <= 0 {
 		o.QueueSize = 32
@@ -93,6 +95,7 @@ type station struct {
 	name, path string
 	cur        atomic.Pointer[loaded]
 	slots      chan struct{} // admitted requests: queued or in a batch
+	peak       atomic.Int32  // most admitted requests at once since the last batch began
 	reloadMu   sync.Mutex
 	stamp      fileStamp // of the file cur was loaded from
 }
@@ -178,7 +181,7 @@ func (s *Server) load(st *station) error {
 		info.Name = st.name
 		b := newBatcher(m, s.opts.MaxBatch, s.opts.QueueSize, s.opts.MaxWait, func(n int) {
 			s.metrics.batchSize.WithLabelValues(st.name).Observe(float64(n))
-		})
+		}, st.expect)
 		old := st.cur.Swap(&loaded{info: info, b: b})
 		st.stamp = stamp
 		if old != nil {
@@ -332,10 +335,23 @@ var errNoSlot = &httpError{503, "the server is at capacity: retry later"}
 func (st *station) admit() (release func(), err error) {
 	select {
 	case st.slots <- struct{}{}:
-		return func() { <-st.slots }, nil
 	default:
 		return nil, errNoSlot
 	}
+	for n := int32(len(st.slots)); ; {
+		p := st.peak.Load()
+		if n <= p || st.peak.CompareAndSwap(p, n) {
+			break
+		}
+	}
+	return func() { <-st.slots }, nil
+}
+
+// expect is how many requests were admitted at once since the previous
+// call (the start of the previous batch); it starts over from those still
+// admitted.
+func (st *station) expect() int {
+	return int(st.peak.Swap(int32(len(st.slots))))
 }
 
 // score scores img with st's current model, waiting for its batch.

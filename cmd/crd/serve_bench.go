@@ -78,7 +78,7 @@ func runBenchServe(ctx context.Context, args []string) error {
 	fs.IntVar(&rounds, "rounds", 3, "predict/serve rounds of the throughput comparison")
 	fs.IntVar(&queue, "queue", 32, "the server's queue size (the overload run uses 4 x (queue + 8) clients)")
 	fs.IntVar(&soak, "soak", 2000, "requests of the soak run (10% junk bodies)")
-	fs.DurationVar(&maxWait, "max-wait", 5*time.Millisecond, "the server's --max-wait")
+	fs.DurationVar(&maxWait, "max-wait", 50*time.Millisecond, "the server's --max-wait")
 	fs.DurationVar(&limit, "limit", 30*time.Minute, "time bound of each run")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	if _, err := parse(fs, args); err != nil {
