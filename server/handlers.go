@@ -192,7 +192,7 @@ func (s *Server) predict(w http.ResponseWriter, r *http.Request, name string) {
 		writeError(w, err)
 		return
 	}
-	img, err := decodeImage(data)
+	img, err := decodeImage(data, s.opts.Limits)
 	if err != nil {
 		writeError(w, err)
 		return
@@ -272,24 +272,18 @@ func badBody(err error) error {
 	return &httpError{400, "cannot read the body: " + err.Error()}
 }
 
-// decodeImage decodes an image, answering 415 for an unknown format and 422
-// for a corrupt one or one larger than dataset.MaxPixels.
-func decodeImage(data []byte) (*dataset.RGB, error) {
-	cfg, format, err := image.DecodeConfig(bytes.NewReader(data))
-	if errors.Is(err, image.ErrFormat) {
-		return nil, &httpError{415, "unknown image format (supported: PNG, JPEG, BMP, TIFF, GIF)"}
+// decodeImage decodes an image under lim, answering 415 for an unknown
+// format and 422 for a corrupt one or one over the limits.
+func decodeImage(data []byte, lim dataset.Limits) (*dataset.RGB, error) {
+	img, err := lim.DecodeImage(bytes.NewReader(data))
+	if err == nil {
+		return img, nil
 	}
-	if err != nil {
-		return nil, &httpError{422, "corrupt image: " + err.Error()}
+	msg := strings.TrimPrefix(err.Error(), "dataset: ")
+	if _, _, cerr := image.DecodeConfig(bytes.NewReader(data)); errors.Is(cerr, image.ErrFormat) {
+		return nil, &httpError{415, msg}
 	}
-	if int64(cfg.Width)*int64(cfg.Height) > int64(dataset.MaxPixels) {
-		return nil, &httpError{422, fmt.Sprintf("the %s image is %dx%d, more than the %d pixels allowed", format, cfg.Width, cfg.Height, dataset.MaxPixels)}
-	}
-	img, err := dataset.DecodeImage(bytes.NewReader(data))
-	if err != nil {
-		return nil, &httpError{422, strings.TrimPrefix(err.Error(), "dataset: ")}
-	}
-	return img, nil
+	return nil, &httpError{422, msg}
 }
 
 func pngDataURL(img image.Image) (string, error) {

@@ -39,6 +39,9 @@ type Options struct {
 	// MaxBodyBytes is the largest request body (default 32 MiB, 413
 	// beyond).
 	MaxBodyBytes int64
+	// Limits bound the decoded images (422 beyond); zero fields take the
+	// dataset package's defaults.
+	Limits dataset.Limits
 	// RequestTimeout bounds the wait for a verdict once the image is read
 	// (default 30s); the http.Server's timeouts bound the reading.
 	RequestTimeout time.Duration

@@ -198,8 +198,17 @@ func TestBadRequests(t *testing.T) {
 		}
 	}
 	code, out, _ := call(t, "POST", ts.URL+"/v1/predict", "image/png", hugePNGHeader(20000, 20000))
-	if want := fmt.Sprintf("20000x20000, more than the %d pixels", dataset.MaxPixels); code != 422 || !strings.Contains(out["error"].(string), want) {
+	if want := fmt.Sprintf("20000x20000, 400000000 pixels, more than the limit of %d", dataset.DefaultMaxPixels); code != 422 || !strings.Contains(out["error"].(string), want) {
 		t.Errorf("too many pixels: %d %v", code, out)
+	}
+	// A server with a lower limit.
+	small := New(Options{Logger: quiet(), Limits: dataset.Limits{MaxPixels: 100}})
+	if err := small.addFake("m", &fakeModel{}); err != nil {
+		t.Fatal(err)
+	}
+	ts2 := start(t, small)
+	if code, out, _ := call(t, "POST", ts2.URL+"/v1/predict", "image/png", pngBytes(t, 11, 10)); code != 422 || !strings.Contains(out["error"].(string), "more than the limit of 100") {
+		t.Errorf("over a 100-pixel limit: %d %v", code, out)
 	}
 	// The server still works.
 	if code, out, _ := call(t, "POST", ts.URL+"/v1/predict", "image/png", img); code != 200 {

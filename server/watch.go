@@ -205,7 +205,7 @@ func (w *watcher) handle(ctx context.Context, path, name string) error {
 	h := sha256.Sum256(data)
 	rec := WatchRecord{File: name, SHA256: hex.EncodeToString(h[:])}
 	var v *scored
-	img, err := decodeImage(data)
+	img, err := decodeImage(data, w.s.opts.Limits)
 	if err == nil {
 		v, err = w.scoreWaiting(ctx, img)
 		if ctx.Err() != nil {
