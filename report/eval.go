@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
@@ -100,16 +101,24 @@ func CropView(img *dataset.RGB, p preprocess.Params) *dataset.RGB {
 	return out
 }
 
+// HeatmapRange is the range of m that the heat maps of d's predictions span:
+// 0 to twice the pixel threshold, so that red means "above the threshold";
+// without a calibration, the map's own range.
+func HeatmapRange(d *detector.Detector, m anomalymap.Map) (lo, hi float64) {
+	lo, hi = 0.0, 2*d.Calibration.PixelThreshold
+	if !d.Calibrated() || hi <= 0 {
+		lo, hi = float64(slices.Min(m.Pix)), float64(slices.Max(m.Pix))
+	}
+	return lo, hi
+}
+
 // WritePredictionPNGs writes what `crd predict --out` writes for one result: the heat map of its anomaly map over the
 // original image (heatPath) and the binary defect mask, the map above the pixel threshold (maskPath; empty for an
 // uncalibrated model), both at the original image's size. The colour map spans 0 to twice the pixel threshold, so
 // red means "above the threshold"; without a calibration it spans the map's own range.
 func WritePredictionPNGs(d *detector.Detector, r *detector.Result, heatPath, maskPath string) error {
 	m := d.PixelMapOriginal(r)
-	lo, hi := 0.0, 2*d.Calibration.PixelThreshold
-	if !d.Calibrated() || hi <= 0 {
-		lo, hi = float64(slices.Min(m.Pix)), float64(slices.Max(m.Pix))
-	}
+	lo, hi := HeatmapRange(d, m)
 	if err := WritePNG(heatPath, Overlay(r.Image, m, lo, hi, 0.45)); err != nil {
 		return err
 	}

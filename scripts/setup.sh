@@ -6,7 +6,8 @@ cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
 
-# System packages: a C compiler for cgo, OpenBLAS, and npm (the default backbone's weights come from an npm package).
+# System packages: a C compiler for cgo, OpenBLAS, npm (the default backbone's weights come from an npm package), and
+# chromium (the web page of `crd serve` is tested in a real headless browser).
 missing=()
 command -v gcc >/dev/null 2>&1 || missing+=(gcc libc6-dev)
 if ! { [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h ] || ls /usr/include/*/cblas.h >/dev/null 2>&1 ||
@@ -14,6 +15,7 @@ if ! { [ -e /usr/include/x86_64-linux-gnu/cblas.h ] || [ -e /usr/include/cblas.h
   missing+=(libopenblas-dev)
 fi
 command -v npm >/dev/null 2>&1 || missing+=(npm)
+command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     log "installing Debian packages: ${missing[*]}"

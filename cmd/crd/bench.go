@@ -14,11 +14,15 @@ import (
 )
 
 func runBench(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "serve" {
+		return runBenchServe(ctx, args[1:])
+	}
 	fs := newFlags("bench", "--data DIR [--json] [--plot FILE] [--lambdas LIST]", `  crd bench --data mvtec/screw
   crd bench --data mvtec/screw --max-train 100 --plot growth.svg --lambdas 1e-4,1e-3,1e-2,1e-1
   crd bench --data DIR --json > bench.json
   crd bench --trunk --backbone resnet18 --batch 8 --rounds 5 --json    # the backbone alone, random weights
   crd bench --trunk --profile-layers --batch 1                          # time and GFLOP/s of every step
+  crd bench serve -m MODEL --data DIR         # load test of crd serve: see crd bench serve --help
 `)
 	var data, plot, lambdas, coresets, fractions, backboneName, lambdaMode, score string
 	var lambda, holdout float64

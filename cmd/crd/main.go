@@ -37,6 +37,7 @@ func init() {
 		{"bench", "compare CRD with the nearest-neighbour baseline on one dataset", runBench},
 		{"backbone", "list, fetch or import backbone weights", runBackbone},
 		{"info", "print a model file's header", runInfo},
+		{"serve", "serve models over HTTP: API, metrics, web page, watched folder", runServe},
 	}
 }
 

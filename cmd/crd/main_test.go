@@ -10,10 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/crd-ad/crd/backbone"
-	"github.com/crd-ad/crd/internal/testenv"
 	"github.com/crd-ad/crd/synth"
-	"github.com/crd-ad/crd/weights"
 )
 
 // capture runs the command line and returns its exit code, stdout and stderr.
@@ -75,19 +72,11 @@ func TestCorruptModelFile(t *testing.T) {
 // weights (scripts/setup.sh fetches them); without them it skips, except in
 // CI, where it fails.
 func TestEndToEnd(t *testing.T) {
-	if _, err := weights.CachePath("inception_v3"); err == nil {
-		_, err := backbone.Load("inception_v3")
-		testenv.Require(t, err, "scripts/setup.sh fetches it")
-	}
+	requireBackbone(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "surface")
-	if err := synth.Generate(data, synth.Options{Seed: 5, Size: 96, NumTrain: 10, NumTestGood: 3, NumPerDefect: 2}); err != nil {
-		t.Fatal(err)
-	}
 	model := filepath.Join(dir, "m.crd")
-	if code, _, stderr := capture(t, "train", "--data", data, "-o", model, "--size", "107", "--holdout", "0.2", "--quiet"); code != 0 {
-		t.Fatalf("train: %s", stderr)
-	}
+	synthModel(t, data, model, synth.Options{Seed: 5, Size: 96, NumTrain: 10, NumTestGood: 3, NumPerDefect: 2}, "107", "0.2")
 	img := filepath.Join(data, "test", "spot", "000.png")
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := capture(t, "predict", "-m", model, "--json", "--out", out, img, filepath.Join(data, "test", "good"))
