@@ -54,6 +54,9 @@ type Detector struct {
 	// Source is the file Load read the detector from (empty for one built
 	// in memory); errors about the model name it.
 	Source string
+	// Limits bounds the image and mask files the detector reads (the zero
+	// value: dataset's defaults). Set it before the first prediction.
+	Limits dataset.Limits
 
 	mu  sync.Mutex // guards ext
 	ext *Extractor
@@ -160,6 +163,7 @@ func (d *Detector) extractor() (*Extractor, error) {
 		if err != nil {
 			return nil, err
 		}
+		e.Limits = d.Limits
 		d.ext = e
 	}
 	return d.ext, nil
@@ -348,6 +352,9 @@ type TrainOptions struct {
 	Batch int
 	// SkipBad turns unreadable images into warnings.
 	SkipBad bool
+	// Limits bounds the image files read (the zero value: dataset's
+	// defaults); the trained detector keeps it.
+	Limits dataset.Limits
 	// Warn receives warnings; Progress receives progress.
 	Warn     func(error)
 	Progress Stage
@@ -394,12 +401,13 @@ func Train(ctx context.Context, paths []string, opts TrainOptions) (*Detector, e
 	}
 	train, held := SplitHoldout(paths, opts.Holdout, opts.Seed)
 	if opts.SkipBad {
-		train, held = readableHoldout(train, held, opts.Warn)
+		train, held = readableHoldout(train, held, opts.Limits, opts.Warn)
 	}
 	ext, err := NewExtractor(opts.Backbone, opts.Preprocess)
 	if err != nil {
 		return nil, err
 	}
+	ext.Limits = opts.Limits
 	if opts.Batch > 0 {
 		ext.Batch = opts.Batch
 	}
@@ -417,7 +425,7 @@ func Train(ctx context.Context, paths []string, opts TrainOptions) (*Detector, e
 	if err != nil {
 		return nil, err
 	}
-	d.ext = ext
+	d.ext, d.Limits = ext, opts.Limits
 	if err := d.Calibrate(ctx, held, opts); err != nil {
 		return nil, err
 	}

@@ -129,7 +129,7 @@ func (e *Evaluator) Mask(i, w, h int) ([]bool, error) {
 	if m, ok := e.masks[i]; ok {
 		return m, nil
 	}
-	m, err := dataset.LoadMask(s.MaskPath)
+	m, err := e.d.Limits.LoadMask(s.MaskPath)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,9 @@ type Extractor struct {
 	// an error.
 	SkipBad bool
 	Warn    func(err error)
+	// Limits bounds the image files read (the zero value: dataset's
+	// defaults).
+	Limits dataset.Limits
 
 	// net serialises the backbone, which is not safe for concurrent use.
 	net sync.Mutex
@@ -185,7 +188,7 @@ func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
 
 // load decodes and preprocesses paths[from:to] in parallel into one batch.
 func (e *Extractor) load(paths []string, from, to int, bad badImages) loaded {
-	imgs, errs, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) { return dataset.LoadImage(paths[from+k]) })
+	imgs, errs, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) { return e.Limits.LoadImage(paths[from+k]) })
 	c := e.Preprocess.Crop
 	l := loaded{x: x}
 	kept := 0

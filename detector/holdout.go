@@ -12,14 +12,14 @@ import (
 // calibration fail after the whole training. It returns the new split; the
 // training part keeps its order, minus the images moved out. Unreadable
 // training images are left for the extractor to report.
-func readableHoldout(train, held []string, warn func(error)) ([]string, []string) {
+func readableHoldout(train, held []string, limits dataset.Limits, warn func(error)) ([]string, []string) {
 	if len(held) == 0 {
 		return train, held
 	}
 	var keep []string
 	next := len(train) // training images are taken from the end
 	for _, p := range held {
-		if _, err := dataset.LoadImage(p); err == nil {
+		if _, err := limits.LoadImage(p); err == nil {
 			keep = append(keep, p)
 			continue
 		} else if warn != nil {
@@ -27,7 +27,7 @@ func readableHoldout(train, held []string, warn func(error)) ([]string, []string
 		}
 		for next > 1 { // leave at least one training image
 			next--
-			if _, err := dataset.LoadImage(train[next]); err == nil {
+			if _, err := limits.LoadImage(train[next]); err == nil {
 				keep = append(keep, train[next])
 				break
 			}

@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/internal/atomicfile"
 	"github.com/crd-ad/crd/internal/safeio"
 	"github.com/crd-ad/crd/modelfile"
@@ -45,6 +47,32 @@ func checkSize(size int) error {
 		return nil
 	}
 	return usagef("--size %d: want 0 (the backbone's default) or a side from %d to %d pixels", size, minInputSize, preprocess.MaxCrop)
+}
+
+// maxPixelsHelp documents the --max-pixels flag of the commands that read
+// images.
+const maxPixelsHelp = "largest image (width x height) read; 0 keeps the default of 2^25 (dataset.Limits.MaxPixels)"
+
+// imageLimits checks a --max-pixels flag and returns the limits it sets.
+func imageLimits(maxPixels int64) (dataset.Limits, error) {
+	if maxPixels < 0 {
+		return dataset.Limits{}, usagef("--max-pixels %d: want 0 (the default) or a number of pixels", maxPixels)
+	}
+	return dataset.Limits{MaxPixels: maxPixels}, nil
+}
+
+// loadModel loads a model that reads images under --max-pixels.
+func loadModel(path string, maxPixels int64) (*detector.Detector, error) {
+	limits, err := imageLimits(maxPixels)
+	if err != nil {
+		return nil, err
+	}
+	d, err := detector.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	d.Limits = limits
+	return d, nil
 }
 
 // checkBatch checks a --batch flag.

@@ -44,7 +44,9 @@ func runEval(ctx context.Context, args []string) error {
 	var model, data, reportDir string
 	var asJSON, skipBad, quiet bool
 	var gallery int
+	var maxPixels int64
 	fs.StringVar(&model, "m", "", "model file")
+	fs.Int64Var(&maxPixels, "max-pixels", 0, maxPixelsHelp)
 	fs.StringVar(&data, "data", "", "an MVTec AD layout category: test/<type>/ and ground_truth/<type>/")
 	fs.StringVar(&reportDir, "report", "", "write an HTML report (metrics, ROC and PRO curves, worst cases) into this folder")
 	fs.IntVar(&gallery, "gallery", 60, "images in the report's gallery, worst first")
@@ -62,7 +64,7 @@ func runEval(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := detector.Load(model)
+	d, err := loadModel(model, maxPixels)
 	if err != nil {
 		return err
 	}

@@ -184,3 +184,21 @@ func writePNG(t *testing.T, path string) {
 		t.Fatal(err)
 	}
 }
+
+// TestMaxPixelsFlag: --max-pixels is checked before any work and bounds
+// the images a command reads.
+func TestMaxPixelsFlag(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	os.Mkdir(good, 0o755)
+	writePNG(t, filepath.Join(good, "000.png")) // 8 x 8
+	code, _, stderr := capture(t, "train", "--data", good, "-o", filepath.Join(dir, "m.crd"), "--max-pixels", "-1")
+	if code != 2 || !strings.Contains(stderr, "--max-pixels -1") {
+		t.Fatalf("negative --max-pixels: exit %d, %q", code, stderr)
+	}
+	requireBackbone(t)
+	code, _, stderr = capture(t, "train", "--data", good, "-o", filepath.Join(dir, "m.crd"), "--max-pixels", "63", "--quiet")
+	if code != 1 || !strings.Contains(stderr, "dataset.Limits.MaxPixels") {
+		t.Fatalf("an 8x8 image under --max-pixels 63: exit %d, %q", code, stderr)
+	}
+}

@@ -103,7 +103,9 @@ func runCalibrate(ctx context.Context, args []string) error {
 `)
 	var model, data, out, threshold string
 	var quiet, raw, force bool
+	var maxPixels int64
 	fs.StringVar(&model, "m", "", "model file")
+	fs.Int64Var(&maxPixels, "max-pixels", 0, maxPixelsHelp)
 	fs.BoolVar(&force, "force", false, "replace -o even if it is not a crd model file")
 	fs.StringVar(&data, "data", "", "normal images that are not in the model")
 	fs.StringVar(&out, "o", "", "output model file (default: overwrite MODEL)")
@@ -130,7 +132,7 @@ func runCalibrate(ctx context.Context, args []string) error {
 	if err := checkModelOutput(out, force, calibImages); err != nil {
 		return err
 	}
-	d, err := detector.Load(model)
+	d, err := loadModel(model, maxPixels)
 	if err != nil {
 		return err
 	}

@@ -52,7 +52,9 @@ func runPredict(ctx context.Context, args []string) error {
 `)
 	var model, out string
 	var asJSON, skipBad, quiet bool
+	var maxPixels int64
 	fs.StringVar(&model, "m", "", "model file")
+	fs.Int64Var(&maxPixels, "max-pixels", 0, maxPixelsHelp)
 	fs.StringVar(&out, "out", "", "write a heatmap overlay PNG and a binary defect-mask PNG per image into this folder")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per image")
 	fs.BoolVar(&skipBad, "skip-bad", false, "warn about unreadable images and go on")
@@ -71,7 +73,7 @@ func runPredict(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	d, err := detector.Load(model)
+	d, err := loadModel(model, maxPixels)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ type trainFlags struct {
 	backbone, method, lambdaMode, score, threshold string
 	lambda, coreset, holdout                       float64
 	size, batch                                    int
+	maxPixels                                      int64
 	seed                                           uint64
 	noGram, skipBad, quiet, rawScores              bool
 }
@@ -29,6 +30,7 @@ func (t *trainFlags) register(fs interface {
 	IntVar(*int, string, int, string)
 	Uint64Var(*uint64, string, uint64, string)
 	BoolVar(*bool, string, bool, string)
+	Int64Var(*int64, string, int64, string)
 }) {
 	def := detector.DefaultTrainOptions()
 	fs.StringVar(&t.backbone, "backbone", def.Backbone, "backbone: inception_v3, wide_resnet50_2 or resnet18 (see 'crd backbone list')")
@@ -42,6 +44,7 @@ func (t *trainFlags) register(fs interface {
 	fs.BoolVar(&t.rawScores, "raw-scores", false, rawScoresHelp)
 	fs.IntVar(&t.size, "size", 0, "input size (resize and crop side); 0 keeps the backbone's default")
 	fs.IntVar(&t.batch, "batch", def.Batch, "images per backbone call")
+	fs.Int64Var(&t.maxPixels, "max-pixels", 0, maxPixelsHelp)
 	fs.Uint64Var(&t.seed, "seed", def.Seed, "seed of the hold-out split and the coreset")
 	fs.BoolVar(&t.noGram, "no-gram", false, "do not keep G in the model file: half the size, but it can no longer be updated or merged")
 	fs.BoolVar(&t.skipBad, "skip-bad", false, "warn about unreadable images and go on, instead of stopping")
@@ -70,6 +73,11 @@ func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
 	if err := checkBatch(t.batch); err != nil {
 		return o, err
 	}
+	limits, err := imageLimits(t.maxPixels)
+	if err != nil {
+		return o, err
+	}
+	o.Limits = limits
 	rule, err := detector.ParseThresholdRule(t.threshold)
 	if err != nil {
 		return o, usagef("--threshold: %v", err)
@@ -165,6 +173,7 @@ func runTrain(ctx context.Context, args []string) error {
 		if d, err = detector.Load(resume); err != nil {
 			return err
 		}
+		d.Limits = opts.Limits
 		err = d.AddNormals(ctx, paths, opts)
 	} else {
 		d, err = detector.Train(ctx, paths, opts)
