@@ -378,10 +378,10 @@ func norm(v []float64, std float64) {
 }
 
 // coverage supersamples inside(x, y) (continuous pixel coordinates, pixel centres at +0.5) 4x4 per pixel over the
-// box [x0,x1) x [y0,y1), clipped to the image, and returns the n*n coverage in [0,1].
-func coverage(n, x0, y0, x1, y1 int, inside func(x, y float64) bool) []float64 {
-	cov := make([]float64, n*n)
-	x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, n), min(y1, n)
+// box [x0,x1) x [y0,y1), clipped to the w x h image, and returns the w*h coverage in [0,1].
+func coverage(w, h, x0, y0, x1, y1 int, inside func(x, y float64) bool) []float64 {
+	cov := make([]float64, w*h)
+	x0, y0, x1, y1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
 	for y := y0; y < y1; y++ {
 		for x := x0; x < x1; x++ {
 			hits := 0
@@ -392,7 +392,7 @@ func coverage(n, x0, y0, x1, y1 int, inside func(x, y float64) bool) []float64 {
 					}
 				}
 			}
-			cov[y*n+x] = float64(hits) / 16
+			cov[y*w+x] = float64(hits) / 16
 		}
 	}
 	return cov
@@ -442,7 +442,7 @@ func scratch(r *rand.Rand, f *field) []float64 {
 		return false
 	}
 	bx0, by0, bx1, by1 := bbox(pts, halfW+1)
-	cov := coverage(n, bx0, by0, bx1, by1, inside)
+	cov := coverage(n, n, bx0, by0, bx1, by1, inside)
 	delta := 0.22 + 0.12*r.Float64()
 	if r.IntN(2) == 0 {
 		delta = -delta
@@ -477,7 +477,7 @@ func spot(r *rand.Rand, f *field) []float64 {
 		return u*u+v*v <= rad*rad
 	}
 	ext := int(math.Ceil(1.6*r0*stretch)) + 2
-	cov := coverage(n, int(cxp)-ext, int(cyp)-ext, int(cxp)+ext+1, int(cyp)+ext+1, inside)
+	cov := coverage(n, n, int(cxp)-ext, int(cyp)-ext, int(cxp)+ext+1, int(cyp)+ext+1, inside)
 
 	// Fill: rust (darker, reddish) or bright residue, with its own blotchy noise.
 	var level [3]float64
@@ -518,7 +518,7 @@ func missing(r *rand.Rand, f *field) []float64 {
 	}
 	inside := func(x, y float64) bool { return inPolygon(poly, x, y) }
 	bx0, by0, bx1, by1 := bbox(poly, 1)
-	cov := coverage(n, bx0, by0, bx1, by1, inside)
+	cov := coverage(n, n, bx0, by0, bx1, by1, inside)
 	bg := 0.1 + 0.06*r.Float64()
 	for i, c := range cov {
 		if c == 0 {
