@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/crd-ad/crd/tailfit"
 )
 
 // SplitHoldout deterministically shuffles paths with seed and returns the
@@ -40,13 +42,25 @@ func SplitHoldout(paths []string, frac float64, seed uint64) (train, holdout []s
 }
 
 // ThresholdRule says how a threshold is chosen from scores of normal images:
-// the largest score ("max", the paper's rule), or a quantile ("quantile:Q"
-// with Q in (0, 1], linear interpolation between order statistics).
+// the largest score ("max", the paper's rule), a quantile ("quantile:Q"
+// with Q in (0, 1], linear interpolation between order statistics), or a
+// target false-reject rate ("fpr:R", optionally "fpr:R:TAIL"): the score
+// that a fraction R of normal images is expected to exceed, read from a
+// tail model (package tailfit, DefaultTail unless TAIL names another) fitted
+// to the scores, so that it extrapolates past the few held-out images.
 type ThresholdRule struct {
-	Quantile float64 // 1 means the maximum
+	Quantile float64 // 1 means the maximum; unused when Rate is set
+	// Rate, when positive, is the target false-reject rate in (0, 1).
+	Rate float64
+	// Tail is the tail model of a Rate rule ("" means DefaultTail).
+	Tail tailfit.Kind
 }
 
-// ParseThresholdRule reads "max" or "quantile:Q".
+// DefaultTail is the tail model of fpr rules that name none, and the one
+// that estimates every model's expected false-reject rate.
+const DefaultTail = tailfit.LogNormal
+
+// ParseThresholdRule reads "max", "quantile:Q" or "fpr:R[:TAIL]".
 func ParseThresholdRule(s string) (ThresholdRule, error) {
 	if s == "" || s == "max" {
 		return ThresholdRule{Quantile: 1}, nil
@@ -57,32 +71,78 @@ func ParseThresholdRule(s string) (ThresholdRule, error) {
 			return ThresholdRule{Quantile: v}, nil
 		}
 	}
-	return ThresholdRule{}, fmt.Errorf("threshold rule %q: want \"max\" or \"quantile:Q\" with 0 < Q <= 1", s)
+	if r, ok := strings.CutPrefix(s, "fpr:"); ok {
+		rate, tail, _ := strings.Cut(r, ":")
+		v, err := strconv.ParseFloat(rate, 64)
+		if err == nil && v > 0 && v < 1 {
+			rule := ThresholdRule{Quantile: 1, Rate: v}
+			if tail != "" {
+				if rule.Tail, err = tailfit.ParseKind(tail); err != nil {
+					return ThresholdRule{}, fmt.Errorf("threshold rule %q: %w", s, err)
+				}
+			}
+			return rule, nil
+		}
+	}
+	return ThresholdRule{}, fmt.Errorf("threshold rule %q: want \"max\", \"quantile:Q\" with 0 < Q <= 1, or \"fpr:R\" with 0 < R < 1 (a target false-reject rate, e.g. fpr:0.01)", s)
 }
 
 // String is the rule as ParseThresholdRule reads it.
 func (r ThresholdRule) String() string {
+	if r.Rate > 0 {
+		s := "fpr:" + strconv.FormatFloat(r.Rate, 'g', -1, 64)
+		if r.Tail != "" && r.Tail != DefaultTail {
+			s += ":" + string(r.Tail)
+		}
+		return s
+	}
 	if r.Quantile >= 1 {
 		return "max"
 	}
 	return "quantile:" + strconv.FormatFloat(r.Quantile, 'g', -1, 64)
 }
 
-// Apply returns the threshold for scores (which it sorts in place).
+// tail is the rule's tail model.
+func (r ThresholdRule) tail() tailfit.Kind {
+	if r.Tail == "" {
+		return DefaultTail
+	}
+	return r.Tail
+}
+
+// Apply returns the threshold for scores (which it sorts in place), NaN
+// when a rate rule cannot fit them (see Threshold).
 func (r ThresholdRule) Apply(scores []float64) float64 {
-	if len(scores) == 0 {
+	t, err := r.Threshold(scores)
+	if err != nil {
 		return math.NaN()
 	}
+	return t
+}
+
+// Threshold returns the threshold for scores (which it sorts in place), or
+// the tail fit's error for a rate rule.
+func (r ThresholdRule) Threshold(scores []float64) (float64, error) {
+	if len(scores) == 0 {
+		return math.NaN(), fmt.Errorf("threshold: no scores")
+	}
 	slices.Sort(scores)
+	if r.Rate > 0 {
+		f, err := tailfit.FitScores(r.tail(), scores)
+		if err != nil {
+			return math.NaN(), err
+		}
+		return f.Threshold(r.Rate), nil
+	}
 	q := r.Quantile
 	if q >= 1 {
-		return scores[len(scores)-1]
+		return scores[len(scores)-1], nil
 	}
 	pos := q * float64(len(scores)-1)
 	lo := int(math.Floor(pos))
 	hi := min(lo+1, len(scores)-1)
 	f := pos - float64(lo)
-	return scores[lo]*(1-f) + scores[hi]*f
+	return scores[lo]*(1-f) + scores[hi]*f, nil
 }
 
 // CalibrateGrids sets d's calibration from the raw patch-score grids (each
@@ -101,30 +161,24 @@ func (r ThresholdRule) Apply(scores []float64) float64 {
 // position on one scale. A position whose mean is not positive uses the
 // mean over all positions.
 func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdRule, positionNorm bool) {
-	var mean []float32
-	var sum []float64
-	if positionNorm && len(grids) > 0 && gh*gw > 0 {
-		sum = positionSums(grids, gh*gw)
-		mean = meanOf(sum, len(grids), nil)
+	mode := NormOff
+	if positionNorm {
+		mode = NormOn
 	}
+	d.CalibrateNorm(grids, gh, gw, rule, mode)
+}
+
+// CalibrateNorm is CalibrateGrids with any normalisation mode: NormOn is
+// positionNorm, NormShrunk divides by the per-position means shrunk toward
+// their overall mean (see Shrink).
+func (d *Detector) CalibrateNorm(grids [][]float32, gh, gw int, rule ThresholdRule, mode NormMode) {
+	loo, all := divisors(grids, gh*gw, mode)
 	// Normalise by hand, then map raw.
-	var img, pix []float64
-	for _, g := range grids {
-		if mean != nil {
-			m := mean
-			if len(grids) > 1 {
-				// The mean of the other grids: the sums less this one.
-				if loo := meanOf(sum, len(grids)-1, g); loo != nil {
-					m = loo
-				}
-			}
-			g = slices.Clone(g)
-			for j, v := range m {
-				g[j] /= v
-			}
-		}
-		r := d.fromGrid(g, gh, gw, nil)
+	var img, pix, pixMax []float64
+	for i, g := range grids {
+		r := d.fromGrid(divided(g, loo[i]), gh, gw, nil)
 		img = append(img, r.Score)
+		pixMax = append(pixMax, float64(slices.Max(r.Map.Pix)))
 		// The pixel threshold follows the same rule over every map pixel;
 		// keep a strided sample to bound memory on large hold-out sets.
 		step := max(1, len(grids)*len(r.Map.Pix)/(1<<22))
@@ -132,11 +186,79 @@ func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdR
 			pix = append(pix, float64(r.Map.Pix[k]))
 		}
 	}
-	c := calibrate(img, pix, rule)
-	if mean != nil {
-		c.PositionMean, c.GridH, c.GridW = mean, gh, gw
+	c := calibrate(img, pix, pixMax, rule)
+	if all != nil {
+		c.PositionMean, c.GridH, c.GridW = all, gh, gw
 	}
 	d.Calibration = c
+}
+
+// divisors returns the per-position divisors of mode for grids of p
+// values: for each grid the leave-one-out one (from the other grids, or
+// its own with a single grid), and the one from all grids, which is stored.
+// Under NormOff, or when no mean is positive, they are all nil.
+func divisors(grids [][]float32, p int, mode NormMode) (loo [][]float32, all []float32) {
+	loo = make([][]float32, len(grids))
+	if mode == NormOff || len(grids) == 0 || p == 0 {
+		return loo, nil
+	}
+	sum := positionSums(grids, p)
+	all = shrinkIf(mode, meanOf(sum, len(grids), nil))
+	if all == nil {
+		return loo, nil
+	}
+	for i, g := range grids {
+		loo[i] = all
+		if len(grids) > 1 {
+			// The mean of the other grids: the sums less this one.
+			if m := shrinkIf(mode, meanOf(sum, len(grids)-1, g)); m != nil {
+				loo[i] = m
+			}
+		}
+	}
+	return loo, all
+}
+
+// divided is a copy of g divided by div position by position (g itself
+// when div is nil).
+func divided(g, div []float32) []float32 {
+	if div == nil {
+		return g
+	}
+	g = slices.Clone(g)
+	for j, v := range div {
+		g[j] /= v
+	}
+	return g
+}
+
+// Shrink moves per-position means halfway toward their overall mean:
+// out[j] = (m[j] + mean(m)) / 2. A position whose normal mean is small (a
+// background corner) is then divided by at least half the overall mean,
+// so its noise is not blown up, while a position whose normal mean is
+// large still has its scores scaled down.
+func Shrink(m []float32) []float32 {
+	if len(m) == 0 {
+		return nil
+	}
+	var all float64
+	for _, v := range m {
+		all += float64(v)
+	}
+	all /= float64(len(m))
+	out := make([]float32, len(m))
+	for j, v := range m {
+		out[j] = float32((float64(v) + all) / 2)
+	}
+	return out
+}
+
+// shrinkIf is Shrink(m) under NormShrunk, m otherwise.
+func shrinkIf(mode NormMode, m []float32) []float32 {
+	if mode == NormShrunk {
+		return Shrink(m)
+	}
+	return m
 }
 
 // PositionMean is the mean of the grids (each of p values) at every
@@ -204,16 +326,32 @@ func normalizePositions(grid []float32, gh, gw int, c Calibration) {
 }
 
 // calibrate fits the thresholds and the normalisation from held-out normal
-// image scores and their map values.
-func calibrate(imageScores []float64, pixelScores []float64, rule ThresholdRule) Calibration {
+// image scores, their map values and each image's largest map value. A
+// rate rule sets the pixel threshold from the images' largest map values,
+// so that the map of a normal image crosses it at the same rate. When a
+// rate rule cannot fit the scores it falls back to the maximum, and says
+// so in ImageMethod.
+func calibrate(imageScores, pixelScores, pixelMax []float64, rule ThresholdRule) Calibration {
 	lo, hi := slices.Min(imageScores), slices.Max(imageScores)
 	c := Calibration{
-		ImageThreshold: rule.Apply(imageScores),
-		PixelThreshold: rule.Apply(pixelScores),
-		ImageMethod:    rule.String(),
-		NormMin:        lo,
-		NormMax:        hi,
-		HeldOut:        len(imageScores),
+		ImageMethod: rule.String(),
+		NormMin:     lo,
+		NormMax:     hi,
+		HeldOut:     len(imageScores),
+	}
+	var err error
+	if c.ImageThreshold, err = rule.Threshold(slices.Clone(imageScores)); err == nil && rule.Rate > 0 {
+		c.PixelThreshold, err = rule.Threshold(pixelMax)
+	} else if err == nil {
+		c.PixelThreshold = rule.Apply(pixelScores)
+	}
+	if err != nil {
+		c.ImageMethod = fmt.Sprintf("max (%s could not be fitted: %v)", rule, err)
+		c.ImageThreshold, c.PixelThreshold = hi, slices.Max(pixelScores)
+	}
+	if r, err := tailfit.RateOf(rule.tail(), imageScores, c.ImageThreshold, 1); err == nil {
+		f, _ := tailfit.FitScores(rule.tail(), imageScores)
+		c.FalseReject = &RateEstimate{Expected: r.Expected, Low: r.Low, High: r.High, Fit: f.String()}
 	}
 	if !(c.NormMax > c.NormMin) {
 		// One held-out image, or all scored alike: use a span relative to the

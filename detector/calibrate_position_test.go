@@ -34,6 +34,9 @@ func TestPositionNormalisation(t *testing.T) {
 	cat := setup(t)
 	o := tinyOptions()
 	o.Holdout = 0.25
+	// Normalisation on and lambda as given: no selection, so that the raw
+	// model below is the same model.
+	o.Norm, o.LambdaFactors = NormOn, []float64{1}
 	d, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)

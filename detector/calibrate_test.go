@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -50,7 +51,7 @@ func TestThresholdRule(t *testing.T) {
 	if got := r.Apply([]float64{4, 1, 3, 2}); got != 2.5 {
 		t.Fatalf("median = %g, want 2.5", got)
 	}
-	for _, bad := range []string{"quantile:0", "quantile:1.5", "mean", "quantile:x"} {
+	for _, bad := range []string{"quantile:0", "quantile:1.5", "mean", "quantile:x", "fpr:0", "fpr:1", "fpr:0.01:weibull"} {
 		if _, err := ParseThresholdRule(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -58,7 +59,7 @@ func TestThresholdRule(t *testing.T) {
 }
 
 func TestNormalize(t *testing.T) {
-	c := calibrate([]float64{1, 2, 3}, []float64{0.5, 1.5}, ThresholdRule{Quantile: 1})
+	c := calibrate([]float64{1, 2, 3}, []float64{0.5, 1.5}, nil, ThresholdRule{Quantile: 1})
 	if c.ImageThreshold != 3 || c.PixelThreshold != 1.5 || c.NormMin != 1 || c.NormMax != 3 {
 		t.Fatalf("calibration %+v", c)
 	}
@@ -70,5 +71,49 @@ func TestNormalize(t *testing.T) {
 	}
 	if v := Normalize(-10, c.ImageThreshold, c); v != 0 {
 		t.Fatalf("far below maps to %g, want 0", v)
+	}
+}
+
+func TestRateRuleMatchesLogNormalFormula(t *testing.T) {
+	for _, text := range []string{"fpr:0.01", "fpr:0.01:lognormal"} {
+		r, err := ParseThresholdRule(text)
+		if err != nil || r.String() != "fpr:0.01" {
+			t.Fatalf("%s parsed as %v (%q), %v", text, r, r.String(), err)
+		}
+	}
+	if r, _ := ParseThresholdRule("fpr:0.05:gumbel"); r.String() != "fpr:0.05:gumbel" {
+		t.Errorf("gumbel rule prints as %q", r.String())
+	}
+	scores := []float64{1.1, 0.9, 1.3, 1.0, 1.25, 0.95, 1.05, 1.4, 1.15, 0.85}
+	// Direct float64: mean and (divide by n) sd of the logs, and the normal
+	// table's z for an upper tail of 1%.
+	var mu, ss float64
+	for _, v := range scores {
+		mu += math.Log(v)
+	}
+	mu /= float64(len(scores))
+	for _, v := range scores {
+		ss += (math.Log(v) - mu) * (math.Log(v) - mu)
+	}
+	want := math.Exp(mu + math.Sqrt(ss/float64(len(scores)))*2.3263478740408408)
+	pix := []float64{0.5, 0.7, 0.6, 0.55, 0.65}
+	c := calibrate(scores, []float64{0.1, 0.2}, pix, ThresholdRule{Quantile: 1, Rate: 0.01})
+	if math.Abs(c.ImageThreshold-want) > 1e-12*want {
+		t.Errorf("fpr:0.01 threshold %.15g, want %.15g", c.ImageThreshold, want)
+	}
+	if c.ImageThreshold <= slices.Max(scores) || c.ImageMethod != "fpr:0.01" {
+		t.Errorf("a 1%% threshold on 10 images should lie above their maximum: %+v", c)
+	}
+	if c.PixelThreshold <= slices.Max(pix) {
+		t.Errorf("pixel threshold %g from the per-image map maxima %v", c.PixelThreshold, pix)
+	}
+	fr := c.FalseReject
+	if fr == nil || math.Abs(fr.Expected-0.01) > 1e-9 || !(fr.Low < 0.01 && 0.01 < fr.High) {
+		t.Errorf("false-reject estimate %+v, want 1%% inside its interval", fr)
+	}
+	// Too few scores to fit: the maximum, and the reason.
+	c = calibrate([]float64{1, 2}, []float64{0.5}, []float64{0.5, 0.4}, ThresholdRule{Quantile: 1, Rate: 0.01})
+	if c.ImageThreshold != 2 || !strings.HasPrefix(c.ImageMethod, "max (fpr:0.01 could not be fitted") || c.FalseReject != nil {
+		t.Errorf("fallback calibration %+v", c)
 	}
 }

@@ -48,6 +48,9 @@ type Detector struct {
 	// Calibration holds the thresholds and normalisation fitted on held-out
 	// normal images.
 	Calibration Calibration
+	// Selection, when set, records how training chose the normalisation
+	// and lambda on synthetic defects.
+	Selection *Selection
 	// Created is an RFC 3339 timestamp; Tool names the program and version
 	// that made the model.
 	Created, Tool string
@@ -346,6 +349,12 @@ type TrainOptions struct {
 	// RawScores skips the per-position normalisation that calibration
 	// otherwise fits (see CalibrateGrids): thresholds are then on raw scores.
 	RawScores bool
+	// Norm fixes the per-position normalisation; "" lets training choose
+	// among NormModes on synthetic defects (RawScores fixes NormOff).
+	Norm NormMode
+	// LambdaFactors are the multiples of Solve.Lambda that CRD training
+	// chooses among (nil: DefaultLambdaFactors; one value fixes it).
+	LambdaFactors []float64
 	// Seed fixes the hold-out split and the coreset selection.
 	Seed uint64
 	// Batch is the backbone batch size.
@@ -412,28 +421,43 @@ func Train(ctx context.Context, paths []string, opts TrainOptions) (*Detector, e
 		ext.Batch = opts.Batch
 	}
 	ext.SkipBad, ext.Warn = opts.SkipBad, opts.Warn
-	var m Method
+	// One model per candidate lambda factor (one model for kNN, factors
+	// nil); without held-out images only the first.
+	var ms []Method
+	var factors []float64
 	if opts.Method == knn.Method {
+		var m Method
 		m, err = trainKNN(ctx, ext, train, &opts)
+		ms = []Method{m}
 	} else {
-		m, err = trainCRD(ctx, ext, train, &opts)
+		factors = opts.lambdaFactors()
+		if len(held) == 0 {
+			factors = factors[:1]
+		}
+		ms, err = trainCRD(ctx, ext, train, factors, &opts)
 	}
 	if err != nil {
 		return nil, err
 	}
-	d, err := New(m, opts.Backbone, ext.Preprocess)
+	d, err := New(ms[0], opts.Backbone, ext.Preprocess)
 	if err != nil {
 		return nil, err
 	}
 	d.ext, d.Limits = ext, opts.Limits
-	if err := d.Calibrate(ctx, held, opts); err != nil {
+	if len(held) == 0 {
+		return d, d.Calibrate(ctx, held, opts)
+	}
+	k, err := d.selectAndCalibrate(ctx, held, ms, factors, opts)
+	if err != nil {
 		return nil, err
 	}
+	d.Method = ms[k]
 	return d, nil
 }
 
-// trainCRD streams the features of paths into a Gram matrix and solves it.
-func trainCRD(ctx context.Context, ext *Extractor, paths []string, opts *TrainOptions) (Method, error) {
+// trainCRD streams the features of paths into a Gram matrix and solves it
+// once for each factor times the lambda given.
+func trainCRD(ctx context.Context, ext *Extractor, paths []string, factors []float64, opts *TrainOptions) ([]Method, error) {
 	t0 := time.Now()
 	acc := crd.NewAccumulator(ext.Net.Info().Dim())
 	err := ext.RunBatches(ctx, paths, func(items []*Item, f *nn.Tensor) error {
@@ -449,12 +473,18 @@ func trainCRD(ctx context.Context, ext *Extractor, paths []string, opts *TrainOp
 	}
 	opts.logf("features and Gram matrix: %d images, %d patches in %s", acc.NumImages(), acc.NumPatches(), since(t0))
 	t1 := time.Now()
-	m, err := acc.Solve(opts.Solve)
-	if err != nil {
-		return nil, err
+	var ms []Method
+	for _, f := range factors {
+		so := opts.Solve
+		so.Lambda *= f
+		m, err := acc.Solve(so)
+		if err != nil {
+			return nil, err
+		}
+		ms = append(ms, m)
 	}
-	opts.logf("solve (d = %d): %s", acc.D(), since(t1))
-	return m, nil
+	opts.logf("solve (d = %d, %d lambdas): %s", acc.D(), len(ms), since(t1))
+	return ms, nil
 }
 
 // trainKNN collects the features of paths into a memory bank and selects
@@ -522,14 +552,8 @@ func (d *Detector) Calibrate(ctx context.Context, normals []string, opts TrainOp
 	if err != nil {
 		return err
 	}
-	d.CalibrateGrids(grids, gh, gw, opts.Threshold, !opts.RawScores)
-	cal := d.Calibration
-	norm := "raw scores"
-	if cal.PositionMean != nil {
-		norm = fmt.Sprintf("scores divided by the %d x %d per-position normal means", gh, gw)
-	}
-	opts.logf("calibration on %d held-out images: %s, image threshold %.6g (%s), pixel threshold %.6g, %s",
-		len(grids), norm, cal.ImageThreshold, opts.Threshold, cal.PixelThreshold, since(t0))
+	d.CalibrateNorm(grids, gh, gw, opts.Threshold, opts.normFor(d))
+	opts.logf("calibration (%s): %s", since(t0), d.CalibrationSummary())
 	return nil
 }
 

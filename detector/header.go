@@ -31,6 +31,8 @@ type header struct {
 	// Calibration holds the thresholds and normalisation fitted on held-out
 	// normal images.
 	Calibration Calibration `json:"calibration"`
+	// Selection, when set, says how training chose its settings.
+	Selection *Selection `json:"selection,omitempty"`
 	// Created is an RFC 3339 timestamp; Tool names the program and version
 	// that wrote the file.
 	Created string `json:"created,omitempty"`
@@ -53,6 +55,9 @@ type Calibration struct {
 	NormMax float64 `json:"norm_max"`
 	// HeldOut is the number of normal images the calibration used.
 	HeldOut int `json:"held_out"`
+	// FalseReject is the expected rate of normal images scoring above
+	// ImageThreshold, with its uncertainty.
+	FalseReject *RateEstimate `json:"false_reject,omitempty"`
 	// PositionMean, when set, is the mean patch score of the held-out normal
 	// images at each position of the GridH x GridW patch grid (row-major).
 	// Every patch score is divided by its position's mean before the image
@@ -70,7 +75,7 @@ type Calibration struct {
 // object.
 func (d *Detector) MarshalHeader() ([]byte, error) {
 	h := header{Method: d.Method.Name(), Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess,
-		Calibration: d.Calibration, Created: d.Created, Tool: d.Tool}
+		Calibration: d.Calibration, Selection: d.Selection, Created: d.Created, Tool: d.Tool}
 	base, err := json.Marshal(&h)
 	if err != nil {
 		return nil, err
@@ -108,7 +113,7 @@ func Decode(f *modelfile.File) (*Detector, error) {
 		return nil, err
 	}
 	return &Detector{Method: m, Backbone: h.Backbone, Layers: h.Layers, Preprocess: h.Preprocess,
-		Calibration: h.Calibration, Created: h.Created, Tool: h.Tool}, nil
+		Calibration: h.Calibration, Selection: h.Selection, Created: h.Created, Tool: h.Tool}, nil
 }
 
 // checkPositionMean reports a stored normalisation that cannot be used.
@@ -164,4 +169,44 @@ func Compatible(a, b *Detector) error {
 		return nil
 	}
 	return fmt.Errorf("%w: %s", ErrIncompatible, strings.Join(diffs, "; "))
+}
+
+// Selection records how training chose its settings without defect
+// samples: every candidate's figures on synthetic defects painted onto the
+// held-out normal images, and the pick.
+type Selection struct {
+	// Picked names the chosen candidate, for example "norm=on lambda=1x".
+	Picked string `json:"picked"`
+	// Norm is the picked per-position normalisation: "off", "on" or
+	// "shrunk"; LambdaFactor the picked multiple of the lambda given.
+	Norm         string  `json:"norm"`
+	LambdaFactor float64 `json:"lambda_factor,omitempty"`
+	// Fixed lists the settings that flags fixed instead.
+	Fixed []string `json:"fixed,omitempty"`
+	// Candidates are the candidates' figures, in the order tried.
+	Candidates []CandidateFigures `json:"candidates,omitempty"`
+	// SyntheticImages is the number of painted defect images.
+	SyntheticImages int `json:"synthetic_images"`
+	// CatchRate is the fraction of them scoring above the stored image
+	// threshold.
+	CatchRate float64 `json:"catch_rate"`
+}
+
+// CandidateFigures are one candidate's figures on the synthetic set.
+type CandidateFigures struct {
+	Name       string  `json:"name"`
+	ImageAUROC float64 `json:"image_auroc"`
+	AUPRO      float64 `json:"aupro"`
+	Figure     float64 `json:"figure"`
+}
+
+// RateEstimate is the expected false-reject rate at the image threshold,
+// from a fit to the held-out normal image scores, with the 5th to 95th
+// percentile of its bootstrap over those images.
+type RateEstimate struct {
+	Expected float64 `json:"expected"`
+	Low      float64 `json:"low"`
+	High     float64 `json:"high"`
+	// Fit describes the fitted distribution.
+	Fit string `json:"fit"`
 }

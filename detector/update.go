@@ -77,6 +77,9 @@ func Merge(ds []*Detector) (*Detector, error) {
 		}
 		if i > 0 {
 			if err := crd.Mergeable(ms[0], m); err != nil {
+				if sel := d.Selection; sel != nil && !slices.Contains(sel.Fixed, "lambda") || ds[0].Selection != nil && !slices.Contains(ds[0].Selection.Fixed, "lambda") {
+					err = fmt.Errorf("%w (training chose lambda by itself; train the shards with the same explicit --lambda to merge them)", err)
+				}
 				return nil, fmt.Errorf("merge: %s and %s: %w", ds[0].name(0), d.name(i), err)
 			}
 		}

@@ -1,0 +1,109 @@
+package detector
+
+import (
+	"context"
+	"math"
+	"slices"
+	"testing"
+
+	"github.com/crd-ad/crd/crd"
+	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/selection"
+)
+
+func TestTrainSelectsOnSyntheticDefects(t *testing.T) {
+	cat := setup(t)
+	o := tinyOptions()
+	o.Holdout = 0.25
+	o.Threshold = ThresholdRule{Quantile: 1, Rate: 0.05}
+	d, err := Train(context.Background(), cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sel := d.Selection
+	if sel == nil || len(sel.Candidates) != len(NormModes)*len(DefaultLambdaFactors) || sel.SyntheticImages != 3 || len(sel.Fixed) != 0 {
+		t.Fatalf("selection %+v", sel)
+	}
+	var figs []selection.Figures
+	picked := -1
+	for i, c := range sel.Candidates {
+		figs = append(figs, selection.Figures{ImageAUROC: c.ImageAUROC, AUPRO: c.AUPRO, Figure: c.Figure})
+		if c.Name == sel.Picked {
+			picked = i
+		}
+		if math.Abs(c.Figure-(c.ImageAUROC+c.AUPRO)/2) > 1e-12 {
+			t.Errorf("%s: figure %g is not the mean of %g and %g", c.Name, c.Figure, c.ImageAUROC, c.AUPRO)
+		}
+	}
+	if picked < 0 || picked != selection.Pick(figs, SelectMargin) {
+		t.Fatalf("picked %q (index %d), Pick says %d", sel.Picked, picked, selection.Pick(figs, SelectMargin))
+	}
+	// The model is the picked one: its lambda is the factor times the one given.
+	if want, got := o.Solve.Lambda*sel.LambdaFactor, d.Method.(*crd.Model).Options.Lambda; math.Abs(got-want) > 1e-15 {
+		t.Errorf("model lambda %g, want %g x %g", got, o.Solve.Lambda, sel.LambdaFactor)
+	}
+	if (sel.Norm == string(NormOff)) != (d.Calibration.PositionMean == nil) {
+		t.Errorf("norm %s but position means %v", sel.Norm, d.Calibration.PositionMean != nil)
+	}
+	fr := d.Calibration.FalseReject
+	if fr == nil || math.Abs(fr.Expected-0.05) > 1e-9 || !(sel.CatchRate >= 0 && sel.CatchRate <= 1) {
+		t.Errorf("false reject %+v, catch rate %g", fr, sel.CatchRate)
+	}
+
+	// Flags fix the normalisation and lambda: one candidate.
+	o.Norm, o.LambdaFactors = NormShrunk, []float64{1}
+	f, err := Train(context.Background(), cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Selection; len(s.Candidates) != 1 || s.Picked != "norm=shrunk lambda=1x" || !slices.Equal(s.Fixed, []string{"norm", "lambda"}) {
+		t.Errorf("fixed selection %+v", s)
+	}
+}
+
+func TestShrunkDivisors(t *testing.T) {
+	got := Shrink([]float32{1, 3, 8})
+	// Overall mean 4: (1+4)/2, (3+4)/2, (8+4)/2.
+	if want := []float32{2.5, 3.5, 6}; !slices.Equal(got, want) {
+		t.Errorf("Shrink = %v, want %v", got, want)
+	}
+	grids := [][]float32{{1, 2}, {3, 6}, {5, 10}}
+	loo, all := divisors(grids, 2, NormShrunk)
+	// All: means (3, 6), overall 4.5, shrunk (3.75, 5.25). Image 0 left
+	// out: means (4, 8), overall 6, shrunk (5, 7).
+	if !slices.Equal(all, []float32{3.75, 5.25}) || !slices.Equal(loo[0], []float32{5, 7}) {
+		t.Errorf("divisors all %v, leave-one-out %v", all, loo[0])
+	}
+	if loo, all := divisors(grids, 2, NormOff); all != nil || loo[1] != nil {
+		t.Error("NormOff has divisors")
+	}
+}
+
+func TestSyntheticSet(t *testing.T) {
+	cat := setup(t)
+	var imgs []*dataset.RGB
+	for _, p := range cat.Train[:5] {
+		img, err := dataset.LoadImage(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+	}
+	info := tinyInfo.Preprocess
+	a, ma, err := SyntheticSet(imgs, info, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, mb, _ := SyntheticSet(imgs, info, 1)
+	for i := range a {
+		if !slices.Equal(a[i].Pix, b[i].Pix) || !slices.Equal(ma[i], mb[i]) {
+			t.Fatalf("image %d differs between two runs with the same seed", i)
+		}
+		if len(ma[i]) != info.Crop*info.Crop || !slices.Contains(ma[i], true) {
+			t.Errorf("image %d: mask of %d values, none set", i, len(ma[i]))
+		}
+		if slices.Equal(a[i].Pix, imgs[i].Pix) {
+			t.Errorf("image %d was not painted", i)
+		}
+	}
+}
