@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/crd-ad/crd/anomalymap"
@@ -77,6 +78,7 @@ func (e *EvalReport) Write(ev *detector.Evaluation, timings ...Timing) error {
 		extra = append(extra, KV{Key: "coreset ratio", Value: fmt.Sprint(m.Ratio())})
 	}
 	extra = append(extra, KV{Key: "threshold rule", Value: fmt.Sprintf("%s on %d held-out normal images", hd.Calibration.ImageMethod, hd.Calibration.HeldOut)})
+	extra = append(extra, selectionKVs(hd, ev)...)
 	trainImages, _ := hd.Method.Counts()
 	tm := append(timings[:len(timings):len(timings)],
 		Timing{Name: "evaluate", Total: time.Duration(ev.Seconds * float64(time.Second)), Items: ev.Overall.NImages})
@@ -130,4 +132,40 @@ func WritePredictionPNGs(d *detector.Detector, r *detector.Result, heatPath, mas
 		}
 	}
 	return MaskPNG(maskPath, mask)
+}
+
+// selectionKVs are the report lines on the expected false-reject rate (and the test set's actual one) and on the
+// settings training chose on synthetic defects.
+func selectionKVs(d *detector.Detector, ev *detector.Evaluation) []KV {
+	var kv []KV
+	if fr := d.Calibration.FalseReject; fr != nil {
+		kv = append(kv, KV{Key: "expected false-reject rate", Value: detector.FormatRate(fr)})
+	}
+	good, flagged := 0, 0
+	for _, r := range ev.Images {
+		if r.Truth == dataset.Good {
+			good++
+			if r.Defect {
+				flagged++
+			}
+		}
+	}
+	if good > 0 && d.Calibrated() {
+		kv = append(kv, KV{Key: "test false-reject rate", Value: fmt.Sprintf("%.1f%% (%d of %d normal test images)", 100*float64(flagged)/float64(good), flagged, good)})
+	}
+	sel := d.Selection
+	if sel == nil {
+		return kv
+	}
+	var c []string
+	for _, f := range sel.Candidates {
+		c = append(c, fmt.Sprintf("%s %.3f", f.Name, f.Figure))
+	}
+	how := fmt.Sprintf("best of %d candidates by (image AUROC + AUPRO) / 2 on %d synthetic defects: %s", len(sel.Candidates), sel.SyntheticImages, strings.Join(c, ", "))
+	if len(sel.Fixed) > 0 {
+		how += fmt.Sprintf("; %s fixed by flags", strings.Join(sel.Fixed, " and "))
+	}
+	kv = append(kv, KV{Key: "settings", Value: sel.Picked + " (" + how + ")"},
+		KV{Key: "synthetic defects caught", Value: fmt.Sprintf("%.0f%% of %d at the image threshold", 100*sel.CatchRate, sel.SyntheticImages)})
+	return kv
 }

@@ -125,7 +125,8 @@ func writeEvalJSON(w io.Writer, d *detector.Detector, ev *detector.Evaluation) e
 		lambda, mode = m.Options.Lambda, string(m.Options.Mode)
 	}
 	out["model"] = map[string]any{"method": d.Method.Name(), "backbone": d.Backbone, "d": d.Method.Dim(),
-		"lambda": lambda, "lambda_mode": mode, "image_threshold": d.Calibration.ImageThreshold}
+		"lambda": lambda, "lambda_mode": mode, "image_threshold": d.Calibration.ImageThreshold,
+		"false_reject": d.Calibration.FalseReject, "selection": d.Selection}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(out)
@@ -157,4 +158,8 @@ func printEval(w io.Writer, d *detector.Detector, ev *detector.Evaluation) {
 		fmt.Fprintf(w, "note: %s\n", m)
 	}
 	fmt.Fprintf(w, "%s model, backbone %s, %d test images in %.1fs\n", d.Method.Name(), d.Backbone, ev.Overall.NImages, ev.Seconds)
+	fmt.Fprintf(w, "thresholds: %s\n", d.CalibrationSummary())
+	if s := d.Selection; s != nil {
+		fmt.Fprintf(w, "settings: %s, picked on %d synthetic defects\n", s.Picked, s.SyntheticImages)
+	}
 }

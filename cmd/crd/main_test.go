@@ -76,7 +76,9 @@ func TestEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "surface")
 	model := filepath.Join(dir, "m.crd")
-	synthModel(t, data, model, synth.Options{Seed: 5, Size: 96, NumTrain: 10, NumTestGood: 3, NumPerDefect: 2}, "107", "0.2")
+	// An explicit lambda, so that the shard trained below merges with this
+	// model (automatic selection may pick another multiple).
+	synthModel(t, data, model, synth.Options{Seed: 5, Size: 96, NumTrain: 10, NumTestGood: 3, NumPerDefect: 2}, "107", "0.2", "--lambda", "0.01")
 	img := filepath.Join(data, "test", "spot", "000.png")
 	out := filepath.Join(dir, "out")
 	code, stdout, stderr := capture(t, "predict", "-m", model, "--json", "--out", out, img, filepath.Join(data, "test", "good"))

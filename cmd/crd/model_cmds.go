@@ -22,7 +22,7 @@ func runMerge(ctx context.Context, args []string) error {
 	fs.StringVar(&out, "o", "", "output model file")
 	fs.BoolVar(&force, "force", false, "replace -o even if it is not a crd model file")
 	fs.StringVar(&calib, "calib", "", "normal images that none of the models saw, to set the merged model's thresholds")
-	fs.StringVar(&threshold, "threshold", "max", "threshold rule for --calib: max or quantile:Q")
+	fs.StringVar(&threshold, "threshold", detector.DefaultTrainOptions().Threshold.String(), "threshold rule for --calib: "+thresholdRules)
 	fs.BoolVar(&raw, "raw-scores", false, rawScoresHelp)
 	fs.BoolVar(&quiet, "quiet", false, "no progress bars or stage timings")
 	pos, err := parse(fs, args)
@@ -109,7 +109,7 @@ func runCalibrate(ctx context.Context, args []string) error {
 	fs.BoolVar(&force, "force", false, "replace -o even if it is not a crd model file")
 	fs.StringVar(&data, "data", "", "normal images that are not in the model")
 	fs.StringVar(&out, "o", "", "output model file (default: overwrite MODEL)")
-	fs.StringVar(&threshold, "threshold", "max", "threshold rule: max or quantile:Q")
+	fs.StringVar(&threshold, "threshold", detector.DefaultTrainOptions().Threshold.String(), thresholdHelp)
 	fs.BoolVar(&raw, "raw-scores", false, rawScoresHelp)
 	fs.BoolVar(&quiet, "quiet", false, "no progress bars or stage timings")
 	pos, err := parse(fs, args)
@@ -178,6 +178,7 @@ func runInfo(ctx context.Context, args []string) error {
 		Min  float32 `json:"min"`
 		Max  float32 `json:"max"`
 	}
+	summary := d.CalibrationSummary()
 	var pn *posNorm
 	if c := &d.Calibration; len(c.PositionMean) > 0 {
 		pn = &posNorm{fmt.Sprintf("%dx%d", c.GridH, c.GridW), slices.Min(c.PositionMean), slices.Max(c.PositionMean)}
@@ -190,10 +191,11 @@ func runInfo(ctx context.Context, args []string) error {
 	enc := json.NewEncoder(os.Stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
+		Summary      string          `json:"summary"`
 		Header       json.RawMessage `json:"header"`
 		PositionNorm *posNorm        `json:"position_norm,omitempty"`
 		Arrays       []arr           `json:"arrays"`
-	}{h, pn, arrays})
+	}{summary, h, pn, arrays})
 }
 
 func runBackbone(ctx context.Context, args []string) error {

@@ -61,12 +61,13 @@ func requireBackbone(t *testing.T) {
 
 // synthModel generates a synthetic category in data and trains model on it
 // with crd train at the given input size and hold-out fraction.
-func synthModel(t *testing.T, data, model string, o synth.Options, size, holdout string) {
+func synthModel(t *testing.T, data, model string, o synth.Options, size, holdout string, flags ...string) {
 	t.Helper()
 	if err := synth.Generate(data, o); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := capture(t, "train", "--data", data, "-o", model, "--size", size, "--holdout", holdout, "--quiet"); code != 0 {
+	args := append([]string{"train", "--data", data, "-o", model, "--size", size, "--holdout", holdout, "--quiet"}, flags...)
+	if code, _, stderr := capture(t, args...); code != 0 {
 		t.Fatalf("train: %s", stderr)
 	}
 }

@@ -16,32 +16,29 @@ import (
 
 // trainFlags are the flags shared by train and demo.
 type trainFlags struct {
-	backbone, method, lambdaMode, score, threshold string
-	lambda, coreset, holdout                       float64
-	size, batch                                    int
-	maxPixels                                      int64
-	seed                                           uint64
-	noGram, skipBad, quiet, rawScores              bool
+	backbone, method, lambdaMode, score, threshold, norm string
+	lambda, coreset, holdout                             float64
+	size, batch                                          int
+	maxPixels                                            int64
+	seed                                                 uint64
+	noGram, skipBad, quiet, rawScores                    bool
+	// fs tells which flags were given.
+	fs *flag.FlagSet
 }
 
-func (t *trainFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	Float64Var(*float64, string, float64, string)
-	IntVar(*int, string, int, string)
-	Uint64Var(*uint64, string, uint64, string)
-	BoolVar(*bool, string, bool, string)
-	Int64Var(*int64, string, int64, string)
-}) {
+func (t *trainFlags) register(fs *flag.FlagSet) {
+	t.fs = fs
 	def := detector.DefaultTrainOptions()
 	fs.StringVar(&t.backbone, "backbone", def.Backbone, "backbone: inception_v3, wide_resnet50_2 or resnet18 (see 'crd backbone list')")
 	fs.StringVar(&t.method, "method", "crd", "scorer: crd, or knn for the PatchCore nearest-neighbour baseline")
-	fs.Float64Var(&t.lambda, "lambda", def.Solve.Lambda, "CRD regulariser lambda, read according to --lambda-mode")
+	fs.Float64Var(&t.lambda, "lambda", def.Solve.Lambda, "CRD regulariser lambda, read according to --lambda-mode; without this flag training also tries 0.3x and 3x it on synthetic defects and keeps the best")
 	fs.StringVar(&t.lambdaMode, "lambda-mode", string(def.Solve.Mode), "relative (lambda times trace(G)/d) or absolute (the paper's lambda = 5 is --lambda 5 --lambda-mode absolute)")
 	fs.StringVar(&t.score, "score", string(def.Solve.Score), "CRD patch score: residual (the paper's ||M y||^2) or objective (lambda y^T (G + lambda I)^-1 y)")
 	fs.Float64Var(&t.coreset, "coreset", def.Coreset, "knn: coreset ratio in (0, 1]; 1 keeps the whole memory bank")
 	fs.Float64Var(&t.holdout, "holdout", def.Holdout, "fraction of normal images held out of the model to set the thresholds")
-	fs.StringVar(&t.threshold, "threshold", "max", "threshold rule on held-out normal images: max or quantile:Q")
-	fs.BoolVar(&t.rawScores, "raw-scores", false, rawScoresHelp)
+	fs.StringVar(&t.threshold, "threshold", def.Threshold.String(), thresholdHelp)
+	fs.StringVar(&t.norm, "norm", "auto", "per-position score normalisation: on, off, shrunk, or auto (the best of the three on synthetic defects painted on the held-out images)")
+	fs.BoolVar(&t.rawScores, "raw-scores", false, rawScoresHelp+" (the same as --norm off)")
 	fs.IntVar(&t.size, "size", 0, "input size (resize and crop side); 0 keeps the backbone's default")
 	fs.IntVar(&t.batch, "batch", def.Batch, "images per backbone call")
 	fs.Int64Var(&t.maxPixels, "max-pixels", 0, maxPixelsHelp)
@@ -50,6 +47,10 @@ func (t *trainFlags) register(fs interface {
 	fs.BoolVar(&t.skipBad, "skip-bad", false, "warn about unreadable images and go on, instead of stopping")
 	fs.BoolVar(&t.quiet, "quiet", false, "no progress bars or stage timings")
 }
+
+const thresholdHelp = "threshold rule on held-out normal images: " + thresholdRules
+
+const thresholdRules = "fpr:R (the score a fraction R of normal images is expected to exceed, from a log-normal fit to their scores; fpr:R:gumbel for a Gumbel fit), max (the largest score), or quantile:Q"
 
 const rawScoresHelp = "do not divide patch scores by the held-out normal mean at each grid position (thresholds on raw scores)"
 
@@ -83,6 +84,18 @@ func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
 		return o, usagef("--threshold: %v", err)
 	}
 	o.Threshold, o.RawScores = rule, t.rawScores
+	if t.norm != "auto" {
+		if o.Norm, err = detector.ParseNormMode(t.norm); err != nil {
+			return o, usagef("--norm: %v", err)
+		}
+	}
+	if t.fs != nil {
+		t.fs.Visit(func(f *flag.Flag) {
+			if f.Name == "lambda" {
+				o.LambdaFactors = []float64{1}
+			}
+		})
+	}
 	if t.size > 0 {
 		o.Preprocess, err = sizedPreprocess(t.backbone, t.size)
 		if err != nil {
