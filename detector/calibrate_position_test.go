@@ -37,6 +37,7 @@ func TestPositionNormalisation(t *testing.T) {
 	// Normalisation on and lambda as given: no selection, so that the raw
 	// model below is the same model.
 	o.Norm, o.LambdaFactors = NormOn, []float64{1}
+	o.Threshold = ThresholdRule{Quantile: 1}
 	d, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)

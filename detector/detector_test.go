@@ -156,6 +156,7 @@ func TestTrainCalibrateSaveLoad(t *testing.T) {
 	// Raw scores: the threshold is then the largest held-out image score
 	// as predicted (TestPositionNormalisation covers the normalised rule).
 	o.RawScores = true
+	o.Threshold = ThresholdRule{Quantile: 1}
 	d, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)

@@ -31,11 +31,11 @@ const (
 
 // NormModes are the normalisations training chooses among, the default
 // (used without held-out images) first.
-var NormModes = []NormMode{NormOn, NormOff, NormShrunk}
+func NormModes() []NormMode { return []NormMode{NormOn, NormOff, NormShrunk} }
 
 // ParseNormMode reads "off", "on" or "shrunk".
 func ParseNormMode(s string) (NormMode, error) {
-	for _, m := range NormModes {
+	for _, m := range NormModes() {
 		if string(m) == s {
 			return m, nil
 		}
@@ -45,7 +45,7 @@ func ParseNormMode(s string) (NormMode, error) {
 
 // DefaultLambdaFactors is the relative grid of CRD regularisers training
 // chooses among: multiples of the lambda given, that lambda first.
-var DefaultLambdaFactors = []float64{1, 0.3, 3}
+func DefaultLambdaFactors() []float64 { return []float64{1, 0.3, 3} }
 
 // SelectMargin is how much a candidate's validation figure must exceed the
 // default candidate's (norm on, lambda as given) to be picked instead: the
@@ -69,7 +69,7 @@ func (c Candidate) String() string {
 	return fmt.Sprintf("norm=%s lambda=%gx", c.Norm, c.LambdaFactor)
 }
 
-// SyntheticStrength is the range of the strength a of synthetic defects:
+// DefaultSyntheticStrength is the range of the strength a of synthetic defects:
 // a painted pixel becomes original + a (painted - original), a drawn
 // uniformly in the range. At full strength (contrast 0.15 to 0.3) every
 // candidate finds the defects alike, and the figures cannot tell the
@@ -77,14 +77,15 @@ func (c Candidate) String() string {
 // normalised scores differed by 0.1 where the real test set's differs by 9
 // points. Faded to a quarter to a half, the defects sit near the detection
 // limit, where the candidates differ (docs/accuracy.md).
-var SyntheticStrength = [2]float64{0.25, 0.5}
+func DefaultSyntheticStrength() [2]float64 { return [2]float64{0.25, 0.5} }
 
 // SyntheticSet paints one defect onto a copy of each image, of the kinds
 // in synth.PaintKinds in turn (a cutpaste patch comes from the next image),
 // with an area drawn log-uniformly between 0.1% and 1% of the image (130
 // to 1300 pixels on a 565 x 230 image). Image i is fully determined by
 // seed and i. The masks are brought to the network's input space with pre.
-func SyntheticSet(imgs []*dataset.RGB, pre preprocess.Params, seed uint64) ([]*dataset.RGB, [][]bool, error) {
+func SyntheticSet(imgs []*dataset.RGB, pre preprocess.Params, seed uint64, strength [2]float64) ([]*dataset.RGB, [][]bool, error) {
+	kinds := synth.PaintKinds()
 	out := make([]*dataset.RGB, len(imgs))
 	masks := make([][]bool, len(imgs))
 	for i, src := range imgs {
@@ -96,13 +97,13 @@ func SyntheticSet(imgs []*dataset.RGB, pre preprocess.Params, seed uint64) ([]*d
 			donor = &synth.Image{W: d.W, H: d.H, Pix: d.Pix}
 		}
 		area := float64(src.W*src.H) * 1e-3 * math.Pow(10, r.Float64())
-		kind := synth.PaintKinds[i%len(synth.PaintKinds)]
+		kind := kinds[i%len(kinds)]
 		m, err := synth.Paint(r, kind, synth.Image{W: img.W, H: img.H, Pix: img.Pix}, donor, area)
 		if err != nil {
 			return nil, nil, err
 		}
 		// Fade the defect toward the original image.
-		a := float32(SyntheticStrength[0] + (SyntheticStrength[1]-SyntheticStrength[0])*r.Float64())
+		a := float32(strength[0] + (strength[1]-strength[0])*r.Float64())
 		n := img.W * img.H
 		for j, in := range m {
 			if in {
@@ -131,12 +132,12 @@ type ValidationGrids struct {
 // (decoded) under each scorer: the images and their synthetic defects
 // (SyntheticSet with seed) go through the backbone once, and every scorer
 // scores the same features. It stops when ctx is done.
-func (d *Detector) ScoreValidation(ctx context.Context, imgs []*dataset.RGB, scorers []Method, seed uint64, progress Stage) (*ValidationGrids, error) {
+func (d *Detector) ScoreValidation(ctx context.Context, imgs []*dataset.RGB, scorers []Method, seed uint64, strength [2]float64, progress Stage) (*ValidationGrids, error) {
 	e, err := d.extractor()
 	if err != nil {
 		return nil, err
 	}
-	painted, masks, err := SyntheticSet(imgs, d.Preprocess, seed)
+	painted, masks, err := SyntheticSet(imgs, d.Preprocess, seed, strength)
 	if err != nil {
 		return nil, err
 	}
@@ -220,7 +221,7 @@ func (d *Detector) selectAndCalibrate(ctx context.Context, held []string, scorer
 	if len(imgs) == 0 {
 		return 0, fmt.Errorf("calibrate: no readable held-out images")
 	}
-	v, err := d.ScoreValidation(ctx, imgs, scorers, opts.Seed, opts.Progress)
+	v, err := d.ScoreValidation(ctx, imgs, scorers, opts.Seed, DefaultSyntheticStrength(), opts.Progress)
 	if err != nil {
 		return 0, err
 	}
@@ -300,13 +301,13 @@ func (o *TrainOptions) norms() []NormMode {
 	case o.Norm != "":
 		return []NormMode{o.Norm}
 	}
-	return NormModes
+	return NormModes()
 }
 
 // lambdaFactors is the CRD lambda grid training tries.
 func (o *TrainOptions) lambdaFactors() []float64 {
 	if o.LambdaFactors == nil {
-		return DefaultLambdaFactors
+		return DefaultLambdaFactors()
 	}
 	return o.LambdaFactors
 }

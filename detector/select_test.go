@@ -21,7 +21,7 @@ func TestTrainSelectsOnSyntheticDefects(t *testing.T) {
 		t.Fatal(err)
 	}
 	sel := d.Selection
-	if sel == nil || len(sel.Candidates) != len(NormModes)*len(DefaultLambdaFactors) || sel.SyntheticImages != 3 || len(sel.Fixed) != 0 {
+	if sel == nil || len(sel.Candidates) != len(NormModes())*len(DefaultLambdaFactors()) || sel.SyntheticImages != 3 || len(sel.Fixed) != 0 {
 		t.Fatalf("selection %+v", sel)
 	}
 	var figs []selection.Figures
@@ -90,11 +90,11 @@ func TestSyntheticSet(t *testing.T) {
 		imgs = append(imgs, img)
 	}
 	info := tinyInfo.Preprocess
-	a, ma, err := SyntheticSet(imgs, info, 1)
+	a, ma, err := SyntheticSet(imgs, info, 1, DefaultSyntheticStrength())
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, mb, _ := SyntheticSet(imgs, info, 1)
+	b, mb, _ := SyntheticSet(imgs, info, 1, DefaultSyntheticStrength())
 	for i := range a {
 		if !slices.Equal(a[i].Pix, b[i].Pix) || !slices.Equal(ma[i], mb[i]) {
 			t.Fatalf("image %d differs between two runs with the same seed", i)

@@ -11,7 +11,7 @@ import (
 // selection without defect samples: the demo's three (a scratch, a spot of
 // foreign texture, a missing piece), a CutPaste patch taken from another
 // normal image, and a small local change of texture.
-var PaintKinds = []string{"scratch", "spot", "missing", "cutpaste", "texture"}
+func PaintKinds() []string { return []string{"scratch", "spot", "missing", "cutpaste", "texture"} }
 
 // Image is a planar RGB image with values in [0, 1]: the R plane, then G,
 // then B, each H rows of W values (the layout of dataset.RGB).
@@ -52,7 +52,7 @@ func Paint(r *rand.Rand, kind string, img Image, donor *Image, area float64) ([]
 	case "texture":
 		cov = paintTexture(r, img, area)
 	default:
-		return nil, fmt.Errorf("synth: paint: unknown defect %q (want one of %v)", kind, PaintKinds)
+		return nil, fmt.Errorf("synth: paint: unknown defect %q (want one of %v)", kind, PaintKinds())
 	}
 	mask := make([]bool, w*h)
 	for i, c := range cov {

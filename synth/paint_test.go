@@ -30,7 +30,7 @@ func TestPaintChangesOnlyTheMask(t *testing.T) {
 	for i := range donor.Pix {
 		donor.Pix[i] = 1 - donor.Pix[i]*0.5
 	}
-	for _, kind := range PaintKinds {
+	for _, kind := range PaintKinds() {
 		for seed := uint64(0); seed < 4; seed++ {
 			orig := testImage(w, h, seed)
 			img := Image{W: w, H: h, Pix: slices.Clone(orig.Pix)}
