@@ -33,6 +33,11 @@ func TestFlagValidation(t *testing.T) {
 		{[]string{"bench", "--data", data, "--max-train", "-1"}, "--max-train -1"},
 		{[]string{"merge", "-o", "m.crd", "--threshold", "garbage", "a.crd", "b.crd"}, "--threshold"},
 		{[]string{"calibrate", "-m", "a.crd", "--data", data, "--threshold", "garbage"}, "--threshold"},
+		{[]string{"train", "--data", data, "-o", "m.crd", "--threshold", "fpr:1"}, "--threshold"},
+		{[]string{"train", "--data", data, "-o", "m.crd", "--threshold", "fpr:0.01:weibull"}, "unknown tail model"},
+		{[]string{"train", "--data", data, "-o", "m.crd", "--norm", "half"}, "--norm"},
+		{[]string{"calibrate", "-m", "a.crd", "--data", data, "--norm", "half"}, "--norm"},
+		{[]string{"merge", "-o", "m.crd", "--norm", "half", "a.crd", "b.crd"}, "--norm"},
 		{[]string{"merge", "-o", "m.crd"}, "at least two models"},
 		{[]string{"eval", "--data", data}, "need -m MODEL"},
 	}

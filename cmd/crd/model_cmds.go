@@ -17,12 +17,13 @@ func runMerge(ctx context.Context, args []string) error {
 	fs := newFlags("merge", "-o OUT [--calib DIR] MODEL...", `  crd merge -o line3.crd shard1.crd shard2.crd shard3.crd
   crd merge -o line3.crd --calib holdout_good/ shard1.crd shard2.crd
 `)
-	var out, calib, threshold string
+	var out, calib, threshold, norm string
 	var quiet, raw, force bool
 	fs.StringVar(&out, "o", "", "output model file")
 	fs.BoolVar(&force, "force", false, "replace -o even if it is not a crd model file")
 	fs.StringVar(&calib, "calib", "", "normal images that none of the models saw, to set the merged model's thresholds")
 	fs.StringVar(&threshold, "threshold", detector.DefaultTrainOptions().Threshold.String(), "threshold rule for --calib: "+thresholdRules)
+	fs.StringVar(&norm, "norm", "", normCalibHelp)
 	fs.BoolVar(&raw, "raw-scores", false, rawScoresHelp)
 	fs.BoolVar(&quiet, "quiet", false, "no progress bars or stage timings")
 	pos, err := parse(fs, args)
@@ -32,8 +33,8 @@ func runMerge(ctx context.Context, args []string) error {
 	if out == "" || len(pos) < 2 {
 		return usagef("need -o OUT and at least two models")
 	}
-	if _, err := detector.ParseThresholdRule(threshold); err != nil {
-		return usagef("--threshold: %v", err)
+	if err := checkCalibFlags(threshold, norm); err != nil {
+		return err
 	}
 	if err := checkModelOutput(out, force, pos); err != nil {
 		return err
@@ -62,7 +63,7 @@ func runMerge(ctx context.Context, args []string) error {
 		return err
 	}
 	if calib != "" {
-		if err := calibrateWith(ctx, m, calib, threshold, raw, quiet); err != nil {
+		if err := calibrateWith(ctx, m, calib, threshold, norm, raw, quiet); err != nil {
 			return err
 		}
 	} else {
@@ -78,7 +79,25 @@ func runMerge(ctx context.Context, args []string) error {
 	return nil
 }
 
-func calibrateWith(ctx context.Context, d *detector.Detector, dir, threshold string, raw, quiet bool) error {
+const normCalibHelp = "per-position score normalisation: on, off or shrunk (default: the one training picked, else on)"
+
+// checkCalibFlags checks the threshold rule and normalisation flags of
+// calibrate and merge.
+func checkCalibFlags(threshold, norm string) error {
+	if _, err := detector.ParseThresholdRule(threshold); err != nil {
+		return usagef("--threshold: %v", err)
+	}
+	if norm != "" {
+		if _, err := detector.ParseNormMode(norm); err != nil {
+			return usagef("--norm: %v", err)
+		}
+	}
+	return nil
+}
+
+// calibrateWith calibrates d on the images of dir with the given threshold
+// rule and normalisation ("": the model's own).
+func calibrateWith(ctx context.Context, d *detector.Detector, dir, threshold, norm string, raw, quiet bool) error {
 	paths, err := expandPaths([]string{dir})
 	if err != nil {
 		return err
@@ -90,7 +109,7 @@ func calibrateWith(ctx context.Context, d *detector.Detector, dir, threshold str
 	p := newProgress(quiet)
 	defer p.done()
 	opts := detector.DefaultTrainOptions()
-	opts.Threshold, opts.Progress, opts.RawScores = rule, p.update, raw
+	opts.Threshold, opts.Progress, opts.RawScores, opts.Norm = rule, p.update, raw, detector.NormMode(norm)
 	if !quiet {
 		opts.Log = os.Stderr
 	}
@@ -101,7 +120,7 @@ func runCalibrate(ctx context.Context, args []string) error {
 	fs := newFlags("calibrate", "-m MODEL --data DIR [-o OUT]", `  crd calibrate -m line3.crd --data holdout_good/
   crd calibrate -m line3.crd --data holdout_good/ --threshold quantile:0.99 -o line3_q99.crd
 `)
-	var model, data, out, threshold string
+	var model, data, out, threshold, norm string
 	var quiet, raw, force bool
 	var maxPixels int64
 	fs.StringVar(&model, "m", "", "model file")
@@ -110,6 +129,7 @@ func runCalibrate(ctx context.Context, args []string) error {
 	fs.StringVar(&data, "data", "", "normal images that are not in the model")
 	fs.StringVar(&out, "o", "", "output model file (default: overwrite MODEL)")
 	fs.StringVar(&threshold, "threshold", detector.DefaultTrainOptions().Threshold.String(), thresholdHelp)
+	fs.StringVar(&norm, "norm", "", normCalibHelp)
 	fs.BoolVar(&raw, "raw-scores", false, rawScoresHelp)
 	fs.BoolVar(&quiet, "quiet", false, "no progress bars or stage timings")
 	pos, err := parse(fs, args)
@@ -119,8 +139,8 @@ func runCalibrate(ctx context.Context, args []string) error {
 	if model == "" || data == "" || len(pos) > 0 {
 		return usagef("need -m MODEL and --data DIR")
 	}
-	if _, err := detector.ParseThresholdRule(threshold); err != nil {
-		return usagef("--threshold: %v", err)
+	if err := checkCalibFlags(threshold, norm); err != nil {
+		return err
 	}
 	if out == "" {
 		out = model
@@ -136,7 +156,7 @@ func runCalibrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := calibrateWith(ctx, d, data, threshold, raw, quiet); err != nil {
+	if err := calibrateWith(ctx, d, data, threshold, norm, raw, quiet); err != nil {
 		return err
 	}
 	return d.Save(out, d.Updatable())
