@@ -181,7 +181,8 @@ type Selection struct {
 	// "shrunk"; LambdaFactor the picked multiple of the lambda given.
 	Norm         string  `json:"norm"`
 	LambdaFactor float64 `json:"lambda_factor,omitempty"`
-	// Fixed lists the settings that flags fixed instead.
+	// Fixed lists the settings that were not chosen: fixed by flags, or
+	// all of them with fewer than MinSelectImages held-out images.
 	Fixed []string `json:"fixed,omitempty"`
 	// Candidates are the candidates' figures, in the order tried.
 	Candidates []CandidateFigures `json:"candidates,omitempty"`

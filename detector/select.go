@@ -52,6 +52,10 @@ func DefaultLambdaFactors() []float64 { return []float64{1, 0.3, 3} }
 // synthetic set has a few dozen images, and a smaller lead is noise.
 const SelectMargin = 0.005
 
+// MinSelectImages is the fewest held-out images training chooses settings
+// on; with fewer, the figures are noise and the default candidate is kept.
+const MinSelectImages = 10
+
 // Candidate is one setting that training scores on synthetic defects.
 type Candidate struct {
 	Norm NormMode
@@ -227,7 +231,13 @@ func (d *Detector) selectAndCalibrate(ctx context.Context, held []string, scorer
 	}
 	t1 := time.Now()
 	var cands []Candidate
-	for _, m := range opts.norms() {
+	norms, fixed := opts.norms(), opts.fixed()
+	if len(imgs) < MinSelectImages {
+		// Too few to choose: score the default candidate only.
+		norms, scorers, fixed = norms[:1], scorers[:1], []string{"norm", "lambda"}
+		opts.logf("only %d held-out images (fewer than %d): the settings are not chosen, the first candidate is kept", len(imgs), MinSelectImages)
+	}
+	for _, m := range norms {
 		for k := range scorers {
 			c := Candidate{Norm: m, Scorer: k}
 			if factors != nil {
@@ -238,7 +248,7 @@ func (d *Detector) selectAndCalibrate(ctx context.Context, held []string, scorer
 	}
 	figs := make([]selection.Figures, len(cands))
 	vals := make([]*selection.Validator, len(cands))
-	sel := &Selection{SyntheticImages: len(imgs), Fixed: opts.fixed()}
+	sel := &Selection{SyntheticImages: len(imgs), Fixed: fixed}
 	for i, c := range cands {
 		if vals[i], figs[i], err = d.Validate(v, c); err != nil {
 			return 0, err

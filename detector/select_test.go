@@ -14,14 +14,15 @@ import (
 func TestTrainSelectsOnSyntheticDefects(t *testing.T) {
 	cat := setup(t)
 	o := tinyOptions()
-	o.Holdout = 0.25
+	// 10 of the 12 images held out: enough to choose on (MinSelectImages).
+	o.Holdout = 0.85
 	o.Threshold = ThresholdRule{Quantile: 1, Rate: 0.05}
 	d, err := Train(context.Background(), cat.Train, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	sel := d.Selection
-	if sel == nil || len(sel.Candidates) != len(NormModes())*len(DefaultLambdaFactors()) || sel.SyntheticImages != 3 || len(sel.Fixed) != 0 {
+	if sel == nil || len(sel.Candidates) != len(NormModes())*len(DefaultLambdaFactors()) || sel.SyntheticImages != 10 || len(sel.Fixed) != 0 {
 		t.Fatalf("selection %+v", sel)
 	}
 	var figs []selection.Figures
@@ -58,6 +59,17 @@ func TestTrainSelectsOnSyntheticDefects(t *testing.T) {
 	}
 	if s := f.Selection; len(s.Candidates) != 1 || s.Picked != "norm=shrunk lambda=1x" || !slices.Equal(s.Fixed, []string{"norm", "lambda"}) {
 		t.Errorf("fixed selection %+v", s)
+	}
+
+	// Too few held-out images to choose on: the default candidate only.
+	o = tinyOptions()
+	o.Holdout = 0.25
+	f, err = Train(context.Background(), cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := f.Selection; len(s.Candidates) != 1 || s.Picked != "norm=on lambda=1x" || s.SyntheticImages != 3 {
+		t.Errorf("selection on 3 held-out images %+v", s)
 	}
 }
 

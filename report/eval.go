@@ -163,7 +163,7 @@ func selectionKVs(d *detector.Detector, ev *detector.Evaluation) []KV {
 	}
 	how := fmt.Sprintf("best of %d candidates by (image AUROC + AUPRO) / 2 on %d synthetic defects: %s", len(sel.Candidates), sel.SyntheticImages, strings.Join(c, ", "))
 	if len(sel.Fixed) > 0 {
-		how += fmt.Sprintf("; %s fixed by flags", strings.Join(sel.Fixed, " and "))
+		how += fmt.Sprintf("; %s not chosen (fixed by flags, or too few held-out images)", strings.Join(sel.Fixed, " and "))
 	}
 	kv = append(kv, KV{Key: "settings", Value: sel.Picked + " (" + how + ")"},
 		KV{Key: "synthetic defects caught", Value: fmt.Sprintf("%.0f%% of %d at the image threshold", 100*sel.CatchRate, sel.SyntheticImages)})
