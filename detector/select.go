@@ -299,7 +299,13 @@ func (d *Detector) CalibrationSummary() string {
 // FormatRate writes a false-reject estimate as "1.2% (90% interval 0.4% to
 // 3.1%, log-normal fit ...)".
 func FormatRate(r *RateEstimate) string {
-	return fmt.Sprintf("%.2g%% (90%% interval %.2g%% to %.2g%%, %s)", 100*r.Expected, 100*r.Low, 100*r.High, r.Fit)
+	pct := func(v float64) string {
+		if v < 1e-4 {
+			return "<0.01%"
+		}
+		return fmt.Sprintf("%.2g%%", 100*v)
+	}
+	return fmt.Sprintf("%s (90%% interval %s to %s, %s)", pct(r.Expected), pct(r.Low), pct(r.High), r.Fit)
 }
 
 // norms is the normalisations training tries: all of NormModes unless the

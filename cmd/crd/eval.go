@@ -160,6 +160,10 @@ func printEval(w io.Writer, d *detector.Detector, ev *detector.Evaluation) {
 	fmt.Fprintf(w, "%s model, backbone %s, %d test images in %.1fs\n", d.Method.Name(), d.Backbone, ev.Overall.NImages, ev.Seconds)
 	fmt.Fprintf(w, "thresholds: %s\n", d.CalibrationSummary())
 	if s := d.Selection; s != nil {
-		fmt.Fprintf(w, "settings: %s, picked on %d synthetic defects\n", s.Picked, s.SyntheticImages)
+		how := fmt.Sprintf("picked on %d synthetic defects", s.SyntheticImages)
+		if len(s.Fixed) > 0 {
+			how = fmt.Sprintf("%s not chosen (fixed by flags, or too few held-out images)", strings.Join(s.Fixed, " and "))
+		}
+		fmt.Fprintf(w, "settings: %s, %s\n", s.Picked, how)
 	}
 }
