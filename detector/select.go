@@ -225,18 +225,18 @@ func (d *Detector) selectAndCalibrate(ctx context.Context, held []string, scorer
 	if len(imgs) == 0 {
 		return 0, fmt.Errorf("calibrate: no readable held-out images")
 	}
-	v, err := d.ScoreValidation(ctx, imgs, scorers, opts.Seed, DefaultSyntheticStrength(), opts.Progress)
-	if err != nil {
-		return 0, err
-	}
-	t1 := time.Now()
-	var cands []Candidate
 	norms, fixed := opts.norms(), opts.fixed()
 	if len(imgs) < MinSelectImages {
 		// Too few to choose: score the default candidate only.
 		norms, scorers, fixed = norms[:1], scorers[:1], []string{"norm", "lambda"}
 		opts.logf("only %d held-out images (fewer than %d): the settings are not chosen, the first candidate is kept", len(imgs), MinSelectImages)
 	}
+	v, err := d.ScoreValidation(ctx, imgs, scorers, opts.Seed, DefaultSyntheticStrength(), opts.Progress)
+	if err != nil {
+		return 0, err
+	}
+	t1 := time.Now()
+	var cands []Candidate
 	for _, m := range norms {
 		for k := range scorers {
 			c := Candidate{Norm: m, Scorer: k}
