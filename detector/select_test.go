@@ -119,3 +119,38 @@ func TestSyntheticSet(t *testing.T) {
 		}
 	}
 }
+
+// TestScoreValidationMatchesPrediction: the validation grids of the normal
+// images are the raw grids prediction gives, and the painted copies' grids
+// differ from them.
+func TestScoreValidationMatchesPrediction(t *testing.T) {
+	cat := setup(t)
+	o := tinyOptions()
+	o.Holdout = 0.25
+	d, err := Train(context.Background(), cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	paths := cat.Train[:4]
+	var imgs []*dataset.RGB
+	for _, p := range paths {
+		img, err := dataset.LoadImage(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		imgs = append(imgs, img)
+	}
+	v, err := d.ScoreValidation(context.Background(), imgs, []Method{d.Method}, 1, [2]float64{1, 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rawGrids(t, d, paths)
+	for i := range want {
+		if !slices.Equal(v.Normal[0][i], want[i]) {
+			t.Fatalf("image %d: validation grid differs from the predicted raw grid", i)
+		}
+		if slices.Equal(v.Defect[0][i], want[i]) {
+			t.Errorf("image %d: the painted copy scores like the original", i)
+		}
+	}
+}
