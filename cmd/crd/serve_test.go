@@ -60,7 +60,8 @@ func requireBackbone(t *testing.T) {
 }
 
 // synthModel generates a synthetic category in data and trains model on it
-// with crd train at the given input size and hold-out fraction.
+// with crd train at the given input size and hold-out fraction, and any
+// further flags.
 func synthModel(t *testing.T, data, model string, o synth.Options, size, holdout string, flags ...string) {
 	t.Helper()
 	if err := synth.Generate(data, o); err != nil {
