@@ -28,7 +28,7 @@ echo "== fuzz the parsers (5 s per target)"
 for target in internal/pickle:FuzzLoad weights:FuzzDecodeTorch weights:FuzzTorchPickle weights:FuzzDecodeSafetensors weights:FuzzParseSidecar \
 	backbone:FuzzJSLiteralToJSON backbone:FuzzTFJSModel backbone:FuzzInceptionArchive \
 	dataset:FuzzDecodeImage dataset:FuzzMask modelfile:FuzzDecode detector:FuzzDecodeHeader \
-	cmd/crd:FuzzParseList cmd/crd:FuzzParseArgs; do
+	detector:FuzzParseThresholdRule cmd/crd:FuzzParseList cmd/crd:FuzzParseArgs; do
 	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 5s "./${target%%:*}"
 done
 
