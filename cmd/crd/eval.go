@@ -88,7 +88,7 @@ func runEval(ctx context.Context, args []string) error {
 // evaluate runs the evaluation, writing the HTML report when dir is set.
 func evaluate(ctx context.Context, d *detector.Detector, cat *dataset.Category, dir string, gallery int, skipBad bool, p *progress, timings map[string]float64) (*detector.Evaluation, error) {
 	opts := detector.EvalOptions{SkipBad: skipBad, Progress: p.update,
-		Warn: func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }}
+		Warn: warner(p)}
 	var rep *report.EvalReport
 	if dir != "" {
 		rep = report.NewEvalReport(dir, d, cat, report.GalleryOptions{Max: gallery})

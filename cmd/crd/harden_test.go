@@ -207,3 +207,21 @@ func TestMaxPixelsFlag(t *testing.T) {
 		t.Fatalf("an 8x8 image under --max-pixels 63: exit %d, %q", code, stderr)
 	}
 }
+
+// TestNewlineInFileNameCannotForgeLines: a file name holding a newline is
+// printed escaped, on one line, in errors and warnings.
+func TestNewlineInFileNameCannotForgeLines(t *testing.T) {
+	if got := oneLine("a\nb\rc\x1bd\té"); got != `a\nb\rc\x1bd\té` {
+		t.Fatalf("oneLine: %q", got)
+	}
+	dir := t.TempDir()
+	evil := filepath.Join(dir, "x\ncrd predict: forged.crd")
+	if err := os.WriteFile(evil, []byte("not a model"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr := capture(t, "predict", "-m", evil, evil)
+	lines := strings.Split(strings.TrimSpace(stderr), "\n")
+	if code != 1 || len(lines) != 1 || !strings.Contains(stderr, `x\ncrd predict: forged.crd`) {
+		t.Fatalf("exit %d, stderr %q: want one line with the name escaped", code, stderr)
+	}
+}

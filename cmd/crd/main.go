@@ -13,8 +13,10 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode"
 )
 
 type command struct {
@@ -111,10 +113,10 @@ func run(args []string) int {
 			case errors.Is(err, flag.ErrHelp):
 				return 0
 			case errors.As(err, &ue):
-				fmt.Fprintf(os.Stderr, "crd %s: %v\nRun 'crd %s --help' for its flags and examples.\n", c.name, err, c.name)
+				fmt.Fprintf(os.Stderr, "crd %s: %s\nRun 'crd %s --help' for its flags and examples.\n", c.name, oneLine(err.Error()), c.name)
 				return 2
 			default:
-				fmt.Fprintf(os.Stderr, "crd %s: %v\n", c.name, err)
+				fmt.Fprintf(os.Stderr, "crd %s: %s\n", c.name, oneLine(err.Error()))
 				return 1
 			}
 		}
@@ -164,4 +166,29 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		pos = append(pos, rest[0])
 		args = rest[1:]
 	}
+}
+
+// oneLine escapes the control characters of s (a newline or a carriage
+// return in a file name, say) as Go escapes, so that a message or a table
+// row printed with it stays one line and cannot forge others.
+func oneLine(s string) string {
+	if !strings.ContainsFunc(s, unicode.IsControl) {
+		return s
+	}
+	var b strings.Builder
+	for _, r := range s {
+		if unicode.IsControl(r) {
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+			continue
+		}
+		b.WriteRune(r)
+	}
+	return b.String()
+}
+
+// warner returns the Warn function of a command: each warning on its own
+// line of stderr, after the progress line is ended.
+func warner(p *progress) func(error) {
+	return func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %s\n", oneLine(err.Error())) }
 }

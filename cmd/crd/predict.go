@@ -78,7 +78,7 @@ func runPredict(ctx context.Context, args []string) error {
 		return err
 	}
 	if !d.Calibrated() {
-		fmt.Fprintf(os.Stderr, "warning: %s has no threshold (run 'crd calibrate'): every image is labelled ok\n", model)
+		fmt.Fprintf(os.Stderr, "warning: %s has no threshold (run 'crd calibrate'): every image is labelled ok\n", oneLine(model))
 	}
 	if out != "" {
 		if err := os.MkdirAll(out, 0o755); err != nil {
@@ -93,7 +93,7 @@ func runPredict(ctx context.Context, args []string) error {
 	}
 	n, defects := 0, 0
 	names := newOutputNames(out, paths)
-	warn := func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }
+	warn := warner(p)
 	// emit writes one result's files and prints its line, in input order.
 	emit := func(r *detector.Result, pr prediction) error {
 		if out != "" {
@@ -112,7 +112,7 @@ func runPredict(ctx context.Context, args []string) error {
 			return enc.Encode(pr)
 		}
 		p.done()
-		fmt.Printf("%-50s %12.6g %10.3f  %s\n", r.Path, r.Score, r.Normalized, pr.Label)
+		fmt.Printf("%-50s %12.6g %10.3f  %s\n", oneLine(r.Path), r.Score, r.Normalized, pr.Label)
 		return nil
 	}
 	// With --out, the heat maps are written by another goroutine while the

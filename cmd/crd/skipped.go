@@ -11,6 +11,6 @@ import (
 // out, if any.
 func warnSkipped(skipped []dataset.Skipped) {
 	if len(skipped) > 0 {
-		fmt.Fprintf(os.Stderr, "warning: %s\n", dataset.SkippedSummary(skipped))
+		fmt.Fprintf(os.Stderr, "warning: %s\n", oneLine(dataset.SkippedSummary(skipped)))
 	}
 }

@@ -103,7 +103,7 @@ func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
 		}
 	}
 	o.Progress = p.update
-	o.Warn = func(err error) { p.done(); fmt.Fprintf(os.Stderr, "warning: %v\n", err) }
+	o.Warn = warner(p)
 	if !t.quiet {
 		o.Log = os.Stderr
 	}
