@@ -133,6 +133,18 @@ func runBench(ctx context.Context, args []string) error {
 			return err
 		}
 	}
+	if err := writeBenchReport(rep, asJSON, asMarkdown); err != nil {
+		return err
+	}
+	if plot != "" && !asJSON && !asMarkdown {
+		fmt.Printf("\nplot: %s\n", plot)
+	}
+	return nil
+}
+
+// writeBenchReport prints a comparison report on stdout: as JSON, as the
+// Markdown tables of docs/benchmarks.md, or as text tables.
+func writeBenchReport(rep *bench.Report, asJSON, asMarkdown bool) error {
 	if asJSON {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
@@ -158,9 +170,6 @@ func runBench(ctx context.Context, args []string) error {
 			fmt.Printf("%-10g %-9s %12.4g %8.2f %8.2f %8.2f   %8.2f %8.2f %8.2f\n", l.Lambda, l.Mode, l.LambdaAbs, 100*l.ImageAUROC, 100*l.PixelAUROC, 100*l.AUPRO,
 				100*l.Raw.ImageAUROC, 100*l.Raw.PixelAUROC, 100*l.Raw.AUPRO)
 		}
-	}
-	if plot != "" {
-		fmt.Printf("\nplot: %s\n", plot)
 	}
 	return nil
 }
