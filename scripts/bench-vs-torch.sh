@@ -27,23 +27,11 @@ while [ $# -gt 0 ]; do
   esac
 done
 log() { printf '[bench-vs-torch] %s\n' "$*" >&2; }
+. scripts/lib.sh
 
 py=/usr/bin/python3
 if ! "$py" -c 'import torch, torchvision' 2>/dev/null; then
-  pkgs=(python3-torch python3-torchvision)
-  if [ "$(id -u)" = 0 ]; then
-    log "installing Debian packages: ${pkgs[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    log "installing Debian packages with sudo: ${pkgs[*]}"
-    sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${pkgs[@]}" >/dev/null
-  else
-    log "PyTorch is missing; install it with: sudo apt-get install ${pkgs[*]}"
-    exit 1
-  fi
+  apt_install python3-torch python3-torchvision || exit 1
 fi
 
 work=$(mktemp -d)

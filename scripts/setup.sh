@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '[setup] %s\n' "$*" >&2; }
+. scripts/lib.sh
 
 # System packages: a C compiler for cgo, OpenBLAS, npm (the default backbone's weights come from an npm package), and
 # chromium (the web page of `crd serve` is tested in a real headless browser).
@@ -17,20 +18,7 @@ fi
 command -v npm >/dev/null 2>&1 || missing+=(npm)
 command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -gt 0 ]; then
-  if [ "$(id -u)" = 0 ]; then
-    log "installing Debian packages: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    log "installing Debian packages with sudo: ${missing[*]}"
-    sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
-    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-  else
-    log "missing packages: ${missing[*]}"
-    log "install them with: sudo apt-get install ${missing[*]}"
-    exit 1
-  fi
+  apt_install "${missing[@]}" || exit 1
 fi
 
 command -v go >/dev/null 2>&1 || { log "Go is not installed (need Go 1.26 or newer): see the README"; exit 1; }

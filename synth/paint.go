@@ -174,15 +174,7 @@ func blob(r *rand.Rand, m Image, area float64) []float64 {
 	cx, cy := m.place(r, 1.4*r0*stretch+2)
 	a2, a3 := 0.1+0.15*r.Float64(), 0.1*r.Float64()
 	p2, p3 := 2*math.Pi*r.Float64(), 2*math.Pi*r.Float64()
-	rot := math.Pi * r.Float64()
-	cr, sr := math.Cos(rot), math.Sin(rot)
-	inside := func(x, y float64) bool {
-		u, v := x-cx, y-cy
-		u, v = (cr*u+sr*v)/stretch, -sr*u+cr*v
-		t := math.Atan2(v, u)
-		rad := r0 * (1 + a2*math.Sin(2*t+p2) + a3*math.Sin(3*t+p3))
-		return u*u+v*v <= rad*rad
-	}
+	inside := newBlob(cx, cy, r0, stretch, a2, a3, p2, p3, math.Pi*r.Float64()).inside
 	ext := int(math.Ceil(1.5*r0*stretch)) + 2
 	return coverage(m.W, m.H, int(cx)-ext, int(cy)-ext, int(cx)+ext+1, int(cy)+ext+1, inside)
 }

@@ -467,15 +467,7 @@ func spot(r *rand.Rand, f *field) []float64 {
 	a2, a3 := 0.15+0.15*r.Float64(), 0.1*r.Float64()
 	p2, p3 := 2*math.Pi*r.Float64(), 2*math.Pi*r.Float64()
 	stretch := 1 + 0.4*r.Float64()
-	rot := math.Pi * r.Float64()
-	cr, sr := math.Cos(rot), math.Sin(rot)
-	inside := func(x, y float64) bool {
-		u, v := x-cxp, y-cyp
-		u, v = (cr*u+sr*v)/stretch, -sr*u+cr*v
-		th := math.Atan2(v, u)
-		rad := r0 * (1 + a2*math.Sin(2*th+p2) + a3*math.Sin(3*th+p3))
-		return u*u+v*v <= rad*rad
-	}
+	inside := newBlob(cxp, cyp, r0, stretch, a2, a3, p2, p3, math.Pi*r.Float64()).inside
 	ext := int(math.Ceil(1.6*r0*stretch)) + 2
 	cov := coverage(n, n, int(cxp)-ext, int(cyp)-ext, int(cxp)+ext+1, int(cyp)+ext+1, inside)
 
@@ -584,4 +576,23 @@ func bbox(pts [][2]float64, pad float64) (x0, y0, x1, y1 int) {
 		minY, maxY = min(minY, p[1]), max(maxY, p[1])
 	}
 	return int(math.Floor(minX - pad)), int(math.Floor(minY - pad)), int(math.Ceil(maxX+pad)) + 1, int(math.Ceil(maxY+pad)) + 1
+}
+
+// blobShape is a blob outline: a circle of radius r0 around (cx, cy) whose
+// radius wobbles with two and three lobes (amplitudes a2, a3, phases p2,
+// p3), stretched by stretch along an axis rotated by the angle whose cosine
+// and sine are cr and sr.
+type blobShape struct{ cx, cy, r0, stretch, a2, a3, p2, p3, cr, sr float64 }
+
+func newBlob(cx, cy, r0, stretch, a2, a3, p2, p3, rot float64) blobShape {
+	return blobShape{cx, cy, r0, stretch, a2, a3, p2, p3, math.Cos(rot), math.Sin(rot)}
+}
+
+// inside reports whether the point (x, y) lies within the blob.
+func (b blobShape) inside(x, y float64) bool {
+	u, v := x-b.cx, y-b.cy
+	u, v = (b.cr*u+b.sr*v)/b.stretch, -b.sr*u+b.cr*v
+	t := math.Atan2(v, u)
+	rad := b.r0 * (1 + b.a2*math.Sin(2*t+b.p2) + b.a3*math.Sin(3*t+b.p3))
+	return u*u+v*v <= rad*rad
 }
