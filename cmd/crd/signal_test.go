@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/crd-ad/crd/backbone"
-	"github.com/crd-ad/crd/internal/testenv"
 	"github.com/crd-ad/crd/synth"
 )
 
@@ -21,8 +19,7 @@ import (
 // context: crd exits with an error that says so, and leaves neither a model
 // nor a temporary file behind.
 func TestSIGTERMStopsCleanly(t *testing.T) {
-	_, err := backbone.Load("inception_v3")
-	testenv.Require(t, err, "scripts/setup.sh fetches it")
+	requireBackbone(t)
 	dir := t.TempDir()
 	data := filepath.Join(dir, "surface")
 	if err := synth.Generate(data, synth.Options{Seed: 7, Size: 96, NumTrain: 64, NumTestGood: 1, NumPerDefect: 1}); err != nil {
