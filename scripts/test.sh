@@ -29,7 +29,18 @@ for target in internal/pickle:FuzzLoad weights:FuzzDecodeTorch weights:FuzzTorch
 	backbone:FuzzJSLiteralToJSON backbone:FuzzTFJSModel backbone:FuzzInceptionArchive \
 	dataset:FuzzDecodeImage dataset:FuzzMask modelfile:FuzzDecode detector:FuzzDecodeHeader \
 	detector:FuzzParseThresholdRule cmd/crd:FuzzParseList cmd/crd:FuzzParseArgs; do
-	go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 5s "./${target%%:*}"
+	if ! out=$(go test -run '^$' -fuzz "^${target#*:}\$" -fuzztime 5s "./${target%%:*}" 2>&1); then
+		echo "$out"
+		# Go 1.26's fuzz coordinator can fail a target with a bare "context deadline exceeded" when the
+		# -fuzztime deadline races a busy worker (go.dev/issue/75804, fixed in Go 1.27). A real failure
+		# writes its input under testdata/fuzz and says so; only the bare race is let through.
+		if grep -q 'context deadline exceeded' <<<"$out" && ! grep -q 'Failing input written' <<<"$out"; then
+			echo "fuzz ${target}: the -fuzztime deadline race of Go 1.26, no failing input: not a failure"
+			continue
+		fi
+		exit 1
+	fi
+	echo "$out" | tail -n 2
 done
 
 echo "== demo smoke run"
