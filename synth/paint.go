@@ -145,12 +145,7 @@ func paintScratch(r *rand.Rand, m Image, area float64) []float64 {
 	p0, p2 := [2]float64{cx - dx, cy - dy}, [2]float64{cx + dx, cy + dy}
 	p1 := [2]float64{cx - math.Sin(th)*bend, cy + math.Cos(th)*bend}
 	const segs = 32
-	pts := make([][2]float64, segs+1)
-	for i := range pts {
-		t := float64(i) / segs
-		a, b, c := (1-t)*(1-t), 2*(1-t)*t, t*t
-		pts[i] = [2]float64{a*p0[0] + b*p1[0] + c*p2[0], a*p0[1] + b*p1[1] + c*p2[1]}
-	}
+	pts := bezier(p0, p1, p2, segs)
 	inside := func(x, y float64) bool {
 		for i := 0; i < segs; i++ {
 			if segDist2(x, y, pts[i], pts[i+1]) <= halfW*halfW {

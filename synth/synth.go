@@ -419,12 +419,7 @@ func scratch(r *rand.Rand, f *field) []float64 {
 	p1 := [2]float64{cxp - math.Sin(th)*bend, cyp + math.Cos(th)*bend}
 	halfW := scale * (0.75 + r.Float64()) // width 1.5 to 3.5 px at 256
 	const segs = 48
-	pts := make([][2]float64, segs+1)
-	for i := range pts {
-		t := float64(i) / segs
-		a, b, c := (1-t)*(1-t), 2*(1-t)*t, t*t
-		pts[i] = [2]float64{a*p0[0] + b*p1[0] + c*p2[0], a*p0[1] + b*p1[1] + c*p2[1]}
-	}
+	pts := bezier(p0, p1, p2, segs)
 	// along[i] is the position (0 to 1) along the scratch of the nearest centre-line point of pixel i, used to
 	// fade the scratch towards its ends.
 	along := make([]float64, n*n)
@@ -595,4 +590,16 @@ func (b blobShape) inside(x, y float64) bool {
 	t := math.Atan2(v, u)
 	rad := b.r0 * (1 + b.a2*math.Sin(2*t+b.p2) + b.a3*math.Sin(3*t+b.p3))
 	return u*u+v*v <= rad*rad
+}
+
+// bezier samples the quadratic Bézier curve from p0 to p2 with control
+// point p1 at segs+1 evenly spaced parameter values.
+func bezier(p0, p1, p2 [2]float64, segs int) [][2]float64 {
+	pts := make([][2]float64, segs+1)
+	for i := range pts {
+		t := float64(i) / float64(segs)
+		a, b, c := (1-t)*(1-t), 2*(1-t)*t, t*t
+		pts[i] = [2]float64{a*p0[0] + b*p1[0] + c*p2[0], a*p0[1] + b*p1[1] + c*p2[1]}
+	}
+	return pts
 }
