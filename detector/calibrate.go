@@ -172,11 +172,27 @@ func (d *Detector) CalibrateGrids(grids [][]float32, gh, gw int, rule ThresholdR
 // positionNorm, NormShrunk divides by the per-position means shrunk toward
 // their overall mean (see Shrink).
 func (d *Detector) CalibrateNorm(grids [][]float32, gh, gw int, rule ThresholdRule, mode NormMode) {
-	loo, all := divisors(grids, gh*gw, mode)
+	d.CalibrateModes(grids, gh, gw, rule, mode, mode)
+}
+
+// CalibrateModes is CalibrateNorm with one normalisation for the anomaly
+// map and the pixel threshold (pixel) and another for the image score and
+// the image threshold (image). Training picks each by its own validation
+// figure: on unaligned parts raw scores may localise better while the
+// normalised maximum still ranks images better.
+func (d *Detector) CalibrateModes(grids [][]float32, gh, gw int, rule ThresholdRule, pixel, image NormMode) {
+	loo, all := divisors(grids, gh*gw, pixel)
+	looImg, allImg := loo, all
+	if image != pixel {
+		looImg, allImg = divisors(grids, gh*gw, image)
+	}
 	// Normalise by hand, then map raw.
 	var img, pix, pixMax []float64
 	for i, g := range grids {
 		r := d.fromGrid(divided(g, loo[i]), gh, gw, nil)
+		if image != pixel {
+			r.Score = float64(slices.Max(divided(g, looImg[i])))
+		}
 		img = append(img, r.Score)
 		pixMax = append(pixMax, float64(slices.Max(r.Map.Pix)))
 		// The pixel threshold follows the same rule over every map pixel;
@@ -189,6 +205,16 @@ func (d *Detector) CalibrateNorm(grids [][]float32, gh, gw int, rule ThresholdRu
 	c := calibrate(img, pix, pixMax, rule)
 	if all != nil {
 		c.PositionMean, c.GridH, c.GridW = all, gh, gw
+	}
+	// Where no mean is positive a mode divides by nothing: it is NormOff.
+	if allImg == nil {
+		image = NormOff
+	}
+	if all == nil {
+		pixel = NormOff
+	}
+	if image != pixel {
+		c.ImageNorm, c.ImagePositionMean, c.GridH, c.GridW = image, allImg, gh, gw
 	}
 	d.Calibration = c
 }
@@ -311,6 +337,24 @@ func meanOf(sum []float64, n int, less []float32) []float32 {
 		out[j] = float32(v)
 	}
 	return out
+}
+
+// imageScore is the image score of a raw gh x gw grid under c: the
+// maximum of the grid divided by the per-position means of c's image
+// normalisation (ImageNorm; by PositionMean when it is empty).
+func imageScore(grid []float32, gh, gw int, c Calibration) float64 {
+	m := c.PositionMean
+	if c.ImageNorm != "" {
+		m = c.ImagePositionMean
+	}
+	if m == nil || c.GridH != gh || c.GridW != gw || len(m) != len(grid) {
+		return float64(slices.Max(grid))
+	}
+	best := float32(math.Inf(-1))
+	for j, v := range m {
+		best = max(best, grid[j]/v)
+	}
+	return float64(best)
 }
 
 // normalizePositions divides grid by c's per-position means when c has

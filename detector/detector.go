@@ -12,6 +12,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -210,7 +211,7 @@ type Result struct {
 // scores against a normalised threshold would be silently wrong.
 func (d *Detector) score(it *Item, cal *Calibration) (*Result, error) {
 	f := it.Features
-	if cal != nil && cal.PositionMean != nil && (cal.GridH != f.H || cal.GridW != f.W) {
+	if cal != nil && (cal.PositionMean != nil || cal.ImagePositionMean != nil) && (cal.GridH != f.H || cal.GridW != f.W) {
 		return nil, fmt.Errorf("%s: the model's per-position normalisation is for a %d x %d grid, but the features are %d x %d",
 			d.name(0), cal.GridH, cal.GridW, f.H, f.W)
 	}
@@ -233,12 +234,18 @@ func (d *Detector) FromGrid(grid []float32, gh, gw int) *Result {
 
 // fromGrid is FromGrid with the calibration given: nil scores raw.
 func (d *Detector) fromGrid(grid []float32, gh, gw int, cal *Calibration) *Result {
+	score := math.NaN()
+	if cal != nil && cal.ImageNorm != "" {
+		score = imageScore(grid, gh, gw, *cal)
+	}
 	if cal != nil {
 		normalizePositions(grid, gh, gw, *cal)
 	}
 	c := d.Preprocess.Crop
-	r := &Result{Grid: anomalymap.Map{Pix: grid, W: gw, H: gh}}
-	r.Score = float64(slices.Max(grid))
+	r := &Result{Grid: anomalymap.Map{Pix: grid, W: gw, H: gh}, Score: score}
+	if math.IsNaN(score) {
+		r.Score = float64(slices.Max(grid))
+	}
 	r.Map = anomalymap.FromGrid(r.Grid, c, c, Sigma)
 	if cal != nil && cal.calibrated() {
 		r.Normalized = Normalize(r.Score, cal.ImageThreshold, *cal)
@@ -559,7 +566,7 @@ func (d *Detector) Calibrate(ctx context.Context, normals []string, opts TrainOp
 	if err != nil {
 		return err
 	}
-	d.CalibrateNorm(grids, gh, gw, opts.Threshold, opts.normFor(d))
+	d.CalibrateModes(grids, gh, gw, opts.Threshold, opts.normFor(d), opts.imageNormFor(d))
 	opts.logf("calibration (%s): %s", since(t0), d.CalibrationSummary())
 	return nil
 }

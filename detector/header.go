@@ -67,6 +67,14 @@ type Calibration struct {
 	PositionMean []float32 `json:"position_mean,omitempty"`
 	GridH        int       `json:"grid_h,omitempty"`
 	GridW        int       `json:"grid_w,omitempty"`
+	// ImageNorm, when set, is the normalisation of the image score
+	// (NormOff, NormOn or NormShrunk) where it differs from the map's: the
+	// image score is then the maximum of the patch scores divided by
+	// ImagePositionMean (nil for NormOff: raw scores), and ImageThreshold is
+	// on that scale. Empty: the image score is the maximum of the map's
+	// normalised grid. Format version 3.
+	ImageNorm         NormMode  `json:"image_norm,omitempty"`
+	ImagePositionMean []float32 `json:"image_position_mean,omitempty"`
 }
 
 // MarshalHeader returns the model-file header that Save writes for d: the
@@ -118,18 +126,36 @@ func Decode(f *modelfile.File) (*Detector, error) {
 
 // checkPositionMean reports a stored normalisation that cannot be used.
 func checkPositionMean(c Calibration) error {
-	m := c.PositionMean
-	if m == nil && c.GridH == 0 && c.GridW == 0 {
+	switch c.ImageNorm {
+	case "", NormOff, NormOn, NormShrunk:
+	default:
+		return fmt.Errorf("%w: calibration image_norm %q: want off, on or shrunk", modelfile.ErrMalformed, c.ImageNorm)
+	}
+	if (c.ImageNorm == NormOff) != (c.ImagePositionMean == nil) && c.ImageNorm != "" {
+		return fmt.Errorf("%w: calibration image_norm %s with %d image position means", modelfile.ErrMalformed, c.ImageNorm, len(c.ImagePositionMean))
+	}
+	if c.ImageNorm == "" && c.ImagePositionMean != nil {
+		return fmt.Errorf("%w: calibration has image position means but no image_norm", modelfile.ErrMalformed)
+	}
+	if c.PositionMean == nil && c.ImagePositionMean == nil && c.GridH == 0 && c.GridW == 0 {
 		return nil
 	}
 	// A grid is never larger than the input; bounding each side first
 	// keeps the product from overflowing.
-	if c.GridH <= 0 || c.GridW <= 0 || c.GridH > preprocess.MaxCrop || c.GridW > preprocess.MaxCrop || len(m) != c.GridH*c.GridW {
-		return fmt.Errorf("%w: calibration has %d position means for a %d x %d grid", modelfile.ErrMalformed, len(m), c.GridH, c.GridW)
+	if c.GridH <= 0 || c.GridW <= 0 || c.GridH > preprocess.MaxCrop || c.GridW > preprocess.MaxCrop {
+		return fmt.Errorf("%w: calibration has %d position means for a %d x %d grid", modelfile.ErrMalformed, max(len(c.PositionMean), len(c.ImagePositionMean)), c.GridH, c.GridW)
 	}
-	for j, v := range m {
-		if !(v > 0) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("%w: calibration position mean %d is %g, not a positive number", modelfile.ErrMalformed, j, v)
+	for _, m := range [][]float32{c.PositionMean, c.ImagePositionMean} {
+		if m == nil {
+			continue
+		}
+		if len(m) != c.GridH*c.GridW {
+			return fmt.Errorf("%w: calibration has %d position means for a %d x %d grid", modelfile.ErrMalformed, len(m), c.GridH, c.GridW)
+		}
+		for j, v := range m {
+			if !(v > 0) || math.IsInf(float64(v), 0) {
+				return fmt.Errorf("%w: calibration position mean %d is %g, not a positive number", modelfile.ErrMalformed, j, v)
+			}
 		}
 	}
 	return nil
@@ -181,6 +207,9 @@ type Selection struct {
 	// "shrunk"; LambdaFactor the picked multiple of the lambda given.
 	Norm         string  `json:"norm"`
 	LambdaFactor float64 `json:"lambda_factor,omitempty"`
+	// ImageNorm is the normalisation picked for the image score (empty in
+	// files that chose one for both).
+	ImageNorm string `json:"image_norm,omitempty"`
 	// Fixed lists the settings that were not chosen: fixed by flags, or
 	// all of them with fewer than MinSelectImages held-out images.
 	Fixed []string `json:"fixed,omitempty"`

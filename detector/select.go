@@ -47,10 +47,12 @@ func ParseNormMode(s string) (NormMode, error) {
 // chooses among: multiples of the lambda given, that lambda first.
 func DefaultLambdaFactors() []float64 { return []float64{1, 0.3, 3} }
 
-// SelectMargin is how much a candidate's validation figure must exceed the
-// default candidate's (norm on, lambda as given) to be picked instead: the
-// synthetic set has a few dozen images, and a smaller lead is noise.
-const SelectMargin = 0.005
+// SelectZ is the confidence with which a candidate must beat the current
+// pick on the synthetic set to displace it (see selection.Better): its
+// paired per-image differences must average more than SelectZ standard
+// errors above zero. The synthetic set has a few dozen images, and a
+// smaller lead is noise; one-sided, 2 standard errors is about 98%.
+const SelectZ = 2.0
 
 // MinSelectImages is the fewest held-out images training chooses settings
 // on; with fewer, the figures are noise and the default candidate is kept.
@@ -203,9 +205,9 @@ func (d *Detector) Validate(v *ValidationGrids, c Candidate) (*selection.Validat
 // synthetic defects painted on them with every candidate (each normalisation
 // of opts.norms() under each scorer, scorers[k] being the model of
 // factors[k] times the lambda given, or the one kNN model with factors
-// nil), keeps the candidate with the best validation figure (see
-// selection.Pick), calibrates with it and records the choice. It returns
-// the index of the picked scorer.
+// nil), picks the map's and the image score's settings (see Choose),
+// calibrates with them and records the choice. It returns the index of the
+// picked scorer.
 func (d *Detector) selectAndCalibrate(ctx context.Context, held []string, scorers []Method, factors []float64, opts TrainOptions) (int, error) {
 	t0 := time.Now()
 	var imgs []*dataset.RGB
@@ -236,36 +238,36 @@ func (d *Detector) selectAndCalibrate(ctx context.Context, held []string, scorer
 		return 0, err
 	}
 	t1 := time.Now()
-	var cands []Candidate
-	for _, m := range norms {
-		for k := range scorers {
-			c := Candidate{Norm: m, Scorer: k}
-			if factors != nil {
-				c.LambdaFactor = factors[k]
-			}
-			cands = append(cands, c)
-		}
+	cands := Candidates(norms, factors, len(scorers))
+	ch, err := d.Choose(v, cands)
+	if err != nil {
+		return 0, err
 	}
-	figs := make([]selection.Figures, len(cands))
-	vals := make([]*selection.Validator, len(cands))
 	sel := &Selection{SyntheticImages: len(imgs), Fixed: fixed}
 	for i, c := range cands {
-		if vals[i], figs[i], err = d.Validate(v, c); err != nil {
-			return 0, err
-		}
+		f := ch.Figures[i]
 		sel.Candidates = append(sel.Candidates, CandidateFigures{Name: c.String(),
-			ImageAUROC: figs[i].ImageAUROC, AUPRO: figs[i].AUPRO, Figure: figs[i].Figure})
+			ImageAUROC: f.ImageAUROC, AUPRO: f.AUPRO, Figure: f.Figure})
 	}
-	best := selection.Pick(figs, SelectMargin)
-	c := cands[best]
+	best, bestImg := ch.Map, ch.Image
+	c, ci := cands[best], cands[bestImg]
 	sel.Picked, sel.Norm, sel.LambdaFactor = c.String(), string(c.Norm), c.LambdaFactor
-	d.CalibrateNorm(v.Normal[c.Scorer], v.GH, v.GW, opts.Threshold, c.Norm)
-	sel.CatchRate = vals[best].CatchRate(d.Calibration.ImageThreshold)
+	sel.ImageNorm = string(ci.Norm)
+	if ci.Norm != c.Norm {
+		sel.Picked += ", image score norm=" + string(ci.Norm)
+	}
+	d.CalibrateModes(v.Normal[c.Scorer], v.GH, v.GW, opts.Threshold, c.Norm, ci.Norm)
+	sel.CatchRate = ch.Validators[bestImg].CatchRate(d.Calibration.ImageThreshold)
 	d.Selection = sel
 	for i, cf := range sel.Candidates {
 		mark := " "
-		if i == best {
+		switch {
+		case i == best && i == bestImg:
 			mark = "*"
+		case i == best:
+			mark = "m" // the map's setting
+		case i == bestImg:
+			mark = "i" // the image score's
 		}
 		opts.logf("  %s %-24s image AUROC %.4f  AUPRO %.4f  figure %.4f", mark, cf.Name, cf.ImageAUROC, cf.AUPRO, cf.Figure)
 	}
@@ -273,6 +275,84 @@ func (d *Detector) selectAndCalibrate(ctx context.Context, held []string, scorer
 		len(imgs), len(imgs), sel.Picked, since(t0), len(cands), since(t1))
 	opts.logf("calibration: %s", d.CalibrationSummary())
 	return c.Scorer, nil
+}
+
+// Candidates lists the candidates of normalisations norms under scorers
+// of lambda factors (nil for kNN, with one scorer), from the least to the
+// most departure from the default: the lambda given with each
+// normalisation, then the other lambdas.
+func Candidates(norms []NormMode, factors []float64, scorers int) []Candidate {
+	var cands []Candidate
+	for k := 0; k < scorers; k++ {
+		for _, m := range norms {
+			c := Candidate{Norm: m, Scorer: k}
+			if factors != nil {
+				c.LambdaFactor = factors[k]
+			}
+			cands = append(cands, c)
+		}
+	}
+	return cands
+}
+
+// Choice is what Choose found: every candidate's validator and figures,
+// and the indices of the candidate whose lambda and normalisation the map
+// uses (Map) and of the one whose normalisation, under the same lambda, the
+// image score uses (Image).
+type Choice struct {
+	Validators []*selection.Validator
+	Figures    []selection.Figures
+	Map, Image int
+}
+
+// Choose scores the candidates (the first the default, see Candidates) on
+// the validation grids and picks the map's setting by the candidates'
+// per-image AUPRO values, then the image score's normalisation among the
+// candidates of the picked lambda by their image AUROC values, each time
+// keeping the earlier candidate unless a later one is better by SelectZ
+// standard errors (selection.Pick). AUPRO decides the lambda: it rests on
+// every pixel of every defect, the image AUROC on one score per image.
+func (d *Detector) Choose(v *ValidationGrids, cands []Candidate) (*Choice, error) {
+	ch := &Choice{Validators: make([]*selection.Validator, len(cands)), Figures: make([]selection.Figures, len(cands))}
+	imgVals, pixVals := make([][]float64, len(cands)), make([][]float64, len(cands))
+	for i, c := range cands {
+		var err error
+		if ch.Validators[i], ch.Figures[i], err = d.Validate(v, c); err != nil {
+			return nil, err
+		}
+		imgVals[i], pixVals[i] = pairValues(ch.Validators[i])
+	}
+	ch.Map = selection.Pick(pixVals, SelectZ)
+	var same []int
+	for i, c := range cands {
+		if c.Scorer == cands[ch.Map].Scorer {
+			same = append(same, i)
+		}
+	}
+	ch.Image = same[selection.Pick(pick(imgVals, same), SelectZ)]
+	return ch, nil
+}
+
+// pairValues are a candidate's per-pair validation values: for each
+// held-out image i (added to v as normal image 2i, then the defect painted
+// on it as 2i+1), the mean of the two images' image AUROC placement
+// values, and the defect's region value (see selection.Validator).
+func pairValues(v *selection.Validator) (img, pix []float64) {
+	iv, rv := v.ImageValues(), v.RegionValues()
+	for i := 0; i+1 < len(iv); i += 2 {
+		img = append(img, (iv[i]+iv[i+1])/2)
+		pix = append(pix, rv[i+1])
+	}
+	return img, pix
+}
+
+// pick returns the elements of s at the indices idx.
+func pick[T any](s []T, idx []int) []T {
+	out := make([]T, len(idx))
+	for k, i := range idx {
+		out[k] = s[i]
+	}
+	return out
 }
 
 // CalibrationSummary says in a line what the thresholds are and what they
@@ -338,6 +418,18 @@ func (o *TrainOptions) fixed() []string {
 		f = append(f, "lambda")
 	}
 	return f
+}
+
+// imageNormFor is the image score's normalisation Calibrate uses: the
+// options' when they fix one, else the one the model's selection picked
+// for the image score, else normFor's.
+func (o *TrainOptions) imageNormFor(d *Detector) NormMode {
+	if s := d.Selection; len(o.norms()) > 1 && s != nil {
+		if m, err := ParseNormMode(s.ImageNorm); err == nil {
+			return m
+		}
+	}
+	return o.normFor(d)
 }
 
 // normFor is the normalisation Calibrate uses: the options' when they fix

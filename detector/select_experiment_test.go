@@ -192,10 +192,11 @@ func loadOrCompute(t *testing.T, cat *dataset.Category) (*experimentCache, *Dete
 	return c, d, strength
 }
 
-// evalTest calibrates d with candidate cand and rule on the cached
-// validation grids and evaluates it on the cached test grids.
-func evalTest(t *testing.T, d *Detector, cat *dataset.Category, c *experimentCache, cand Candidate, rule ThresholdRule) *Evaluation {
-	d.CalibrateNorm(c.Val.Normal[cand.Scorer], c.Val.GH, c.Val.GW, rule, cand.Norm)
+// evalTest calibrates d with candidate cand (and image score
+// normalisation img) and rule on the cached validation grids and evaluates
+// it on the cached test grids.
+func evalTest(t *testing.T, d *Detector, cat *dataset.Category, c *experimentCache, cand Candidate, img NormMode, rule ThresholdRule) *Evaluation {
+	d.CalibrateModes(c.Val.Normal[cand.Scorer], c.Val.GH, c.Val.GW, rule, cand.Norm, img)
 	e := d.NewEvaluator(cat)
 	for i, g := range c.Test[cand.Scorer] {
 		r := d.FromGrid(slices.Clone(g), c.Val.GH, c.Val.GW)
@@ -207,16 +208,15 @@ func evalTest(t *testing.T, d *Detector, cat *dataset.Category, c *experimentCac
 	return e.Finish()
 }
 
-// atThreshold calibrates d with candidate cand and rule and returns the
-// test images' confusion at the stored image threshold.
-func atThreshold(t *testing.T, d *Detector, cat *dataset.Category, c *experimentCache, cand Candidate, rule ThresholdRule) metrics.ConfusionMatrix {
-	d.CalibrateNorm(c.Val.Normal[cand.Scorer], c.Val.GH, c.Val.GW, rule, cand.Norm)
+// atThreshold calibrates d with candidate cand, image score normalisation
+// img and rule and returns the test images' confusion at the stored image
+// threshold.
+func atThreshold(t *testing.T, d *Detector, cat *dataset.Category, c *experimentCache, cand Candidate, img NormMode, rule ThresholdRule) metrics.ConfusionMatrix {
+	d.CalibrateModes(c.Val.Normal[cand.Scorer], c.Val.GH, c.Val.GW, rule, cand.Norm, img)
 	var scores []float64
 	var labels []bool
 	for i, g := range c.Test[cand.Scorer] {
-		g = slices.Clone(g)
-		normalizePositions(g, c.Val.GH, c.Val.GW, d.Calibration)
-		scores = append(scores, float64(slices.Max(g)))
+		scores = append(scores, imageScore(g, c.Val.GH, c.Val.GW, d.Calibration))
 		labels = append(labels, cat.Test[i].Anomalous())
 	}
 	cm, err := metrics.Confusion(scores, labels, d.Calibration.ImageThreshold)
@@ -236,50 +236,69 @@ func TestSelectionExperiment(t *testing.T) {
 		c, d, strength := loadOrCompute(t, cat)
 		var b strings.Builder
 		fmt.Fprintf(&b, "\n### %s (%d train, %d held-out normal + %d synthetic, %d test)\n\n", cat.Name, c.TrainImages, len(c.Val.Normal[0]), len(c.Val.Defect[0]), len(cat.Test))
-		fmt.Fprintf(&b, "| candidate | synth image AUROC | synth AUPRO | synth figure | test image AUROC | test pixel AUROC | test AUPRO |\n|---|---|---|---|---|---|---|\n")
-		var cands []Candidate
-		var figs []float64
-		for _, m := range NormModes() {
-			for k, f := range c.Factors {
-				cands = append(cands, Candidate{Norm: m, LambdaFactor: f, Scorer: k})
-			}
-		}
+		fmt.Fprintf(&b, "| candidate | synth image AUROC | synth AUPRO | test image AUROC | test pixel AUROC | test AUPRO |\n|---|---|---|---|---|---|\n")
+		cands := Candidates(NormModes(), c.Factors, len(c.Factors))
 		t0 := time.Now()
-		var picks []float64
-		for _, cand := range cands {
-			_, f, err := d.Validate(&c.Val, cand)
-			if err != nil {
-				t.Fatal(err)
-			}
-			figs = append(figs, f.Figure)
-			picks = append(picks, f.Figure)
-			ev := evalTest(t, d, cat, c, cand, ThresholdRule{Quantile: 1})
-			o := ev.Overall
-			fmt.Fprintf(&b, "| %s | %.1f | %.1f | %.1f | %.1f | %.1f | %.1f |\n", cand, 100*f.ImageAUROC, 100*f.AUPRO, 100*f.Figure, 100*o.ImageAUROC, 100*o.PixelAUROC, 100*o.AUPRO)
+		ch, err := d.Choose(&c.Val, cands)
+		if err != nil {
+			t.Fatal(err)
 		}
-		valSec := time.Since(t0).Seconds()
-		best := 0
-		for i, f := range figs {
-			if f > figs[best]+SelectMargin {
-				best = i
+		chooseSec := time.Since(t0).Seconds()
+		tests := make([]*Evaluation, len(cands))
+		for i, cand := range cands {
+			f := ch.Figures[i]
+			tests[i] = evalTest(t, d, cat, c, cand, cand.Norm, ThresholdRule{Quantile: 1})
+			o := tests[i].Overall
+			mark := ""
+			switch {
+			case i == ch.Map && i == ch.Image:
+				mark = " (picked)"
+			case i == ch.Map:
+				mark = " (picked for the map)"
+			case i == ch.Image:
+				mark = " (picked for the image score)"
+			}
+			fmt.Fprintf(&b, "| %s%s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", cand, mark, 100*f.ImageAUROC, 100*f.AUPRO, 100*o.ImageAUROC, 100*o.PixelAUROC, 100*o.AUPRO)
+		}
+		pick, pickImg := cands[ch.Map], cands[ch.Image]
+		o, oi := tests[ch.Map].Overall, tests[ch.Image].Overall
+		fmt.Fprintf(&b, "\npick: %s, image score norm=%s (synthetic strength %v; choice %.1f s): test image AUROC %.1f, pixel AUROC %.1f, AUPRO %.1f\n",
+			pick, pickImg.Norm, strength, chooseSec, 100*oi.ImageAUROC, 100*o.PixelAUROC, 100*o.AUPRO)
+		// The floors of issue 12: against the best candidate in hindsight
+		// and the better of norm on and off at lambda 1x.
+		var best, onOff [3]float64
+		for i := range best {
+			best[i], onOff[i] = -1, -1
+		}
+		for i, cand := range cands {
+			m := tests[i].Overall
+			v := [3]float64{m.ImageAUROC, m.PixelAUROC, m.AUPRO}
+			for k := range v {
+				best[k] = max(best[k], v[k])
+				if cand.LambdaFactor == 1 && cand.Norm != NormShrunk {
+					onOff[k] = max(onOff[k], v[k])
+				}
 			}
 		}
-		fmt.Fprintf(&b, "\npick: %s (synthetic strength %v). 9 candidates' figures and test evaluations %.0f s.\n\n", cands[best], strength, valSec)
+		got := [3]float64{oi.ImageAUROC, o.PixelAUROC, o.AUPRO}
+		fmt.Fprintf(&b, "pick minus best in hindsight: %+.1f / %+.1f / %+.1f; pick minus better of on/off at 1x: %+.1f / %+.1f / %+.1f\n\n",
+			100*(got[0]-best[0]), 100*(got[1]-best[1]), 100*(got[2]-best[2]), 100*(got[0]-onOff[0]), 100*(got[1]-onOff[1]), 100*(got[2]-onOff[2]))
 		fmt.Fprintf(&b, "| candidate | rule | threshold | expected FRR (90%% interval) | test FRR | accuracy | precision | recall | synthetic catch |\n|---|---|---|---|---|---|---|---|---|\n")
-		for _, cand := range []Candidate{{Norm: NormOn, LambdaFactor: 1}, cands[best]} {
+		for _, pc := range [][2]Candidate{{cands[0], cands[0]}, {pick, pickImg}} {
+			cand, img := pc[0], pc[1].Norm
 			for _, rs := range rules {
 				rule, err := ParseThresholdRule(rs)
 				if err != nil {
 					t.Fatal(err)
 				}
-				cm := atThreshold(t, d, cat, c, cand, rule)
+				cm := atThreshold(t, d, cat, c, cand, img, rule)
 				cal := d.Calibration
-				val, _, _ := d.Validate(&c.Val, cand)
+				val, _, _ := d.Validate(&c.Val, Candidate{Norm: img, LambdaFactor: cand.LambdaFactor, Scorer: cand.Scorer})
 				fr := "-"
 				if cal.FalseReject != nil {
 					fr = fmt.Sprintf("%.1f%% (%.1f-%.1f%%)", 100*cal.FalseReject.Expected, 100*cal.FalseReject.Low, 100*cal.FalseReject.High)
 				}
-				fmt.Fprintf(&b, "| %s | %s | %.4g | %s | %.1f%% (%d/%d) | %.1f%% | %.1f%% | %.1f%% | %.0f%% |\n", cand, cal.ImageMethod, cal.ImageThreshold, fr,
+				fmt.Fprintf(&b, "| %s, image %s | %s | %.4g | %s | %.1f%% (%d/%d) | %.1f%% | %.1f%% | %.1f%% | %.0f%% |\n", cand, img, cal.ImageMethod, cal.ImageThreshold, fr,
 					100*cm.FPR(), cm.FP, cm.FP+cm.TN, 100*cm.Accuracy(), 100*cm.Precision(), 100*cm.Recall(), 100*val.CatchRate(cal.ImageThreshold))
 			}
 		}

@@ -3,12 +3,13 @@ package detector
 import (
 	"context"
 	"math"
+	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/dataset"
-	"github.com/crd-ad/crd/selection"
 )
 
 func TestTrainSelectsOnSyntheticDefects(t *testing.T) {
@@ -25,19 +26,21 @@ func TestTrainSelectsOnSyntheticDefects(t *testing.T) {
 	if sel == nil || len(sel.Candidates) != len(NormModes())*len(DefaultLambdaFactors()) || sel.SyntheticImages != 10 || len(sel.Fixed) != 0 {
 		t.Fatalf("selection %+v", sel)
 	}
-	var figs []selection.Figures
 	picked := -1
 	for i, c := range sel.Candidates {
-		figs = append(figs, selection.Figures{ImageAUROC: c.ImageAUROC, AUPRO: c.AUPRO, Figure: c.Figure})
-		if c.Name == sel.Picked {
+		if strings.HasPrefix(sel.Picked, c.Name) {
 			picked = i
 		}
 		if math.Abs(c.Figure-(c.ImageAUROC+c.AUPRO)/2) > 1e-12 {
 			t.Errorf("%s: figure %g is not the mean of %g and %g", c.Name, c.Figure, c.ImageAUROC, c.AUPRO)
 		}
 	}
-	if picked < 0 || picked != selection.Pick(figs, SelectMargin) {
-		t.Fatalf("picked %q (index %d), Pick says %d", sel.Picked, picked, selection.Pick(figs, SelectMargin))
+	if picked < 0 || sel.Candidates[0].Name != "norm=on lambda=1x" {
+		t.Fatalf("picked %q, candidates %+v", sel.Picked, sel.Candidates)
+	}
+	// The image score's normalisation is stored apart only where it differs.
+	if c := d.Calibration; (sel.ImageNorm != sel.Norm) != (c.ImageNorm != "") || (c.ImageNorm != "" && string(c.ImageNorm) != sel.ImageNorm) {
+		t.Errorf("selection norms %s / %s, calibration image norm %q", sel.Norm, sel.ImageNorm, c.ImageNorm)
 	}
 	// The model is the picked one: its lambda is the factor times the one given.
 	if want, got := o.Solve.Lambda*sel.LambdaFactor, d.Method.(*crd.Model).Options.Lambda; math.Abs(got-want) > 1e-15 {
@@ -70,6 +73,78 @@ func TestTrainSelectsOnSyntheticDefects(t *testing.T) {
 	}
 	if s := f.Selection; len(s.Candidates) != 1 || s.Picked != "norm=on lambda=1x" || s.SyntheticImages != 3 {
 		t.Errorf("selection on 3 held-out images %+v", s)
+	}
+}
+
+// TestCalibrateModes: with one normalisation for the map and another for
+// the image score, the image threshold is fitted on the image scores of the
+// held-out grids normalised leave-one-out by the image mode, the map
+// follows the pixel mode, and a result's score is the grid's maximum under
+// the image mode.
+func TestCalibrateModes(t *testing.T) {
+	const gh, gw = 3, 4
+	r := rand.New(rand.NewPCG(5, 6))
+	grids := make([][]float32, 8)
+	for i := range grids {
+		grids[i] = make([]float32, gh*gw)
+		for j := range grids[i] {
+			// Position j has a normal level of 1 + j.
+			grids[i][j] = float32((1 + float64(j)) * (0.5 + r.Float64()))
+		}
+	}
+	d := &Detector{Preprocess: tinyInfo.Preprocess}
+	rule := ThresholdRule{Quantile: 1}
+	d.CalibrateModes(grids, gh, gw, rule, NormOff, NormOn)
+	c := d.Calibration
+	if c.PositionMean != nil || c.ImageNorm != NormOn || len(c.ImagePositionMean) != gh*gw {
+		t.Fatalf("calibration %+v", c)
+	}
+	// Independently: each held-out grid divided by the mean of the others.
+	want := math.Inf(-1)
+	for i, g := range grids {
+		for j, v := range g {
+			var sum float64
+			for k, o := range grids {
+				if k != i {
+					sum += float64(o[j])
+				}
+			}
+			want = math.Max(want, float64(v)/(sum/float64(len(grids)-1)))
+		}
+	}
+	if math.Abs(c.ImageThreshold-want) > 1e-5*want {
+		t.Errorf("image threshold %g, want %g", c.ImageThreshold, want)
+	}
+	g := slices.Clone(grids[0])
+	res := d.FromGrid(slices.Clone(g), gh, gw)
+	wantScore := math.Inf(-1)
+	for j, v := range g {
+		wantScore = math.Max(wantScore, float64(v/c.ImagePositionMean[j]))
+	}
+	if res.Score != wantScore || !slices.Equal(res.Grid.Pix, g) {
+		t.Errorf("score %g, want %g; map grid changed: %v", res.Score, wantScore, !slices.Equal(res.Grid.Pix, g))
+	}
+	// The same mode for both stores no image normalisation of its own.
+	d.CalibrateModes(grids, gh, gw, rule, NormOn, NormOn)
+	if d.Calibration.ImageNorm != "" || d.Calibration.ImagePositionMean != nil {
+		t.Errorf("one mode for both: image norm %q", d.Calibration.ImageNorm)
+	}
+	// It survives the model file.
+	d.CalibrateModes(grids, gh, gw, rule, NormShrunk, NormOff)
+	if d.Calibration.ImageNorm != NormOff || d.Calibration.PositionMean == nil {
+		t.Fatalf("calibration %+v", d.Calibration)
+	}
+	if err := checkPositionMean(d.Calibration); err != nil {
+		t.Error(err)
+	}
+	bad := d.Calibration
+	bad.ImageNorm = "sideways"
+	if checkPositionMean(bad) == nil {
+		t.Error("unknown image norm accepted")
+	}
+	bad.ImageNorm, bad.ImagePositionMean = NormOn, nil
+	if checkPositionMean(bad) == nil {
+		t.Error("image norm on without means accepted")
 	}
 }
 

@@ -46,9 +46,11 @@ const Magic = "CRDMODEL"
 // calibration.position_mean): scores are divided per grid position by the
 // mean held-out normal score there, so thresholds of a version 2 file are on
 // that scale and an older reader must not use them. Version 1 files have
-// raw-score thresholds and still load. The container layout is the same in
-// both.
-const Version uint32 = 2
+// raw-score thresholds and still load. Version 3 added a normalisation of
+// the image score apart from the map's (calibration.image_norm): an older
+// reader would compare the map's maximum with an image threshold on another
+// scale. The container layout is the same in all three.
+const Version uint32 = 3
 
 // MinVersion is the oldest format version Read accepts.
 const MinVersion uint32 = 1

@@ -159,9 +159,10 @@ func selectionKVs(d *detector.Detector, ev *detector.Evaluation) []KV {
 	}
 	var c []string
 	for _, f := range sel.Candidates {
-		c = append(c, fmt.Sprintf("%s %.3f", f.Name, f.Figure))
+		c = append(c, fmt.Sprintf("%s %.3f / %.3f", f.Name, f.ImageAUROC, f.AUPRO))
 	}
-	how := fmt.Sprintf("best of %d candidates by (image AUROC + AUPRO) / 2 on %d synthetic defects: %s", len(sel.Candidates), sel.SyntheticImages, strings.Join(c, ", "))
+	how := fmt.Sprintf("of %d candidates on %d synthetic defects, the map's setting by AUPRO and the image score's normalisation by image AUROC, each kept at the default unless another is better by 2 standard errors (image AUROC / AUPRO: %s)",
+		len(sel.Candidates), sel.SyntheticImages, strings.Join(c, ", "))
 	if len(sel.Fixed) > 0 {
 		how += fmt.Sprintf("; %s not chosen (fixed by flags, or too few held-out images)", strings.Join(sel.Fixed, " and "))
 	}

@@ -1,15 +1,20 @@
 // Package selection scores candidate settings of a detector on a validation
 // set of normal images and synthetic defects with known masks, and picks one.
 //
-// A candidate's figure is the mean of its image AUROC (defect images against
-// normal ones) and its AUPRO (the per-region overlap up to a false-positive
-// rate, see metrics.PixelSet.AUPRO) on that set: one figure for telling
-// defective images apart, one for finding the defect within them.
+// A candidate's figures are its image AUROC (defect images against normal
+// ones) and its AUPRO (the per-region overlap up to a false-positive rate,
+// see metrics.PixelSet.AUPRO) on that set: one for telling defective images
+// apart, one for finding the defect within them. Both are means of
+// per-image values (ImageValues, RegionValues), so two candidates scored on
+// the same images can be compared image by image, and Pick moves away from
+// the default only when the paired differences say so with confidence.
 package selection
 
 import (
 	"fmt"
 	"math"
+	"slices"
+	"sort"
 
 	"github.com/crd-ad/crd/metrics"
 )
@@ -28,7 +33,18 @@ type Validator struct {
 	px       metrics.PixelSet
 	scores   []float64
 	labels   []bool
+	// normal is a strided sample of the normal pixels' map values (every
+	// normalStride-th), defect[i] the defect pixels of image i (nil for a
+	// normal image): what RegionValues needs.
+	normal []float32
+	defect [][]float32
+	seen   int
 }
+
+// normalStride is the stride of the normal-pixel sample behind
+// RegionValues: every 7th of some hundred thousand pixels per image puts
+// the false-positive rate within a small fraction of a percent.
+const normalStride = 7
 
 // NewValidator starts a validation whose AUPRO integrates up to fprLimit
 // (MVTec AD uses 0.3).
@@ -46,6 +62,20 @@ func (v *Validator) Add(score float64, m []float32, mask []bool, side int) {
 	v.px.Add(m, mask, side)
 	v.scores = append(v.scores, score)
 	v.labels = append(v.labels, defect)
+	var def []float32
+	for j, s := range m {
+		switch {
+		case mask[j]:
+			def = append(def, s)
+		case (v.seen+j)%normalStride == 0:
+			v.normal = append(v.normal, s)
+		}
+	}
+	v.seen += len(m)
+	if defect && def == nil {
+		def = []float32{}
+	}
+	v.defect = append(v.defect, def)
 }
 
 // Figures computes the figures. Without defect pixels AUPRO is NaN and
@@ -82,15 +112,113 @@ func (v *Validator) CatchRate(threshold float64) float64 {
 	return float64(caught) / float64(n)
 }
 
-// Pick returns the index of the candidate with the highest Figure. A
-// candidate must beat an earlier one by more than margin to displace it, so
-// list the default first: noise on a small validation set then keeps it.
-// NaN figures never win; with no finite figure Pick returns 0.
-func Pick(figs []Figures, margin float64) int {
+// ImageValues are the image AUROC's placement values, one per image in the
+// order added: for a defect image the fraction of normal images scoring
+// below it, for a normal image the fraction of defect images scoring above
+// it (ties count half). The image AUROC is the mean of either kind's values
+// (DeLong et al. 1988); a candidate that separates the images better has
+// larger values. Without both kinds of image they are NaN.
+func (v *Validator) ImageValues() []float64 {
+	var normal, defect []float64
+	for i, s := range v.scores {
+		if v.labels[i] {
+			defect = append(defect, s)
+		} else {
+			normal = append(normal, s)
+		}
+	}
+	slices.Sort(normal)
+	slices.Sort(defect)
+	out := make([]float64, len(v.scores))
+	for i, s := range v.scores {
+		switch {
+		case len(normal) == 0 || len(defect) == 0:
+			out[i] = math.NaN()
+		case v.labels[i]:
+			lo, hi := bounds(normal, s)
+			out[i] = (float64(lo) + float64(hi-lo)/2) / float64(len(normal))
+		default:
+			lo, hi := bounds(defect, s)
+			out[i] = (float64(len(defect)-hi) + float64(hi-lo)/2) / float64(len(defect))
+		}
+	}
+	return out
+}
+
+// bounds returns the number of values in sorted below x and at most x.
+func bounds(sorted []float64, x float64) (lo, hi int) {
+	lo = sort.SearchFloat64s(sorted, x)
+	hi = lo
+	for hi < len(sorted) && sorted[hi] == x {
+		hi++
+	}
+	return lo, hi
+}
+
+// RegionValues are per-image AUPRO values, one per image in the order
+// added (NaN for a normal image): for a defect image, the mean over its
+// defect pixels of 1 - FPR(s) / fprLimit, or 0 where FPR(s) >= fprLimit,
+// FPR(s) being the fraction of normal pixels (a fixed sample of them)
+// scoring at least s. With one region per image this is that region's area
+// under the PRO curve up to fprLimit, divided by fprLimit, so their mean is
+// the AUPRO up to the trapezoid rule and the sampling of normal pixels.
+func (v *Validator) RegionValues() []float64 {
+	normal := slices.Clone(v.normal)
+	slices.Sort(normal)
+	n := float64(len(normal))
+	out := make([]float64, len(v.defect))
+	for i, def := range v.defect {
+		if def == nil || len(def) == 0 || n == 0 {
+			out[i] = math.NaN()
+			continue
+		}
+		var sum float64
+		for _, s := range def {
+			// Normal pixels scoring >= s.
+			above := n - float64(sort.Search(len(normal), func(k int) bool { return normal[k] >= s }))
+			sum += max(0, 1-above/n/v.fprLimit)
+		}
+		out[i] = sum / float64(len(def))
+	}
+	return out
+}
+
+// Better reports whether a candidate's values a beat another's b on the
+// same items with confidence: the paired differences a[i] - b[i] (items
+// where either is NaN left out) have a positive mean of more than z
+// standard errors. With fewer than two items it is false.
+func Better(a, b []float64, z float64) bool {
+	var d []float64
+	for i := range a {
+		if !math.IsNaN(a[i]) && !math.IsNaN(b[i]) {
+			d = append(d, a[i]-b[i])
+		}
+	}
+	if len(d) < 2 {
+		return false
+	}
+	var mean, ss float64
+	for _, x := range d {
+		mean += x
+	}
+	mean /= float64(len(d))
+	for _, x := range d {
+		ss += (x - mean) * (x - mean)
+	}
+	se := math.Sqrt(ss / float64(len(d)-1) / float64(len(d)))
+	return mean > 0 && mean > z*se
+}
+
+// Pick returns the index of the candidate to use, given each candidate's
+// per-item values (on the same items): the first is the default and is
+// kept unless a later one is Better with confidence z; each later one that
+// is Better than the current pick displaces it. List the candidates from
+// the least to the most departure from the default: noise on a small
+// validation set then keeps the simpler setting.
+func Pick(values [][]float64, z float64) int {
 	best := 0
-	for i, f := range figs {
-		b := figs[best].Figure
-		if !math.IsNaN(f.Figure) && (math.IsNaN(b) || f.Figure > b+margin) {
+	for i := 1; i < len(values); i++ {
+		if Better(values[i], values[best], z) {
 			best = i
 		}
 	}

@@ -2,7 +2,11 @@ package selection
 
 import (
 	"math"
+	"math/rand/v2"
+	"slices"
 	"testing"
+
+	"github.com/crd-ad/crd/metrics"
 )
 
 func TestFiguresOfAPerfectAndAReversedCandidate(t *testing.T) {
@@ -45,15 +49,103 @@ func TestFiguresOfAPerfectAndAReversedCandidate(t *testing.T) {
 	}
 }
 
-func TestPickKeepsTheFirstWithinMargin(t *testing.T) {
-	figs := []Figures{{Figure: 0.90}, {Figure: 0.905}, {Figure: math.NaN()}, {Figure: 0.89}}
-	if got := Pick(figs, 0.01); got != 0 {
-		t.Errorf("pick with margin 0.01: %d, want 0", got)
+// TestValuesAverageToTheFigures: the per-image values average to the image
+// AUROC of metrics.AUROC exactly, and to the AUPRO of metrics.PixelSet
+// within the sampling of normal pixels and the trapezoid rule.
+func TestValuesAverageToTheFigures(t *testing.T) {
+	const side = 32
+	r := rand.New(rand.NewPCG(1, 2))
+	v := NewValidator(0.3)
+	var scores []float64
+	var labels []bool
+	for i := 0; i < 40; i++ {
+		m := make([]float32, side*side)
+		for j := range m {
+			m[j] = float32(r.NormFloat64())
+		}
+		var mask []bool
+		if i%2 == 1 {
+			// One square region of 4 to 8 pixels a side, scoring higher.
+			mask = make([]bool, side*side)
+			k, x0, y0 := 4+r.IntN(5), r.IntN(side-8), r.IntN(side-8)
+			lift := float32(2 * r.Float64())
+			for y := y0; y < y0+k; y++ {
+				for x := x0; x < x0+k; x++ {
+					mask[y*side+x] = true
+					m[y*side+x] += lift
+				}
+			}
+		}
+		// Image scores on a coarse scale, so that some tie.
+		s := math.Round(4*float64(slices.Max(m))) / 4
+		v.Add(s, m, mask, side)
+		scores, labels = append(scores, s), append(labels, mask != nil)
 	}
-	if got := Pick(figs, 0); got != 1 {
-		t.Errorf("pick with no margin: %d, want 1", got)
+	f, err := v.Figures()
+	if err != nil {
+		t.Fatal(err)
 	}
-	if got := Pick([]Figures{{Figure: math.NaN()}, {Figure: 0.5}}, 0.01); got != 1 {
-		t.Errorf("a NaN first candidate kept: %d", got)
+	auc, _ := metrics.AUROC(scores, labels)
+	var sumDef, sumOK float64
+	iv, rv := v.ImageValues(), v.RegionValues()
+	var pro float64
+	for i, x := range iv {
+		if labels[i] {
+			sumDef += x
+			pro += rv[i]
+		} else {
+			sumOK += x
+			if !math.IsNaN(rv[i]) {
+				t.Errorf("normal image %d has region value %g", i, rv[i])
+			}
+		}
+	}
+	if math.Abs(sumDef/20-auc) > 1e-12 || math.Abs(sumOK/20-auc) > 1e-12 {
+		t.Errorf("placement values average to %g (defects) and %g (normal images), AUROC %g", sumDef/20, sumOK/20, auc)
+	}
+	if math.Abs(pro/20-f.AUPRO) > 0.01 {
+		t.Errorf("region values average to %g, AUPRO %g", pro/20, f.AUPRO)
+	}
+}
+
+func TestBetterNeedsConfidence(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	base, noisy, lifted := make([]float64, 50), make([]float64, 50), make([]float64, 50)
+	for i := range base {
+		base[i] = r.Float64()
+		noisy[i] = base[i] + 0.1*r.NormFloat64() // no lift, noise
+		lifted[i] = base[i] + 0.05 + 0.02*r.NormFloat64()
+	}
+	if Better(base, base, 2) {
+		t.Error("a candidate beats itself")
+	}
+	if !Better(lifted, base, 2) || Better(base, lifted, 2) {
+		t.Error("a consistent lift of 0.05 is not seen")
+	}
+	if Better(noisy, base, 2) && Better(base, noisy, 2) {
+		t.Error("both directions significant")
+	}
+	// A small lift buried in noise is not enough.
+	small := slices.Clone(noisy)
+	for i := range small {
+		small[i] += 0.002
+	}
+	if Better(small, base, 2) {
+		t.Error("a lift of 0.002 in noise of 0.1 taken as real")
+	}
+	nan := slices.Clone(lifted)
+	nan[0] = math.NaN()
+	if !Better(nan, base, 2) || Better([]float64{1}, []float64{0}, 2) {
+		t.Error("NaN items or single items mishandled")
+	}
+	// Pick keeps the default against noise and takes the consistent lift,
+	// and a later candidate that is no better than the pick stays out.
+	same := slices.Clone(lifted)
+	same[1] += 1e-9
+	if got := Pick([][]float64{base, small, lifted, same}, 2); got != 2 {
+		t.Errorf("Pick = %d, want 2", got)
+	}
+	if got := Pick([][]float64{base, small}, 2); got != 0 {
+		t.Errorf("Pick = %d, want the default", got)
 	}
 }
