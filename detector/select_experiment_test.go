@@ -61,7 +61,20 @@ func strengthTag(t *testing.T) ([2]float64, string) {
 			t.Fatal(err)
 		}
 	}
-	return st, fmt.Sprintf("s%g-%g", st[0], st[1])
+	return st, fmt.Sprintf("s%g-%g-x%d", st[0], st[1], perImage(t))
+}
+
+// perImage reads CRD_SYNTH_PER, the synthetic defects per held-out image
+// (default DefaultSyntheticPerImage).
+func perImage(t *testing.T) int {
+	if s := os.Getenv("CRD_SYNTH_PER"); s != "" {
+		var n int
+		if _, err := fmt.Sscanf(s, "%d", &n); err != nil || n < 1 {
+			t.Fatalf("CRD_SYNTH_PER=%q", s)
+		}
+		return n
+	}
+	return DefaultSyntheticPerImage
 }
 
 func readGob(path string, v any) bool {
@@ -148,7 +161,7 @@ func loadOrCompute(t *testing.T, cat *dataset.Category) (*experimentCache, *Dete
 			}
 			imgs = append(imgs, img)
 		}
-		v, err := d.ScoreValidation(ctx, imgs, scorers, opts.Seed, strength, nil)
+		v, err := d.ScoreValidation(ctx, imgs, scorers, opts.Seed, strength, perImage(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -325,13 +338,16 @@ func TestSelectionFigures(t *testing.T) {
 				var px metrics.PixelSet
 				var sc []float64
 				var lb []bool
+				per := c.Val.per()
 				for i, g := range c.Val.Normal[k] {
 					r := d.fromGrid(divided(g, loo[i]), c.Val.GH, c.Val.GW, nil)
 					px.Add(r.Map.Pix, make([]bool, len(r.Map.Pix)), r.Map.W)
 					sc, lb = append(sc, r.Score), append(lb, false)
-					r = d.fromGrid(divided(c.Val.Defect[k][i], loo[i]), c.Val.GH, c.Val.GW, nil)
-					px.Add(r.Map.Pix, c.Val.Masks[i], r.Map.W)
-					sc, lb = append(sc, r.Score), append(lb, true)
+					for q := i * per; q < (i+1)*per; q++ {
+						r = d.fromGrid(divided(c.Val.Defect[k][q], loo[i]), c.Val.GH, c.Val.GW, nil)
+						px.Add(r.Map.Pix, c.Val.Masks[q], r.Map.W)
+						sc, lb = append(sc, r.Score), append(lb, true)
+					}
 				}
 				ia, _ := metrics.AUROC(sc, lb)
 				pa, _ := px.AUROC()

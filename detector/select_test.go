@@ -23,7 +23,7 @@ func TestTrainSelectsOnSyntheticDefects(t *testing.T) {
 		t.Fatal(err)
 	}
 	sel := d.Selection
-	if sel == nil || len(sel.Candidates) != len(NormModes())*len(DefaultLambdaFactors()) || sel.SyntheticImages != 10 || len(sel.Fixed) != 0 {
+	if sel == nil || len(sel.Candidates) != len(NormModes())*len(DefaultLambdaFactors()) || sel.SyntheticImages != 10*DefaultSyntheticPerImage || len(sel.Fixed) != 0 {
 		t.Fatalf("selection %+v", sel)
 	}
 	picked := -1
@@ -71,7 +71,7 @@ func TestTrainSelectsOnSyntheticDefects(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s := f.Selection; len(s.Candidates) != 1 || s.Picked != "norm=on lambda=1x" || s.SyntheticImages != 3 {
+	if s := f.Selection; len(s.Candidates) != 1 || s.Picked != "norm=on lambda=1x" || s.SyntheticImages != 3*DefaultSyntheticPerImage {
 		t.Errorf("selection on 3 held-out images %+v", s)
 	}
 }
@@ -177,11 +177,14 @@ func TestSyntheticSet(t *testing.T) {
 		imgs = append(imgs, img)
 	}
 	info := tinyInfo.Preprocess
-	a, ma, err := SyntheticSet(imgs, info, 1, DefaultSyntheticStrength())
+	a, ma, err := SyntheticSet(imgs, info, 1, DefaultSyntheticStrength(), 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, mb, _ := SyntheticSet(imgs, info, 1, DefaultSyntheticStrength())
+	b, mb, _ := SyntheticSet(imgs, info, 1, DefaultSyntheticStrength(), 2)
+	if len(a) != 2*len(imgs) {
+		t.Fatalf("%d synthetic images of %d, 2 each", len(a), len(imgs))
+	}
 	for i := range a {
 		if !slices.Equal(a[i].Pix, b[i].Pix) || !slices.Equal(ma[i], mb[i]) {
 			t.Fatalf("image %d differs between two runs with the same seed", i)
@@ -189,8 +192,12 @@ func TestSyntheticSet(t *testing.T) {
 		if len(ma[i]) != info.Crop*info.Crop || !slices.Contains(ma[i], true) {
 			t.Errorf("image %d: mask of %d values, none set", i, len(ma[i]))
 		}
-		if slices.Equal(a[i].Pix, imgs[i].Pix) {
+		src := imgs[i/2]
+		if slices.Equal(a[i].Pix, src.Pix) {
 			t.Errorf("image %d was not painted", i)
+		}
+		if i%2 == 1 && slices.Equal(a[i].Pix, a[i-1].Pix) {
+			t.Errorf("copies %d and %d of image %d are alike", i-1, i, i/2)
 		}
 	}
 }
@@ -215,7 +222,7 @@ func TestScoreValidationMatchesPrediction(t *testing.T) {
 		}
 		imgs = append(imgs, img)
 	}
-	v, err := d.ScoreValidation(context.Background(), imgs, []Method{d.Method}, 1, [2]float64{1, 1}, nil)
+	v, err := d.ScoreValidation(context.Background(), imgs, []Method{d.Method}, 1, [2]float64{1, 1}, 1, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
