@@ -213,10 +213,10 @@ func (d *Detector) Validate(v *ValidationGrids, c Candidate) (*selection.Validat
 	per := v.per()
 	for i, g := range v.Normal[c.Scorer] {
 		r := d.fromGrid(divided(g, loo[i]), v.GH, v.GW, nil)
-		val.Add(r.Score, r.Map.Pix, nil, r.Map.W)
+		val.Add(r.Score, r.Map.Pix, nil)
 		for k := i * per; k < (i+1)*per; k++ {
 			r = d.fromGrid(divided(v.Defect[c.Scorer][k], loo[i]), v.GH, v.GW, nil)
-			val.Add(r.Score, r.Map.Pix, v.Masks[k], r.Map.W)
+			val.Add(r.Score, r.Map.Pix, v.Masks[k])
 		}
 	}
 	f, err := val.Figures()
@@ -324,7 +324,10 @@ func Candidates(norms []NormMode, factors []float64, scorers int) []Candidate {
 type Choice struct {
 	Validators []*selection.Validator
 	Figures    []selection.Figures
-	Map, Image int
+	// ImageValues and MapValues are each candidate's per-item values
+	// (see pairValues) that the picks compared.
+	ImageValues, MapValues [][]float64
+	Map, Image             int
 }
 
 // Choose scores the candidates (the first the default, see Candidates) on
@@ -335,8 +338,9 @@ type Choice struct {
 // standard errors (selection.Pick). AUPRO decides the lambda: it rests on
 // every pixel of every defect, the image AUROC on one score per image.
 func (d *Detector) Choose(v *ValidationGrids, cands []Candidate) (*Choice, error) {
-	ch := &Choice{Validators: make([]*selection.Validator, len(cands)), Figures: make([]selection.Figures, len(cands))}
-	imgVals, pixVals := make([][]float64, len(cands)), make([][]float64, len(cands))
+	ch := &Choice{Validators: make([]*selection.Validator, len(cands)), Figures: make([]selection.Figures, len(cands)),
+		ImageValues: make([][]float64, len(cands)), MapValues: make([][]float64, len(cands))}
+	imgVals, pixVals := ch.ImageValues, ch.MapValues
 	for i, c := range cands {
 		var err error
 		if ch.Validators[i], ch.Figures[i], err = d.Validate(v, c); err != nil {

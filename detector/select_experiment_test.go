@@ -29,6 +29,7 @@ import (
 	"github.com/crd-ad/crd/metrics"
 	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/preprocess"
+	"github.com/crd-ad/crd/selection"
 )
 
 // experimentCache is what the experiment keeps of one data set: the
@@ -249,7 +250,7 @@ func TestSelectionExperiment(t *testing.T) {
 		c, d, strength := loadOrCompute(t, cat)
 		var b strings.Builder
 		fmt.Fprintf(&b, "\n### %s (%d train, %d held-out normal + %d synthetic, %d test)\n\n", cat.Name, c.TrainImages, len(c.Val.Normal[0]), len(c.Val.Defect[0]), len(cat.Test))
-		fmt.Fprintf(&b, "| candidate | synth image AUROC | synth AUPRO | test image AUROC | test pixel AUROC | test AUPRO |\n|---|---|---|---|---|---|\n")
+		fmt.Fprintf(&b, "| candidate | synth image AUROC | synth AUPRO | image z | map z | test image AUROC | test pixel AUROC | test AUPRO |\n|---|---|---|---|---|---|---|---|\n")
 		cands := Candidates(NormModes(), c.Factors, len(c.Factors))
 		t0 := time.Now()
 		ch, err := d.Choose(&c.Val, cands)
@@ -271,7 +272,9 @@ func TestSelectionExperiment(t *testing.T) {
 			case i == ch.Image:
 				mark = " (picked for the image score)"
 			}
-			fmt.Fprintf(&b, "| %s%s | %.1f | %.1f | %.1f | %.1f | %.1f |\n", cand, mark, 100*f.ImageAUROC, 100*f.AUPRO, 100*o.ImageAUROC, 100*o.PixelAUROC, 100*o.AUPRO)
+			mi, si, _ := selection.Paired(ch.ImageValues[i], ch.ImageValues[0])
+			mp, sp, _ := selection.Paired(ch.MapValues[i], ch.MapValues[0])
+			fmt.Fprintf(&b, "| %s%s | %.1f | %.1f | %+.1f | %+.1f | %.1f | %.1f | %.1f |\n", cand, mark, 100*f.ImageAUROC, 100*f.AUPRO, mi/si, mp/sp, 100*o.ImageAUROC, 100*o.PixelAUROC, 100*o.AUPRO)
 		}
 		pick, pickImg := cands[ch.Map], cands[ch.Image]
 		o, oi := tests[ch.Map].Overall, tests[ch.Image].Overall

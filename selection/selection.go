@@ -3,11 +3,12 @@
 //
 // A candidate's figures are its image AUROC (defect images against normal
 // ones) and its AUPRO (the per-region overlap up to a false-positive rate,
-// see metrics.PixelSet.AUPRO) on that set: one for telling defective images
-// apart, one for finding the defect within them. Both are means of
-// per-image values (ImageValues, RegionValues), so two candidates scored on
-// the same images can be compared image by image, and Pick moves away from
-// the default only when the paired differences say so with confidence.
+// as metrics.PixelSet.AUPRO, with each image's defect as one region) on
+// that set: one for telling defective images apart, one for finding the
+// defect within them. Both are means of per-image values (ImageValues,
+// RegionValues), so two candidates scored on the same images can be
+// compared image by image, and Pick moves away from the default only when
+// the paired differences say so with confidence.
 package selection
 
 import (
@@ -30,7 +31,6 @@ type Figures struct {
 // Validator collects one candidate's results on the validation set.
 type Validator struct {
 	fprLimit float64
-	px       metrics.PixelSet
 	scores   []float64
 	labels   []bool
 	// normal is a strided sample of the normal pixels' map values (every
@@ -52,14 +52,13 @@ func NewValidator(fprLimit float64) *Validator {
 	return &Validator{fprLimit: fprLimit}
 }
 
-// Add records one image: its image score, its side x side anomaly map and
-// its defect mask (nil for a normal image).
-func (v *Validator) Add(score float64, m []float32, mask []bool, side int) {
+// Add records one image: its image score, its anomaly map and its defect
+// mask (nil for a normal image), of the same length.
+func (v *Validator) Add(score float64, m []float32, mask []bool) {
 	defect := mask != nil
 	if mask == nil {
 		mask = make([]bool, len(m))
 	}
-	v.px.Add(m, mask, side)
 	v.scores = append(v.scores, score)
 	v.labels = append(v.labels, defect)
 	var def []float32
@@ -78,18 +77,26 @@ func (v *Validator) Add(score float64, m []float32, mask []bool, side int) {
 	v.defect = append(v.defect, def)
 }
 
-// Figures computes the figures. Without defect pixels AUPRO is NaN and
-// Figure is the image AUROC alone.
+// Figures computes the figures: the image AUROC, and the AUPRO as the
+// mean of the defect images' RegionValues. Without defect pixels AUPRO is
+// NaN and Figure is the image AUROC alone.
 func (v *Validator) Figures() (Figures, error) {
 	auc, err := metrics.AUROC(v.scores, v.labels)
 	if err != nil {
 		return Figures{}, fmt.Errorf("selection: image AUROC: %w", err)
 	}
 	f := Figures{ImageAUROC: auc, AUPRO: math.NaN(), Figure: auc}
-	if v.px.Defects() > 0 {
-		if pro, err := v.px.AUPRO(v.fprLimit); err == nil {
-			f.AUPRO, f.Figure = pro, (auc+pro)/2
+	var sum float64
+	n := 0
+	for _, r := range v.RegionValues() {
+		if !math.IsNaN(r) {
+			sum += r
+			n++
 		}
+	}
+	if n > 0 {
+		f.AUPRO = sum / float64(n)
+		f.Figure = (auc + f.AUPRO) / 2
 	}
 	return f, nil
 }
@@ -168,7 +175,7 @@ func (v *Validator) RegionValues() []float64 {
 	n := float64(len(normal))
 	out := make([]float64, len(v.defect))
 	for i, def := range v.defect {
-		if def == nil || len(def) == 0 || n == 0 {
+		if len(def) == 0 || n == 0 {
 			out[i] = math.NaN()
 			continue
 		}
@@ -183,30 +190,40 @@ func (v *Validator) RegionValues() []float64 {
 	return out
 }
 
-// Better reports whether a candidate's values a beat another's b on the
-// same items with confidence: the paired differences a[i] - b[i] (items
-// where either is NaN left out) have a positive mean of more than z
-// standard errors. With fewer than two items it is false.
-func Better(a, b []float64, z float64) bool {
+// Paired is the mean of the paired differences a[i] - b[i] over the items
+// where neither is NaN, its standard error and the number of such items
+// (the standard error is NaN with fewer than two).
+func Paired(a, b []float64) (mean, se float64, n int) {
 	var d []float64
 	for i := range a {
 		if !math.IsNaN(a[i]) && !math.IsNaN(b[i]) {
 			d = append(d, a[i]-b[i])
 		}
 	}
-	if len(d) < 2 {
-		return false
+	if len(d) == 0 {
+		return math.NaN(), math.NaN(), 0
 	}
-	var mean, ss float64
 	for _, x := range d {
 		mean += x
 	}
 	mean /= float64(len(d))
+	if len(d) < 2 {
+		return mean, math.NaN(), len(d)
+	}
+	var ss float64
 	for _, x := range d {
 		ss += (x - mean) * (x - mean)
 	}
-	se := math.Sqrt(ss / float64(len(d)-1) / float64(len(d)))
-	return mean > 0 && mean > z*se
+	return mean, math.Sqrt(ss / float64(len(d)-1) / float64(len(d))), len(d)
+}
+
+// Better reports whether a candidate's values a beat another's b on the
+// same items with confidence: the paired differences (see Paired) have a
+// positive mean of more than z standard errors. With fewer than two items
+// it is false.
+func Better(a, b []float64, z float64) bool {
+	mean, se, n := Paired(a, b)
+	return n >= 2 && mean > 0 && mean > z*se
 }
 
 // Pick returns the index of the candidate to use, given each candidate's

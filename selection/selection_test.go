@@ -16,12 +16,12 @@ func TestFiguresOfAPerfectAndAReversedCandidate(t *testing.T) {
 	good := func(v *Validator, hi float32) {
 		m := make([]float32, side*side)
 		m[0] = hi
-		v.Add(float64(hi), m, nil, side)
+		v.Add(float64(hi), m, nil)
 	}
 	bad := func(v *Validator, lo float32) {
 		m := make([]float32, side*side)
 		m[5], m[6] = lo, lo
-		v.Add(float64(lo), m, mask, side)
+		v.Add(float64(lo), m, mask)
 	}
 	perfect := NewValidator(0.3)
 	good(perfect, 1)
@@ -51,11 +51,13 @@ func TestFiguresOfAPerfectAndAReversedCandidate(t *testing.T) {
 
 // TestValuesAverageToTheFigures: the per-image values average to the image
 // AUROC of metrics.AUROC exactly, and to the AUPRO of metrics.PixelSet
-// within the sampling of normal pixels and the trapezoid rule.
+// within the sampling of normal pixels and the trapezoid rule; Figures
+// reports those means.
 func TestValuesAverageToTheFigures(t *testing.T) {
 	const side = 32
 	r := rand.New(rand.NewPCG(1, 2))
 	v := NewValidator(0.3)
+	var px metrics.PixelSet
 	var scores []float64
 	var labels []bool
 	for i := 0; i < 40; i++ {
@@ -78,7 +80,12 @@ func TestValuesAverageToTheFigures(t *testing.T) {
 		}
 		// Image scores on a coarse scale, so that some tie.
 		s := math.Round(4*float64(slices.Max(m))) / 4
-		v.Add(s, m, mask, side)
+		v.Add(s, m, mask)
+		if mask == nil {
+			px.Add(m, make([]bool, len(m)), side)
+		} else {
+			px.Add(m, mask, side)
+		}
 		scores, labels = append(scores, s), append(labels, mask != nil)
 	}
 	f, err := v.Figures()
@@ -86,6 +93,10 @@ func TestValuesAverageToTheFigures(t *testing.T) {
 		t.Fatal(err)
 	}
 	auc, _ := metrics.AUROC(scores, labels)
+	aupro, err := px.AUPRO(0.3)
+	if err != nil {
+		t.Fatal(err)
+	}
 	var sumDef, sumOK float64
 	iv, rv := v.ImageValues(), v.RegionValues()
 	var pro float64
@@ -103,8 +114,8 @@ func TestValuesAverageToTheFigures(t *testing.T) {
 	if math.Abs(sumDef/20-auc) > 1e-12 || math.Abs(sumOK/20-auc) > 1e-12 {
 		t.Errorf("placement values average to %g (defects) and %g (normal images), AUROC %g", sumDef/20, sumOK/20, auc)
 	}
-	if math.Abs(pro/20-f.AUPRO) > 0.01 {
-		t.Errorf("region values average to %g, AUPRO %g", pro/20, f.AUPRO)
+	if math.Abs(pro/20-aupro) > 0.01 || f.AUPRO != pro/20 || f.ImageAUROC != auc {
+		t.Errorf("region values average to %g, AUPRO %g; figures %+v", pro/20, aupro, f)
 	}
 }
 
