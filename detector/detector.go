@@ -362,6 +362,9 @@ type TrainOptions struct {
 	// LambdaFactors are the multiples of Solve.Lambda that CRD training
 	// chooses among (nil: DefaultLambdaFactors; one value fixes it).
 	LambdaFactors []float64
+	// SyntheticPerImage is the number of synthetic defects painted on each
+	// held-out image to choose the settings on (0: DefaultSyntheticPerImage).
+	SyntheticPerImage int
 	// Seed fixes the hold-out split and the coreset selection.
 	Seed uint64
 	// Batch is the backbone batch size.
@@ -383,8 +386,8 @@ type TrainOptions struct {
 // expected to exceed by a log-normal fit to the held-out scores. On
 // ball_screw and screw it gave the best accuracy of the rules measured
 // (max, fpr:0.01, 0.02, 0.05) and the only recall of at least 60% and 25%
-// there, with the test sets' false-reject rates (4.5% and 4.9%) inside the
-// stated intervals (docs/accuracy.md). A line that cannot re-inspect 5% of
+// there, with the test sets' false-reject rates inside the stated
+// intervals (docs/accuracy.md). A line that cannot re-inspect 5% of
 // its good parts sets fpr:0.01 and catches fewer defects.
 func DefaultTrainOptions() TrainOptions {
 	return TrainOptions{

@@ -255,7 +255,11 @@ func (d *Detector) selectAndCalibrate(ctx context.Context, held []string, scorer
 		norms, scorers, fixed = norms[:1], scorers[:1], []string{"norm", "lambda"}
 		opts.logf("only %d held-out images (fewer than %d): the settings are not chosen, the first candidate is kept", len(imgs), MinSelectImages)
 	}
-	v, err := d.ScoreValidation(ctx, imgs, scorers, opts.Seed, DefaultSyntheticStrength(), DefaultSyntheticPerImage, opts.Progress)
+	per := opts.SyntheticPerImage
+	if per <= 0 {
+		per = DefaultSyntheticPerImage
+	}
+	v, err := d.ScoreValidation(ctx, imgs, scorers, opts.Seed, DefaultSyntheticStrength(), per, opts.Progress)
 	if err != nil {
 		return 0, err
 	}
@@ -398,6 +402,12 @@ func (d *Detector) CalibrationSummary() string {
 	norm := "raw scores"
 	if c.PositionMean != nil {
 		norm = fmt.Sprintf("scores divided by %d x %d per-position normal means", c.GridH, c.GridW)
+	}
+	switch {
+	case c.ImageNorm == NormOff:
+		norm = "map: " + norm + "; image score: raw"
+	case c.ImageNorm != "":
+		norm = fmt.Sprintf("map: %s; image score: divided by %d x %d per-position normal means (%s)", norm, c.GridH, c.GridW, c.ImageNorm)
 	}
 	s := fmt.Sprintf("%s, image threshold %.6g (%s on %d held-out images), pixel threshold %.6g", norm, c.ImageThreshold, c.ImageMethod, c.HeldOut, c.PixelThreshold)
 	if fr := c.FalseReject; fr != nil {

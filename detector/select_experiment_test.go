@@ -297,7 +297,7 @@ func TestSelectionExperiment(t *testing.T) {
 			}
 		}
 		got := [3]float64{oi.ImageAUROC, o.PixelAUROC, o.AUPRO}
-		fmt.Fprintf(&b, "pick minus best in hindsight: %+.1f / %+.1f / %+.1f; pick minus better of on/off at 1x: %+.1f / %+.1f / %+.1f\n\n",
+		fmt.Fprintf(&b, "pick minus best in hindsight: %+.2f / %+.2f / %+.2f; pick minus better of on/off at 1x: %+.2f / %+.2f / %+.2f\n\n",
 			100*(got[0]-best[0]), 100*(got[1]-best[1]), 100*(got[2]-best[2]), 100*(got[0]-onOff[0]), 100*(got[1]-onOff[1]), 100*(got[2]-onOff[2]))
 		fmt.Fprintf(&b, "| candidate | rule | threshold | expected FRR (90%% interval) | test FRR | accuracy | precision | recall | synthetic catch |\n|---|---|---|---|---|---|---|---|---|\n")
 		for _, pc := range [][2]Candidate{{cands[0], cands[0]}, {pick, pickImg}} {

@@ -23,6 +23,7 @@ func TestFlagValidation(t *testing.T) {
 		{[]string{"train", "--data", data, "-o", "m.crd", "--size", "-5"}, "--size -5"},
 		{[]string{"train", "--data", data, "-o", "m.crd", "--size", "30000"}, "--size 30000"},
 		{[]string{"train", "--data", data, "-o", "m.crd", "--batch", "-3"}, "--batch -3"},
+		{[]string{"train", "--data", data, "-o", "m.crd", "--synthetic", "0"}, "--synthetic 0"},
 		{[]string{"train", "--data", data, "-o", "m.crd", "--threshold", "garbage"}, "--threshold"},
 		{[]string{"train", "--data", data, "-o", "m.crd", "--resume", "old.crd", "--lambda", "2"}, "--lambda"},
 		{[]string{"train", "--data", data, "-o", "m.crd", "--resume", "old.crd", "--backbone", "resnet18", "--size", "128"}, "--backbone, --size"},

@@ -18,7 +18,7 @@ import (
 type trainFlags struct {
 	backbone, method, lambdaMode, score, threshold, norm string
 	lambda, coreset, holdout                             float64
-	size, batch                                          int
+	size, batch, synthetic                               int
 	maxPixels                                            int64
 	seed                                                 uint64
 	noGram, skipBad, quiet, rawScores                    bool
@@ -39,6 +39,7 @@ func (t *trainFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&t.threshold, "threshold", def.Threshold.String(), thresholdHelp)
 	fs.StringVar(&t.norm, "norm", "auto", "per-position score normalisation: on, off, shrunk, or auto (the best of the three on synthetic defects painted on the held-out images)")
 	fs.BoolVar(&t.rawScores, "raw-scores", false, rawScoresHelp+" (the same as --norm off)")
+	fs.IntVar(&t.synthetic, "synthetic", detector.DefaultSyntheticPerImage, "synthetic defects painted on each held-out image to choose the settings on: more make the choice surer, each costs one backbone pass per held-out image")
 	fs.IntVar(&t.size, "size", 0, "input size (resize and crop side); 0 keeps the backbone's default")
 	fs.IntVar(&t.batch, "batch", def.Batch, "images per backbone call")
 	fs.Int64Var(&t.maxPixels, "max-pixels", 0, maxPixelsHelp)
@@ -74,6 +75,10 @@ func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
 	if err := checkBatch(t.batch); err != nil {
 		return o, err
 	}
+	if t.synthetic < 1 || t.synthetic > 64 {
+		return o, usagef("--synthetic %d: want 1 to 64 defects per held-out image", t.synthetic)
+	}
+	o.SyntheticPerImage = t.synthetic
 	limits, err := imageLimits(t.maxPixels)
 	if err != nil {
 		return o, err
