@@ -236,3 +236,32 @@ func TestScoreValidationMatchesPrediction(t *testing.T) {
 		}
 	}
 }
+
+// TestRecalibrateKeepsBothNormalisations: calibrating a trained model
+// again (crd calibrate, crd merge) keeps the map's and the image score's
+// normalisations its selection picked, unless the options fix one.
+func TestRecalibrateKeepsBothNormalisations(t *testing.T) {
+	cat := setup(t)
+	o := tinyOptions()
+	o.Holdout = 0.25
+	d, err := Train(context.Background(), cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.Selection = &Selection{Norm: string(NormOff), ImageNorm: string(NormShrunk)}
+	if err := d.Calibrate(context.Background(), cat.Train[:4], DefaultTrainOptions()); err != nil {
+		t.Fatal(err)
+	}
+	c := d.Calibration
+	if c.PositionMean != nil || c.ImageNorm != NormShrunk || c.ImagePositionMean == nil {
+		t.Errorf("recalibrated: map means %v, image norm %q", c.PositionMean != nil, c.ImageNorm)
+	}
+	fixed := DefaultTrainOptions()
+	fixed.Norm = NormOn
+	if err := d.Calibrate(context.Background(), cat.Train[:4], fixed); err != nil {
+		t.Fatal(err)
+	}
+	if c := d.Calibration; c.PositionMean == nil || c.ImageNorm != "" {
+		t.Errorf("--norm on: map means %v, image norm %q", c.PositionMean != nil, c.ImageNorm)
+	}
+}
