@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"sync"
 
 	"github.com/crd-ad/crd/internal/parallel"
 )
@@ -149,7 +148,6 @@ type sweeper struct {
 	near  []int32   // index in sel of that centre, -1 before the first sweep
 	sel   []int     // selected points, in order; the newest is the centre
 	parts []sweepPart
-	wg    sync.WaitGroup
 }
 
 type sweepPart struct {
@@ -179,7 +177,7 @@ func newSweeper(x []float32, n, k, m, w int) *sweeper {
 // sweep updates every minimum distance with the newest centre and returns the
 // largest one and its index (the lowest index among equals).
 func (g *sweeper) sweep() (best float32, arg int) {
-	parallel.Run(&g.wg, g.parts)
+	parallel.Run(g.parts)
 	best, arg = -1, -1
 	for i := range g.parts {
 		if pt := &g.parts[i]; pt.best > best {

@@ -95,10 +95,10 @@ func (pk *Packed) Norms(y []float32, p int, out []float32) {
 	if p == 0 {
 		return
 	}
-	// Split the column panels between the cores: each packs its own panels
-	// and scores them against all of T.
+	// Cut the column panels into parts that the cores take one at a time:
+	// each part packs its own panels and scores them against all of T.
 	panels := (p + NR - 1) / NR
-	parts := parallel.Workers(panels, 0)
+	parts := parallel.Chunks(panels, parallel.Workers(panels, 0))
 	if p*pk.d < 1<<16 {
 		parts = 1
 	}
@@ -107,14 +107,14 @@ func (pk *Packed) Norms(y []float32, p int, out []float32) {
 		c0, c1 := min(p, w*panels/parts*NR), min(p, (w+1)*panels/parts*NR)
 		s.tasks[w] = task{pk: pk, y: y, p: p, c0: c0, c1: c1, buf: s.bufs[w], acc: s.acc[c0:c1]}
 	}
-	parallel.Run(&s.wg, s.tasks[:parts])
+	parallel.Run(s.tasks[:parts])
 	for j, v := range s.acc[:p] {
 		out[j] = float32(v)
 	}
 	pk.put(s)
 }
 
-// task is one worker's share of a Norms call: columns [c0, c1).
+// task is one part of a Norms call: columns [c0, c1).
 type task struct {
 	pk        *Packed
 	y         []float32
@@ -134,10 +134,9 @@ type scratch struct {
 	acc   []float64
 	bufs  [][]float32
 	tasks []task
-	wg    sync.WaitGroup
 }
 
-// scratch returns buffers for parts workers over p columns: each worker's
+// scratch returns buffers for parts parts of p columns: each part's
 // packed panels and the float64 sums. Buffers are reused across calls.
 func (pk *Packed) scratch(parts, p int) *scratch {
 	pk.mu.Lock()

@@ -46,23 +46,26 @@ func (pb *PackedB) Pack(k, n int, b []float32, ldb int) {
 	if k == 0 || n == 0 {
 		return
 	}
-	workers := parallel.Workers(panels, 0)
+	parts := parallel.Chunks(panels, parallel.Workers(panels, 0))
 	if k*n < 1<<16 {
-		workers = 1
+		parts = 1
 	}
-	call := getSgemmCall(workers)
-	for w := 0; w < workers; w++ {
+	call := getSgemmCall(parts)
+	for w := 0; w < parts; w++ {
 		t := &call.tasks[w]
 		*t = sgemmTask{pack: true, k: k, n: n, b: b, ldb: ldb, pb: pb.buf,
-			q0: w * panels / workers, q1: (w + 1) * panels / workers, abuf: t.abuf}
+			q0: w * panels / parts, q1: (w + 1) * panels / parts, abuf: t.abuf}
 	}
-	call.run(workers)
+	call.run(parts)
 }
 
 // Mul computes C = alpha A B, or C = alpha A B + C when beta1, for the
 // packed B (k x n) and row-major A (m x k) and C (m x n) with row strides
-// lda and ldc. The rows are split among GOMAXPROCS goroutines. It panics on
-// slices too short for the shapes.
+// lda and ldc. The rows are cut into parallel.Chunks blocks of whole tiles
+// that GOMAXPROCS goroutines take one at a time (parallel.Run); each
+// element of C is computed by one of them in the same order however the
+// rows are cut, so the result does not depend on the number of cores. It
+// panics on slices too short for the shapes.
 func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c []float32, ldc int) {
 	k, n := pb.k, pb.n
 	if m < 0 || lda < max(k, 1) || ldc < max(n, 1) ||
@@ -82,14 +85,14 @@ func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c
 	}
 	// Row ranges in whole tiles; small products stay on one core.
 	tiles := (m + sgemmRowTile - 1) / sgemmRowTile
-	workers := parallel.Workers(tiles, 0)
+	parts := parallel.Chunks(tiles, parallel.Workers(tiles, 0))
 	if m*n*k < 1<<18 {
-		workers = 1
+		parts = 1
 	}
-	call := getSgemmCall(workers)
-	for w := 0; w < workers; w++ {
-		r0 := w * tiles / workers * sgemmRowTile
-		r1 := min(m, (w+1)*tiles/workers*sgemmRowTile)
+	call := getSgemmCall(parts)
+	for w := 0; w < parts; w++ {
+		r0 := w * tiles / parts * sgemmRowTile
+		r1 := min(m, (w+1)*tiles/parts*sgemmRowTile)
 		t := &call.tasks[w]
 		abuf := t.abuf
 		if cap(abuf) < sgemmABuf {
@@ -98,7 +101,7 @@ func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c
 		*t = sgemmTask{m: r1 - r0, n: n, k: k, alpha: alpha, beta1: beta1, a: a[r0*lda:], lda: lda,
 			pb: pb.buf, c: c[r0*ldc:], ldc: ldc, abuf: abuf}
 	}
-	call.run(workers)
+	call.run(parts)
 }
 
 // Sgemm computes C = alpha A B, or C = alpha A B + C when beta1, in
@@ -106,8 +109,8 @@ func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c
 // strides lda, ldb and ldc (OpenBLAS's cblas_sgemm with no transposes and
 // beta 0 or 1: what a convolution lowered to a matrix product needs). It
 // packs B (PackedB) on all cores, then multiplies with 12 x 32 register
-// tiles, reading A in place, with the rows split among GOMAXPROCS
-// goroutines. It panics on slices too short for the shapes, or unless
+// tiles, reading A in place, with blocks of rows taken by GOMAXPROCS
+// goroutines one at a time. It panics on slices too short for the shapes, or unless
 // Supported.
 func Sgemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta1 bool, c []float32, ldc int) {
 	if !Supported() {
@@ -128,8 +131,8 @@ func Sgemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb in
 	putPackedB(pb)
 }
 
-// sgemmTask is one worker's share of a Pack (panels [q0, q1)) or of a Mul
-// (its rows).
+// sgemmTask is one part of a Pack (panels [q0, q1)) or of a Mul (a block
+// of rows).
 type sgemmTask struct {
 	pack          bool
 	m, n, k       int
@@ -154,15 +157,14 @@ func (t *sgemmTask) Run() {
 // allocate.
 type sgemmCall struct {
 	tasks []sgemmTask
-	wg    sync.WaitGroup
 }
 
-// run runs tasks [0, workers): the first on the calling goroutine, the
-// others on the worker pool. It then drops the task's references to the
-// caller's matrices and returns the call to the free list.
-func (call *sgemmCall) run(workers int) {
-	parallel.Run(&call.wg, call.tasks[:workers])
-	for w := range call.tasks[:workers] {
+// run runs tasks [0, parts) with parallel.Run. It then drops the tasks'
+// references to the caller's matrices and returns the call to the free
+// list.
+func (call *sgemmCall) run(parts int) {
+	parallel.Run(call.tasks[:parts])
+	for w := range call.tasks[:parts] {
 		t := &call.tasks[w]
 		t.a, t.b, t.c, t.pb = nil, nil, nil, nil
 	}
@@ -177,7 +179,7 @@ var free struct {
 	bs    []*PackedB
 }
 
-func getSgemmCall(workers int) *sgemmCall {
+func getSgemmCall(parts int) *sgemmCall {
 	free.Lock()
 	var c *sgemmCall
 	if n := len(free.calls); n > 0 {
@@ -188,7 +190,7 @@ func getSgemmCall(workers int) *sgemmCall {
 	if c == nil {
 		c = new(sgemmCall)
 	}
-	for len(c.tasks) < workers {
+	for len(c.tasks) < parts {
 		c.tasks = append(c.tasks, sgemmTask{})
 	}
 	return c

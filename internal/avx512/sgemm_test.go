@@ -3,6 +3,7 @@ package avx512
 import (
 	"math"
 	"math/rand/v2"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -142,6 +143,40 @@ func TestPackedBReuse(t *testing.T) {
 						t.Fatalf("k=%d n=%d m=%d: C[%d,%d] = %g, want %g", k, n, m, i, j, got[i*n+j], -2*s)
 					}
 				}
+			}
+		}
+	}
+}
+
+// TestSgemmCores: the product is bit-identical however many goroutines take
+// its blocks of rows (each element is computed by one of them, in the same
+// order).
+func TestSgemmCores(t *testing.T) {
+	if !Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	r := rand.New(rand.NewPCG(5, 5))
+	m, n, k := 1000, 70, 300
+	a := make([]float32, m*k)
+	b := make([]float32, k*n)
+	for _, s := range [][]float32{a, b} {
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+	}
+	var want []float32
+	for _, procs := range []int{1, 2, 3, 8} {
+		prev := runtime.GOMAXPROCS(procs)
+		c := make([]float32, m*n)
+		Sgemm(m, n, k, 1, a, k, b, n, false, c, n)
+		runtime.GOMAXPROCS(prev)
+		if want == nil {
+			want = c
+			continue
+		}
+		for i := range c {
+			if math.Float32bits(c[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("GOMAXPROCS %d: C[%d] = %g, with 1: %g", procs, i, c[i], want[i])
 			}
 		}
 	}

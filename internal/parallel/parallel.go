@@ -1,9 +1,12 @@
 // Package parallel is crd's one parallel loop: a range [0, n) split into
-// contiguous parts, run on up to runtime.GOMAXPROCS(0) goroutines.
+// contiguous chunks that up to runtime.GOMAXPROCS(0) goroutines take one at
+// a time, so that a core slowed by other work ends up with fewer of them
+// instead of holding everyone up.
 //
 // For is the general form; it starts goroutines on each call. Run is the
 // allocation-free form for hot paths (the AVX-512 kernels, the kNN coreset
-// sweep): tasks prepared by the caller, run on a pool of long-lived workers.
+// sweep): tasks prepared by the caller, handed to a pool of long-lived
+// workers as they become free.
 package parallel
 
 import (
@@ -11,6 +14,12 @@ import (
 	"sync"
 	"sync/atomic"
 )
+
+// ChunksPerWorker is how many chunks For cuts the range into per goroutine,
+// and how many tasks a caller of Run should prepare per worker: enough that
+// when one core runs at a fraction of its speed (another process on it),
+// the others take over its share, a chunk at a time.
+const ChunksPerWorker = 4
 
 // Workers is the number of goroutines For uses for n units of work with at
 // most limit of them (limit <= 0: no limit): min(GOMAXPROCS, n, limit), and
@@ -23,10 +32,22 @@ func Workers(n, limit int) int {
 	return max(w, 1)
 }
 
-// For splits [0, n) into w = Workers(n, limit) contiguous ranges, part i
-// being [i n / w, (i+1) n / w), and runs f on each: part 0 on the calling
-// goroutine, the others on their own goroutines. It returns when all are
-// done. With one part (or n <= 0) it calls f(0, n) directly, or nothing.
+// Chunks is the number of chunks For cuts n units into for w goroutines:
+// min(n, w ChunksPerWorker), or 1 when w is 1.
+func Chunks(n, w int) int {
+	if w <= 1 {
+		return 1
+	}
+	return max(min(n, w*ChunksPerWorker), 1)
+}
+
+// For cuts [0, n) into c = Chunks(n, Workers(n, limit)) contiguous chunks,
+// chunk i being [i n / c, (i+1) n / c), and calls f once on each, from
+// Workers(n, limit) goroutines (the calling one and others started for the
+// call) that each take the next chunk not yet taken until none is left. It
+// returns when all are done. With one goroutine (or n <= 0) it calls
+// f(0, n) directly, or nothing. f must not depend on which goroutine runs
+// a chunk, nor on the order of the chunks.
 func For(n, limit int, f func(lo, hi int)) {
 	if n <= 0 {
 		return
@@ -36,55 +57,130 @@ func For(n, limit int, f func(lo, hi int)) {
 		f(0, n)
 		return
 	}
+	c := Chunks(n, w)
+	var next atomic.Int32
+	take := func() {
+		for {
+			i := int(next.Add(1)) - 1
+			if i >= c {
+				return
+			}
+			f(i*n/c, (i+1)*n/c)
+		}
+	}
 	var wg sync.WaitGroup
 	for i := 1; i < w; i++ {
-		lo, hi := i*n/w, (i+1)*n/w
-		wg.Go(func() { f(lo, hi) })
+		wg.Go(take)
 	}
-	f(0, n/w)
+	take()
 	wg.Wait()
 }
 
 // Task is one part of a Run call.
 type Task interface{ Run() }
 
-// Run runs the tasks, all but the first on the worker pool and the first
-// on the calling goroutine, and returns when all are done. wg must be
-// unused by others during the call; keeping it, and the tasks, in a
-// caller's reused scratch makes a call allocation-free. The pool has
-// GOMAXPROCS - 1 workers (at least len(tasks) - 1), started on first use
-// and added to as needed. A task must not call Run itself.
+// Run runs each of the tasks once and returns when all are done. The
+// calling goroutine and the workers of the pool (up to GOMAXPROCS - 1 of
+// them, started on first use) each take the next task not yet taken until none is left, so
+// a worker slowed by other work on its core takes fewer, and one that does
+// not get to run before the tasks are gone is not waited for: prepare
+// several tasks per worker (ChunksPerWorker) of about even size. Keeping
+// the tasks in a caller's reused scratch makes a call allocation-free. A
+// task must not call Run itself.
 func Run[T any, P interface {
 	*T
 	Task
-}](wg *sync.WaitGroup, tasks []T) {
-	if len(tasks) == 0 {
+}](tasks []T) {
+	helpers := min(runtime.GOMAXPROCS(0), len(tasks)) - 1
+	if helpers <= 0 {
+		for i := range tasks {
+			P(&tasks[i]).Run()
+		}
 		return
 	}
-	startWorkers(len(tasks) - 1)
-	wg.Add(len(tasks) - 1)
-	for i := 1; i < len(tasks); i++ {
-		work <- job{P(&tasks[i]), wg}
+	b := getBatch()
+	if cap(b.tasks) < len(tasks) {
+		b.tasks = make([]Task, 0, len(tasks))
 	}
-	P(&tasks[0]).Run()
-	wg.Wait()
+	for i := range tasks {
+		b.tasks = append(b.tasks, P(&tasks[i]))
+	}
+	b.next.Store(0)
+	b.done.Add(len(tasks))
+	b.refs.Store(int32(1 + helpers))
+	startWorkers(helpers)
+	for range helpers {
+		work <- b
+	}
+	b.take()
+	b.done.Wait()
+	b.release()
 }
 
-type job struct {
-	t  Task
-	wg *sync.WaitGroup
+// batch is the state of one Run call, shared by the caller and the workers
+// it asked for help; the last of them to let go of it returns it to the
+// free list.
+type batch struct {
+	tasks []Task
+	next  atomic.Int32   // the next task to take
+	done  sync.WaitGroup // one count per task not done
+	refs  atomic.Int32   // the caller and the workers not yet done with it
 }
+
+// take runs the next task not yet taken until none is left.
+func (b *batch) take() {
+	for {
+		i := int(b.next.Add(1)) - 1
+		if i >= len(b.tasks) {
+			return
+		}
+		b.tasks[i].Run()
+		b.done.Done()
+	}
+}
+
+// release lets go of b, putting it back on the free list when nobody else
+// holds it.
+func (b *batch) release() {
+	if b.refs.Add(-1) > 0 {
+		return
+	}
+	clear(b.tasks) // the caller's tasks
+	b.tasks = b.tasks[:0]
+	free.Lock()
+	free.batches = append(free.batches, b)
+	free.Unlock()
+}
+
+func getBatch() *batch {
+	free.Lock()
+	defer free.Unlock()
+	if n := len(free.batches); n > 0 {
+		b := free.batches[n-1]
+		free.batches = free.batches[:n-1]
+		return b
+	}
+	return new(batch)
+}
+
+// workQueue is the capacity of the queue of batches waiting for a worker:
+// enough that a Run call does not wait for workers busy with other calls'
+// tasks (they pick its batch up later, often to find it done).
+const workQueue = 64
 
 var (
-	work    = make(chan job)
+	work    = make(chan *batch, workQueue)
 	started atomic.Int32 // workers started
 	startMu sync.Mutex
+	free    struct {
+		sync.Mutex
+		batches []*batch
+	}
 )
 
-// startWorkers makes sure the pool has at least max(GOMAXPROCS - 1, n)
-// workers.
+// startWorkers makes sure the pool has at least n workers.
 func startWorkers(n int) {
-	want := int32(max(runtime.GOMAXPROCS(0)-1, n))
+	want := int32(n)
 	if started.Load() >= want {
 		return
 	}
@@ -93,9 +189,9 @@ func startWorkers(n int) {
 	for started.Load() < want {
 		started.Add(1)
 		go func() {
-			for j := range work {
-				j.t.Run()
-				j.wg.Done()
+			for b := range work {
+				b.take()
+				b.release()
 			}
 		}()
 	}

@@ -5,25 +5,26 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // TestFor: every index is visited exactly once, in the documented
-// contiguous parts, for n around the worker count and with limits.
+// contiguous chunks, for n around the worker count and with limits.
 func TestFor(t *testing.T) {
 	t.Parallel()
 	for _, n := range []int{0, 1, 2, 3, 7, 100, 1001} {
 		for _, limit := range []int{0, 1, 2, 5} {
 			seen := make([]int32, n)
-			var parts atomic.Int32
+			var chunks atomic.Int32
+			c := Chunks(n, Workers(n, limit))
 			For(n, limit, func(lo, hi int) {
-				parts.Add(1)
-				w := Workers(n, limit)
-				i := 0 // the part that starts at lo
-				for i < w && i*n/w < lo {
+				chunks.Add(1)
+				i := 0 // the chunk that starts at lo
+				for i < c && i*n/c < lo {
 					i++
 				}
-				if i == w || lo != i*n/w || hi != (i+1)*n/w {
-					t.Errorf("n=%d limit=%d: range [%d, %d) is not part %d of %d", n, limit, lo, hi, i, w)
+				if i == c || lo != i*n/c || hi != (i+1)*n/c {
+					t.Errorf("n=%d limit=%d: range [%d, %d) is not chunk %d of %d", n, limit, lo, hi, i, c)
 				}
 				for j := lo; j < hi; j++ {
 					atomic.AddInt32(&seen[j], 1)
@@ -36,13 +37,36 @@ func TestFor(t *testing.T) {
 			}
 			want := int32(0)
 			if n > 0 {
-				want = int32(Workers(n, limit))
+				want = int32(c)
 			}
-			if parts.Load() != want {
-				t.Fatalf("n=%d limit=%d: %d parts, want %d", n, limit, parts.Load(), want)
+			if chunks.Load() != want {
+				t.Fatalf("n=%d limit=%d: %d chunks, want %d", n, limit, chunks.Load(), want)
 			}
 		}
 	}
+}
+
+// TestForSlowWorker: when one goroutine is held up in its first chunk, the
+// others take all the remaining chunks (the point of handing them out one
+// at a time). Needs GOMAXPROCS >= 2.
+func TestForSlowWorker(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs GOMAXPROCS >= 2")
+	}
+	n := 2 * ChunksPerWorker
+	release := make(chan struct{})
+	var done atomic.Int32
+	var held atomic.Bool
+	For(n, 2, func(lo, hi int) {
+		if held.CompareAndSwap(false, true) {
+			// The first chunk waits until every other chunk is done.
+			waitFor(t, &done, int32(Chunks(n, 2)-1))
+			close(release)
+			return
+		}
+		done.Add(1)
+	})
+	<-release
 }
 
 func TestWorkers(t *testing.T) {
@@ -77,9 +101,8 @@ func TestRun(t *testing.T) {
 			for i := range tasks {
 				tasks[i] = addTask{&out, i}
 			}
-			var wg sync.WaitGroup
 			for range 10 {
-				Run(&wg, tasks)
+				Run(tasks)
 			}
 			for i, v := range out {
 				if v != 10*int64(i+1) {
@@ -89,4 +112,52 @@ func TestRun(t *testing.T) {
 		})
 	}
 	callers.Wait()
+}
+
+// waitFor waits until c reaches want, failing the test after a minute (the
+// others never took the work).
+func waitFor(t *testing.T, c *atomic.Int32, want int32) {
+	t.Helper()
+	for start := time.Now(); c.Load() < want; runtime.Gosched() {
+		if time.Since(start) > time.Minute {
+			t.Errorf("%d of %d units done by the others", c.Load(), want)
+			return
+		}
+	}
+}
+
+type holdTask struct {
+	held *atomic.Bool
+	done *atomic.Int32
+	n    int32
+}
+
+// Run: the first task to start waits for all the others.
+func (h *holdTask) Run() {
+	if h.held.CompareAndSwap(false, true) {
+		for start := time.Now(); h.done.Load() < h.n-1; runtime.Gosched() {
+			if time.Since(start) > time.Minute {
+				panic("the other tasks were not run while one was held up")
+			}
+		}
+		return
+	}
+	h.done.Add(1)
+}
+
+// TestRunSlowWorker: while one task holds up its goroutine, the others run
+// all the remaining tasks.
+func TestRunSlowWorker(t *testing.T) {
+	t.Parallel()
+	var held atomic.Bool
+	var done atomic.Int32
+	n := 3*runtime.GOMAXPROCS(0) + 1
+	tasks := make([]holdTask, n)
+	for i := range tasks {
+		tasks[i] = holdTask{&held, &done, int32(n)}
+	}
+	Run(tasks)
+	if done.Load() != int32(n-1) {
+		t.Errorf("%d tasks done, want %d", done.Load(), n-1)
+	}
 }
