@@ -436,3 +436,57 @@ func TestPlanesMatchChannels(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolNHWCDirect: the NHWC poolings (several channels: the AVX-512
+// kernel where it runs, and the Go loops) against pooling by its definition
+// in float64, with the padding conventions of PyTorch and Keras, on channel
+// counts around the kernel's 16- and 64-channel blocks; the two paths give
+// bit-identical values, and a NaN in a window makes its maximum NaN.
+func TestPoolNHWCDirect(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	sets := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		sets = append(sets, kernels.AVX512(kernels.Pool))
+	}
+	wins := []Window{Square(3, 1, 1), Square(3, 2, 1), Square(2, 2, 0), Square(5, 3, 2), Square(3, 2, 0),
+		{KH: 3, KW: 3, StrideH: 1, StrideW: 1, Same: true}, {KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true},
+		{KH: 2, KW: 4, StrideH: 2, StrideW: 3, Same: true}}
+	for _, c := range []int{2, 5, 16, 37, 64, 130} {
+		x := randTensor(r, 2, c, 9, 8)
+		xn := FromNCHW(nil, x)
+		for _, win := range wins {
+			for _, kind := range []poolKind{poolMax, poolAvgInclude, poolAvgExclude} {
+				want := directPool(x, win, kind)
+				var first []float32
+				for _, kern := range sets {
+					var d NHWC
+					pool(&d, xn, win, kind, kern)
+					got := d.ToNCHW(nil).Data
+					name := fmt.Sprintf("C=%d %+v kind %d %v", c, win, kind, kern)
+					closeTo(t, name, got, want, 1e-6)
+					if first == nil {
+						first = got
+						continue
+					}
+					for i := range got {
+						if math.Float32bits(got[i]) != math.Float32bits(first[i]) {
+							t.Fatalf("%s: value %d = %g, the Go loops give %g", name, i, got[i], first[i])
+						}
+					}
+				}
+			}
+		}
+	}
+	x := FromNCHW(nil, randTensor(r, 1, 37, 4, 4))
+	x.Data[(1*4+2)*37+20] = float32(math.NaN()) // y 1, x 2, channel 20
+	for _, kern := range sets {
+		var d NHWC
+		pool(&d, x, Square(2, 2, 0), poolMax, kern)
+		for i, v := range d.Data {
+			oy, ox, ch := i/37/2, i/37%2, i%37
+			if nan := oy == 0 && ox == 1 && ch == 20; nan != math.IsNaN(float64(v)) {
+				t.Errorf("%v: max at (%d, %d) channel %d = %g", kern, oy, ox, ch, v)
+			}
+		}
+	}
+}

@@ -4,20 +4,22 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/crd-ad/crd/internal/avx512"
+	"github.com/crd-ad/crd/internal/kernels"
 	"github.com/crd-ad/crd/internal/parallel"
 )
 
-type poolKind int
+type poolKind = avx512.PoolKind
 
 const (
-	poolMax poolKind = iota
-	poolAvgInclude
-	poolAvgExclude
+	poolMax        = avx512.PoolMax
+	poolAvgInclude = avx512.PoolAvgInclude
+	poolAvgExclude = avx512.PoolAvgExclude
 )
 
 // MaxPool computes a max pooling of x into dst (reshaped). Padded cells never
 // win (PyTorch pads with -inf; TensorFlow "same" ignores them).
-func MaxPool(dst, x *NHWC, w Window) { pool(dst, x, w, poolMax) }
+func MaxPool(dst, x *NHWC, w Window) { pool(dst, x, w, poolMax, kernels.Set{}) }
 
 // AvgPool computes an average pooling of x into dst (reshaped).
 //
@@ -27,13 +29,16 @@ func MaxPool(dst, x *NHWC, w Window) { pool(dst, x, w, poolMax) }
 // count_include_pad=False, and TensorFlow/Keras "same" average pooling).
 func AvgPool(dst, x *NHWC, w Window, countIncludePad bool) {
 	if countIncludePad {
-		pool(dst, x, w, poolAvgInclude)
+		pool(dst, x, w, poolAvgInclude, kernels.Set{})
 	} else {
-		pool(dst, x, w, poolAvgExclude)
+		pool(dst, x, w, poolAvgExclude, kernels.Set{})
 	}
 }
 
-func pool(dst, x *NHWC, w Window, kind poolKind) {
+// pool is MaxPool and AvgPool, run by avx512.PoolRows where kern says so
+// (and the map has several channels), else by poolRows or poolPlanes: the
+// same values either way.
+func pool(dst, x *NHWC, w Window, kind poolKind, kern kernels.Set) {
 	w.check()
 	if dst == x {
 		panic("nn: pooling in place")
@@ -47,56 +52,68 @@ func pool(dst, x *NHWC, w Window, kind poolKind) {
 		poolPlanes(dst, x, w, g, kind)
 		return
 	}
+	if kern.UsesAVX512(kernels.Pool) {
+		s := avx512.PoolShape{H: x.H, W: x.W, C: x.C, OutH: g.OutH, OutW: g.OutW,
+			KH: w.KH, KW: w.KW, StrideH: w.StrideH, StrideW: w.StrideW,
+			PadTop: g.PadTop, PadLeft: g.PadLeft, PadBottom: g.PadBottom, PadRight: g.PadRight, Kind: kind}
+		parallel.For(x.N*g.OutH, 0, func(lo, hi int) { avx512.PoolRows(&s, x.Data, dst.Data, lo, hi) })
+		return
+	}
+	parallel.For(x.N*g.OutH, 0, func(lo, hi int) { poolRows(dst, x, w, g, kind, lo, hi) })
+}
+
+// poolRows computes output rows [lo, hi) of an NHWC pooling (row r is output
+// row r % OutH of image r / OutH), one output pixel at a time, each window
+// cell's channels added (or maxed) into the pixel's in one loop.
+func poolRows(dst, x *NHWC, w Window, g Geometry, kind poolKind, lo, hi int) {
 	C := x.C
-	parallel.For(x.N*g.OutH, 0, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, oy := r/g.OutH, r%g.OutH
-			ys := oy*w.StrideH - g.PadTop
-			ye := ys + w.KH
-			y0, y1 := max(ys, 0), min(ye, x.H)
-			for ox := 0; ox < g.OutW; ox++ {
-				xs := ox*w.StrideW - g.PadLeft
-				xe := xs + w.KW
-				x0, x1 := max(xs, 0), min(xe, x.W)
-				o := dst.Data[((n*g.OutH+oy)*g.OutW+ox)*C : ((n*g.OutH+oy)*g.OutW+ox+1)*C]
-				if kind == poolMax {
-					for c := range o {
-						o[c] = float32(math.Inf(-1))
-					}
-					for y := y0; y < y1; y++ {
-						for xx := x0; xx < x1; xx++ {
-							in := x.Data[((n*x.H+y)*x.W+xx)*C:][:C]
-							for c, v := range in {
-								o[c] = max(o[c], v)
-							}
-						}
-					}
-					continue
+	for r := lo; r < hi; r++ {
+		n, oy := r/g.OutH, r%g.OutH
+		ys := oy*w.StrideH - g.PadTop
+		ye := ys + w.KH
+		y0, y1 := max(ys, 0), min(ye, x.H)
+		for ox := 0; ox < g.OutW; ox++ {
+			xs := ox*w.StrideW - g.PadLeft
+			xe := xs + w.KW
+			x0, x1 := max(xs, 0), min(xe, x.W)
+			o := dst.Data[((n*g.OutH+oy)*g.OutW+ox)*C : ((n*g.OutH+oy)*g.OutW+ox+1)*C]
+			if kind == poolMax {
+				for c := range o {
+					o[c] = float32(math.Inf(-1))
 				}
-				clear(o)
 				for y := y0; y < y1; y++ {
 					for xx := x0; xx < x1; xx++ {
 						in := x.Data[((n*x.H+y)*x.W+xx)*C:][:C]
 						for c, v := range in {
-							o[c] += v
+							o[c] = max(o[c], v)
 						}
 					}
 				}
-				var cnt int
-				if kind == poolAvgInclude {
-					cnt = (min(ye, x.H+g.PadBottom) - ys) * (min(xe, x.W+g.PadRight) - xs)
-				} else {
-					cnt = (y1 - y0) * (x1 - x0)
-				}
-				if cnt > 0 {
-					inv := 1 / float32(cnt)
-					for c := range o {
-						o[c] *= inv
+				continue
+			}
+			clear(o)
+			for y := y0; y < y1; y++ {
+				for xx := x0; xx < x1; xx++ {
+					in := x.Data[((n*x.H+y)*x.W+xx)*C:][:C]
+					for c, v := range in {
+						o[c] += v
 					}
 				}
 			}
+			var cnt int
+			if kind == poolAvgInclude {
+				cnt = (min(ye, x.H+g.PadBottom) - ys) * (min(xe, x.W+g.PadRight) - xs)
+			} else {
+				cnt = (y1 - y0) * (x1 - x0)
+			}
+			if cnt > 0 {
+				inv := 1 / float32(cnt)
+				for c := range o {
+					o[c] *= inv
+				}
+			}
 		}
-	})
+	}
 }
 
 // poolPlanes is pool for single-channel maps (C == 1: the planes of an NCHW

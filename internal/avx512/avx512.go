@@ -1,5 +1,5 @@
 // Package avx512 holds crd's own AVX-512 kernels, written in C with
-// intrinsics (norms.c, gram.c, sgemm.c; avx512.h documents each with the
+// intrinsics (norms.c, gram.c, sgemm.c, pool.c; avx512.h documents each with the
 // plain loop it computes). They do not depend on the kernels OpenBLAS picks
 // for the CPU. Package kernels decides where they are used.
 //
@@ -17,8 +17,11 @@
 // Sgemm is the float32 matrix product of the convolutions (lowered to
 // im2col) and of the nearest-neighbour distances.
 //
+// PoolRows is the max and average pooling of NHWC maps, 16 channels to a
+// vector.
+//
 // They run on amd64 with cgo and an AVX-512 CPU (Supported); elsewhere
-// Norms, GramUpper and Sgemm panic (PackPanel packs in Go), and callers use
+// Norms, GramUpper, Sgemm and PoolRows panic (PackPanel packs in Go), and callers use
 // BLAS (sgemm, dsyrk) instead.
 package avx512
 

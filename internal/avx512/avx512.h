@@ -86,4 +86,36 @@ void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1
 void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
                float *C, long ldc, float *abuf);
 
+// The kinds of crd_pool.
+#define CRD_POOL_MAX 0
+#define CRD_POOL_AVG_INCLUDE 1
+#define CRD_POOL_AVG_EXCLUDE 2
+
+// crd_pool_shape is one pooling of an n x h x w x c NHWC map x into the
+// n x oh x ow x c map dst: windows of kh x kw cells, strides sh and sw,
+// padding pt, pl, pb and pr on the top, left, bottom and right.
+struct crd_pool_shape {
+	int h, w, c, oh, ow;
+	int kh, kw, sh, sw;
+	int pt, pl, pb, pr;
+	int kind;
+};
+
+// crd_pool computes output rows [r0, r1) (row r is image r / oh, output row
+// r % oh) of the max (CRD_POOL_MAX) or average pooling of x. A max pooling
+// ignores the padded cells; an average divides by the number of cells of
+// the window inside the padded map (CRD_POOL_AVG_INCLUDE) or inside the
+// image (CRD_POOL_AVG_EXCLUDE). The reference loop, for each output pixel
+// (n, oy, ox) and channel ch, with ys = oy*sh - pt and xs = ox*sw - pl:
+//
+//	float acc = max ? -INFINITY : 0;
+//	for (y = max(ys, 0); y < min(ys + kh, h); y++)
+//		for (x = max(xs, 0); x < min(xs + kw, w); x++)
+//			acc = max ? (v(n, y, x, ch) > acc ? v(n, y, x, ch) : acc) : acc + v(n, y, x, ch);
+//	dst = max ? acc : acc * (1.0f / count);
+//
+// except that a max over a window holding a NaN is NaN, as with Go's max
+// (-0 and +0 count as equal: the first one seen is kept).
+void crd_pool(const float *x, const struct crd_pool_shape *s, float *dst, int r0, int r1);
+
 #endif

@@ -2,7 +2,7 @@
 
 package avx512
 
-// The C kernels are in norms.c, gram.c and sgemm.c; avx512.h documents each
+// The C kernels are in norms.c, gram.c, sgemm.c and pool.c; avx512.h documents each
 // with the plain loop it computes.
 
 /*
@@ -70,4 +70,21 @@ func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32,
 	C.crd_sgemm(C.int(m), C.int(n), C.int(k), C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
 		(*C.float)(unsafe.Pointer(&pb[0])), beta, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
 		(*C.float)(unsafe.Pointer(&abuf[0])))
+}
+
+var (
+	_ [C.CRD_POOL_MAX - int(PoolMax)]struct{}
+	_ [int(PoolMax) - C.CRD_POOL_MAX]struct{}
+	_ [C.CRD_POOL_AVG_INCLUDE - int(PoolAvgInclude)]struct{}
+	_ [int(PoolAvgInclude) - C.CRD_POOL_AVG_INCLUDE]struct{}
+	_ [C.CRD_POOL_AVG_EXCLUDE - int(PoolAvgExclude)]struct{}
+	_ [int(PoolAvgExclude) - C.CRD_POOL_AVG_EXCLUDE]struct{}
+)
+
+// poolKernel runs crd_pool on rows [r0, r1).
+func poolKernel(s *PoolShape, x, dst []float32, r0, r1 int) {
+	cs := C.struct_crd_pool_shape{h: C.int(s.H), w: C.int(s.W), c: C.int(s.C), oh: C.int(s.OutH), ow: C.int(s.OutW),
+		kh: C.int(s.KH), kw: C.int(s.KW), sh: C.int(s.StrideH), sw: C.int(s.StrideW),
+		pt: C.int(s.PadTop), pl: C.int(s.PadLeft), pb: C.int(s.PadBottom), pr: C.int(s.PadRight), kind: C.int(s.Kind)}
+	C.crd_pool((*C.float)(unsafe.Pointer(&x[0])), &cs, (*C.float)(unsafe.Pointer(&dst[0])), C.int(r0), C.int(r1))
 }

@@ -24,3 +24,7 @@ func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int) {
 func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta1 bool, c []float32, ldc int, abuf []float32) {
 	panic("avx512: no kernel in this build")
 }
+
+func poolKernel(s *PoolShape, x, dst []float32, r0, r1 int) {
+	panic("avx512: no kernel in this build")
+}

@@ -1,7 +1,8 @@
 // Package kernels decides, once per process, which implementation runs each
 // of crd's dense operations: crd's own AVX-512 kernels (package avx512) or
 // BLAS (package blas: OpenBLAS, or gonum's pure Go in a build without cgo or
-// with the tag noopenblas, a choice made when building).
+// with the tag noopenblas, a choice made when building), or for pooling,
+// which BLAS does not do, nn's loops in Go.
 //
 // The CPU is read from golang.org/x/sys/cpu. The choice travels as a Set
 // value in the objects that run the operations (crd's Accumulator and
@@ -34,9 +35,12 @@ const (
 	// Nearest is knn's distance and projection products: avx512.PackedB
 	// and avx512.Sgemm, else blas.Sgemm.
 	Nearest
+	// Pool is nn's max and average pooling of NHWC maps: avx512.PoolRows,
+	// else nn's loops in Go.
+	Pool
 
 	// All is every operation.
-	All = Gram | Score | Conv | Nearest
+	All = Gram | Score | Conv | Nearest | Pool
 )
 
 // Set is the choice of implementation for every Op. The zero Set is
@@ -57,7 +61,7 @@ var detected = detect()
 func detect() Set {
 	s := Set{forced: true}
 	if avx512.Supported() {
-		s.avx512 = Gram | Score | Conv
+		s.avx512 = Gram | Score | Conv | Pool
 		if !blas.AVX512Kernels() {
 			s.avx512 |= Nearest
 		}
@@ -94,13 +98,13 @@ func (s Set) UsesAVX512(op Op) bool {
 }
 
 // String lists the operations s runs on the AVX-512 kernels, e.g.
-// "avx512: gram score conv; blas: nearest".
+// "avx512: gram score conv pool; blas: nearest".
 func (s Set) String() string {
 	var on, off []string
 	for _, o := range []struct {
 		op   Op
 		name string
-	}{{Gram, "gram"}, {Score, "score"}, {Conv, "conv"}, {Nearest, "nearest"}} {
+	}{{Gram, "gram"}, {Score, "score"}, {Conv, "conv"}, {Nearest, "nearest"}, {Pool, "pool"}} {
 		if s.UsesAVX512(o.op) {
 			on = append(on, o.name)
 		} else {
