@@ -161,6 +161,13 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 	var kern kernels.Set // the detected choice, unless ws says otherwise
 	if ws != nil {
 		kern = ws.kern
+	} else {
+		ws = new(Workspace)
+	}
+	direct := c.KH == 1 && c.KW == 1 && c.StrideH == 1 && c.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
+	if kern.UsesAVX512(kernels.Conv) {
+		c.runBlocks(dst, c0, x, res, g, direct, ws)
+		return
 	}
 	// A residual is copied into the output first and accumulated by the
 	// GEMM (beta = 1), so dst may alias res.
@@ -168,7 +175,7 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 	if res != nil {
 		beta = 1
 	}
-	if c.KH == 1 && c.KW == 1 && c.StrideH == 1 && c.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0 {
+	if direct {
 		// Chunks of rows keep the output in cache for the epilogue.
 		for r0 := 0; r0 < rows; r0 += directChunkRows {
 			r1 := min(r0+directChunkRows, rows)
@@ -208,48 +215,55 @@ func copyResidual(dst *NHWC, c0 int, res *NHWC, r0, r1 int) {
 // im2col gathers output pixels [r0, r1) into col, one row of KH*KW*Cin
 // values each, ordered (ky, kx, i); padding reads as zero.
 func (c *Conv2D) im2col(col []float32, x *NHWC, g Geometry, r0, r1 int) {
+	parallel.For(r1-r0, 0, func(lo, hi int) { c.im2colRows(col, x, g, r0, r0+lo, r0+hi) })
+}
+
+// im2colRows is im2col of output pixels [lo, hi) on the calling goroutine,
+// pixel r going to row r - r0 of col.
+func (c *Conv2D) im2colRows(col []float32, x *NHWC, g Geometry, r0, lo, hi int) {
 	k := c.K()
 	cin := c.Cin
 	ohw := g.OutH * g.OutW
-	parallel.For(r1-r0, 0, func(lo, hi int) {
-		for r := r0 + lo; r < r0+hi; r++ {
-			n, p := r/ohw, r%ohw
-			oy, ox := p/g.OutW, p%g.OutW
-			row := col[(r-r0)*k : (r-r0+1)*k]
-			ix0 := ox*c.StrideW - g.PadLeft
-			// kx in [kx0, kx1) reads inside the image: one contiguous copy.
-			kx0 := max(0, -ix0)
-			kx1 := min(c.KW, x.W-ix0)
-			for ky := 0; ky < c.KH; ky++ {
-				iy := oy*c.StrideH - g.PadTop + ky
-				seg := row[ky*c.KW*cin : (ky+1)*c.KW*cin]
-				if iy < 0 || iy >= x.H || kx0 >= kx1 {
-					clear(seg)
-					continue
-				}
-				clear(seg[:kx0*cin])
-				src := x.Data[((n*x.H+iy)*x.W+ix0+kx0)*cin:]
-				copy(seg[kx0*cin:kx1*cin], src[:(kx1-kx0)*cin])
-				clear(seg[kx1*cin:])
+	for r := lo; r < hi; r++ {
+		n, p := r/ohw, r%ohw
+		oy, ox := p/g.OutW, p%g.OutW
+		row := col[(r-r0)*k : (r-r0+1)*k]
+		ix0 := ox*c.StrideW - g.PadLeft
+		// kx in [kx0, kx1) reads inside the image: one contiguous copy.
+		kx0 := max(0, -ix0)
+		kx1 := min(c.KW, x.W-ix0)
+		for ky := 0; ky < c.KH; ky++ {
+			iy := oy*c.StrideH - g.PadTop + ky
+			seg := row[ky*c.KW*cin : (ky+1)*c.KW*cin]
+			if iy < 0 || iy >= x.H || kx0 >= kx1 {
+				clear(seg)
+				continue
 			}
+			clear(seg[:kx0*cin])
+			src := x.Data[((n*x.H+iy)*x.W+ix0+kx0)*cin:]
+			copy(seg[kx0*cin:kx1*cin], src[:(kx1-kx0)*cin])
+			clear(seg[kx1*cin:])
 		}
-	})
+	}
 }
 
 // epilogue adds the bias and applies the ReLU to output rows [r0, r1).
 func (c *Conv2D) epilogue(dst *NHWC, c0 int, r0, r1 int) {
+	parallel.For(r1-r0, 0, func(lo, hi int) { c.epilogueRows(dst, c0, r0+lo, r0+hi) })
+}
+
+// epilogueRows is epilogue on the calling goroutine.
+func (c *Conv2D) epilogueRows(dst *NHWC, c0 int, r0, r1 int) {
 	cout := c.Cout
 	b := c.Bias[:cout]
-	parallel.For(r1-r0, 0, func(lo, hi int) {
-		for r := r0 + lo; r < r0+hi; r++ {
-			o := dst.Data[r*dst.C+c0 : r*dst.C+c0+cout]
-			if c.ReLU {
-				addBiasReLU(o, b)
-			} else {
-				addBias(o, b)
-			}
+	for r := r0; r < r1; r++ {
+		o := dst.Data[r*dst.C+c0 : r*dst.C+c0+cout]
+		if c.ReLU {
+			addBiasReLU(o, b)
+		} else {
+			addBias(o, b)
 		}
-	})
+	}
 }
 
 // addBiasReLU computes o[j] = max(o[j] + b[j], 0) without branches: the

@@ -67,22 +67,10 @@ func (pb *PackedB) Pack(k, n int, b []float32, ldb int) {
 // rows are cut, so the result does not depend on the number of cores. It
 // panics on slices too short for the shapes.
 func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c []float32, ldc int) {
+	if !pb.check("Mul", m, a, lda, beta1, c, ldc) {
+		return
+	}
 	k, n := pb.k, pb.n
-	if m < 0 || lda < max(k, 1) || ldc < max(n, 1) ||
-		(m > 0 && k > 0 && len(a) < (m-1)*lda+k) || (m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
-		panic(fmt.Sprintf("avx512: Mul: %d x %d x %d with strides %d, %d on %d, %d values", m, n, k, lda, ldc, len(a), len(c)))
-	}
-	if m == 0 || n == 0 {
-		return
-	}
-	if k == 0 {
-		if !beta1 {
-			for i := 0; i < m; i++ {
-				clear(c[i*ldc : i*ldc+n])
-			}
-		}
-		return
-	}
 	// Row ranges in whole tiles; small products stay on one core.
 	tiles := (m + sgemmRowTile - 1) / sgemmRowTile
 	parts := parallel.Chunks(tiles, parallel.Workers(tiles, 0))
@@ -102,6 +90,45 @@ func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c
 			pb: pb.buf, c: c[r0*ldc:], ldc: ldc, abuf: abuf}
 	}
 	call.run(parts)
+}
+
+// MulScratch is the length of the scratch slice MulRows needs.
+const MulScratch = sgemmABuf
+
+// MulRows is Mul on the calling goroutine alone, for a caller that hands
+// blocks of rows to goroutines itself (nn's convolutions gather each block
+// of rows just before multiplying it). scratch holds MulScratch floats.
+// The values are Mul's.
+func (pb *PackedB) MulRows(m int, alpha float32, a []float32, lda int, beta1 bool, c []float32, ldc int, scratch []float32) {
+	if len(scratch) < MulScratch {
+		panic(fmt.Sprintf("avx512: MulRows: %d floats of scratch, want %d", len(scratch), MulScratch))
+	}
+	if pb.check("MulRows", m, a, lda, beta1, c, ldc) {
+		sgemmKernel(m, pb.n, pb.k, alpha, a, lda, pb.buf, beta1, c, ldc, scratch)
+	}
+}
+
+// check panics unless the shapes of a Mul or MulRows call fit the slices,
+// handles the products with nothing to multiply (C cleared unless beta1),
+// and reports whether the kernel has work left.
+func (pb *PackedB) check(name string, m int, a []float32, lda int, beta1 bool, c []float32, ldc int) bool {
+	k, n := pb.k, pb.n
+	if m < 0 || lda < max(k, 1) || ldc < max(n, 1) ||
+		(m > 0 && k > 0 && len(a) < (m-1)*lda+k) || (m > 0 && n > 0 && len(c) < (m-1)*ldc+n) {
+		panic(fmt.Sprintf("avx512: %s: %d x %d x %d with strides %d, %d on %d, %d values", name, m, n, k, lda, ldc, len(a), len(c)))
+	}
+	if m == 0 || n == 0 {
+		return false
+	}
+	if k == 0 {
+		if !beta1 {
+			for i := 0; i < m; i++ {
+				clear(c[i*ldc : i*ldc+n])
+			}
+		}
+		return false
+	}
+	return true
 }
 
 // Sgemm computes C = alpha A B, or C = alpha A B + C when beta1, in

@@ -1,0 +1,120 @@
+package nn
+
+import (
+	"runtime"
+
+	"github.com/crd-ad/crd/internal/avx512"
+	"github.com/crd-ad/crd/internal/parallel"
+)
+
+// The AVX-512 path of a convolution cuts the output pixels into blocks that
+// the cores take one at a time (parallel.Run). A block gathers its own
+// im2col rows, multiplies them by the weights (packed once per call) and
+// adds the bias and ReLU while its rows are still in cache: one
+// synchronisation per layer instead of one per step of each GEMM chunk,
+// and a core slowed by other work takes fewer blocks. Each output value is
+// computed as on the chunked path, so the results are bit-identical.
+const (
+	// blockFloats is the target size of a block's im2col rows (256 KB):
+	// they stay in the core's L2 cache while the GEMM reads them.
+	blockFloats = 1 << 16
+	// minBlockRows and maxBlockRows bound a block's number of pixels; a
+	// block is a whole number of the GEMM's 12-row register tiles.
+	minBlockRows = 48
+	maxBlockRows = 384
+	blockTile    = 12
+	// minBlockWork is the GEMM size (rows x columns x inner) under which
+	// a convolution stays one block, on one core.
+	minBlockWork = 1 << 18
+)
+
+// convBlocks is the scratch of the block path, kept in a Workspace.
+type convBlocks struct {
+	pb     avx512.PackedB
+	call   convCall
+	blocks []convBlock
+	// bufs holds one buffer per goroutine that may run a block at once:
+	// the block's im2col rows, then avx512.MulScratch floats.
+	bufs    chan []float32
+	bufLen  int
+	bufProc int
+}
+
+// convCall is what the blocks of one convolution call share.
+type convCall struct {
+	c      *Conv2D
+	dst    *NHWC
+	c0     int
+	x, res *NHWC
+	g      Geometry
+	direct bool
+	pb     *avx512.PackedB
+	bufs   chan []float32
+}
+
+// convBlock is output pixels [r0, r1) of a convolution call.
+type convBlock struct {
+	call   *convCall
+	r0, r1 int
+}
+
+// Run computes the block: gather, multiply, bias and ReLU.
+func (b *convBlock) Run() {
+	k := b.call.c.K()
+	c, dst, c0 := b.call.c, b.call.dst, b.call.c0
+	buf := <-b.call.bufs
+	n := b.r1 - b.r0
+	var a []float32
+	if b.call.direct {
+		a = b.call.x.Data[b.r0*k:]
+	} else {
+		a = buf[:n*k]
+		c.im2colRows(a, b.call.x, b.call.g, b.r0, b.r0, b.r1)
+	}
+	copyResidual(dst, c0, b.call.res, b.r0, b.r1)
+	b.call.pb.MulRows(n, 1, a, k, b.call.res != nil, dst.Data[b.r0*dst.C+c0:], dst.C, buf[len(buf)-avx512.MulScratch:])
+	c.epilogueRows(dst, c0, b.r0, b.r1)
+	b.call.bufs <- buf
+}
+
+// blockRows is the number of pixels per block for rows pixels of a
+// convolution with inner dimension k and n outputs: about blockFloats of
+// im2col rows, in whole tiles, and small enough that every core gets
+// parallel.ChunksPerWorker blocks.
+func blockRows(rows, k, n, procs int) int {
+	if rows*k*n < minBlockWork || procs == 1 {
+		return rows
+	}
+	r := blockFloats / k / blockTile * blockTile
+	perCore := (rows + procs*parallel.ChunksPerWorker - 1) / (procs * parallel.ChunksPerWorker)
+	r = min(r, (perCore+blockTile-1)/blockTile*blockTile)
+	return max(min(r, maxBlockRows), minBlockRows)
+}
+
+// runBlocks is run on the AVX-512 kernels, block by block.
+func (c *Conv2D) runBlocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, direct bool, ws *Workspace) {
+	s := &ws.blocks
+	rows := x.N * g.OutH * g.OutW
+	k := c.K()
+	procs := runtime.GOMAXPROCS(0)
+	br := blockRows(rows, k, c.Cout, procs)
+	need := avx512.MulScratch
+	if !direct {
+		need += br * k
+	}
+	if s.bufs == nil || s.bufLen < need || s.bufProc != procs {
+		s.bufLen, s.bufProc = max(need, s.bufLen), procs
+		s.bufs = make(chan []float32, procs)
+		for range procs {
+			s.bufs <- make([]float32, s.bufLen)
+		}
+	}
+	s.pb.Pack(k, c.Cout, c.Weight, c.Cout)
+	s.call = convCall{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct, pb: &s.pb, bufs: s.bufs}
+	s.blocks = s.blocks[:0]
+	for r0 := 0; r0 < rows; r0 += br {
+		s.blocks = append(s.blocks, convBlock{&s.call, r0, min(r0+br, rows)})
+	}
+	parallel.Run(s.blocks)
+	s.call = convCall{} // no references to the caller's maps
+}
