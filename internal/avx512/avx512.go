@@ -1,6 +1,6 @@
 // Package avx512 holds crd's own AVX-512 kernels, written in C with
-// intrinsics (norms.c, gram.c, sgemm.c, pool.c; avx512.h documents each with the
-// plain loop it computes). They do not depend on the kernels OpenBLAS picks
+// intrinsics (norms.c, gram.c, sgemm.c, pool.c; avx512.h documents each
+// with the plain loop it computes). They do not depend on the kernels OpenBLAS picks
 // for the CPU. Package kernels decides where they are used.
 //
 // Norms computes the column squared norms of T Y without forming T Y: the
@@ -21,8 +21,8 @@
 // vector.
 //
 // They run on amd64 with cgo and an AVX-512 CPU (Supported); elsewhere
-// Norms, GramUpper, Sgemm and PoolRows panic (PackPanel packs in Go), and callers use
-// BLAS (sgemm, dsyrk) instead.
+// Norms, GramUpper, Sgemm and PoolRows panic (PackPanel packs in Go), and
+// callers use BLAS (sgemm, dsyrk) or Go loops (pooling) instead.
 package avx512
 
 import (

@@ -2,8 +2,8 @@
 
 package avx512
 
-// The C kernels are in norms.c, gram.c, sgemm.c and pool.c; avx512.h documents each
-// with the plain loop it computes.
+// The C kernels are in norms.c, gram.c, sgemm.c and pool.c; avx512.h
+// documents each with the plain loop it computes.
 
 /*
 #cgo CFLAGS: -O3

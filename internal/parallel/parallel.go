@@ -81,10 +81,11 @@ type Task interface{ Run() }
 
 // Run runs each of the tasks once and returns when all are done. The
 // calling goroutine and the workers of the pool (up to GOMAXPROCS - 1 of
-// them, started on first use) each take the next task not yet taken until none is left, so
-// a worker slowed by other work on its core takes fewer, and one that does
-// not get to run before the tasks are gone is not waited for: prepare
-// several tasks per worker (ChunksPerWorker) of about even size. Keeping
+// them, started on first use) each take the next task not yet taken until
+// none is left, so a worker slowed by other work on its core takes fewer,
+// and one that does not get to run before the tasks are gone is not waited
+// for: prepare several tasks per worker (ChunksPerWorker) of about even
+// size. Keeping
 // the tasks in a caller's reused scratch makes a call allocation-free. A
 // task must not call Run itself.
 func Run[T any, P interface {
