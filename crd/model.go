@@ -7,6 +7,7 @@ import (
 	"github.com/crd-ad/crd/internal/avx512"
 	"github.com/crd-ad/crd/internal/blas"
 	"github.com/crd-ad/crd/internal/kernels"
+	"github.com/crd-ad/crd/internal/parallel"
 )
 
 // Model is a solved CRD model: the float32 d x d matrix
@@ -33,8 +34,7 @@ type Model struct {
 	// Scratch buffers of Score, one per concurrent caller at most. Unlike a
 	// sync.Pool, the free list is not emptied by the garbage collector, so
 	// the d x p buffers are not reallocated after every GC cycle.
-	mu   sync.Mutex
-	free []*scoreScratch
+	free parallel.FreeList[scoreScratch]
 
 	// kern chooses the scoring path and the Gram update behind the
 	// factor (the zero Set: kernels.Detected).
@@ -161,22 +161,9 @@ func (m *Model) scoreGEMM(y []float32, p int, out []float32) {
 	m.putScratch(s)
 }
 
-func (m *Model) getScratch() *scoreScratch {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if n := len(m.free); n > 0 {
-		s := m.free[n-1]
-		m.free = m.free[:n-1]
-		return s
-	}
-	return new(scoreScratch)
-}
+func (m *Model) getScratch() *scoreScratch { return m.free.Get() }
 
-func (m *Model) putScratch(s *scoreScratch) {
-	m.mu.Lock()
-	m.free = append(m.free, s)
-	m.mu.Unlock()
-}
+func (m *Model) putScratch(s *scoreScratch) { m.free.Put(s) }
 
 // reduceSquares adds the squared entries of each column of the d x p matrix
 // z to acc, four rows per pass so that acc is loaded and stored a quarter as

@@ -27,7 +27,6 @@ package avx512
 
 import (
 	"fmt"
-	"sync"
 
 	"golang.org/x/sys/cpu"
 
@@ -53,8 +52,7 @@ type Packed struct {
 	upper bool
 	a     []float32
 
-	mu   sync.Mutex
-	free []*scratch
+	free parallel.FreeList[scratch]
 }
 
 // Pack lays out the d x d row-major matrix m for Norms. With upper, m must
@@ -142,16 +140,7 @@ type scratch struct {
 // scratch returns buffers for parts parts of p columns: each part's
 // packed panels and the float64 sums. Buffers are reused across calls.
 func (pk *Packed) scratch(parts, p int) *scratch {
-	pk.mu.Lock()
-	var s *scratch
-	if n := len(pk.free); n > 0 {
-		s = pk.free[n-1]
-		pk.free = pk.free[:n-1]
-	}
-	pk.mu.Unlock()
-	if s == nil {
-		s = new(scratch)
-	}
+	s := pk.free.Get()
 	if cap(s.acc) < p {
 		s.acc = make([]float64, p)
 	}
@@ -170,8 +159,4 @@ func (pk *Packed) scratch(parts, p int) *scratch {
 	return s
 }
 
-func (pk *Packed) put(s *scratch) {
-	pk.mu.Lock()
-	pk.free = append(pk.free, s)
-	pk.mu.Unlock()
-}
+func (pk *Packed) put(s *scratch) { pk.free.Put(s) }

@@ -2,7 +2,6 @@ package avx512
 
 import (
 	"fmt"
-	"sync"
 
 	"github.com/crd-ad/crd/internal/parallel"
 )
@@ -152,10 +151,10 @@ func Sgemm(m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb in
 	if m == 0 || n == 0 {
 		return
 	}
-	pb := getPackedB()
+	pb := packedBs.Get()
 	pb.Pack(k, n, b, ldb)
 	pb.Mul(m, alpha, a, lda, beta1, c, ldc)
-	putPackedB(pb)
+	packedBs.Put(pb)
 }
 
 // sgemmTask is one part of a Pack (panels [q0, q1)) or of a Mul (a block
@@ -180,8 +179,7 @@ func (t *sgemmTask) Run() {
 }
 
 // sgemmCall is the state of one Pack or Mul call, reused through a free
-// list (not a sync.Pool, which may drop entries) so that a call does not
-// allocate.
+// list so that a call does not allocate.
 type sgemmCall struct {
 	tasks []sgemmTask
 }
@@ -195,47 +193,19 @@ func (call *sgemmCall) run(parts int) {
 		t := &call.tasks[w]
 		t.a, t.b, t.c, t.pb = nil, nil, nil, nil
 	}
-	free.Lock()
-	free.calls = append(free.calls, call)
-	free.Unlock()
+	calls.Put(call)
 }
 
-var free struct {
-	sync.Mutex
-	calls []*sgemmCall
-	bs    []*PackedB
-}
+// calls and packedBs are the scratch of Mul, Pack and Sgemm calls.
+var (
+	calls    parallel.FreeList[sgemmCall]
+	packedBs parallel.FreeList[PackedB]
+)
 
 func getSgemmCall(parts int) *sgemmCall {
-	free.Lock()
-	var c *sgemmCall
-	if n := len(free.calls); n > 0 {
-		c = free.calls[n-1]
-		free.calls = free.calls[:n-1]
-	}
-	free.Unlock()
-	if c == nil {
-		c = new(sgemmCall)
-	}
+	c := calls.Get()
 	for len(c.tasks) < parts {
 		c.tasks = append(c.tasks, sgemmTask{})
 	}
 	return c
-}
-
-func getPackedB() *PackedB {
-	free.Lock()
-	defer free.Unlock()
-	if n := len(free.bs); n > 0 {
-		pb := free.bs[n-1]
-		free.bs = free.bs[:n-1]
-		return pb
-	}
-	return new(PackedB)
-}
-
-func putPackedB(pb *PackedB) {
-	free.Lock()
-	free.bs = append(free.bs, pb)
-	free.Unlock()
 }

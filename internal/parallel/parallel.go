@@ -99,7 +99,7 @@ func Run[T any, P interface {
 		}
 		return
 	}
-	b := getBatch()
+	b := batches.Get()
 	if cap(b.tasks) < len(tasks) {
 		b.tasks = make([]Task, 0, len(tasks))
 	}
@@ -148,20 +148,7 @@ func (b *batch) release() {
 	}
 	clear(b.tasks) // the caller's tasks
 	b.tasks = b.tasks[:0]
-	free.Lock()
-	free.batches = append(free.batches, b)
-	free.Unlock()
-}
-
-func getBatch() *batch {
-	free.Lock()
-	defer free.Unlock()
-	if n := len(free.batches); n > 0 {
-		b := free.batches[n-1]
-		free.batches = free.batches[:n-1]
-		return b
-	}
-	return new(batch)
+	batches.Put(b)
 }
 
 // workQueue is the capacity of the queue of batches waiting for a worker:
@@ -173,10 +160,7 @@ var (
 	work    = make(chan *batch, workQueue)
 	started atomic.Int32 // workers started
 	startMu sync.Mutex
-	free    struct {
-		sync.Mutex
-		batches []*batch
-	}
+	batches FreeList[batch]
 )
 
 // startWorkers makes sure the pool has at least n workers.
