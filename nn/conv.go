@@ -16,7 +16,10 @@ import (
 // with zeros outside the input. It is computed as one GEMM per chunk of
 // output pixels: the im2col matrix (pixels x KH*KW*Cin, gathered from the
 // NHWC input) times Weight (KH*KW*Cin x Cout). A 1x1 stride-1 unpadded
-// convolution skips the gather: the input itself is the left matrix.
+// convolution skips the gather: the input itself is the left matrix. On
+// the AVX-512 kernels the chunks are small blocks of pixels that the cores
+// take one at a time, each gathered, multiplied and finished in cache
+// (convblock.go); on BLAS they are large, each step on all cores.
 type Conv2D struct {
 	Window
 	Cin, Cout int
@@ -137,7 +140,7 @@ func (c *Conv2D) ForwardAt(dst *NHWC, c0 int, x *NHWC, ws *Workspace) {
 }
 
 // im2colFloats is the target size of the im2col buffer (in float32s, 2 MB)
-// per GEMM chunk, so that the gathered rows are still in cache when the
+// per GEMM chunk on BLAS, so that the gathered rows are still in cache when the
 // GEMM reads them; a chunk has at least minChunkRows rows so that the
 // weights are not repacked by the GEMM too often. Measured on the ResNet
 // trunks: 2 MB is as fast or faster than 16 MB.
