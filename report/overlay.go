@@ -27,12 +27,16 @@ var defaultContourColor = color.RGBA{0, 255, 0, 255}
 
 // Colormap returns the inferno colour of v. Values are clamped to [0,1]; NaN maps to 0.
 func Colormap(v float64) color.RGBA {
-	i := 0
-	if v > 0 { // false for NaN
-		i = min(int(min(v, 1)*256), 255)
-	}
-	c := infernoLUT[i]
+	c := infernoLUT[colourIndex(v)]
 	return color.RGBA{c[0], c[1], c[2], 255}
+}
+
+// colourIndex is the entry of the colour table for v: min(floor(256 v), 255), 0 for v <= 0 and NaN.
+func colourIndex(v float64) int {
+	if v > 0 { // false for NaN
+		return min(int(min(v, 1)*256), 255)
+	}
+	return 0
 }
 
 // ToRGBA converts img to 8-bit opaque RGBA, rounding to the nearest level and clamping to [0,1].
@@ -88,15 +92,24 @@ func overlay(img *dataset.RGB, m anomalymap.Map, norm func(float64) float64, alp
 	}
 	alpha = min(max(alpha, 0), 1)
 	out := image.NewRGBA(image.Rect(0, 0, w, h))
-	planes := [3][]float32{img.Plane(0), img.Plane(1), img.Plane(2)}
-	for i, v := range amap {
-		c := Colormap(norm(float64(v)))
-		heat := [3]uint8{c.R, c.G, c.B}
-		for k := 0; k < 3; k++ {
-			base := 255 * min(max(float64(planes[k][i]), 0), 1)
-			out.Pix[4*i+k] = uint8(math.Round((1-alpha)*base + alpha*float64(heat[k])))
+	// heat[j] is alpha times colour j of the table: the same products the blend would form pixel by pixel.
+	var heat [256][3]float64
+	for j, c := range infernoLUT {
+		for k := range 3 {
+			heat[j][k] = alpha * float64(c[k])
 		}
-		out.Pix[4*i+3] = 255
+	}
+	keep := 1 - alpha
+	r, g, b := img.Plane(0), img.Plane(1), img.Plane(2)
+	r, g, b = r[:len(amap)], g[:len(amap)], b[:len(amap)]
+	pix := out.Pix[:4*len(amap)]
+	for i, v := range amap {
+		hc := &heat[colourIndex(norm(float64(v)))]
+		p := pix[4*i : 4*i+4 : 4*i+4]
+		p[0] = uint8(math.Round(keep*(255*min(max(float64(r[i]), 0), 1)) + hc[0]))
+		p[1] = uint8(math.Round(keep*(255*min(max(float64(g[i]), 0), 1)) + hc[1]))
+		p[2] = uint8(math.Round(keep*(255*min(max(float64(b[i]), 0), 1)) + hc[2]))
+		p[3] = 255
 	}
 	return out
 }
@@ -224,9 +237,16 @@ func MaskPNG(path string, m *dataset.Mask) error {
 }
 
 // WritePNG encodes img as PNG to path atomically: it writes a temporary file in the same folder and renames it.
+// Opaque *image.RGBA and *image.Gray pictures go through crd's own PNG writer (see pngenc.go: fixed filters and
+// fast compression, the same pixels as image/png), anything else through image/png at BestSpeed.
 func WritePNG(path string, img image.Image) error {
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := atomicfile.WriteFunc(path, func(w io.Writer) error { return enc.Encode(w, img) }); err != nil {
+	if err := atomicfile.WriteFunc(path, func(w io.Writer) error {
+		if ok, err := encodeFastPNG(w, img); ok || err != nil {
+			return err
+		}
+		return enc.Encode(w, img)
+	}); err != nil {
 		return fmt.Errorf("report: writing %s: %w", path, err)
 	}
 	return nil

@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
@@ -230,5 +231,39 @@ func BenchmarkOverlay224(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		Overlay(img, anomalymap.Map{Pix: amap, W: 224, H: 224}, 0, 1, 0.45)
+	}
+}
+
+// TestOverlayMatchesDirect checks the blend against the formula of Overlay's doc written out pixel by pixel, on
+// random images with values outside [0, 1], NaN map values and all three alphas' regimes.
+func TestOverlayMatchesDirect(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	w, h := 37, 11
+	img := dataset.NewRGB(w, h)
+	for i := range img.Pix {
+		img.Pix[i] = float32(rng.Float64()*1.4 - 0.2)
+	}
+	amap := make([]float32, w*h)
+	for i := range amap {
+		amap[i] = float32(rng.Float64()*8 - 1)
+	}
+	amap[3], amap[4] = float32(math.NaN()), float32(math.Inf(1))
+	for _, alpha := range []float64{-1, 0, 0.45, 0.7, 1, 2} {
+		lo, hi := 0.5, 5.0
+		got := Overlay(img, anomalymap.Map{Pix: amap, W: w, H: h}, lo, hi, alpha)
+		a := min(max(alpha, 0), 1)
+		for i, v := range amap {
+			c := Colormap(normalise(float64(v), lo, hi))
+			heat := [3]uint8{c.R, c.G, c.B}
+			for k := range 3 {
+				base := 255 * min(max(float64(img.Plane(k)[i]), 0), 1)
+				if want := uint8(math.Round((1-a)*base + a*float64(heat[k]))); got.Pix[4*i+k] != want {
+					t.Fatalf("alpha %v pixel %d channel %d: %d, want %d", alpha, i, k, got.Pix[4*i+k], want)
+				}
+			}
+			if got.Pix[4*i+3] != 255 {
+				t.Fatalf("alpha %v pixel %d: alpha byte %d", alpha, i, got.Pix[4*i+3])
+			}
+		}
 	}
 }

@@ -1,0 +1,103 @@
+package report
+
+import (
+	"bytes"
+	"image"
+	"image/draw"
+	"image/png"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestFastPNGPixels checks that crd's PNG writer gives the pixels and the colour model image/png gives, for opaque
+// RGBA and grey pictures of several sizes (sub-images too), and leaves translucent pictures to image/png.
+func TestFastPNGPixels(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, sz := range [][2]int{{1, 1}, {2, 3}, {7, 5}, {64, 33}, {565, 230}} {
+		w, h := sz[0], sz[1]
+		rgba := image.NewRGBA(image.Rect(0, 0, w+3, h+2))
+		grey := image.NewGray(image.Rect(0, 0, w+3, h+2))
+		for i := range rgba.Pix {
+			rgba.Pix[i] = uint8(rng.IntN(256))
+			if i%4 == 3 {
+				rgba.Pix[i] = 255
+			}
+		}
+		for i := range grey.Pix {
+			if rng.IntN(9) == 0 { // mostly runs, as in a mask
+				grey.Pix[i] = uint8(rng.IntN(256))
+			}
+		}
+		r := image.Rect(2, 1, w+2, h+1)
+		for _, img := range []image.Image{rgba, grey, rgba.SubImage(r), grey.SubImage(r)} {
+			var fast, std bytes.Buffer
+			ok, err := encodeFastPNG(&fast, img)
+			if !ok || err != nil {
+				t.Fatalf("%T %v: fast writer ok=%v err=%v", img, img.Bounds(), ok, err)
+			}
+			if err := png.Encode(&std, img); err != nil {
+				t.Fatal(err)
+			}
+			got, err := png.Decode(&fast)
+			if err != nil {
+				t.Fatalf("%T %v: decoding the fast writer's PNG: %v", img, img.Bounds(), err)
+			}
+			want, err := png.Decode(&std)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.ColorModel() != want.ColorModel() || got.Bounds() != want.Bounds() {
+				t.Fatalf("%T %v: decoded as %T %v, image/png's as %T %v", img, img.Bounds(), got, got.Bounds(), want, want.Bounds())
+			}
+			gp, wp := pixels(got), pixels(want)
+			if !bytes.Equal(gp, wp) {
+				t.Fatalf("%T %v: pixels differ from image/png's", img, img.Bounds())
+			}
+		}
+	}
+	translucent := image.NewRGBA(image.Rect(0, 0, 4, 4))
+	if ok, _ := encodeFastPNG(new(bytes.Buffer), translucent); ok {
+		t.Error("a translucent RGBA picture went through the fast writer")
+	}
+}
+
+// pixels is img's pixels as RGBA bytes, row by row.
+func pixels(img image.Image) []byte {
+	b := img.Bounds()
+	out := image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+	draw.Draw(out, out.Rect, img, b.Min, draw.Src)
+	return out.Pix
+}
+
+// BenchmarkWriteHeatPNG encodes a 565 x 230 heat map over a noisy picture, as `crd predict --out` writes, with crd's
+// writer and with image/png at BestSpeed.
+func BenchmarkWriteHeatPNG(b *testing.B) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	m := image.NewRGBA(image.Rect(0, 0, 565, 230))
+	for i := range m.Pix {
+		m.Pix[i] = uint8(96 + rng.IntN(32) + i/4%565/8)
+		if i%4 == 3 {
+			m.Pix[i] = 255
+		}
+	}
+	var buf bytes.Buffer
+	b.Run("crd", func(b *testing.B) {
+		for b.Loop() {
+			buf.Reset()
+			if _, err := encodeFastPNG(&buf, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(buf.Len()), "bytes")
+	})
+	b.Run("image-png", func(b *testing.B) {
+		enc := png.Encoder{CompressionLevel: png.BestSpeed}
+		for b.Loop() {
+			buf.Reset()
+			if err := enc.Encode(&buf, m); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(buf.Len()), "bytes")
+	})
+}
