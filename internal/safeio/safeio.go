@@ -5,7 +5,6 @@
 package safeio
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -106,11 +105,25 @@ func ReadAll(r io.Reader, what string, limit Limit) ([]byte, error) {
 	return b, nil
 }
 
-// readAll appends at most max bytes of r to b.
+// readAll appends at most max bytes of r to b. It reads into b's spare
+// capacity first and grows b only when that is full, so that a b sized for
+// the whole input (ReadFile) is never copied; bytes.Buffer.ReadFrom would
+// double it for want of 512 spare bytes at the end.
 func readAll(r io.Reader, b []byte, max int64) ([]byte, error) {
-	buf := bytes.NewBuffer(b)
-	_, err := buf.ReadFrom(io.LimitReader(r, max))
-	return buf.Bytes(), err
+	lr := io.LimitReader(r, max)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := lr.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // Kind names the kind of file of mode m for messages: "folder", "named pipe

@@ -39,3 +39,24 @@ func TestReadAll(t *testing.T) {
 		t.Fatalf("over the limit: %v", err)
 	}
 }
+
+// TestReadFileOneBuffer checks that ReadFile reads a file into the buffer sized for it, without copying it into a
+// larger one, and that ReadAll of an unsized reader still gets all of a long input.
+func TestReadFileOneBuffer(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "f.bin")
+	data := []byte(strings.Repeat("0123456789", 100_000))
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b, err := ReadFile(p, Limit{Bytes: 1 << 30})
+	if err != nil || string(b) != string(data) {
+		t.Fatalf("ReadFile: %d bytes, %v", len(b), err)
+	}
+	if cap(b) != len(data)+1 {
+		t.Errorf("ReadFile of %d bytes returned a buffer of capacity %d, want %d", len(data), cap(b), len(data)+1)
+	}
+	b, err = ReadAll(strings.NewReader(string(data)), "data", Limit{Bytes: int64(len(data))})
+	if err != nil || string(b) != string(data) {
+		t.Fatalf("ReadAll: %d bytes, %v", len(b), err)
+	}
+}
