@@ -36,6 +36,8 @@ type Extractor struct {
 	net sync.Mutex
 	// feats recycles patch-feature tensors between batches.
 	feats sync.Pool
+	// inputs recycles input batches once the backbone is done with them.
+	inputs sync.Pool
 }
 
 // Item is one image's result from Extractor.Run.
@@ -169,7 +171,8 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 	return ctx.Err()
 }
 
-// features runs the backbone and the patch embedding on one input batch.
+// features runs the backbone and the patch embedding on one input batch,
+// and then recycles x for prepare: the caller must not use x afterwards.
 // The result does not share memory with the backbone's buffers; it may be
 // a recycled tensor, which the caller hands back to e.feats when done.
 func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
@@ -178,6 +181,7 @@ func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
 	var outs []*nn.Tensor
 	var err error
 	InStage(context.Background(), StageTrunk, func() { outs, err = e.Net.Forward(x) })
+	e.inputs.Put(x)
 	if err != nil {
 		return nil, fmt.Errorf("backbone: %w", err)
 	}
@@ -221,7 +225,7 @@ func (e *Extractor) prepare(n int, get func(k int) (*dataset.RGB, error)) (imgs 
 	c := e.Preprocess.Crop
 	imgs = make([]*dataset.RGB, n)
 	errs = make([]error, n)
-	x = nn.NewTensor(n, 3, c, c)
+	x = e.inputBatch(n, c)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for k := 0; k < n; k++ {
@@ -232,6 +236,7 @@ func (e *Extractor) prepare(n int, get func(k int) (*dataset.RGB, error)) (imgs 
 			img, err := get(k)
 			if err != nil {
 				errs[k] = err
+				clear(x.Data[k*3*c*c : (k+1)*3*c*c])
 				return
 			}
 			imgs[k] = img
@@ -240,4 +245,16 @@ func (e *Extractor) prepare(n int, get func(k int) (*dataset.RGB, error)) (imgs 
 	}
 	wg.Wait()
 	return imgs, errs, x
+}
+
+// inputBatch returns an n x 3 x c x c tensor for prepare to fill: one that
+// features recycled when it is large enough (its values are stale), a new
+// one otherwise.
+func (e *Extractor) inputBatch(n, c int) *nn.Tensor {
+	if x, ok := e.inputs.Get().(*nn.Tensor); ok && cap(x.Data) >= n*3*c*c {
+		x.N, x.C, x.H, x.W = n, 3, c, c
+		x.Data = x.Data[:n*3*c*c]
+		return x
+	}
+	return nn.NewTensor(n, 3, c, c)
 }
