@@ -21,6 +21,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // maxName is the longest file name (one path element) that common Linux
@@ -45,6 +46,9 @@ func WriteFunc(path string, fn func(w io.Writer) error) error {
 	return WriteFuncContext(context.Background(), path, fn)
 }
 
+// writers recycles WriteFuncContext's 1 MB write buffers.
+var writers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, 1<<20) }}
+
 // tempPrefix is the name prefix of path's temporary files.
 func tempPrefix(path string) string {
 	base := filepath.Base(path)
@@ -62,14 +66,19 @@ func WriteFuncContext(ctx context.Context, path string, fn func(w io.Writer) err
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := CheckTarget(path); err != nil {
-		return err
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return CheckTarget(path)
 	}
 	dir := filepath.Dir(path)
 	prefix := tempPrefix(path)
 	RemoveStale(dir, prefix)
+	// The temporary file doubles as CheckTarget's probe: only when it
+	// cannot be created does CheckTarget say why.
 	f, err := os.CreateTemp(dir, prefix+strconv.Itoa(os.Getpid())+"-*")
 	if err != nil {
+		if cerr := CheckTarget(path); cerr != nil {
+			return cerr
+		}
 		return err
 	}
 	defer func() {
@@ -78,11 +87,15 @@ func WriteFuncContext(ctx context.Context, path string, fn func(w io.Writer) err
 			os.Remove(f.Name())
 		}
 	}()
-	bw := bufio.NewWriterSize(f, 1<<20)
-	if err = fn(bw); err != nil {
-		return err
+	bw := writers.Get().(*bufio.Writer)
+	bw.Reset(f)
+	err = fn(bw)
+	if err == nil {
+		err = bw.Flush()
 	}
-	if err = bw.Flush(); err != nil {
+	bw.Reset(nil)
+	writers.Put(bw)
+	if err != nil {
 		return err
 	}
 	if err = f.Chmod(0o644); err != nil {

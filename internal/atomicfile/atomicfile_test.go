@@ -153,3 +153,45 @@ func TestCancelledWriteKeepsOldFile(t *testing.T) {
 		t.Fatalf("temporary file left behind: %d entries", len(ents))
 	}
 }
+
+// TestWriteErrorsNameTheProblem checks that a write to a folder, or into a missing folder, fails with CheckTarget's
+// message before fn runs, leaving nothing behind.
+func TestWriteErrorsNameTheProblem(t *testing.T) {
+	dir := t.TempDir()
+	for _, c := range []struct{ path, want string }{
+		{dir, "is a folder"},
+		{filepath.Join(dir, "missing", "f.bin"), "does not exist"},
+	} {
+		ran := false
+		err := WriteFunc(c.path, func(w io.Writer) error { ran = true; return nil })
+		if err == nil || !strings.Contains(err.Error(), c.want) || ran {
+			t.Errorf("%s: err = %v, fn ran = %v; want %q before fn", c.path, err, ran, c.want)
+		}
+	}
+	if ents, _ := os.ReadDir(dir); len(ents) != 0 {
+		t.Fatalf("left files: %v", ents)
+	}
+}
+
+// TestFailedWriteLeavesNoBytes checks that what a failed write buffered does not reach the next file written (the
+// write buffers are recycled).
+func TestFailedWriteLeavesNoBytes(t *testing.T) {
+	dir := t.TempDir()
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	err := WriteFunc(a, func(w io.Writer) error {
+		w.Write([]byte("junk"))
+		return errors.New("failed")
+	})
+	if err == nil {
+		t.Fatal("failed write succeeded")
+	}
+	if err := WriteFile(b, []byte("ok")); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(b); string(got) != "ok" {
+		t.Fatalf("b = %q, want \"ok\"", got)
+	}
+	if _, err := os.Stat(a); !os.IsNotExist(err) {
+		t.Fatalf("a exists after a failed write: %v", err)
+	}
+}
