@@ -121,17 +121,26 @@ func HeatmapRange(d *detector.Detector, m anomalymap.Map) (lo, hi float64) {
 func WritePredictionPNGs(d *detector.Detector, r *detector.Result, heatPath, maskPath string) error {
 	m := d.PixelMapOriginal(r)
 	lo, hi := HeatmapRange(d, m)
-	if err := WritePNG(heatPath, Overlay(r.Image, m, lo, hi, 0.45)); err != nil {
+	return writePrediction(heatPath, maskPath, r.Image, m, lo, hi, d.Calibrated(), float32(d.Calibration.PixelThreshold))
+}
+
+// writePrediction is WritePredictionPNGs for the original image img and its anomaly map m: the heat map of m over
+// img, as Overlay(img, m, lo, hi, 0.45) gives it, and the mask of m above thr (all 0 unless calibrated), each
+// computed row by row as it is encoded.
+func writePrediction(heatPath, maskPath string, img *dataset.RGB, m anomalymap.Map, lo, hi float64, calibrated bool, thr float32) error {
+	w, h := m.W, m.H
+	bl := newBlender(img, m, linear(lo, hi), 0.45)
+	if err := writePNGRows(heatPath, w, h, pngRGB, func(y int, row []byte) { bl.blend(row, 3, y*w, w) }); err != nil {
 		return err
 	}
-	mask := &dataset.Mask{Pix: make([]bool, len(m.Pix)), W: m.W, H: m.H}
-	if d.Calibrated() {
-		thr := float32(d.Calibration.PixelThreshold)
-		for i, v := range m.Pix {
-			mask.Pix[i] = v > thr
+	return writePNGRows(maskPath, w, h, pngGrey, func(y int, row []byte) {
+		for x, v := range m.Pix[y*w : (y+1)*w] {
+			row[x] = 0
+			if calibrated && v > thr {
+				row[x] = 255
+			}
 		}
-	}
-	return MaskPNG(maskPath, mask)
+	})
 }
 
 // selectionKVs are the report lines on the expected false-reject rate (and the test set's actual one) and on the

@@ -86,32 +86,52 @@ func linear(lo, hi float64) func(float64) float64 {
 // overlay is Overlay with the colour-map position of each map value given by norm (in [0, 1]).
 func overlay(img *dataset.RGB, m anomalymap.Map, norm func(float64) float64, alpha float64) *image.RGBA {
 	w, h := img.W, img.H
-	amap := m.Pix
-	if m.W != w || m.H != h || len(amap) != w*h {
-		panic(fmt.Sprintf("report: %dx%d anomaly map with %d values for a %dx%d image", m.W, m.H, len(amap), w, h))
+	bl := newBlender(img, m, norm, alpha)
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	bl.blend(out.Pix, 4, 0, w*h)
+	return out
+}
+
+// blender blends a heat map over an image (see Overlay), a run of pixels at a time.
+type blender struct {
+	r, g, b, amap []float32
+	norm          func(float64) float64
+	keep          float64 // 1 - alpha
+	// heat[j] is alpha times colour j of the table: the same products the blend would form pixel by pixel.
+	heat [256][3]float64
+}
+
+// newBlender checks that m has img's size (a mismatch panics) and clamps alpha to [0, 1].
+func newBlender(img *dataset.RGB, m anomalymap.Map, norm func(float64) float64, alpha float64) *blender {
+	w, h := img.W, img.H
+	if m.W != w || m.H != h || len(m.Pix) != w*h {
+		panic(fmt.Sprintf("report: %dx%d anomaly map with %d values for a %dx%d image", m.W, m.H, len(m.Pix), w, h))
 	}
 	alpha = min(max(alpha, 0), 1)
-	out := image.NewRGBA(image.Rect(0, 0, w, h))
-	// heat[j] is alpha times colour j of the table: the same products the blend would form pixel by pixel.
-	var heat [256][3]float64
+	bl := &blender{r: img.Plane(0), g: img.Plane(1), b: img.Plane(2), amap: m.Pix, norm: norm, keep: 1 - alpha}
 	for j, c := range infernoLUT {
 		for k := range 3 {
-			heat[j][k] = alpha * float64(c[k])
+			bl.heat[j][k] = alpha * float64(c[k])
 		}
 	}
-	keep := 1 - alpha
-	r, g, b := img.Plane(0), img.Plane(1), img.Plane(2)
-	r, g, b = r[:len(amap)], g[:len(amap)], b[:len(amap)]
-	pix := out.Pix[:4*len(amap)]
-	for i, v := range amap {
-		hc := &heat[colourIndex(norm(float64(v)))]
-		p := pix[4*i : 4*i+4 : 4*i+4]
+	return bl
+}
+
+// blend writes pixels i0 to i0+n-1 (row-major) to dst, step bytes apart: red, green, blue and, when step is 4, an
+// opaque alpha.
+func (bl *blender) blend(dst []byte, step, i0, n int) {
+	r, g, b := bl.r[i0:i0+n], bl.g[i0:i0+n], bl.b[i0:i0+n]
+	keep := bl.keep
+	for i, v := range bl.amap[i0 : i0+n] {
+		hc := &bl.heat[colourIndex(bl.norm(float64(v)))]
+		p := dst[step*i : step*i+3 : step*i+3]
 		p[0] = uint8(math.Round(keep*(255*min(max(float64(r[i]), 0), 1)) + hc[0]))
 		p[1] = uint8(math.Round(keep*(255*min(max(float64(g[i]), 0), 1)) + hc[1]))
 		p[2] = uint8(math.Round(keep*(255*min(max(float64(b[i]), 0), 1)) + hc[2]))
-		p[3] = 255
+		if step == 4 {
+			dst[step*i+3] = 255
+		}
 	}
-	return out
 }
 
 // Heatmap returns the colour-mapped anomaly map alone, normalised from [lo,hi].
@@ -227,13 +247,14 @@ func DrawContour(dst *image.RGBA, mask *dataset.Mask, width int, c color.RGBA) {
 func MaskPNG(path string, m *dataset.Mask) error {
 	w, h := m.W, m.H
 	checkMask(m.Pix, w, h)
-	g := image.NewGray(image.Rect(0, 0, w, h))
-	for i, v := range m.Pix {
-		if v {
-			g.Pix[i] = 255
+	return writePNGRows(path, w, h, pngGrey, func(y int, row []byte) {
+		for x, v := range m.Pix[y*w : (y+1)*w] {
+			row[x] = 0
+			if v {
+				row[x] = 255
+			}
 		}
-	}
-	return WritePNG(path, g)
+	})
 }
 
 // WritePNG encodes img as PNG to path atomically: it writes a temporary file in the same folder and renames it.
@@ -241,12 +262,22 @@ func MaskPNG(path string, m *dataset.Mask) error {
 // fast compression, the same pixels as image/png), anything else through image/png at BestSpeed.
 func WritePNG(path string, img image.Image) error {
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	if err := atomicfile.WriteFunc(path, func(w io.Writer) error {
+	return writeAtomic(path, func(w io.Writer) error {
 		if ok, err := encodeFastPNG(w, img); ok || err != nil {
 			return err
 		}
 		return enc.Encode(w, img)
-	}); err != nil {
+	})
+}
+
+// writePNGRows is WritePNG for a picture given row by row (see encodePNGRows).
+func writePNGRows(path string, width, height int, ct byte, fill func(y int, row []byte)) error {
+	return writeAtomic(path, func(w io.Writer) error { return encodePNGRows(w, width, height, ct, fill) })
+}
+
+// writeAtomic writes what enc writes to path atomically; errors name the file.
+func writeAtomic(path string, enc func(w io.Writer) error) error {
+	if err := atomicfile.WriteFunc(path, enc); err != nil {
 		return fmt.Errorf("report: writing %s: %w", path, err)
 	}
 	return nil

@@ -6,7 +6,12 @@ import (
 	"image/draw"
 	"image/png"
 	"math/rand/v2"
+	"os"
+	"path/filepath"
 	"testing"
+
+	"github.com/crd-ad/crd/anomalymap"
+	"github.com/crd-ad/crd/dataset"
 )
 
 // TestFastPNGPixels checks that crd's PNG writer gives the pixels and the colour model image/png gives, for opaque
@@ -100,4 +105,55 @@ func BenchmarkWriteHeatPNG(b *testing.B) {
 		}
 		b.ReportMetric(float64(buf.Len()), "bytes")
 	})
+}
+
+// TestWritePredictionMatchesOverlay checks the heat map and mask that `crd predict --out` writes row by row against
+// Overlay's picture and the thresholded map, decoded, for a calibrated and an uncalibrated model.
+func TestWritePredictionMatchesOverlay(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	w, h := 53, 21
+	img := dataset.NewRGB(w, h)
+	for i := range img.Pix {
+		img.Pix[i] = float32(rng.Float64())
+	}
+	m := anomalymap.NewMap(w, h)
+	for i := range m.Pix {
+		m.Pix[i] = float32(rng.Float64() * 3)
+	}
+	dir := t.TempDir()
+	heat, mask := filepath.Join(dir, "h.png"), filepath.Join(dir, "m.png")
+	for _, calibrated := range []bool{true, false} {
+		const thr = 1.5
+		if err := writePrediction(heat, mask, img, m, 0, 2*thr, calibrated, thr); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := pixels(decodeFile(t, heat)), pixels(Overlay(img, m, 0, 2*thr, 0.45)); !bytes.Equal(got, want) {
+			t.Errorf("calibrated %v: heat map differs from Overlay's", calibrated)
+		}
+		g := decodeFile(t, mask).(*image.Gray)
+		for i, v := range m.Pix {
+			want := uint8(0)
+			if calibrated && v > thr {
+				want = 255
+			}
+			if g.Pix[i] != want {
+				t.Fatalf("calibrated %v: mask pixel %d = %d, want %d", calibrated, i, g.Pix[i], want)
+			}
+		}
+	}
+}
+
+// decodeFile decodes the PNG file at path.
+func decodeFile(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
 }
