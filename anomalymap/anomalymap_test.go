@@ -183,24 +183,27 @@ func TestShapePanics(t *testing.T) {
 	}
 }
 
-// TestBlurRowExact checks the four-at-a-time horizontal pass bit for bit against the pass written one output at a
-// time, for kernel radii 0, 4 and 16 and rows shorter than, and not a multiple of, the four.
-func TestBlurRowExact(t *testing.T) {
+// TestBlurSumExact checks the four-at-a-time blur bit for bit against the blur written one output at a time, for
+// kernel radii 0, 4 and 16 and rows shorter than, and not a multiple of, the four.
+func TestBlurSumExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 3))
 	for _, sigma := range []float64{0, 1, 4} {
 		g := GaussianKernel(sigma)
 		r := len(g) / 2
 		for _, w := range []int{1, 2, 3, 4, 5, 7, 8, 13, 299} {
-			pad := make([]float32, w+2*r)
-			for i := range pad {
-				pad[i] = float32(rng.Float64()*10 - 5)
+			lo, hi := make([][]float32, r+1), make([][]float32, r+1)
+			for k := range lo {
+				lo[k], hi[k] = make([]float32, w), make([]float32, w)
+				for x := range w {
+					lo[k][x], hi[k][x] = float32(rng.Float64()*10-5), float32(rng.Float64()*10-5)
+				}
 			}
 			got := make([]float32, w)
-			blurRow(got, pad, g)
+			blurSum(got, g, lo, hi)
 			for x := range w {
-				want := g[r] * pad[x+r]
+				want := g[r] * lo[0][x]
 				for k := 1; k <= r; k++ {
-					want += g[r+k] * (pad[x+r-k] + pad[x+r+k])
+					want += g[r+k] * (lo[k][x] + hi[k][x])
 				}
 				if got[x] != want {
 					t.Fatalf("sigma %v, width %d, x %d: %v, want %v", sigma, w, x, got[x], want)

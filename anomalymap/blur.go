@@ -142,6 +142,10 @@ func (b *Blur) Apply(dst []float32, m Map) Map {
 	// w + 2r values, then correlated with g.
 	rows(h, h*w, func(y0, y1 int) {
 		pad := make([]float32, w+2*r)
+		lo, hi := make([][]float32, r+1), make([][]float32, r+1)
+		for k := range lo {
+			lo[k], hi[k] = pad[r-k:], pad[r+k:]
+		}
 		for y := y0; y < y1; y++ {
 			row := src[y*w:][:w]
 			for i := range r {
@@ -149,58 +153,48 @@ func (b *Blur) Apply(dst []float32, m Map) Map {
 				pad[r+w+i] = row[b.border.index(w+i, w)]
 			}
 			copy(pad[r:r+w], row)
-			blurRow(tmp[y*w:][:w], pad, g)
+			blurSum(tmp[y*w:][:w], g, lo, hi)
 		}
 	})
 	// Vertical pass, tmp -> dst: output row y accumulates the rows y - k and
 	// y + k (mapped into the image) of tmp weighted by g[r+k].
 	rows(h, h*w, func(y0, y1 int) {
+		lo, hi := make([][]float32, r+1), make([][]float32, r+1)
 		for y := y0; y < y1; y++ {
-			out := dst[y*w:][:w]
-			mid := tmp[y*w:][:w]
-			for x, v := range mid {
-				out[x] = g[r] * v
+			for k := range lo {
+				lo[k], hi[k] = tmp[b.border.index(y-k, h)*w:][:w], tmp[b.border.index(y+k, h)*w:][:w]
 			}
-			for k := 1; k <= r; k++ {
-				gk := g[r+k]
-				up := tmp[b.border.index(y-k, h)*w:][:w]
-				down := tmp[b.border.index(y+k, h)*w:][:w]
-				for x := range out {
-					out[x] += gk * (up[x] + down[x])
-				}
-			}
+			blurSum(dst[y*w:][:w], g, lo, hi)
 		}
 	})
 	return Map{Pix: dst, W: w, H: h}
 }
 
-// blurRow sets out[x] to the correlation of the symmetric kernel g (odd length 2r+1) with pad[x : x+2r+1]:
-// g[r]*pad[x+r], plus g[r+k]*(pad[x+r-k] + pad[x+r+k]) for k = 1 to r in turn (g is symmetric: the taps r-k and
-// r+k are paired), the same float32 operations in the same order for every x. Four outputs are computed at once,
-// so that their sums proceed side by side instead of each waiting on its own previous addition.
-func blurRow(out, pad, g []float32) {
+// blurSum sets out[x] to g[r]*lo[0][x], plus g[r+k]*(lo[k][x] + hi[k][x]) for k = 1 to r in turn: the symmetric
+// kernel g (odd length 2r+1) with its taps r-k and r+k paired, applied to the rows lo[k] and hi[k] that those taps
+// fall on (lo[0] is the centre). Every x gets the same float32 operations in the same order; four outputs are
+// computed at once, so that their sums proceed side by side instead of each waiting on its own previous addition.
+func blurSum(out, g []float32, lo, hi [][]float32) {
 	r := len(g) / 2
-	w := len(out)
+	c, mid := g[r], lo[0][:len(out)]
 	x := 0
-	for ; x+4 <= w; x += 4 {
-		win := pad[x : x+2*r+4]
-		c := g[r]
-		s0, s1, s2, s3 := c*win[r], c*win[r+1], c*win[r+2], c*win[r+3]
+	for ; x+4 <= len(out); x += 4 {
+		m := mid[x : x+4]
+		s0, s1, s2, s3 := c*m[0], c*m[1], c*m[2], c*m[3]
 		for k := 1; k <= r; k++ {
 			gk := g[r+k]
-			lo, hi := win[r-k:r-k+4], win[r+k:r+k+4]
-			s0 += gk * (lo[0] + hi[0])
-			s1 += gk * (lo[1] + hi[1])
-			s2 += gk * (lo[2] + hi[2])
-			s3 += gk * (lo[3] + hi[3])
+			l, h := lo[k][x:x+4], hi[k][x:x+4]
+			s0 += gk * (l[0] + h[0])
+			s1 += gk * (l[1] + h[1])
+			s2 += gk * (l[2] + h[2])
+			s3 += gk * (l[3] + h[3])
 		}
 		out[x], out[x+1], out[x+2], out[x+3] = s0, s1, s2, s3
 	}
-	for ; x < w; x++ {
-		win := pad[x:][:2*r+1]
-		s := g[r] * win[r]
+	for ; x < len(out); x++ {
+		s := c * mid[x]
 		for k := 1; k <= r; k++ {
-			s += g[r+k] * (win[r-k] + win[r+k])
+			s += g[r+k] * (lo[k][x] + hi[k][x])
 		}
 		out[x] = s
 	}
