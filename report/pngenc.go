@@ -29,16 +29,15 @@ const (
 	pngRGB  = 2
 )
 
-// zlibPools recycle the compressors (each holds a few hundred KB of tables) by level.
-var zlibPools sync.Map // int -> *sync.Pool of *zlib.Writer
+// zlibPools recycle the compressors (each holds a few hundred KB of tables) of the two levels used, by level.
+var zlibPools = map[int]*sync.Pool{zlib.BestSpeed: {}, zlib.HuffmanOnly: {}}
 
 // pngBuffers recycle the compressed-data buffers.
 var pngBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 
 // getZlib returns a compressor at level writing to w, from the pool.
 func getZlib(w io.Writer, level int) *zlib.Writer {
-	p, _ := zlibPools.LoadOrStore(level, &sync.Pool{})
-	if z, ok := p.(*sync.Pool).Get().(*zlib.Writer); ok {
+	if z, ok := zlibPools[level].Get().(*zlib.Writer); ok {
 		z.Reset(w)
 		return z
 	}
@@ -50,10 +49,7 @@ func getZlib(w io.Writer, level int) *zlib.Writer {
 }
 
 // putZlib hands z back to the pool of level.
-func putZlib(z *zlib.Writer, level int) {
-	p, _ := zlibPools.Load(level)
-	p.(*sync.Pool).Put(z)
-}
+func putZlib(z *zlib.Writer, level int) { zlibPools[level].Put(z) }
 
 // encodeFastPNG encodes img as PNG to w when it is an opaque *image.RGBA or an *image.Gray, and reports whether
 // it did; other images are left to image/png.
