@@ -31,14 +31,20 @@ var (
 //
 //	go test -run '^$' -bench PredictShare -benchtime 5x ./cmd/crd
 func BenchmarkPredictShare(b *testing.B) {
-	if _, err := os.Stat(filepath.Join(*speedData, "test")); err != nil {
+	// Absolute, for the symlinks below (a relative target would be taken
+	// relative to the link's folder).
+	data, err := filepath.Abs(*speedData)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(data, "test")); err != nil {
 		b.Skipf("no development data: %v", err)
 	}
 	net, err := backbone.Load("inception_v3")
 	if err != nil {
 		b.Skipf("inception_v3 weights: %v", err)
 	}
-	train, err := dataset.ListImages(filepath.Join(*speedData, "train", "good"))
+	train, err := dataset.ListImages(filepath.Join(data, "train", "good"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -58,7 +64,7 @@ func BenchmarkPredictShare(b *testing.B) {
 	}
 	var tests []string
 	for _, sub := range []string{"good", "pitting"} {
-		imgs, _ := dataset.ListImages(filepath.Join(*speedData, "test", sub))
+		imgs, _ := dataset.ListImages(filepath.Join(data, "test", sub))
 		tests = append(tests, imgs...)
 	}
 	if len(tests) == 0 {
