@@ -73,42 +73,59 @@ func makeTaps(src, dst, from, count int) taps {
 // Image writes the preprocessed 3 x Crop x Crop tensor of img (values in
 // [0, 1]) into dst, which must hold 3*Crop*Crop values.
 func Image(img *dataset.RGB, p Params, dst []float32) {
-	pix, w, h := img.Pix, img.W, img.H
 	win := p.Window()
-	c := win.Crop
-	if len(pix) < 3*w*h || len(dst) < 3*c*c {
+	window(img, p, win.Resize, win.Resize, win.Left, win.Top, win.Crop, win.Crop, dst)
+}
+
+// Tile writes the preprocessed 3 x size x size tensor of the window at
+// (x0, y0) of img resized to w x h (antialiased, the aspect ratio as given,
+// no crop) into dst, which must hold 3*size*size values. It is exactly the
+// window cut from the whole resized image; p's Resize and Crop are not
+// used. A window outside w x h panics.
+func Tile(img *dataset.RGB, w, h, x0, y0, size int, p Params, dst []float32) {
+	if x0 < 0 || y0 < 0 || x0+size > w || y0+size > h {
+		panic(fmt.Sprintf("preprocess.Tile: %d x %d window at (%d, %d) outside %d x %d", size, size, x0, y0, w, h))
+	}
+	window(img, p, w, h, x0, y0, size, size, dst)
+}
+
+// window writes the normalised cw x ch window at (left, top) of img resized
+// to rw x rh into dst.
+func window(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst []float32) {
+	pix, w, h := img.Pix, img.W, img.H
+	if len(pix) < 3*w*h || len(dst) < 3*cw*ch {
 		panic("preprocess: buffer sizes do not match the image")
 	}
-	tx := makeTaps(w, win.Resize, win.Left, c)
-	ty := makeTaps(h, win.Resize, win.Top, c)
-	tmp := make([]float32, h*c)
-	for ch := 0; ch < 3; ch++ {
-		plane := pix[ch*w*h : (ch+1)*w*h]
-		// Horizontal pass: h rows of c outputs.
+	tx := makeTaps(w, rw, left, cw)
+	ty := makeTaps(h, rh, top, ch)
+	tmp := make([]float32, h*cw)
+	for c := 0; c < 3; c++ {
+		plane := pix[c*w*h : (c+1)*w*h]
+		// Horizontal pass: h rows of cw outputs.
 		for y := 0; y < h; y++ {
 			row := plane[y*w : (y+1)*w]
-			for x := 0; x < c; x++ {
+			for x := 0; x < cw; x++ {
 				s, n := tx.start[x], tx.n[x]
 				ws := tx.w[x*tx.step : x*tx.step+n]
 				var acc float32
 				for k, wt := range ws {
 					acc += wt * row[s+k]
 				}
-				tmp[y*c+x] = acc
+				tmp[y*cw+x] = acc
 			}
 		}
 		// Vertical pass, then normalise.
-		mean, inv := float32(p.Mean[ch]), float32(1/p.Std[ch])
-		out := dst[ch*c*c : (ch+1)*c*c]
-		for y := 0; y < c; y++ {
+		mean, inv := float32(p.Mean[c]), float32(1/p.Std[c])
+		out := dst[c*cw*ch : (c+1)*cw*ch]
+		for y := 0; y < ch; y++ {
 			s, n := ty.start[y], ty.n[y]
 			ws := ty.w[y*ty.step : y*ty.step+n]
-			o := out[y*c : (y+1)*c]
+			o := out[y*cw : (y+1)*cw]
 			for x := range o {
 				o[x] = 0
 			}
 			for k, wt := range ws {
-				r := tmp[(s+k)*c : (s+k+1)*c]
+				r := tmp[(s+k)*cw : (s+k+1)*cw]
 				for x := range o {
 					o[x] += wt * r[x]
 				}
@@ -124,18 +141,28 @@ func Image(img *dataset.RGB, p Params, dst []float32) {
 // nearest-neighbour sampling (PyTorch's "nearest": source index
 // floor(dst * src / dst_size)), as the pipeline does for ground truth.
 func Mask(m *dataset.Mask, p Params) *dataset.Mask {
-	mask, w, h := m.Pix, m.W, m.H
 	win := p.Window()
-	c := win.Crop
-	out := make([]bool, c*c)
-	for y := 0; y < c; y++ {
-		sy := min(int(float64(win.Top+y)*float64(h)/float64(win.Resize)), h-1)
-		for x := 0; x < c; x++ {
-			sx := min(int(float64(win.Left+x)*float64(w)/float64(win.Resize)), w-1)
-			out[y*c+x] = mask[sy*w+sx]
+	return maskWindow(m, win.Resize, win.Resize, win.Left, win.Top, win.Crop, win.Crop)
+}
+
+// MaskResized brings a defect mask to w x h (the whole image resized, no
+// crop) with the nearest-neighbour sampling of Mask.
+func MaskResized(m *dataset.Mask, w, h int) *dataset.Mask {
+	return maskWindow(m, w, h, 0, 0, w, h)
+}
+
+// maskWindow is the cw x ch window at (left, top) of m resized to rw x rh.
+func maskWindow(m *dataset.Mask, rw, rh, left, top, cw, ch int) *dataset.Mask {
+	mask, w, h := m.Pix, m.W, m.H
+	out := make([]bool, cw*ch)
+	for y := 0; y < ch; y++ {
+		sy := min(int(float64(top+y)*float64(h)/float64(rh)), h-1)
+		for x := 0; x < cw; x++ {
+			sx := min(int(float64(left+x)*float64(w)/float64(rw)), w-1)
+			out[y*cw+x] = mask[sy*w+sx]
 		}
 	}
-	return &dataset.Mask{Pix: out, W: c, H: c}
+	return &dataset.Mask{Pix: out, W: cw, H: ch}
 }
 
 // ToOriginal maps a Crop x Crop map (in the network's input space) back onto
@@ -145,25 +172,42 @@ func Mask(m *dataset.Mask, p Params) *dataset.Mask {
 func ToOriginal(cm anomalymap.Map, w, h int, p Params, outside float32) anomalymap.Map {
 	win := p.Window()
 	c := win.Crop
-	m := cm.Pix
-	if cm.W != c || cm.H != c || len(m) != c*c {
-		panic(fmt.Sprintf("preprocess.ToOriginal: %dx%d map with %d values, want the %dx%d crop", cm.W, cm.H, len(m), c, c))
+	if cm.W != c || cm.H != c || len(cm.Pix) != c*c {
+		panic(fmt.Sprintf("preprocess.ToOriginal: %dx%d map with %d values, want the %dx%d crop", cm.W, cm.H, len(cm.Pix), c, c))
 	}
+	return toOriginal(cm, w, h, win.Resize, win.Resize, win.Left, win.Top, outside)
+}
+
+// FromResized maps a map of the whole image resized (any size, as
+// MaskResized and Tile see it) back onto the original w x h image with the
+// bilinear sampling of ToOriginal. A map whose pixels do not match its size
+// panics.
+func FromResized(rm anomalymap.Map, w, h int) anomalymap.Map {
+	if rm.W <= 0 || rm.H <= 0 || len(rm.Pix) != rm.W*rm.H {
+		panic(fmt.Sprintf("preprocess.FromResized: %dx%d map with %d values", rm.W, rm.H, len(rm.Pix)))
+	}
+	return toOriginal(rm, w, h, rm.W, rm.H, 0, 0, 0)
+}
+
+// toOriginal maps cm, the window at (left, top) of the image resized to
+// rw x rh, back onto the original w x h image.
+func toOriginal(cm anomalymap.Map, w, h, rw, rh, left, top int, outside float32) anomalymap.Map {
+	m, cw, ch := cm.Pix, cm.W, cm.H
 	out := make([]float32, w*h)
 	cols := make([]tap, w) // the same for every row
 	for x := range cols {
-		cols[x] = tapOf(x, float64(win.Resize)/float64(w), win.Left, c)
+		cols[x] = tapOf(x, float64(rw)/float64(w), left, cw)
 	}
 	for y := 0; y < h; y++ {
-		ty := tapOf(y, float64(win.Resize)/float64(h), win.Top, c)
+		ty := tapOf(y, float64(rh)/float64(h), top, ch)
 		row := out[y*w : (y+1)*w]
 		for x, tx := range cols {
 			if !ty.in || !tx.in {
 				row[x] = outside
 				continue
 			}
-			top := m[ty.i0*c+tx.i0]*(1-tx.f) + m[ty.i0*c+tx.i1]*tx.f
-			bot := m[ty.i1*c+tx.i0]*(1-tx.f) + m[ty.i1*c+tx.i1]*tx.f
+			top := m[ty.i0*cw+tx.i0]*(1-tx.f) + m[ty.i0*cw+tx.i1]*tx.f
+			bot := m[ty.i1*cw+tx.i0]*(1-tx.f) + m[ty.i1*cw+tx.i1]*tx.f
 			row[x] = top*(1-ty.f) + bot*ty.f
 		}
 	}
