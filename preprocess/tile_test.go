@@ -39,7 +39,7 @@ func TestTileAgainstDirectResize(t *testing.T) {
 		img.Pix[i] = float32(math.Mod(float64(i)*0.618, 1))
 	}
 	p := Params{Crop: 16, Mean: [3]float64{0.4, 0.5, 0.6}, Std: [3]float64{0.2, 0.25, 0.3}}
-	const w, h, size = 80, 32, 16 // upsample in y, downsample nowhere: 53 -> 80, 21 -> 32
+	const w, h, size = 80, 32, 16     // upsample in y, downsample nowhere: 53 -> 80, 21 -> 32
 	for _, rw := range []int{w, 40} { // 40 < 53 downsamples in x
 		for _, o := range [][2]int{{0, 0}, {rw - size, h - size}, {7, 5}} {
 			got := make([]float32, 3*size*size)
