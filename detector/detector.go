@@ -26,6 +26,7 @@ import (
 	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/preprocess"
+	"github.com/crd-ad/crd/tile"
 )
 
 // Sigma is the standard deviation, in input pixels, of the Gaussian that
@@ -44,8 +45,13 @@ type Detector struct {
 	// layers, in concatenation order.
 	Backbone string
 	Layers   []string
-	// Preprocess is the input transform the features are computed with.
+	// Preprocess is the input transform the features are computed with
+	// (for a tiled model: each tile's, its Crop the tile side).
 	Preprocess preprocess.Params
+	// Tiling, when set, scales images keeping their aspect ratio and cuts
+	// them into overlapping tiles (package tile) instead of squashing them
+	// to the input square; nil for a squashed model.
+	Tiling *tile.Spec
 	// Calibration holds the thresholds and normalisation fitted on held-out
 	// normal images.
 	Calibration Calibration
@@ -106,7 +112,7 @@ func (d *Detector) checkBackbone() error {
 func (d *Detector) Raw() *Detector {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return &Detector{Method: d.Method, Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess,
+	return &Detector{Method: d.Method, Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess, Tiling: d.Tiling,
 		Calibration: Calibration{ImageMethod: Uncalibrated}, Created: d.Created, Tool: d.Tool, ext: d.ext}
 }
 
@@ -164,6 +170,9 @@ func (d *Detector) extractor() (*Extractor, error) {
 	defer d.mu.Unlock()
 	if d.ext == nil {
 		e, err := NewExtractor(d.Backbone, d.Preprocess)
+		if err == nil {
+			err = e.SetTiling(d.Tiling)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -196,10 +205,13 @@ type Result struct {
 	// Defect is Score > the image threshold (never, uncalibrated).
 	Defect bool `json:"predicted_defect"`
 	// Grid is the patch-score grid (normalised per position when the model
-	// has a normalisation).
+	// has a normalisation); a tiled model's is its tiles' grids stacked top
+	// to bottom.
 	Grid anomalymap.Map `json:"-"`
 	// Map is the anomaly map in the network's input space (after resize and
-	// crop, so Crop x Crop): the grid upsampled bilinearly and blurred.
+	// crop, so Crop x Crop; for a tiled model the scaled image, see
+	// InputSize): the grid upsampled bilinearly and blurred (tile by tile,
+	// then stitched).
 	Map anomalymap.Map `json:"-"`
 	// Image is the decoded original image.
 	Image *dataset.RGB `json:"-"`
@@ -211,14 +223,15 @@ type Result struct {
 // scores against a normalised threshold would be silently wrong.
 func (d *Detector) score(it *Item, cal *Calibration) (*Result, error) {
 	f := it.Features
-	if cal != nil && (cal.PositionMean != nil || cal.ImagePositionMean != nil) && (cal.GridH != f.H || cal.GridW != f.W) {
+	gh := f.N * f.H // tiles stacked
+	if cal != nil && (cal.PositionMean != nil || cal.ImagePositionMean != nil) && (cal.GridH != gh || cal.GridW != f.W) {
 		return nil, fmt.Errorf("%s: the model's per-position normalisation is for a %d x %d grid, but the features are %d x %d",
-			d.name(0), cal.GridH, cal.GridW, f.H, f.W)
+			d.name(0), cal.GridH, cal.GridW, gh, f.W)
 	}
-	grid := make([]float32, f.H*f.W)
-	InStage(context.Background(), StageScore, func() { d.Method.Score(f.Data, f.H*f.W, grid) })
+	var grid []float32
+	InStage(context.Background(), StageScore, func() { grid = scoreTiles(d.Method, f) })
 	var r *Result
-	InStage(context.Background(), StageMap, func() { r = d.fromGrid(grid, f.H, f.W, cal) })
+	InStage(context.Background(), StageMap, func() { r = d.fromGrid(grid, gh, f.W, cal) })
 	r.Index, r.Path, r.Image = it.Index, it.Path, it.Image
 	return r, nil
 }
@@ -227,7 +240,9 @@ func (d *Detector) score(it *Item, cal *Calibration) (*Result, error) {
 // in place by the calibration's per-position normal means (when the model
 // has them), the image score (the grid's maximum, before any blur), the
 // anomaly map (the grid upsampled bilinearly to the input size and blurred
-// with a Gaussian of sigma Sigma) and the verdict at the stored threshold.
+// with a Gaussian of sigma Sigma; a tiled model's grid is its tiles' grids
+// stacked, each mapped so and the maps stitched) and the verdict at the
+// stored threshold.
 func (d *Detector) FromGrid(grid []float32, gh, gw int) *Result {
 	return d.fromGrid(grid, gh, gw, &d.Calibration)
 }
@@ -241,12 +256,11 @@ func (d *Detector) fromGrid(grid []float32, gh, gw int, cal *Calibration) *Resul
 	if cal != nil {
 		normalizePositions(grid, gh, gw, *cal)
 	}
-	c := d.Preprocess.Crop
 	r := &Result{Grid: anomalymap.Map{Pix: grid, W: gw, H: gh}, Score: score}
 	if math.IsNaN(score) {
 		r.Score = float64(slices.Max(grid))
 	}
-	r.Map = anomalymap.FromGrid(r.Grid, c, c, Sigma)
+	r.Map = d.anomalyMap(r.Grid)
 	if cal != nil && cal.calibrated() {
 		r.Normalized = Normalize(r.Score, cal.ImageThreshold, *cal)
 		r.Defect = r.Score > cal.ImageThreshold
@@ -302,7 +316,7 @@ func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*R
 		if imgs[k] == nil || imgs[k].W <= 0 || imgs[k].H <= 0 || len(imgs[k].Pix) < 3*imgs[k].W*imgs[k].H {
 			return nil, fmt.Errorf("predict: image %d is empty or its pixels do not match its size", k)
 		}
-		return imgs[k], nil
+		return imgs[k], e.fits(imgs[k], fmt.Sprintf("predict: image %d", k))
 	})
 	for _, err := range errs {
 		if err != nil {
@@ -318,7 +332,7 @@ func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*R
 	}
 	res := make([]*Result, len(imgs))
 	for k, img := range imgs {
-		if res[k], err = d.score(&Item{Index: k, Image: img, Features: feats.Image(k)}, &d.Calibration); err != nil {
+		if res[k], err = d.score(&Item{Index: k, Image: img, Features: imageTiles(feats, k, e.tiles())}, &d.Calibration); err != nil {
 			return nil, err
 		}
 	}
@@ -327,8 +341,11 @@ func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*R
 }
 
 // PixelMapOriginal returns r's anomaly map on the original image's pixel
-// grid (pixels outside the crop window get 0).
+// grid (pixels outside the crop window get 0; a tiled model sees them all).
 func (d *Detector) PixelMapOriginal(r *Result) anomalymap.Map {
+	if d.Tiling != nil {
+		return preprocess.FromResized(r.Map, r.Image.W, r.Image.H)
+	}
 	return preprocess.ToOriginal(r.Map, r.Image.W, r.Image.H, d.Preprocess, 0)
 }
 
@@ -342,6 +359,10 @@ type TrainOptions struct {
 	// Preprocess overrides the backbone's default input transform when its
 	// Crop is set.
 	Preprocess preprocess.Params
+	// Tiling, when set, makes a tiled model (see Detector.Tiling): its Size
+	// overrides Preprocess (TilePreprocess), and its image size, when 0, is
+	// taken from the first readable training image.
+	Tiling *tile.Spec
 	// Method is "crd" (default) or "knn".
 	Method string
 	// Solve are the CRD settings (lambda, its mode, the score kind).
@@ -429,11 +450,10 @@ func Train(ctx context.Context, paths []string, opts TrainOptions) (*Detector, e
 	if opts.SkipBad {
 		train, held = readableHoldout(train, held, opts.Limits, opts.Warn)
 	}
-	ext, err := NewExtractor(opts.Backbone, opts.Preprocess)
+	ext, err := newTrainExtractor(paths, &opts)
 	if err != nil {
 		return nil, err
 	}
-	ext.Limits = opts.Limits
 	if opts.Batch > 0 {
 		ext.Batch = opts.Batch
 	}
@@ -460,7 +480,7 @@ func Train(ctx context.Context, paths []string, opts TrainOptions) (*Detector, e
 	if err != nil {
 		return nil, err
 	}
-	d.ext, d.Limits = ext, opts.Limits
+	d.ext, d.Limits, d.Tiling = ext, opts.Limits, ext.tiling
 	if len(held) == 0 {
 		return d, d.Calibrate(ctx, held, opts)
 	}
@@ -477,9 +497,11 @@ func Train(ctx context.Context, paths []string, opts TrainOptions) (*Detector, e
 func trainCRD(ctx context.Context, ext *Extractor, paths []string, factors []float64, opts *TrainOptions) ([]Method, error) {
 	t0 := time.Now()
 	acc := crd.NewAccumulator(ext.Net.Info().Dim())
+	done := 0
 	err := ext.RunBatches(ctx, paths, func(items []*Item, f *nn.Tensor) error {
 		acc.AddBatch(f.Data, f.N, f.H*f.W)
-		opts.progress("train", int(acc.NumImages()), len(paths))
+		done += len(items)
+		opts.progress("train", done, len(paths))
 		return nil
 	})
 	if err != nil {
@@ -488,7 +510,7 @@ func trainCRD(ctx context.Context, ext *Extractor, paths []string, factors []flo
 	if acc.NumImages() == 0 {
 		return nil, fmt.Errorf("train: no readable training images")
 	}
-	opts.logf("features and Gram matrix: %d images, %d patches in %s", acc.NumImages(), acc.NumPatches(), since(t0))
+	opts.logf("features and Gram matrix: %d images (%d backbone inputs), %d patches in %s", done, acc.NumImages(), acc.NumPatches(), since(t0))
 	t1 := time.Now()
 	var ms []Method
 	for _, f := range factors {
@@ -509,9 +531,14 @@ func trainCRD(ctx context.Context, ext *Extractor, paths []string, factors []flo
 func trainKNN(ctx context.Context, ext *Extractor, paths []string, opts *TrainOptions) (Method, error) {
 	t0 := time.Now()
 	b := knn.NewBankBuilder(ext.Net.Info().Dim(), 0)
+	done := 0
 	err := ext.Run(ctx, paths, func(it *Item) error {
-		b.Add(it.Features.Data, it.Features.H*it.Features.W)
-		opts.progress("train", b.Images(), len(paths))
+		f := it.Features
+		for t := 0; t < f.N; t++ {
+			b.Add(f.Image(t).Data, f.H*f.W)
+		}
+		done++
+		opts.progress("train", done, len(paths))
 		return nil
 	})
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/metrics"
-	"github.com/crd-ad/crd/preprocess"
 )
 
 // FPRLimit is the false-positive-rate limit of AUPRO (MVTec AD uses 0.3).
@@ -136,7 +135,7 @@ func (e *Evaluator) Mask(i, w, h int) ([]bool, error) {
 	if m.W != w || m.H != h {
 		return nil, fmt.Errorf("mask %s is %dx%d but its image %s is %dx%d", s.MaskPath, m.W, m.H, s.Path, w, h)
 	}
-	t := preprocess.Mask(m, e.d.Preprocess).Pix
+	t := e.d.InputMask(m)
 	e.masks[i] = t
 	return t, nil
 }
@@ -152,7 +151,7 @@ func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
 	c := r.Map.W
 	switch {
 	case !s.Anomalous():
-		e.overall.Add(r.Map.Pix, make([]bool, c*c), c)
+		e.overall.Add(r.Map.Pix, make([]bool, len(r.Map.Pix)), c)
 		e.good = append(e.good, slices.Clone(r.Map.Pix))
 	case mask != nil:
 		e.overall.Add(r.Map.Pix, mask, c)
@@ -168,7 +167,7 @@ func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
 func (e *Evaluator) Finish() *Evaluation {
 	ev := &Evaluation{PerDefect: map[string]Metrics{}, Images: e.scored}
 	ev.Overall = e.d.metricsOf(e.scores, e.labels, e.overall, true, ev)
-	c := e.d.Preprocess.Crop
+	w, h := e.d.InputSize()
 	for _, t := range e.cat.Defects {
 		var sc []float64
 		var lb []bool
@@ -180,9 +179,9 @@ func (e *Evaluator) Finish() *Evaluation {
 		}
 		ps := e.per[t]
 		if ps != nil {
-			empty := make([]bool, c*c)
+			empty := make([]bool, w*h)
 			for _, m := range e.good {
-				ps.Add(m, empty, c)
+				ps.Add(m, empty, w)
 			}
 		}
 		ev.PerDefect[t] = e.d.metricsOf(sc, lb, ps, false, nil)
@@ -194,8 +193,8 @@ func (e *Evaluator) Finish() *Evaluation {
 // image AUROC, pixel AUROC, AUPRO and F1-max, overall and per defect type
 // (each defect type against the normal test images). Pixel metrics are
 // computed in the network's input space, with masks brought there by the
-// same resize and crop as the images (nearest neighbour), as anomalib does.
-// It stops when ctx is done, with ctx's error.
+// same resize and crop as the images (nearest neighbour), as anomalib does;
+// a tiled model's input space is the scaled image (see InputSize). It stops when ctx is done, with ctx's error.
 func (d *Detector) Evaluate(ctx context.Context, cat *dataset.Category, opts EvalOptions) (*Evaluation, error) {
 	if len(cat.Test) == 0 {
 		return nil, fmt.Errorf("evaluate %s: no test images", cat.Dir)

@@ -11,6 +11,7 @@ import (
 	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/patchfeat"
 	"github.com/crd-ad/crd/preprocess"
+	"github.com/crd-ad/crd/tile"
 )
 
 // Extractor computes patch features: decode, preprocess, backbone, then the
@@ -32,6 +33,10 @@ type Extractor struct {
 	// defaults).
 	Limits dataset.Limits
 
+	// tiling and layout, when set (SetTiling), cut every image into tiles.
+	tiling *tile.Spec
+	layout *tile.Layout
+
 	// net serialises the backbone, which is not safe for concurrent use.
 	net sync.Mutex
 	// feats recycles patch-feature tensors between batches.
@@ -47,8 +52,9 @@ type Item struct {
 	Path  string
 	// Image is the decoded original image.
 	Image *dataset.RGB
-	// Features is the 1 x d x gh x gw patch-feature tensor: read as a
-	// matrix, d x P with P = gh*gw. It is only valid during the callback.
+	// Features is the T x d x gh x gw patch-feature tensor of the image's
+	// T tiles (T = 1 without tiling): tile t read as a matrix is d x P with
+	// P = gh*gw. It is only valid during the callback.
 	Features *nn.Tensor
 }
 
@@ -109,7 +115,8 @@ func eachItem(fn func(it *Item) error) func([]*Item, *nn.Tensor) error {
 }
 
 // RunBatches is Run one backbone batch at a time: fn gets the batch's items
-// and their features as one N x d x gh x gw tensor (item k is image k), for
+// and their features as one N x d x gh x gw tensor (item k is images k*T to
+// k*T+T-1 for T tiles per image), for
 // consumers that are faster on whole batches, such as the Gram update. The
 // tensor is only valid during the call: its memory is reused for the next
 // batch.
@@ -120,10 +127,7 @@ func (e *Extractor) RunBatches(ctx context.Context, paths []string, fn func(item
 // run is RunBatches with the bad-image policy given per call, so that
 // concurrent callers of a shared Extractor need not change its fields.
 func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn func(items []*Item, feats *nn.Tensor) error) error {
-	batch := e.Batch
-	if batch <= 0 {
-		batch = 8
-	}
+	batch := e.imagesPerBatch()
 	stop := make(chan struct{})
 	defer close(stop)
 	ch := make(chan loaded, 1)
@@ -160,7 +164,7 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 		}
 		items := make([]*Item, len(l.idx))
 		for k, i := range l.idx {
-			items[k] = &Item{Index: i, Path: paths[i], Image: l.imgs[k], Features: feats.Image(k)}
+			items[k] = &Item{Index: i, Path: paths[i], Image: l.imgs[k], Features: imageTiles(feats, k, e.tiles())}
 		}
 		err = fn(items, feats)
 		e.feats.Put(feats)
@@ -192,8 +196,14 @@ func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
 
 // load decodes and preprocesses paths[from:to] in parallel into one batch.
 func (e *Extractor) load(paths []string, from, to int, bad badImages) loaded {
-	imgs, errs, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) { return e.Limits.LoadImage(paths[from+k]) })
-	c := e.Preprocess.Crop
+	imgs, errs, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) {
+		img, err := e.Limits.LoadImage(paths[from+k])
+		if err == nil {
+			err = e.fits(img, paths[from+k])
+		}
+		return img, err
+	})
+	s := e.tiles() * 3 * e.Preprocess.Crop * e.Preprocess.Crop // values per image
 	l := loaded{x: x}
 	kept := 0
 	for k := range imgs {
@@ -207,25 +217,26 @@ func (e *Extractor) load(paths []string, from, to int, bad badImages) loaded {
 			continue
 		}
 		if kept != k {
-			copy(x.Data[kept*3*c*c:(kept+1)*3*c*c], x.Data[k*3*c*c:(k+1)*3*c*c])
+			copy(x.Data[kept*s:(kept+1)*s], x.Data[k*s:(k+1)*s])
 		}
 		l.idx = append(l.idx, from+k)
 		l.imgs = append(l.imgs, imgs[k])
 		kept++
 	}
-	x.N = kept
-	x.Data = x.Data[:kept*3*c*c]
+	x.N = kept * e.tiles()
+	x.Data = x.Data[:kept*s]
 	return l
 }
 
 // prepare gets n images (get(k) for k < n) and preprocesses them into one
-// n x 3 x Crop x Crop input batch, on all cores. Image k's slot is left
+// nT x 3 x Crop x Crop input batch (T tiles per image, 1 without tiling;
+// image k's are inputs k*T to k*T+T-1), on all cores. Image k's slot is left
 // zero when get fails; errs[k] says why.
 func (e *Extractor) prepare(n int, get func(k int) (*dataset.RGB, error)) (imgs []*dataset.RGB, errs []error, x *nn.Tensor) {
-	c := e.Preprocess.Crop
+	c, t := e.Preprocess.Crop, e.tiles()
 	imgs = make([]*dataset.RGB, n)
 	errs = make([]error, n)
-	x = e.inputBatch(n, c)
+	x = e.inputBatch(n*t, c)
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, runtime.GOMAXPROCS(0))
 	for k := 0; k < n; k++ {
@@ -240,7 +251,7 @@ func (e *Extractor) prepare(n int, get func(k int) (*dataset.RGB, error)) (imgs 
 				return
 			}
 			imgs[k] = img
-			preprocess.Image(img, e.Preprocess, x.Data[k*3*c*c:(k+1)*3*c*c])
+			e.input(img, x.Data[k*t*3*c*c:(k+1)*t*3*c*c])
 		}(k)
 	}
 	wg.Wait()

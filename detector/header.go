@@ -11,6 +11,7 @@ import (
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/preprocess"
+	"github.com/crd-ad/crd/tile"
 )
 
 // header is the schema of a model file's header, a JSON object: the members
@@ -18,7 +19,8 @@ import (
 // dimension "d", "num_images", "num_patches" and the method's settings, such
 // as CRD's "lambda" or kNN's "coreset"). It is built by Save and read by
 // Load, nowhere else. Files of format version 1 have the same members except
-// calibration.position_mean and its grid size.
+// calibration.position_mean and its grid size; files of version 2 have no
+// tiling.
 type header struct {
 	// Method is the scorer: "crd" or "knn".
 	Method string `json:"method"`
@@ -28,6 +30,9 @@ type header struct {
 	Layers []string `json:"layers"`
 	// Preprocess is the input transform the features were computed with.
 	Preprocess preprocess.Params `json:"preprocess"`
+	// Tiling, when present, is a tiled model's tiling and the image size
+	// its layout is for (see Detector.Tiling); absent for a squashed model.
+	Tiling *tile.Spec `json:"tiling,omitempty"`
 	// Calibration holds the thresholds and normalisation fitted on held-out
 	// normal images.
 	Calibration Calibration `json:"calibration"`
@@ -59,7 +64,8 @@ type Calibration struct {
 	// ImageThreshold, with its uncertainty.
 	FalseReject *RateEstimate `json:"false_reject,omitempty"`
 	// PositionMean, when set, is the mean patch score of the held-out normal
-	// images at each position of the GridH x GridW patch grid (row-major).
+	// images at each position of the GridH x GridW patch grid (row-major;
+	// for a tiled model the tiles' grids stacked, so per tile and position).
 	// Every patch score is divided by its position's mean before the image
 	// score, the map and the thresholds are taken, so a score reads as "times
 	// the normal score here". Models without it (uncalibrated, merged, or
@@ -78,11 +84,11 @@ type Calibration struct {
 }
 
 // MarshalHeader returns the model-file header that Save writes for d: the
-// header members (method, backbone, layers, preprocess, calibration,
-// created, tool), then the members of the method's Params, as one JSON
+// header members (method, backbone, layers, preprocess, tiling when set,
+// calibration, created, tool), then the members of the method's Params, as one JSON
 // object.
 func (d *Detector) MarshalHeader() ([]byte, error) {
-	h := header{Method: d.Method.Name(), Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess,
+	h := header{Method: d.Method.Name(), Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess, Tiling: d.Tiling,
 		Calibration: d.Calibration, Selection: d.Selection, Created: d.Created, Tool: d.Tool}
 	base, err := json.Marshal(&h)
 	if err != nil {
@@ -113,19 +119,35 @@ func Decode(f *modelfile.File) (*Detector, error) {
 	if err := h.Preprocess.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", modelfile.ErrMalformed, err)
 	}
-	if err := checkPositionMean(h.Calibration); err != nil {
+	tiles := 1
+	if h.Tiling != nil {
+		l, err := h.Tiling.Layout()
+		if err == nil && h.Tiling.Size != h.Preprocess.Crop {
+			err = fmt.Errorf("tile side %d is not the input side %d", h.Tiling.Size, h.Preprocess.Crop)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%w: header: %v", modelfile.ErrMalformed, err)
+		}
+		tiles = l.Tiles()
+	}
+	if err := checkTilePositionMean(h.Calibration, tiles); err != nil {
 		return nil, err
 	}
 	m, err := loadMethod(h.Method, f)
 	if err != nil {
 		return nil, err
 	}
-	return &Detector{Method: m, Backbone: h.Backbone, Layers: h.Layers, Preprocess: h.Preprocess,
+	return &Detector{Method: m, Backbone: h.Backbone, Layers: h.Layers, Preprocess: h.Preprocess, Tiling: h.Tiling,
 		Calibration: h.Calibration, Selection: h.Selection, Created: h.Created, Tool: h.Tool}, nil
 }
 
-// checkPositionMean reports a stored normalisation that cannot be used.
-func checkPositionMean(c Calibration) error {
+// checkPositionMean reports a stored normalisation that cannot be used by
+// a squashed model.
+func checkPositionMean(c Calibration) error { return checkTilePositionMean(c, 1) }
+
+// checkTilePositionMean reports a stored normalisation that cannot be used
+// by a model with the given number of tiles (1 when squashed).
+func checkTilePositionMean(c Calibration, tiles int) error {
 	switch c.ImageNorm {
 	case "", NormOff, NormOn, NormShrunk:
 	default:
@@ -140,9 +162,10 @@ func checkPositionMean(c Calibration) error {
 	if c.PositionMean == nil && c.ImagePositionMean == nil && c.GridH == 0 && c.GridW == 0 {
 		return nil
 	}
-	// A grid is never larger than the input; bounding each side first
-	// keeps the product from overflowing.
-	if c.GridH <= 0 || c.GridW <= 0 || c.GridH > preprocess.MaxCrop || c.GridW > preprocess.MaxCrop {
+	// A grid is never larger than the input (a tiled model's: its tiles'
+	// grids stacked); bounding each side first keeps the product from
+	// overflowing.
+	if c.GridH <= 0 || c.GridW <= 0 || c.GridH > tiles*preprocess.MaxCrop || c.GridW > preprocess.MaxCrop || c.GridH%tiles != 0 {
 		return fmt.Errorf("%w: calibration has %d position means for a %d x %d grid", modelfile.ErrMalformed, max(len(c.PositionMean), len(c.ImagePositionMean)), c.GridH, c.GridW)
 	}
 	for _, m := range [][]float32{c.PositionMean, c.ImagePositionMean} {
@@ -168,7 +191,8 @@ var ErrIncompatible = crd.ErrIncompatible
 // Compatible reports whether detectors a and b compute the same features
 // with the same method, so that their statistics can be merged. It returns
 // nil, or an error wrapping ErrIncompatible that lists every difference:
-// method, backbone, feature layers, preprocessing and feature dimension.
+// method, backbone, feature layers, preprocessing, tiling and feature
+// dimension.
 // Counts, calibration and provenance may differ; the method's own settings
 // (CRD's lambda and score kind) are checked by crd.MergeModels.
 func Compatible(a, b *Detector) error {
@@ -187,6 +211,9 @@ func Compatible(a, b *Detector) error {
 	}
 	if a.Preprocess != b.Preprocess {
 		diff("preprocess", fmt.Sprintf("%+v", a.Preprocess), fmt.Sprintf("%+v", b.Preprocess))
+	}
+	if ta, tb := tilingName(a.Tiling), tilingName(b.Tiling); ta != tb {
+		diff("tiling", ta, tb)
 	}
 	if a.Method.Dim() != b.Method.Dim() {
 		diff("feature dimension d", a.Method.Dim(), b.Method.Dim())
@@ -239,4 +266,12 @@ type RateEstimate struct {
 	High     float64 `json:"high"`
 	// Fit describes the fitted distribution.
 	Fit string `json:"fit"`
+}
+
+// tilingName describes a tiling for messages: "none" for a squashed model.
+func tilingName(s *tile.Spec) string {
+	if s == nil {
+		return "none"
+	}
+	return s.String()
 }

@@ -2,6 +2,7 @@ package detector
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -99,6 +100,12 @@ const DefaultSyntheticPerImage = 4
 // pixels on a 565 x 230 image). Each copy is fully determined by seed, i
 // and k. The masks are brought to the network's input space with pre.
 func SyntheticSet(imgs []*dataset.RGB, pre preprocess.Params, seed uint64, strength [2]float64, per int) ([]*dataset.RGB, [][]bool, error) {
+	return syntheticSet(imgs, func(m *dataset.Mask) []bool { return preprocess.Mask(m, pre).Pix }, seed, strength, per)
+}
+
+// syntheticSet is SyntheticSet with the masks brought to the input space
+// by toInput.
+func syntheticSet(imgs []*dataset.RGB, toInput func(*dataset.Mask) []bool, seed uint64, strength [2]float64, per int) ([]*dataset.RGB, [][]bool, error) {
 	kinds := synth.PaintKinds()
 	per = max(per, 1)
 	out := make([]*dataset.RGB, len(imgs)*per)
@@ -129,7 +136,7 @@ func SyntheticSet(imgs []*dataset.RGB, pre preprocess.Params, seed uint64, stren
 					}
 				}
 			}
-			out[i*per+k], masks[i*per+k] = img, preprocess.Mask(&dataset.Mask{W: img.W, H: img.H, Pix: m}, pre).Pix
+			out[i*per+k], masks[i*per+k] = img, toInput(&dataset.Mask{W: img.W, H: img.H, Pix: m})
 		}
 	}
 	return out, masks, nil
@@ -160,7 +167,7 @@ func (d *Detector) ScoreValidation(ctx context.Context, imgs []*dataset.RGB, sco
 	if err != nil {
 		return nil, err
 	}
-	painted, masks, err := SyntheticSet(imgs, d.Preprocess, seed, strength, per)
+	painted, masks, err := syntheticSet(imgs, d.InputMask, seed, strength, per)
 	if err != nil {
 		return nil, err
 	}
@@ -170,24 +177,28 @@ func (d *Detector) ScoreValidation(ctx context.Context, imgs []*dataset.RGB, sco
 		v.Normal[s], v.Defect[s] = make([][]float32, n), make([][]float32, len(painted))
 	}
 	all := append(slices.Clone(imgs), painted...)
-	batch := max(1, e.Batch)
+	batch := e.imagesPerBatch()
 	for from := 0; from < len(all); from += batch {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
 		to := min(from+batch, len(all))
-		_, _, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) { return all[from+k], nil })
+		_, errs, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) {
+			return all[from+k], e.fits(all[from+k], fmt.Sprintf("held-out image %d", (from+k)%n+1))
+		})
+		if err := errors.Join(errs...); err != nil {
+			return nil, err
+		}
 		feats, err := e.features(x)
 		if err != nil {
 			return nil, err
 		}
 		for k := 0; k < to-from; k++ {
-			f := feats.Image(k)
-			v.GH, v.GW = f.H, f.W
+			f := imageTiles(feats, k, e.tiles())
+			v.GH, v.GW = f.N*f.H, f.W
 			i := from + k
 			for s, sc := range scorers {
-				g := make([]float32, f.H*f.W)
-				sc.Score(f.Data, f.H*f.W, g)
+				g := scoreTiles(sc, f)
 				if i < n {
 					v.Normal[s][i] = g
 				} else {
@@ -235,6 +246,9 @@ func (d *Detector) selectAndCalibrate(ctx context.Context, held []string, scorer
 	var imgs []*dataset.RGB
 	for _, p := range held {
 		img, err := opts.Limits.LoadImage(p)
+		if err == nil && d.ext != nil {
+			err = d.ext.fits(img, p)
+		}
 		if err != nil {
 			if !opts.SkipBad {
 				return 0, err

@@ -90,6 +90,6 @@ func Merge(ds []*Detector) (*Detector, error) {
 		return nil, err
 	}
 	first := ds[0]
-	return &Detector{Method: m, Backbone: first.Backbone, Layers: slices.Clone(first.Layers), Preprocess: first.Preprocess,
+	return &Detector{Method: m, Backbone: first.Backbone, Layers: slices.Clone(first.Layers), Preprocess: first.Preprocess, Tiling: first.Tiling,
 		Calibration: Calibration{ImageMethod: Uncalibrated}, Created: time.Now().UTC().Format(time.RFC3339), Tool: Tool}, nil
 }

@@ -49,8 +49,10 @@ const Magic = "CRDMODEL"
 // raw-score thresholds and still load. Version 3 added a normalisation of
 // the image score apart from the map's (calibration.image_norm): an older
 // reader would compare the map's maximum with an image threshold on another
-// scale. The container layout is the same in all three.
-const Version uint32 = 3
+// scale. Version 4 added the header's tiling (a tiled model scores tiles of
+// the scaled image; an older reader would ignore it and squash the image).
+// The container layout and checksums are the same in all four.
+const Version uint32 = 4
 
 // MinVersion is the oldest format version Read accepts.
 const MinVersion uint32 = 1

@@ -89,6 +89,13 @@ func Tile(img *dataset.RGB, w, h, x0, y0, size int, p Params, dst []float32) {
 	window(img, p, w, h, x0, y0, size, size, dst)
 }
 
+// Resized writes the preprocessed 3 x h x w tensor of the whole of img
+// resized to w x h (as Tile sees it) into dst, which must hold 3*w*h
+// values.
+func Resized(img *dataset.RGB, w, h int, p Params, dst []float32) {
+	window(img, p, w, h, 0, 0, w, h, dst)
+}
+
 // window writes the normalised cw x ch window at (left, top) of img resized
 // to rw x rh into dst.
 func window(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst []float32) {

@@ -57,7 +57,7 @@ func (e *EvalReport) Add(r *detector.Result, s dataset.Sample, mask []bool) erro
 	}
 	return e.gallery.Add(Item{Outcome: Outcome{Name: filepath.ToSlash(rel), Defect: s.Defect, Score: r.Score,
 		NormScore: r.Normalized, Threshold: e.d.Calibration.ImageThreshold, Predicted: r.Defect},
-		Image: CropView(r.Image, e.d.Preprocess), Map: r.Map, Mask: m})
+		Image: e.d.InputImage(r.Image), Map: r.Map, Mask: m})
 }
 
 // Write writes dir/index.html for ev: the model summary from the detector's header, the given stage timings
@@ -69,7 +69,7 @@ func (e *EvalReport) Write(ev *detector.Evaluation, timings ...Timing) error {
 	}
 	hd := e.d
 	lambda := math.NaN()
-	extra := []KV{{Key: "input", Value: fmt.Sprintf("resize %d, crop %d", hd.Preprocess.Resize, hd.Preprocess.Crop)}}
+	extra := []KV{{Key: "input", Value: hd.InputSummary()}}
 	switch m := hd.Method.(type) {
 	case *crd.Model:
 		lambda = m.Options.Lambda

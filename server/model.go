@@ -81,6 +81,9 @@ func loadModel(path string) (model, ModelInfo, error) {
 	}
 	m := &detectorModel{d: d}
 	warm := dataset.NewRGB(d.Preprocess.Crop, d.Preprocess.Crop)
+	if d.Tiling != nil {
+		warm = dataset.NewRGB(d.Tiling.ImageW, d.Tiling.ImageH)
+	}
 	if _, err := m.predictImages(context.Background(), []*dataset.RGB{warm}); err != nil {
 		return nil, ModelInfo{}, fmt.Errorf("%s: warm-up: %w", path, err)
 	}

@@ -72,11 +72,7 @@ func Parse(tileFlag, scaleFlag string) (Spec, error) {
 // String writes the spec as the flags read it, with the image size when
 // set, for example "tile 299:32, scale auto, 565 x 230 images".
 func (s Spec) String() string {
-	scale := "auto"
-	if s.Scale > 0 {
-		scale = strconv.FormatFloat(s.Scale, 'g', -1, 64)
-	}
-	out := fmt.Sprintf("tile %d:%d, scale %s", s.Size, s.Overlap, scale)
+	out := fmt.Sprintf("tile %d:%d, scale %s", s.Size, s.Overlap, s.ScaleName())
 	if s.ImageW > 0 {
 		out += fmt.Sprintf(", %d x %d images", s.ImageW, s.ImageH)
 	}
@@ -123,15 +119,15 @@ func (s Spec) Layout() (Layout, error) {
 	w, h := s.scaled()
 	if w < s.Size || h < s.Size {
 		return Layout{}, fmt.Errorf("tiling: %d x %d images scaled by %s are %d x %d, smaller than one %d x %d tile (raise the scale or lower the tile size)",
-			s.ImageW, s.ImageH, s.scaleName(), w, h, s.Size, s.Size)
+			s.ImageW, s.ImageH, s.ScaleName(), w, h, s.Size, s.Size)
 	}
 	if w > MaxSide || h > MaxSide {
-		return Layout{}, fmt.Errorf("tiling: %d x %d images scaled by %s are %d x %d, more than %d pixels a side", s.ImageW, s.ImageH, s.scaleName(), w, h, MaxSide)
+		return Layout{}, fmt.Errorf("tiling: %d x %d images scaled by %s are %d x %d, more than %d pixels a side", s.ImageW, s.ImageH, s.ScaleName(), w, h, MaxSide)
 	}
 	l := Layout{W: w, H: h, Size: s.Size, X: Axis(w, s.Size, s.Overlap), Y: Axis(h, s.Size, s.Overlap)}
 	if n := l.Tiles(); n > MaxTiles {
 		return Layout{}, fmt.Errorf("tiling: %d x %d images scaled by %s need %d tiles of %d, more than %d (lower the scale or raise the tile size)",
-			s.ImageW, s.ImageH, s.scaleName(), n, s.Size, MaxTiles)
+			s.ImageW, s.ImageH, s.ScaleName(), n, s.Size, MaxTiles)
 	}
 	return l, nil
 }
@@ -153,7 +149,8 @@ func (s Spec) scaled() (w, h int) {
 	return w, h
 }
 
-func (s Spec) scaleName() string {
+// ScaleName is the scale as --scale reads it: "auto" or the factor.
+func (s Spec) ScaleName() string {
 	if s.Scale == 0 {
 		return "auto"
 	}

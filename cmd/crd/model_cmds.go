@@ -212,10 +212,11 @@ func runInfo(ctx context.Context, args []string) error {
 	enc.SetIndent("", "  ")
 	return enc.Encode(struct {
 		Summary      string          `json:"summary"`
+		Input        string          `json:"input"`
 		Header       json.RawMessage `json:"header"`
 		PositionNorm *posNorm        `json:"position_norm,omitempty"`
 		Arrays       []arr           `json:"arrays"`
-	}{summary, h, pn, arrays})
+	}{summary, d.InputSummary(), h, pn, arrays})
 }
 
 func runBackbone(ctx context.Context, args []string) error {

@@ -12,11 +12,13 @@ import (
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/preprocess"
+	"github.com/crd-ad/crd/tile"
 )
 
 // trainFlags are the flags shared by train and demo.
 type trainFlags struct {
 	backbone, method, lambdaMode, score, threshold, norm string
+	tile, scale                                          string
 	lambda, coreset, holdout                             float64
 	size, batch, synthetic                               int
 	maxPixels                                            int64
@@ -41,6 +43,8 @@ func (t *trainFlags) register(fs *flag.FlagSet) {
 	fs.BoolVar(&t.rawScores, "raw-scores", false, rawScoresHelp+" (the same as --norm off)")
 	fs.IntVar(&t.synthetic, "synthetic", detector.DefaultSyntheticPerImage, "synthetic defects painted on each held-out image to choose the settings on: more make the choice surer, each costs one backbone pass per held-out image")
 	fs.IntVar(&t.size, "size", 0, "input size (resize and crop side); 0 keeps the backbone's default")
+	fs.StringVar(&t.tile, "tile", "", "SIZE[:OVERLAP]: keep the aspect ratio and cut the scaled image into SIZE x SIZE tiles (the backbone's input side), neighbours overlapping by at least OVERLAP pixels (default 0), instead of squashing it to one square; all images must have the training images' size")
+	fs.StringVar(&t.scale, "scale", "auto", "with --tile: the factor applied to the image's width and height before tiling, or auto (the short side becomes SIZE)")
 	fs.IntVar(&t.batch, "batch", def.Batch, "images per backbone call")
 	fs.Int64Var(&t.maxPixels, "max-pixels", 0, maxPixelsHelp)
 	fs.Uint64Var(&t.seed, "seed", def.Seed, "seed of the hold-out split and the coreset")
@@ -107,12 +111,40 @@ func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
 			return o, err
 		}
 	}
+	if o.Tiling, err = t.tiling(); err != nil {
+		return o, err
+	}
 	o.Progress = p.update
 	o.Warn = warner(p)
 	if !t.quiet {
 		o.Log = os.Stderr
 	}
 	return o, nil
+}
+
+// tiling reads --tile and --scale: nil without --tile.
+func (t *trainFlags) tiling() (*tile.Spec, error) {
+	scaleSet := false
+	if t.fs != nil {
+		t.fs.Visit(func(f *flag.Flag) { scaleSet = scaleSet || f.Name == "scale" })
+	}
+	if t.tile == "" {
+		if scaleSet {
+			return nil, usagef("--scale %s needs --tile SIZE[:OVERLAP]", t.scale)
+		}
+		return nil, nil
+	}
+	if t.size > 0 {
+		return nil, usagef("--size and --tile both set the input side: give one (--tile SIZE)")
+	}
+	s, err := tile.Parse(t.tile, t.scale)
+	if err != nil {
+		return nil, usagef("--tile %s --scale %s: %v", t.tile, t.scale, err)
+	}
+	if s.Size < minInputSize || s.Size > preprocess.MaxCrop {
+		return nil, usagef("--tile %s: want a tile side from %d to %d pixels", t.tile, minInputSize, preprocess.MaxCrop)
+	}
+	return &s, nil
 }
 
 // trainImages resolves --data: an MVTec category (its train/good images) or
@@ -149,6 +181,8 @@ func runTrain(ctx context.Context, args []string) error {
   crd train --data images/good -o line3.crd --backbone wide_resnet50_2 --lambda 5 --lambda-mode absolute
   crd train --data new_good/ -o line3.crd --resume line3.crd     # add normal images to a model
   crd train --data mvtec/screw -o screw-knn.crd --method knn --coreset 0.1
+  crd train --data ball_screw -o ball_screw.crd --tile 299:32     # keep the aspect ratio: short side 299, 3 tiles
+  crd train --data mvtec/screw -o screw.crd --tile 299:64 --scale 0.5  # 1024 x 1024 -> 512 x 512 in 2 x 2 tiles
 `)
 	var t trainFlags
 	t.register(fs)
@@ -212,7 +246,7 @@ func runTrain(ctx context.Context, args []string) error {
 // resumeConflicts rejects the flags that --resume cannot honour: the model
 // being extended fixes the backbone, input size, method and CRD settings.
 func resumeConflicts(fs *flag.FlagSet) error {
-	fixed := map[string]bool{"backbone": true, "size": true, "method": true, "lambda": true, "lambda-mode": true,
+	fixed := map[string]bool{"backbone": true, "size": true, "tile": true, "scale": true, "method": true, "lambda": true, "lambda-mode": true,
 		"score": true, "coreset": true}
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
