@@ -46,6 +46,11 @@ type ModelInfo struct {
 	Backbone  string   `json:"backbone"`
 	Layers    []string `json:"layers"`
 	InputSize int      `json:"input_size"`
+	// ImageWidth and ImageHeight, set for a tiled model, are the only image
+	// size it takes (its training images'); other sizes are refused with
+	// 422 before they reach a batch.
+	ImageWidth  int `json:"image_width,omitempty"`
+	ImageHeight int `json:"image_height,omitempty"`
 	// TrainImages is the number of images in the model.
 	TrainImages int64 `json:"train_images"`
 	// Threshold is the image threshold; Calibrated is false when the model
@@ -82,6 +87,7 @@ func loadModel(path string) (model, ModelInfo, error) {
 	m := &detectorModel{d: d}
 	warm := dataset.NewRGB(d.Preprocess.Crop, d.Preprocess.Crop)
 	if d.Tiling != nil {
+		info.ImageWidth, info.ImageHeight = d.Tiling.ImageW, d.Tiling.ImageH
 		warm = dataset.NewRGB(d.Tiling.ImageW, d.Tiling.ImageH)
 	}
 	if _, err := m.predictImages(context.Background(), []*dataset.RGB{warm}); err != nil {

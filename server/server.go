@@ -361,6 +361,9 @@ func (st *station) expect() int {
 func (s *Server) score(ctx context.Context, st *station, img *dataset.RGB) (*verdict, ModelInfo, error) {
 	for {
 		l := st.cur.Load()
+		if w, h := l.info.ImageWidth, l.info.ImageHeight; w > 0 && (img.W != w || img.H != h) {
+			return nil, l.info, &httpError{422, fmt.Sprintf("image is %d x %d, but model %q is tiled for %d x %d images and takes that size only", img.W, img.H, l.info.Name, w, h)}
+		}
 		j := &job{ctx: ctx, img: img, done: make(chan result, 1)}
 		err := l.b.submit(j)
 		if errors.Is(err, errRetired) {
