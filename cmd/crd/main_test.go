@@ -67,6 +67,21 @@ func TestCorruptModelFile(t *testing.T) {
 	}
 }
 
+// evalJSON runs crd eval --json --report on model and data and returns
+// the metrics.
+func evalJSON(t *testing.T, model, data, report string) map[string]any {
+	t.Helper()
+	code, stdout, stderr := capture(t, "eval", "-m", model, "--data", data, "--json", "--report", report, "--quiet")
+	if code != 0 {
+		t.Fatalf("eval: %s", stderr)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
+		t.Fatalf("eval --json: %v\n%s", err, stdout)
+	}
+	return ev
+}
+
 // TestEndToEnd runs train, predict, eval, info, merge and calibrate with the
 // default backbone on a small synthetic category. It needs the inception_v3
 // weights (scripts/setup.sh fetches them); without them it skips, except in
@@ -108,14 +123,7 @@ func TestEndToEnd(t *testing.T) {
 		}
 	}
 	report := filepath.Join(dir, "report")
-	code, stdout, stderr = capture(t, "eval", "-m", model, "--data", data, "--json", "--report", report, "--quiet")
-	if code != 0 {
-		t.Fatalf("eval: %s", stderr)
-	}
-	var ev map[string]any
-	if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
-		t.Fatalf("eval --json: %v\n%s", err, stdout)
-	}
+	ev := evalJSON(t, model, data, report)
 	for _, k := range []string{"image_auroc", "pixel_auroc", "aupro", "f1_max", "n_images", "per_defect"} {
 		if _, ok := ev[k]; !ok {
 			t.Fatalf("eval --json lacks %q: %v", k, ev)

@@ -49,13 +49,8 @@ func TestTiledEndToEnd(t *testing.T) {
 		t.Fatalf("heat map %v, %v; want 96 x 96", cfg, err)
 	}
 	report := filepath.Join(dir, "report")
-	code, stdout, stderr = capture(t, "eval", "-m", model, "--data", data, "--json", "--report", report, "--quiet")
-	if code != 0 {
-		t.Fatalf("eval: %s", stderr)
-	}
-	var ev map[string]any
-	if err := json.Unmarshal([]byte(stdout), &ev); err != nil || ev["n_images"].(float64) != 5 {
-		t.Fatalf("eval --json: %v\n%s", err, stdout)
+	if ev := evalJSON(t, model, data, report); ev["n_images"].(float64) != 5 {
+		t.Fatalf("eval --json: %v", ev)
 	}
 	if html, err := os.ReadFile(filepath.Join(report, "index.html")); err != nil || !strings.Contains(string(html), "4 tiles of 75 x 75") {
 		t.Fatalf("report: %v", err)
