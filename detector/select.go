@@ -184,7 +184,7 @@ func (d *Detector) ScoreValidation(ctx context.Context, imgs []*dataset.RGB, sco
 		}
 		to := min(from+batch, len(all))
 		_, errs, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) {
-			return all[from+k], e.fits(all[from+k], fmt.Sprintf("held-out image %d", (from+k)%n+1))
+			return all[from+k], e.fits(all[from+k], fmt.Sprintf("validation image %d", from+k+1))
 		})
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
