@@ -50,7 +50,8 @@ type Detector struct {
 	Preprocess preprocess.Params
 	// Tiling, when set, scales images keeping their aspect ratio and cuts
 	// them into overlapping tiles (package tile) instead of squashing them
-	// to the input square; nil for a squashed model.
+	// to the input square; nil for a squashed model. A tiled model's
+	// method counts tiles as images (Method.Counts).
 	Tiling *tile.Spec
 	// Calibration holds the thresholds and normalisation fitted on held-out
 	// normal images.

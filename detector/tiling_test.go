@@ -207,6 +207,18 @@ func TestTiledTrainScoreSaveLoad(t *testing.T) {
 	if err != nil || r2.Score != r.Score || !slices.Equal(r2.Map.Pix, r.Map.Pix) {
 		t.Fatalf("loaded model scores %v (%v), want %g", r2, err, r.Score)
 	}
+	// New normal images go in tile by tile (the model counts backbone
+	// inputs: 2 tiles per image).
+	before := nImages(l)
+	o := tiledOptions()
+	o.Holdout = 0
+	if err := l.AddNormals(context.Background(), cat.Train[:4], o); err != nil || nImages(l) != before+8 {
+		t.Fatalf("add normals: %v, %d inputs after %d", err, nImages(l), before)
+	}
+	// Merged, it keeps its tiling.
+	if m, err := Merge([]*Detector{l, l}); err != nil || m.Tiling == nil || *m.Tiling != *d.Tiling {
+		t.Fatalf("merge: %v", err)
+	}
 	// An untiled model is incompatible with it.
 	u := l.Raw()
 	u.Tiling = nil
