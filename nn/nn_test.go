@@ -413,7 +413,8 @@ func TestPlanesMatchChannels(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
 	wins := []Window{Square(3, 1, 1), Square(3, 2, 1), Square(2, 2, 0), Square(5, 3, 2), Square(5, 1, 2), Square(1, 1, 0),
 		{KH: 3, KW: 3, StrideH: 1, StrideW: 1, Same: true}, {KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true},
-		{KH: 2, KW: 4, StrideH: 2, StrideW: 3, Same: true}, {KH: 1, KW: 7, StrideH: 1, StrideW: 1, Same: true}}
+		{KH: 2, KW: 4, StrideH: 2, StrideW: 3, Same: true}, {KH: 1, KW: 7, StrideH: 1, StrideW: 1, Same: true},
+		{KH: 5, KW: 3, StrideH: 1, StrideW: 1, PadH: 2, PadW: 1}, {KH: 2, KW: 3, StrideH: 1, StrideW: 1, PadH: 1, PadW: 1}}
 	for _, sz := range [][2]int{{11, 10}, {3, 2}, {1, 1}, {35, 35}} {
 		x := randTensor(r, 2, 3, sz[0], sz[1])
 		nhwc := FromNCHW(nil, x)

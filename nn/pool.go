@@ -151,6 +151,10 @@ func poolPlanes(dst, x *NHWC, w Window, g Geometry, kind poolKind) {
 			} else {
 				clear(o)
 			}
+			// A 3-column, stride-1 sum of two or three rows adds each
+			// inner window's cells in one pass (sum3Rows), in the order
+			// of the loop below: row by row, column by column.
+			fused := kind != poolMax && sw == 1 && w.KW == 3 && (y1-y0 == 2 || y1-y0 == 3)
 			for y := y0; y < y1; y++ {
 				row := x.Data[(n*x.H+y)*x.W:][:x.W]
 				for ox := range o {
@@ -167,6 +171,9 @@ func poolPlanes(dst, x *NHWC, w Window, g Geometry, kind poolKind) {
 					}
 				}
 				in := o[lo:hi]
+				if fused {
+					continue
+				}
 				for k := 0; k < w.KW && len(in) > 0; k++ {
 					off := lo*sw - g.PadLeft + k
 					switch {
@@ -189,6 +196,16 @@ func poolPlanes(dst, x *NHWC, w Window, g Geometry, kind poolKind) {
 					}
 				}
 			}
+			if fused && hi > lo {
+				off := lo - g.PadLeft
+				rows := x.Data[(n*x.H+y0)*x.W:]
+				a, b := rows[off:][:hi-lo+2], rows[x.W+off:][:hi-lo+2]
+				if y1-y0 == 3 {
+					sum3Rows(o[lo:hi], a, b, rows[2*x.W+off:][:hi-lo+2])
+				} else {
+					sum2Rows(o[lo:hi], a, b)
+				}
+			}
 			if kind == poolMax {
 				continue
 			}
@@ -196,9 +213,14 @@ func poolPlanes(dst, x *NHWC, w Window, g Geometry, kind poolKind) {
 			if kind == poolAvgInclude {
 				cntY = min(ye, x.H+g.PadBottom) - ys
 			}
+			// Runs of equal counts (the inner columns) share one reciprocal.
+			last, inv := -1, float32(0)
 			for ox := range o {
 				if cnt := cntY * cntX[ox]; cnt > 0 {
-					o[ox] *= 1 / float32(cnt)
+					if cnt != last {
+						last, inv = cnt, 1/float32(cnt)
+					}
+					o[ox] *= inv
 				}
 			}
 		}
@@ -253,4 +275,42 @@ func MaxPool2DInto(dst, x *Tensor, w Window) *Tensor {
 	}
 	MaxPool(&d, planes(x), w)
 	return fromPlanes(dst, x.N, x.C, &d)
+}
+
+// sum3Rows sets o[i] to the sum of the 3x3 cells a[i:i+3], b[i:i+3] and
+// c[i:i+3], added to zero one at a time row by row, left to right: the order
+// of poolPlanes' general loop, so the sums are bit-identical to it. a, b and c
+// hold len(o)+2 values.
+func sum3Rows(o, a, b, c []float32) {
+	n := len(o)
+	a, b, c = a[:n+2], b[:n+2], c[:n+2]
+	for i := range o {
+		s := float32(0)
+		s += a[i]
+		s += a[i+1]
+		s += a[i+2]
+		s += b[i]
+		s += b[i+1]
+		s += b[i+2]
+		s += c[i]
+		s += c[i+1]
+		s += c[i+2]
+		o[i] = s
+	}
+}
+
+// sum2Rows is sum3Rows for a window cut to two rows by the map's edge.
+func sum2Rows(o, a, b []float32) {
+	n := len(o)
+	a, b = a[:n+2], b[:n+2]
+	for i := range o {
+		s := float32(0)
+		s += a[i]
+		s += a[i+1]
+		s += a[i+2]
+		s += b[i]
+		s += b[i+1]
+		s += b[i+2]
+		o[i] = s
+	}
 }
