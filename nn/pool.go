@@ -157,9 +157,12 @@ func poolPlanes(dst, x *NHWC, w Window, g Geometry, kind poolKind) {
 			fused := kind != poolMax && sw == 1 && w.KW == 3 && (y1-y0 == 2 || y1-y0 == 3)
 			for y := y0; y < y1; y++ {
 				row := x.Data[(n*x.H+y)*x.W:][:x.W]
-				for ox := range o {
-					if ox >= lo && ox < hi {
-						continue // the inner columns follow
+				for ox := 0; ox < len(o); ox++ {
+					if ox == lo && hi > lo {
+						ox = hi // skip the inner columns: they follow
+						if ox >= len(o) {
+							break
+						}
 					}
 					xs := ox*sw - g.PadLeft
 					for xx := max(xs, 0); xx < min(xs+w.KW, x.W); xx++ {
@@ -283,18 +286,20 @@ func MaxPool2DInto(dst, x *Tensor, w Window) *Tensor {
 // hold len(o)+2 values.
 func sum3Rows(o, a, b, c []float32) {
 	n := len(o)
-	a, b, c = a[:n+2], b[:n+2], c[:n+2]
+	a0, a1, a2 := a[:n], a[1:n+1], a[2:n+2]
+	b0, b1, b2 := b[:n], b[1:n+1], b[2:n+2]
+	c0, c1, c2 := c[:n], c[1:n+1], c[2:n+2]
 	for i := range o {
 		s := float32(0)
-		s += a[i]
-		s += a[i+1]
-		s += a[i+2]
-		s += b[i]
-		s += b[i+1]
-		s += b[i+2]
-		s += c[i]
-		s += c[i+1]
-		s += c[i+2]
+		s += a0[i]
+		s += a1[i]
+		s += a2[i]
+		s += b0[i]
+		s += b1[i]
+		s += b2[i]
+		s += c0[i]
+		s += c1[i]
+		s += c2[i]
 		o[i] = s
 	}
 }
@@ -302,15 +307,16 @@ func sum3Rows(o, a, b, c []float32) {
 // sum2Rows is sum3Rows for a window cut to two rows by the map's edge.
 func sum2Rows(o, a, b []float32) {
 	n := len(o)
-	a, b = a[:n+2], b[:n+2]
+	a0, a1, a2 := a[:n], a[1:n+1], a[2:n+2]
+	b0, b1, b2 := b[:n], b[1:n+1], b[2:n+2]
 	for i := range o {
 		s := float32(0)
-		s += a[i]
-		s += a[i+1]
-		s += a[i+2]
-		s += b[i]
-		s += b[i+1]
-		s += b[i+2]
+		s += a0[i]
+		s += a1[i]
+		s += a2[i]
+		s += b0[i]
+		s += b1[i]
+		s += b2[i]
 		o[i] = s
 	}
 }

@@ -14,3 +14,27 @@ func BenchmarkMaxPool(b *testing.B) {
 		MaxPool(&d, x, Square(3, 2, 1))
 	}
 }
+
+// BenchmarkAvgPoolPlanes is patchfeat's 3x3/1 average pooling (padding 1,
+// padded zeros counted) of inception_v3's mixed2 layer at batch 8, NCHW,
+// into a reused tensor.
+func BenchmarkAvgPoolPlanes(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x := randTensor(r, 8, 288, 35, 35)
+	var d Tensor
+	for b.Loop() {
+		AvgPool2DInto(&d, x, Square(3, 1, 1), true)
+	}
+}
+
+// BenchmarkResizePlanes is patchfeat's bilinear resize of the pooled mixed5
+// layer (17x17) to mixed2's 35x35 grid at batch 8, NCHW, into a reused
+// tensor.
+func BenchmarkResizePlanes(b *testing.B) {
+	r := rand.New(rand.NewPCG(1, 1))
+	x := randTensor(r, 8, 768, 17, 17)
+	var d Tensor
+	for b.Loop() {
+		ResizeBilinearInto(&d, x, 35, 35)
+	}
+}

@@ -95,8 +95,9 @@ func resizePlanes(dst, x *NHWC, ty, tx interp) {
 			for sy := range x.H {
 				src := x.Data[(n*x.H+sy)*x.W:][:x.W]
 				o := rows[sy*w:][:w]
+				i0, i1, l0, l1 := tx.i0[:w], tx.i1[:w], tx.l0[:w], tx.l1[:w]
 				for ox := range o {
-					o[ox] = tx.l0[ox]*src[tx.i0[ox]] + tx.l1[ox]*src[tx.i1[ox]]
+					o[ox] = l0[ox]*src[i0[ox]] + l1[ox]*src[i1[ox]]
 				}
 			}
 			for oy := range h {
