@@ -18,6 +18,7 @@ import (
 	"image"
 	"image/color"
 	"io"
+	"math/bits"
 )
 
 // RGB is a colour image in planar float32: Pix holds the R plane, then the G plane, then the B plane, each H rows of
@@ -219,12 +220,19 @@ func fromYCbCr(s *image.YCbCr, r, g, bl []float32) {
 	case image.YCbCrSubsampleRatio410:
 		hs, vs = 4, 2
 	}
+	// hs is 1, 2 or 4: for the usual origin at or right of x = 0 the
+	// chroma column sx/hs is a shift, not a division per pixel.
+	shift := uint(bits.TrailingZeros(uint(hs)))
 	for y := 0; y < h; y++ {
 		sy := b.Min.Y + y
 		yRow := s.Y[(sy-b.Min.Y)*s.YStride:]
 		cBase := (sy/vs - b.Min.Y/vs) * s.CStride
 		cb, cr := s.Cb[cBase:], s.Cr[cBase:]
 		out := y * w
+		if b.Min.X >= 0 {
+			ycbcrRow(yRow[:w], cb, cr, b.Min.X, shift, r[out:out+w], g[out:out+w], bl[out:out+w])
+			continue
+		}
 		for x := 0; x < w; x++ {
 			sx := b.Min.X + x
 			ci := sx/hs - b.Min.X/hs
@@ -236,6 +244,25 @@ func fromYCbCr(s *image.YCbCr, r, g, bl []float32) {
 			bb := yy + 116130*cb1
 			r[out+x], g[out+x], bl[out+x] = lut8[clip16(rr)], lut8[clip16(gg)], lut8[clip16(bb)]
 		}
+	}
+}
+
+// ycbcrRow converts one row of fromYCbCr: luma row yRow, chroma rows cb and
+// cr whose first sample is column minX>>shift, for an image whose left
+// column minX is not negative (so sx/hs == sx>>shift), into r, g and bl
+// (each as long as yRow).
+func ycbcrRow(yRow, cb, cr []uint8, minX int, shift uint, r, g, bl []float32) {
+	c0 := minX >> shift
+	r, g, bl = r[:len(yRow)], g[:len(yRow)], bl[:len(yRow)]
+	for x, yv := range yRow {
+		ci := (minX+x)>>shift - c0
+		// color.YCbCrToRGB, inlined.
+		yy := int32(yv) * 0x10101
+		cb1, cr1 := int32(cb[ci])-128, int32(cr[ci])-128
+		rr := yy + 91881*cr1
+		gg := yy - 22554*cb1 - 46802*cr1
+		bb := yy + 116130*cb1
+		r[x], g[x], bl[x] = lut8[clip16(rr)], lut8[clip16(gg)], lut8[clip16(bb)]
 	}
 }
 

@@ -314,7 +314,7 @@ func BenchmarkLoadJPEG(b *testing.B) {
 }
 
 // TestFromYCbCr checks the row-walking YCbCr conversion against color.YCbCrToRGB through YOffset/COffset, for
-// every subsampling ratio and a rectangle with odd offsets.
+// every subsampling ratio, a rectangle with odd offsets and one left of and above the origin.
 func TestFromYCbCr(t *testing.T) {
 	ratios := []image.YCbCrSubsampleRatio{
 		image.YCbCrSubsampleRatio444, image.YCbCrSubsampleRatio422, image.YCbCrSubsampleRatio420,
@@ -330,7 +330,12 @@ func TestFromYCbCr(t *testing.T) {
 		for i := range full.Cb {
 			full.Cb[i], full.Cr[i] = next(), next()
 		}
-		for _, m := range []*image.YCbCr{full, full.SubImage(image.Rect(3, 5, 22, 16)).(*image.YCbCr)} {
+		neg := image.NewYCbCr(image.Rect(-7, -3, 16, 14), ratio)
+		copy(neg.Y, full.Y)
+		copy(neg.Cb, full.Cb)
+		copy(neg.Cr, full.Cr)
+		for _, m := range []*image.YCbCr{full, full.SubImage(image.Rect(3, 5, 22, 16)).(*image.YCbCr), neg,
+			neg.SubImage(image.Rect(-5, -1, 14, 12)).(*image.YCbCr)} {
 			img := FromImage(m)
 			b := m.Bounds()
 			for y := 0; y < b.Dy(); y++ {
