@@ -111,14 +111,24 @@ func window(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst []flo
 		// Horizontal pass: h rows of cw outputs.
 		for y := 0; y < h; y++ {
 			row := plane[y*w : (y+1)*w]
-			for x := 0; x < cw; x++ {
+			o := tmp[y*cw : (y+1)*cw]
+			for x := range o {
 				s, n := tx.start[x], tx.n[x]
 				ws := tx.w[x*tx.step : x*tx.step+n]
+				if n == 2 { // upsampling: the same two additions, unrolled
+					r := row[s : s+2]
+					var acc float32
+					acc += ws[0] * r[0]
+					acc += ws[1] * r[1]
+					o[x] = acc
+					continue
+				}
+				r := row[s : s+n]
 				var acc float32
 				for k, wt := range ws {
-					acc += wt * row[s+k]
+					acc += wt * r[k]
 				}
-				tmp[y*cw+x] = acc
+				o[x] = acc
 			}
 		}
 		// Vertical pass, then normalise.
@@ -128,6 +138,20 @@ func window(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst []flo
 			s, n := ty.start[y], ty.n[y]
 			ws := ty.w[y*ty.step : y*ty.step+n]
 			o := out[y*cw : (y+1)*cw]
+			if n == 2 {
+				// Upsampling: the loops below in one pass, same
+				// operations in the same order.
+				w0, w1 := ws[0], ws[1]
+				r0, r1 := tmp[s*cw:(s+1)*cw], tmp[(s+1)*cw:(s+2)*cw]
+				r0, r1 = r0[:len(o)], r1[:len(o)]
+				for x := range o {
+					var v float32
+					v += w0 * r0[x]
+					v += w1 * r1[x]
+					o[x] = (v - mean) * inv
+				}
+				continue
+			}
 			for x := range o {
 				o[x] = 0
 			}

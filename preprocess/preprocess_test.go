@@ -108,3 +108,71 @@ func TestValidate(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// imageByTaps is Image as the plain tap loops (every tap count alike), the
+// reference for Image's unrolled two-tap paths.
+func imageByTaps(img *dataset.RGB, p Params, dst []float32) {
+	pix, w, h := img.Pix, img.W, img.H
+	win := p.Window()
+	c := win.Crop
+	tx := makeTaps(w, win.Resize, win.Left, c)
+	ty := makeTaps(h, win.Resize, win.Top, c)
+	tmp := make([]float32, h*c)
+	for ch := 0; ch < 3; ch++ {
+		plane := pix[ch*w*h : (ch+1)*w*h]
+		for y := 0; y < h; y++ {
+			for x := 0; x < c; x++ {
+				var acc float32
+				for k, wt := range tx.w[x*tx.step : x*tx.step+tx.n[x]] {
+					acc += wt * plane[y*w+tx.start[x]+k]
+				}
+				tmp[y*c+x] = acc
+			}
+		}
+		mean, inv := float32(p.Mean[ch]), float32(1/p.Std[ch])
+		for y := 0; y < c; y++ {
+			for x := 0; x < c; x++ {
+				var o float32
+				for k, wt := range ty.w[y*ty.step : y*ty.step+ty.n[y]] {
+					o += wt * tmp[(ty.start[y]+k)*c+x]
+				}
+				dst[ch*c*c+y*c+x] = (o - mean) * inv
+			}
+		}
+	}
+}
+
+// TestImageMatchesTaps checks Image bit for bit against imageByTaps when
+// upsampling (two taps), downsampling and mixed, with and without a crop.
+func TestImageMatchesTaps(t *testing.T) {
+	for _, sz := range [][4]int{{565, 230, 299, 299}, {37, 23, 64, 56}, {80, 90, 40, 32}, {50, 20, 30, 30}, {7, 9, 9, 9}} {
+		img := dataset.NewRGB(sz[0], sz[1])
+		seed := uint32(sz[0]*131 + sz[1])
+		for i := range img.Pix {
+			seed = seed*1664525 + 1013904223
+			img.Pix[i] = float32(seed>>8) / (1 << 24)
+		}
+		p := imagenet
+		p.Resize, p.Crop = sz[2], sz[3]
+		got, want := make([]float32, 3*sz[3]*sz[3]), make([]float32, 3*sz[3]*sz[3])
+		Image(img, p, got)
+		imageByTaps(img, p, want)
+		for i := range want {
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%v: value %d is %v, want %v", sz, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// BenchmarkImage preprocesses a ball_screw-sized picture (565x230) to
+// inception_v3's 299x299 input.
+func BenchmarkImage(b *testing.B) {
+	img := dataset.NewRGB(565, 230)
+	p := imagenet
+	p.Resize, p.Crop = 299, 299
+	dst := make([]float32, 3*299*299)
+	for b.Loop() {
+		Image(img, p, dst)
+	}
+}
