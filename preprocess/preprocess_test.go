@@ -2,6 +2,7 @@ package preprocess
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"testing"
@@ -109,41 +110,40 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-// imageByTaps is Image as the plain tap loops (every tap count alike), the
-// reference for Image's unrolled two-tap paths.
-func imageByTaps(img *dataset.RGB, p Params, dst []float32) {
+// windowByTaps is window as the plain tap loops (every tap count alike),
+// the reference for its unrolled two-tap paths.
+func windowByTaps(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst []float32) {
 	pix, w, h := img.Pix, img.W, img.H
-	win := p.Window()
-	c := win.Crop
-	tx := makeTaps(w, win.Resize, win.Left, c)
-	ty := makeTaps(h, win.Resize, win.Top, c)
-	tmp := make([]float32, h*c)
-	for ch := 0; ch < 3; ch++ {
-		plane := pix[ch*w*h : (ch+1)*w*h]
+	tx := makeTaps(w, rw, left, cw)
+	ty := makeTaps(h, rh, top, ch)
+	tmp := make([]float32, h*cw)
+	for c := 0; c < 3; c++ {
+		plane := pix[c*w*h : (c+1)*w*h]
 		for y := 0; y < h; y++ {
-			for x := 0; x < c; x++ {
+			for x := 0; x < cw; x++ {
 				var acc float32
 				for k, wt := range tx.w[x*tx.step : x*tx.step+tx.n[x]] {
 					acc += wt * plane[y*w+tx.start[x]+k]
 				}
-				tmp[y*c+x] = acc
+				tmp[y*cw+x] = acc
 			}
 		}
-		mean, inv := float32(p.Mean[ch]), float32(1/p.Std[ch])
-		for y := 0; y < c; y++ {
-			for x := 0; x < c; x++ {
+		mean, inv := float32(p.Mean[c]), float32(1/p.Std[c])
+		for y := 0; y < ch; y++ {
+			for x := 0; x < cw; x++ {
 				var o float32
 				for k, wt := range ty.w[y*ty.step : y*ty.step+ty.n[y]] {
-					o += wt * tmp[(ty.start[y]+k)*c+x]
+					o += wt * tmp[(ty.start[y]+k)*cw+x]
 				}
-				dst[ch*c*c+y*c+x] = (o - mean) * inv
+				dst[c*cw*ch+y*cw+x] = (o - mean) * inv
 			}
 		}
 	}
 }
 
-// TestImageMatchesTaps checks Image bit for bit against imageByTaps when
-// upsampling (two taps), downsampling and mixed, with and without a crop.
+// TestImageMatchesTaps checks Image and Resized bit for bit against
+// windowByTaps when upsampling (two taps), downsampling and mixed, with and
+// without a crop.
 func TestImageMatchesTaps(t *testing.T) {
 	for _, sz := range [][4]int{{565, 230, 299, 299}, {37, 23, 64, 56}, {80, 90, 40, 32}, {50, 20, 30, 30}, {7, 9, 9, 9}} {
 		img := dataset.NewRGB(sz[0], sz[1])
@@ -154,13 +154,24 @@ func TestImageMatchesTaps(t *testing.T) {
 		}
 		p := imagenet
 		p.Resize, p.Crop = sz[2], sz[3]
+		win := p.Window()
 		got, want := make([]float32, 3*sz[3]*sz[3]), make([]float32, 3*sz[3]*sz[3])
 		Image(img, p, got)
-		imageByTaps(img, p, want)
-		for i := range want {
-			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
-				t.Fatalf("%v: value %d is %v, want %v", sz, i, got[i], want[i])
-			}
+		windowByTaps(img, p, win.Resize, win.Resize, win.Left, win.Top, win.Crop, win.Crop, want)
+		sameBits(t, fmt.Sprint(sz, " Image"), got, want)
+		rw, rh := sz[2], sz[3]+3
+		got, want = make([]float32, 3*rw*rh), make([]float32, 3*rw*rh)
+		Resized(img, rw, rh, p, got)
+		windowByTaps(img, p, rw, rh, 0, 0, rw, rh, want)
+		sameBits(t, fmt.Sprint(sz, " Resized"), got, want)
+	}
+}
+
+func sameBits(t *testing.T, what string, got, want []float32) {
+	t.Helper()
+	for i := range want {
+		if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+			t.Fatalf("%s: value %d is %v, want %v", what, i, got[i], want[i])
 		}
 	}
 }
