@@ -151,10 +151,6 @@ func poolPlanes(dst, x *NHWC, w Window, g Geometry, kind poolKind) {
 			} else {
 				clear(o)
 			}
-			// A 3-column, stride-1 sum of two or three rows adds each
-			// inner window's cells in one pass (sum3Rows), in the order
-			// of the loop below: row by row, column by column.
-			fused := kind != poolMax && sw == 1 && w.KW == 3 && (y1-y0 == 2 || y1-y0 == 3)
 			for y := y0; y < y1; y++ {
 				row := x.Data[(n*x.H+y)*x.W:][:x.W]
 				for ox := 0; ox < len(o); ox++ {
@@ -174,7 +170,9 @@ func poolPlanes(dst, x *NHWC, w Window, g Geometry, kind poolKind) {
 					}
 				}
 				in := o[lo:hi]
-				if fused {
+				if kind != poolMax && sw == 1 && w.KW == 3 && len(in) > 0 {
+					// The three passes below in one.
+					add3(in, row[lo-g.PadLeft:][:len(in)+2])
 					continue
 				}
 				for k := 0; k < w.KW && len(in) > 0; k++ {
@@ -197,16 +195,6 @@ func poolPlanes(dst, x *NHWC, w Window, g Geometry, kind poolKind) {
 							in[i] += row[off+i*sw]
 						}
 					}
-				}
-			}
-			if fused && hi > lo {
-				off := lo - g.PadLeft
-				rows := x.Data[(n*x.H+y0)*x.W:]
-				a, b := rows[off:][:hi-lo+2], rows[x.W+off:][:hi-lo+2]
-				if y1-y0 == 3 {
-					sum3Rows(o[lo:hi], a, b, rows[2*x.W+off:][:hi-lo+2])
-				} else {
-					sum2Rows(o[lo:hi], a, b)
 				}
 			}
 			if kind == poolMax {
@@ -280,43 +268,17 @@ func MaxPool2DInto(dst, x *Tensor, w Window) *Tensor {
 	return fromPlanes(dst, x.N, x.C, &d)
 }
 
-// sum3Rows sets o[i] to the sum of the 3x3 cells a[i:i+3], b[i:i+3] and
-// c[i:i+3], added to zero one at a time row by row, left to right: the order
-// of poolPlanes' general loop, so the sums are bit-identical to it. a, b and c
-// hold len(o)+2 values.
-func sum3Rows(o, a, b, c []float32) {
+// add3 adds r[i], r[i+1] and r[i+2] to each o[i], one at a time: the
+// three column passes of poolPlanes' 3-wide, stride-1 sums in one, with the
+// same additions in the same order. r holds len(o)+2 values.
+func add3(o, r []float32) {
 	n := len(o)
-	a0, a1, a2 := a[:n], a[1:n+1], a[2:n+2]
-	b0, b1, b2 := b[:n], b[1:n+1], b[2:n+2]
-	c0, c1, c2 := c[:n], c[1:n+1], c[2:n+2]
+	r0, r1, r2 := r[:n], r[1:n+1], r[2:n+2]
 	for i := range o {
-		s := float32(0)
-		s += a0[i]
-		s += a1[i]
-		s += a2[i]
-		s += b0[i]
-		s += b1[i]
-		s += b2[i]
-		s += c0[i]
-		s += c1[i]
-		s += c2[i]
-		o[i] = s
-	}
-}
-
-// sum2Rows is sum3Rows for a window cut to two rows by the map's edge.
-func sum2Rows(o, a, b []float32) {
-	n := len(o)
-	a0, a1, a2 := a[:n], a[1:n+1], a[2:n+2]
-	b0, b1, b2 := b[:n], b[1:n+1], b[2:n+2]
-	for i := range o {
-		s := float32(0)
-		s += a0[i]
-		s += a1[i]
-		s += a2[i]
-		s += b0[i]
-		s += b1[i]
-		s += b2[i]
+		s := o[i]
+		s += r0[i]
+		s += r1[i]
+		s += r2[i]
 		o[i] = s
 	}
 }
