@@ -100,18 +100,7 @@ func TestCalibrateModes(t *testing.T) {
 		t.Fatalf("calibration %+v", c)
 	}
 	// Independently: each held-out grid divided by the mean of the others.
-	want := math.Inf(-1)
-	for i, g := range grids {
-		for j, v := range g {
-			var sum float64
-			for k, o := range grids {
-				if k != i {
-					sum += float64(o[j])
-				}
-			}
-			want = math.Max(want, float64(v)/(sum/float64(len(grids)-1)))
-		}
-	}
+	want := looMax(grids)
 	if math.Abs(c.ImageThreshold-want) > 1e-5*want {
 		t.Errorf("image threshold %g, want %g", c.ImageThreshold, want)
 	}
