@@ -195,13 +195,7 @@ func TestSyntheticSet(t *testing.T) {
 // images are the raw grids prediction gives, and the painted copies' grids
 // differ from them.
 func TestScoreValidationMatchesPrediction(t *testing.T) {
-	cat := setup(t)
-	o := tinyOptions()
-	o.Holdout = 0.25
-	d, err := Train(context.Background(), cat.Train, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat, d := trainTiny(t)
 	paths := cat.Train[:4]
 	var imgs []*dataset.RGB
 	for _, p := range paths {
@@ -230,13 +224,7 @@ func TestScoreValidationMatchesPrediction(t *testing.T) {
 // again (crd calibrate, crd merge) keeps the map's and the image score's
 // normalisations its selection picked, unless the options fix one.
 func TestRecalibrateKeepsBothNormalisations(t *testing.T) {
-	cat := setup(t)
-	o := tinyOptions()
-	o.Holdout = 0.25
-	d, err := Train(context.Background(), cat.Train, o)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cat, d := trainTiny(t)
 	d.Selection = &Selection{Norm: string(NormOff), ImageNorm: string(NormShrunk)}
 	if err := d.Calibrate(context.Background(), cat.Train[:4], DefaultTrainOptions()); err != nil {
 		t.Fatal(err)
@@ -253,4 +241,18 @@ func TestRecalibrateKeepsBothNormalisations(t *testing.T) {
 	if c := d.Calibration; c.PositionMean == nil || c.ImageNorm != "" {
 		t.Errorf("--norm on: map means %v, image norm %q", c.PositionMean != nil, c.ImageNorm)
 	}
+}
+
+// trainTiny trains the tiny test model with a quarter of the images held
+// out (too few to choose settings on: the default candidate is kept).
+func trainTiny(t *testing.T) (*dataset.Category, *Detector) {
+	t.Helper()
+	cat := setup(t)
+	o := tinyOptions()
+	o.Holdout = 0.25
+	d, err := Train(context.Background(), cat.Train, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cat, d
 }
