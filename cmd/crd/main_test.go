@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/synth"
 )
 
@@ -157,6 +158,19 @@ func TestEndToEnd(t *testing.T) {
 	code, stdout, _ = capture(t, "info", merged)
 	if code != 0 || !strings.Contains(stdout, `"grid": "11x11"`) || strings.Contains(stdout, "position_mean") {
 		t.Fatalf("info of calibrated model: %s", stdout)
+	}
+	// An image score normalised apart from the map is summarised too.
+	md, err := detector.Load(merged)
+	if err != nil {
+		t.Fatal(err)
+	}
+	md.Calibration.ImageNorm, md.Calibration.ImagePositionMean = detector.NormShrunk, detector.Shrink(md.Calibration.PositionMean)
+	if err := md.Save(merged, true); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ = capture(t, "info", merged)
+	if code != 0 || !strings.Contains(stdout, `"image_position_norm"`) || strings.Contains(stdout, "position_mean") || !strings.Contains(stdout, "image score: divided") {
+		t.Fatalf("info of a model with an image score normalisation: %s", stdout)
 	}
 	// bench: one kNN row besides CRD, calibrated on 2 held-out images.
 	code, stdout, stderr = capture(t, "bench", "--data", data, "--size", "107", "--coresets", "1", "--holdout", "0.2",

@@ -199,11 +199,17 @@ func runInfo(ctx context.Context, args []string) error {
 		Max  float32 `json:"max"`
 	}
 	summary := d.CalibrationSummary()
-	var pn *posNorm
-	if c := &d.Calibration; len(c.PositionMean) > 0 {
-		pn = &posNorm{fmt.Sprintf("%dx%d", c.GridH, c.GridW), slices.Min(c.PositionMean), slices.Max(c.PositionMean)}
-		c.PositionMean = nil
+	summarise := func(m *[]float32) *posNorm {
+		if len(*m) == 0 {
+			return nil
+		}
+		c := d.Calibration
+		pn := &posNorm{fmt.Sprintf("%dx%d", c.GridH, c.GridW), slices.Min(*m), slices.Max(*m)}
+		*m = nil
+		return pn
 	}
+	pn := summarise(&d.Calibration.PositionMean)
+	ipn := summarise(&d.Calibration.ImagePositionMean)
 	h, err := d.MarshalHeader()
 	if err != nil {
 		return err
@@ -215,8 +221,9 @@ func runInfo(ctx context.Context, args []string) error {
 		Input        string          `json:"input"`
 		Header       json.RawMessage `json:"header"`
 		PositionNorm *posNorm        `json:"position_norm,omitempty"`
+		ImageNorm    *posNorm        `json:"image_position_norm,omitempty"`
 		Arrays       []arr           `json:"arrays"`
-	}{summary, d.InputSummary(), h, pn, arrays})
+	}{summary, d.InputSummary(), h, pn, ipn, arrays})
 }
 
 func runBackbone(ctx context.Context, args []string) error {
