@@ -261,13 +261,17 @@ func MaskPNG(path string, m *dataset.Mask) error {
 // Opaque *image.RGBA and *image.Gray pictures go through crd's own PNG writer (see pngenc.go: fixed filters and
 // fast compression, the same pixels as image/png), anything else through image/png at BestSpeed.
 func WritePNG(path string, img image.Image) error {
+	return writeAtomic(path, func(w io.Writer) error { return EncodePNG(w, img) })
+}
+
+// EncodePNG encodes img as PNG to w as WritePNG does: opaque *image.RGBA and *image.Gray pictures through crd's own
+// PNG writer, anything else through image/png at BestSpeed.
+func EncodePNG(w io.Writer, img image.Image) error {
+	if ok, err := encodeFastPNG(w, img); ok || err != nil {
+		return err
+	}
 	enc := png.Encoder{CompressionLevel: png.BestSpeed}
-	return writeAtomic(path, func(w io.Writer) error {
-		if ok, err := encodeFastPNG(w, img); ok || err != nil {
-			return err
-		}
-		return enc.Encode(w, img)
-	})
+	return enc.Encode(w, img)
 }
 
 // writePNGRows is WritePNG for a picture given row by row (see encodePNGRows).

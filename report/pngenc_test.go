@@ -3,6 +3,7 @@ package report
 import (
 	"bytes"
 	"image"
+	"image/color"
 	"image/draw"
 	"image/png"
 	"math/rand/v2"
@@ -156,4 +157,41 @@ func decodeFile(t *testing.T, path string) image.Image {
 		t.Fatal(err)
 	}
 	return img
+}
+
+// TestEncodePNGDecodesToTheSamePixels: EncodePNG's output decodes, through
+// image/png, to the pixels of the picture given, on its own writer's path
+// (opaque RGBA, grey) and on image/png's (a translucent NRGBA).
+func TestEncodePNGDecodesToTheSamePixels(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	rgba := image.NewRGBA(image.Rect(0, 0, 13, 7))
+	grey := image.NewGray(image.Rect(0, 0, 13, 7))
+	nrgba := image.NewNRGBA(image.Rect(0, 0, 13, 7))
+	for i := range rgba.Pix {
+		rgba.Pix[i] = uint8(r.IntN(256))
+		nrgba.Pix[i] = uint8(r.IntN(256))
+		if i%4 == 3 {
+			rgba.Pix[i] = 255
+		}
+	}
+	for i := range grey.Pix {
+		grey.Pix[i] = uint8(r.IntN(256))
+	}
+	for _, img := range []image.Image{rgba, grey, nrgba} {
+		var b bytes.Buffer
+		if err := EncodePNG(&b, img); err != nil {
+			t.Fatal(err)
+		}
+		got, err := png.Decode(&b)
+		if err != nil {
+			t.Fatalf("%T: %v", img, err)
+		}
+		for y := 0; y < 7; y++ {
+			for x := 0; x < 13; x++ {
+				if g, w := color.NRGBAModel.Convert(got.At(x, y)), color.NRGBAModel.Convert(img.At(x, y)); g != w {
+					t.Fatalf("%T: pixel (%d, %d) is %v, want %v", img, x, y, g, w)
+				}
+			}
+		}
+	}
 }

@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"log/slog"
 	"mime"
@@ -21,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/report"
 )
 
 // httpError is an error with the HTTP status it is answered with.
@@ -288,7 +288,7 @@ func decodeImage(data []byte, lim dataset.Limits) (*dataset.RGB, error) {
 
 func pngDataURL(img image.Image) (string, error) {
 	var b bytes.Buffer
-	if err := png.Encode(&b, img); err != nil {
+	if err := report.EncodePNG(&b, img); err != nil {
 		return "", err
 	}
 	return "data:image/png;base64," + base64.StdEncoding.EncodeToString(b.Bytes()), nil

@@ -8,13 +8,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/report"
 )
 
 // WatchOptions configure Server.Watch.
@@ -322,7 +322,7 @@ func writePNGAtomic(path string, v *verdict) error {
 	if err != nil {
 		return fmt.Errorf("watch: %w", err)
 	}
-	err = png.Encode(f, v.heatmap())
+	err = report.EncodePNG(f, v.heatmap())
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
