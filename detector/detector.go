@@ -12,7 +12,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"math"
 	"slices"
 	"strconv"
 	"sync"
@@ -250,15 +249,16 @@ func (d *Detector) FromGrid(grid []float32, gh, gw int) *Result {
 
 // fromGrid is FromGrid with the calibration given: nil scores raw.
 func (d *Detector) fromGrid(grid []float32, gh, gw int, cal *Calibration) *Result {
-	score := math.NaN()
-	if cal != nil && cal.ImageNorm != "" {
-		score = imageScore(grid, gh, gw, *cal)
+	r := &Result{Grid: anomalymap.Map{Pix: grid, W: gw, H: gh}}
+	ownImageNorm := cal != nil && cal.ImageNorm != ""
+	if ownImageNorm {
+		// From the raw grid, before the map's normalisation below.
+		r.Score = imageScore(grid, gh, gw, *cal)
 	}
 	if cal != nil {
 		normalizePositions(grid, gh, gw, *cal)
 	}
-	r := &Result{Grid: anomalymap.Map{Pix: grid, W: gw, H: gh}, Score: score}
-	if math.IsNaN(score) {
+	if !ownImageNorm {
 		r.Score = float64(slices.Max(grid))
 	}
 	r.Map = d.anomalyMap(r.Grid)

@@ -71,9 +71,6 @@ func (v *Validator) Add(score float64, m []float32, mask []bool) {
 		}
 	}
 	v.seen += len(m)
-	if defect && def == nil {
-		def = []float32{}
-	}
 	v.defect = append(v.defect, def)
 }
 
