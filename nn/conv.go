@@ -30,6 +30,8 @@ type Conv2D struct {
 	Bias []float32
 	// ReLU applies max(0, .) to the output (after any residual add).
 	ReLU bool
+
+	bf16 *bf16Weights // set by SetPrecision(BF16)
 }
 
 // NewConv2D returns a convolution with zero weights and bias.
@@ -168,6 +170,10 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		ws = new(Workspace)
 	}
 	direct := c.KH == 1 && c.KW == 1 && c.StrideH == 1 && c.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
+	if c.bf16 != nil {
+		c.runBF16(dst, c0, x, res, g, direct, ws, kern)
+		return
+	}
 	if kern.UsesAVX512(kernels.Conv) {
 		c.runBlocks(dst, c0, x, res, g, direct, ws)
 		return

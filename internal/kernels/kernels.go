@@ -38,8 +38,14 @@ const (
 	// Pool is nn's max and average pooling of NHWC maps: avx512.PoolRows,
 	// else nn's loops in Go.
 	Pool
+	// ConvBF16 is the matrix product of nn's convolutions set to bf16
+	// precision: avx512.PackedBF16 (vdpbf16ps) on a CPU with AVX512_BF16,
+	// else an emulation that rounds both operands to bf16 and runs the
+	// Conv path (the same products, summed in another order).
+	ConvBF16
 
-	// All is every operation.
+	// All is every float32 operation (not ConvBF16, which needs more than
+	// AVX-512F: see AVX512BF16Supported).
 	All = Gram | Score | Conv | Nearest | Pool
 )
 
@@ -66,6 +72,9 @@ func detect() Set {
 			s.avx512 |= Nearest
 		}
 	}
+	if avx512.BF16Supported() {
+		s.avx512 |= ConvBF16
+	}
 	return s
 }
 
@@ -76,17 +85,25 @@ func Detected() Set { return detected }
 func BLAS() Set { return Set{forced: true} }
 
 // AVX512 is the Set that runs ops on the AVX-512 kernels and the others on
-// BLAS. It panics unless avx512.Supported.
+// BLAS (ConvBF16 not in ops: emulated). It panics unless avx512.Supported,
+// and for ops with ConvBF16 unless AVX512BF16Supported.
 func AVX512(ops Op) Set {
 	if !avx512.Supported() {
 		panic("kernels: AVX512: the AVX-512 kernels do not run here")
 	}
-	return Set{forced: true, avx512: ops & All}
+	if ops&ConvBF16 != 0 && !avx512.BF16Supported() {
+		panic("kernels: AVX512: the AVX512_BF16 kernel does not run here")
+	}
+	return Set{forced: true, avx512: ops & (All | ConvBF16)}
 }
 
 // AVX512Supported reports whether the AVX-512 kernels can run here, so
 // whether AVX512 may be called.
 func AVX512Supported() bool { return avx512.Supported() }
+
+// AVX512BF16Supported reports whether the bf16 kernel can run here, so
+// whether AVX512 may be called with ConvBF16.
+func AVX512BF16Supported() bool { return avx512.BF16Supported() }
 
 // UsesAVX512 reports whether s runs op (every operation in it) on the
 // AVX-512 kernels.
@@ -98,7 +115,8 @@ func (s Set) UsesAVX512(op Op) bool {
 }
 
 // String lists the operations s runs on the AVX-512 kernels, e.g.
-// "avx512: gram score conv pool; blas: nearest".
+// "avx512: gram score conv pool conv-bf16; blas: nearest" (ConvBF16 off
+// the kernel: "emulated: conv-bf16").
 func (s Set) String() string {
 	var on, off []string
 	for _, o := range []struct {
@@ -112,11 +130,17 @@ func (s Set) String() string {
 		}
 	}
 	var parts []string
+	if s.UsesAVX512(ConvBF16) {
+		on = append(on, "conv-bf16")
+	}
 	if len(on) > 0 {
 		parts = append(parts, "avx512: "+strings.Join(on, " "))
 	}
 	if len(off) > 0 {
 		parts = append(parts, "blas: "+strings.Join(off, " "))
+	}
+	if !s.UsesAVX512(ConvBF16) {
+		parts = append(parts, "emulated: conv-bf16")
 	}
 	return strings.Join(parts, "; ")
 }

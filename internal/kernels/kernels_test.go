@@ -45,7 +45,41 @@ func TestChoice(t *testing.T) {
 	if !s.UsesAVX512(Gram) || !s.UsesAVX512(Conv) || s.UsesAVX512(Score) || s.UsesAVX512(Nearest) || s.UsesAVX512(Gram|Score) {
 		t.Errorf("AVX512(Gram|Conv) = %v", s)
 	}
-	if got, want := s.String(), "avx512: gram conv; blas: score nearest pool"; got != want {
+	if got, want := s.String(), "avx512: gram conv; blas: score nearest pool; emulated: conv-bf16"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+// TestChoiceBF16: Detected runs ConvBF16 on the kernel exactly where it
+// runs; AVX512 with ConvBF16 runs it there and panics elsewhere; All and
+// BLAS leave it emulated.
+func TestChoiceBF16(t *testing.T) {
+	t.Parallel()
+	on := avx512.BF16Supported()
+	if Detected().UsesAVX512(ConvBF16) != on || (Set{}).UsesAVX512(ConvBF16) != on {
+		t.Errorf("Detected: ConvBF16 on the kernel = %v, bf16 kernel supported = %v", !on, on)
+	}
+	if BLAS().UsesAVX512(ConvBF16) {
+		t.Error("BLAS() runs ConvBF16 on the kernel")
+	}
+	if !avx512.Supported() {
+		return
+	}
+	if AVX512(All).UsesAVX512(ConvBF16) {
+		t.Error("AVX512(All) runs ConvBF16 on the kernel")
+	}
+	if !on {
+		defer func() {
+			if recover() == nil {
+				t.Error("AVX512(ConvBF16) did not panic where the bf16 kernel does not run")
+			}
+		}()
+	}
+	s := AVX512(Conv | ConvBF16)
+	if !s.UsesAVX512(ConvBF16) || !s.UsesAVX512(Conv) || s.UsesAVX512(Pool) {
+		t.Errorf("AVX512(Conv|ConvBF16) = %v", s)
+	}
+	if got, want := s.String(), "avx512: conv conv-bf16; blas: gram score nearest pool"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
