@@ -52,6 +52,10 @@ type Detector struct {
 	// to the input square; nil for a squashed model. A tiled model's
 	// method counts tiles as images (Method.Counts).
 	Tiling *tile.Spec
+	// Precision is the arithmetic of the backbone's convolutions, chosen
+	// at training (nn.Float32, the zero value, or nn.BF16); the features
+	// are computed with it whenever the model runs.
+	Precision nn.Precision
 	// Calibration holds the thresholds and normalisation fitted on held-out
 	// normal images.
 	Calibration Calibration
@@ -113,7 +117,7 @@ func (d *Detector) Raw() *Detector {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return &Detector{Method: d.Method, Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess, Tiling: d.Tiling,
-		Calibration: Calibration{ImageMethod: Uncalibrated}, Created: d.Created, Tool: d.Tool, ext: d.ext}
+		Precision: d.Precision, Calibration: Calibration{ImageMethod: Uncalibrated}, Created: d.Created, Tool: d.Tool, ext: d.ext}
 }
 
 // Updatable reports whether the model kept the training statistics that
@@ -172,6 +176,9 @@ func (d *Detector) extractor() (*Extractor, error) {
 		e, err := NewExtractor(d.Backbone, d.Preprocess)
 		if err == nil {
 			err = e.SetTiling(d.Tiling)
+		}
+		if err == nil {
+			err = e.SetPrecision(d.Precision)
 		}
 		if err != nil {
 			return nil, err
@@ -364,6 +371,9 @@ type TrainOptions struct {
 	// overrides Preprocess (TilePreprocess), and its image size, when 0, is
 	// taken from the first readable training image.
 	Tiling *tile.Spec
+	// Precision is the arithmetic of the backbone's convolutions
+	// (nn.Float32 by default); the model keeps it.
+	Precision nn.Precision
 	// Method is "crd" (default) or "knn".
 	Method string
 	// Solve are the CRD settings (lambda, its mode, the score kind).
@@ -481,7 +491,7 @@ func Train(ctx context.Context, paths []string, opts TrainOptions) (*Detector, e
 	if err != nil {
 		return nil, err
 	}
-	d.ext, d.Limits, d.Tiling = ext, opts.Limits, ext.tiling
+	d.ext, d.Limits, d.Tiling, d.Precision = ext, opts.Limits, ext.tiling, opts.Precision
 	if len(held) == 0 {
 		return d, d.Calibrate(ctx, held, opts)
 	}

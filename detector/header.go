@@ -10,6 +10,7 @@ import (
 
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/tile"
 )
@@ -33,6 +34,9 @@ type header struct {
 	// Tiling, when present, is a tiled model's tiling and the image size
 	// its layout is for (see Detector.Tiling); absent for a squashed model.
 	Tiling *tile.Spec `json:"tiling,omitempty"`
+	// Precision, when present, is the backbone's arithmetic ("bf16");
+	// absent for float32, so a float32 model's header is as before.
+	Precision string `json:"precision,omitempty"`
 	// Calibration holds the thresholds and normalisation fitted on held-out
 	// normal images.
 	Calibration Calibration `json:"calibration"`
@@ -85,11 +89,14 @@ type Calibration struct {
 
 // MarshalHeader returns the model-file header that Save writes for d: the
 // header members (method, backbone, layers, preprocess, tiling when set,
-// calibration, created, tool), then the members of the method's Params, as one JSON
-// object.
+// precision when not float32, calibration, created, tool), then the members
+// of the method's Params, as one JSON object.
 func (d *Detector) MarshalHeader() ([]byte, error) {
 	h := header{Method: d.Method.Name(), Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess, Tiling: d.Tiling,
 		Calibration: d.Calibration, Selection: d.Selection, Created: d.Created, Tool: d.Tool}
+	if d.Precision != nn.Float32 {
+		h.Precision = d.Precision.String()
+	}
 	base, err := json.Marshal(&h)
 	if err != nil {
 		return nil, err
@@ -119,6 +126,13 @@ func Decode(f *modelfile.File) (*Detector, error) {
 	if err := h.Preprocess.Validate(); err != nil {
 		return nil, fmt.Errorf("%w: header: %v", modelfile.ErrMalformed, err)
 	}
+	prec := nn.Float32
+	if h.Precision != "" {
+		var err error
+		if prec, err = nn.ParsePrecision(h.Precision); err != nil {
+			return nil, fmt.Errorf("%w: header: %v", modelfile.ErrMalformed, err)
+		}
+	}
 	tiles := 1
 	if h.Tiling != nil {
 		l, err := h.Tiling.Layout()
@@ -138,7 +152,7 @@ func Decode(f *modelfile.File) (*Detector, error) {
 		return nil, err
 	}
 	return &Detector{Method: m, Backbone: h.Backbone, Layers: h.Layers, Preprocess: h.Preprocess, Tiling: h.Tiling,
-		Calibration: h.Calibration, Selection: h.Selection, Created: h.Created, Tool: h.Tool}, nil
+		Precision: prec, Calibration: h.Calibration, Selection: h.Selection, Created: h.Created, Tool: h.Tool}, nil
 }
 
 // checkPositionMean reports a stored normalisation that cannot be used by
@@ -191,8 +205,8 @@ var ErrIncompatible = crd.ErrIncompatible
 // Compatible reports whether detectors a and b compute the same features
 // with the same method, so that their statistics can be merged. It returns
 // nil, or an error wrapping ErrIncompatible that lists every difference:
-// method, backbone, feature layers, preprocessing, tiling and feature
-// dimension.
+// method, backbone, feature layers, preprocessing, tiling, precision and
+// feature dimension.
 // Counts, calibration and provenance may differ; the method's own settings
 // (CRD's lambda and score kind) are checked by crd.MergeModels.
 func Compatible(a, b *Detector) error {
@@ -214,6 +228,9 @@ func Compatible(a, b *Detector) error {
 	}
 	if ta, tb := tilingName(a.Tiling), tilingName(b.Tiling); ta != tb {
 		diff("tiling", ta, tb)
+	}
+	if a.Precision != b.Precision {
+		diff("precision", a.Precision, b.Precision)
 	}
 	if a.Method.Dim() != b.Method.Dim() {
 		diff("feature dimension d", a.Method.Dim(), b.Method.Dim())

@@ -202,6 +202,9 @@ func newTrainExtractor(paths []string, opts *TrainOptions) (*Extractor, error) {
 	if err := ext.SetTiling(spec); err != nil {
 		return nil, err
 	}
+	if err := ext.SetPrecision(opts.Precision); err != nil {
+		return nil, err
+	}
 	ext.Limits = opts.Limits
 	return ext, nil
 }

@@ -91,5 +91,5 @@ func Merge(ds []*Detector) (*Detector, error) {
 	}
 	first := ds[0]
 	return &Detector{Method: m, Backbone: first.Backbone, Layers: slices.Clone(first.Layers), Preprocess: first.Preprocess, Tiling: first.Tiling,
-		Calibration: Calibration{ImageMethod: Uncalibrated}, Created: time.Now().UTC().Format(time.RFC3339), Tool: Tool}, nil
+		Precision: first.Precision, Calibration: Calibration{ImageMethod: Uncalibrated}, Created: time.Now().UTC().Format(time.RFC3339), Tool: Tool}, nil
 }

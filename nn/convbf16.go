@@ -195,3 +195,7 @@ func (c *Conv2D) runBF16Blocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, dire
 	parallel.Run(s.blocks)
 	s.call = bf16Call{} // no references to the caller's maps
 }
+
+// SetKernels makes ws run the convolutions with the kernels of s instead
+// of the detected ones (tests force a path with it).
+func (ws *Workspace) SetKernels(s kernels.Set) { ws.kern = s }

@@ -10,6 +10,7 @@ import (
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/detector"
 	"github.com/crd-ad/crd/internal/atomicfile"
+	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/weights"
 )
 
@@ -24,7 +25,7 @@ func runBench(ctx context.Context, args []string) error {
   crd bench --trunk --profile-layers --batch 1                          # time and GFLOP/s of every step
   crd bench serve -m MODEL --data DIR         # load test of crd serve: see crd bench serve --help
 `)
-	var data, plot, lambdas, coresets, fractions, backboneName, lambdaMode, score string
+	var data, plot, lambdas, coresets, fractions, backboneName, lambdaMode, score, precision string
 	var lambda, holdout float64
 	var maxTrain, size, timing, batch int
 	var asJSON, asMarkdown, quiet, trunk, profileLayers, cachedWeights bool
@@ -50,6 +51,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.BoolVar(&profileLayers, "profile-layers", false, "with --trunk: time every convolution, pooling, concatenation and layout step (median over the rounds)")
 	fs.BoolVar(&cachedWeights, "cached-weights", false, "with --trunk: use the cached weights instead of random ones")
 	fs.IntVar(&rounds, "rounds", 5, "with --trunk: timed forward passes")
+	fs.StringVar(&precision, "precision", "float32", "with --trunk: the convolutions' arithmetic, float32 or bf16")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -67,7 +69,11 @@ func runBench(ctx context.Context, args []string) error {
 		if rounds < 1 {
 			return usagef("--rounds %d: want at least 1", rounds)
 		}
-		b, err := runTrunkBench(ctx, backboneName, size, batch, rounds, !cachedWeights, profileLayers)
+		prec, err := nn.ParsePrecision(precision)
+		if err != nil {
+			return usagef("--precision: %v", err)
+		}
+		b, err := runTrunkBench(ctx, backboneName, size, batch, rounds, !cachedWeights, profileLayers, prec)
 		if err != nil {
 			return err
 		}

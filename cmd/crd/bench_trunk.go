@@ -23,6 +23,8 @@ type trunkBench struct {
 	Size     int    `json:"size"`
 	Batch    int    `json:"batch"`
 	Threads  int    `json:"threads"`
+	// Precision says how the convolutions ran (precisionRuns).
+	Precision string `json:"precision"`
 	// ImagesPerS is each round's rate; Median their median.
 	ImagesPerS []float64 `json:"images_per_s"`
 	Median     float64   `json:"median_images_per_s"`
@@ -41,10 +43,10 @@ func median(v []float64) float64 {
 	return (s[(len(s)-1)/2] + s[len(s)/2]) / 2
 }
 
-// runTrunkBench times the named backbone's trunk: one warm-up pass, then
-// rounds passes on the same random batch. With layers each pass is timed
-// step by step.
-func runTrunkBench(ctx context.Context, name string, size, batch, rounds int, random, layers bool) (*trunkBench, error) {
+// runTrunkBench times the named backbone's trunk in precision prec: one
+// warm-up pass, then rounds passes on the same random batch. With layers
+// each pass is timed step by step.
+func runTrunkBench(ctx context.Context, name string, size, batch, rounds int, random, layers bool, prec nn.Precision) (*trunkBench, error) {
 	info, err := backbone.Lookup(name)
 	if err != nil {
 		return nil, err
@@ -52,13 +54,17 @@ func runTrunkBench(ctx context.Context, name string, size, batch, rounds int, ra
 	if size == 0 {
 		size = info.Preprocess.Crop
 	}
-	res := &trunkBench{Backbone: info.Name, Weights: "random", Size: size, Batch: batch, Threads: runtime.GOMAXPROCS(0)}
+	res := &trunkBench{Backbone: info.Name, Weights: "random", Size: size, Batch: batch, Threads: runtime.GOMAXPROCS(0),
+		Precision: precisionRuns(prec)}
 	var net backbone.Backbone
 	if random {
 		net, err = backbone.NewRandom(info.Name, 1)
 	} else {
 		net, err = backbone.Load(info.Name)
 		res.Weights = "cached"
+	}
+	if err == nil {
+		err = backbone.SetPrecision(net, prec)
 	}
 	if err != nil {
 		return nil, err
@@ -166,8 +172,8 @@ func writeTrunkBench(b *trunkBench, asJSON bool) error {
 		enc.SetIndent("", "  ")
 		return enc.Encode(b)
 	}
-	fmt.Printf("%s @%d batch %d (%s weights, %d threads): %.2f images/s median of %d rounds, %.1f GFLOP/s\n",
-		b.Backbone, b.Size, b.Batch, b.Weights, b.Threads, b.Median, len(b.ImagesPerS), b.GFLOPs)
+	fmt.Printf("%s @%d batch %d (%s weights, %d threads, %s): %.2f images/s median of %d rounds, %.1f GFLOP/s\n",
+		b.Backbone, b.Size, b.Batch, b.Weights, b.Threads, b.Precision, b.Median, len(b.ImagesPerS), b.GFLOPs)
 	if len(b.Layers) > 0 {
 		fmt.Println()
 		printLayers(os.Stdout, b)

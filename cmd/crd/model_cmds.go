@@ -219,11 +219,12 @@ func runInfo(ctx context.Context, args []string) error {
 	return enc.Encode(struct {
 		Summary      string          `json:"summary"`
 		Input        string          `json:"input"`
+		Precision    string          `json:"precision,omitempty"`
 		Header       json.RawMessage `json:"header"`
 		PositionNorm *posNorm        `json:"position_norm,omitempty"`
 		ImageNorm    *posNorm        `json:"image_position_norm,omitempty"`
 		Arrays       []arr           `json:"arrays"`
-	}{summary, d.InputSummary(), h, pn, ipn, arrays})
+	}{summary, d.InputSummary(), bf16Runs(d.Precision), h, pn, ipn, arrays})
 }
 
 func runBackbone(ctx context.Context, args []string) error {

@@ -11,6 +11,7 @@ import (
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/tile"
 )
@@ -18,7 +19,7 @@ import (
 // trainFlags are the flags shared by train and demo.
 type trainFlags struct {
 	backbone, method, lambdaMode, score, threshold, norm string
-	tile, scale                                          string
+	tile, scale, precision                               string
 	lambda, coreset, holdout                             float64
 	size, batch, synthetic                               int
 	maxPixels                                            int64
@@ -33,6 +34,7 @@ func (t *trainFlags) register(fs *flag.FlagSet) {
 	def := detector.DefaultTrainOptions()
 	fs.StringVar(&t.backbone, "backbone", def.Backbone, "backbone: inception_v3, wide_resnet50_2 or resnet18 (see 'crd backbone list')")
 	fs.StringVar(&t.method, "method", "crd", "scorer: crd, or knn for the PatchCore nearest-neighbour baseline")
+	fs.StringVar(&t.precision, "precision", def.Precision.String(), "arithmetic of the backbone's convolutions, kept in the model: float32, or bf16 (inputs and weights rounded to bfloat16, float32 sums; the AVX512_BF16 kernel where the CPU has it, else emulated)")
 	fs.Float64Var(&t.lambda, "lambda", def.Solve.Lambda, "CRD regulariser lambda, read according to --lambda-mode; without this flag training also tries 0.3x and 3x it on synthetic defects and keeps the best")
 	fs.StringVar(&t.lambdaMode, "lambda-mode", string(def.Solve.Mode), "relative (lambda times trace(G)/d) or absolute (the paper's lambda = 5 is --lambda 5 --lambda-mode absolute)")
 	fs.StringVar(&t.score, "score", string(def.Solve.Score), "CRD patch score: residual (the paper's ||M y||^2) or objective (lambda y^T (G + lambda I)^-1 y)")
@@ -66,6 +68,10 @@ func (t *trainFlags) options(p *progress) (detector.TrainOptions, error) {
 	o.Solve = crd.SolveOptions{Lambda: t.lambda, Mode: crd.LambdaMode(t.lambdaMode), Score: crd.ScoreKind(t.score)}
 	if err := o.Solve.Validate(); err != nil {
 		return o, usagef("%v", err)
+	}
+	var err error
+	if o.Precision, err = nn.ParsePrecision(t.precision); err != nil {
+		return o, usagef("--precision: %v", err)
 	}
 	if err := checkFraction("holdout", t.holdout, 0, 1, false); err != nil {
 		return o, err
@@ -247,7 +253,7 @@ func runTrain(ctx context.Context, args []string) error {
 // being extended fixes the backbone, input size, method and CRD settings.
 func resumeConflicts(fs *flag.FlagSet) error {
 	fixed := map[string]bool{"backbone": true, "size": true, "tile": true, "scale": true, "method": true, "lambda": true, "lambda-mode": true,
-		"score": true, "coreset": true}
+		"score": true, "coreset": true, "precision": true}
 	var set []string
 	fs.Visit(func(f *flag.Flag) {
 		if fixed[f.Name] {
