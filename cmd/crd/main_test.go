@@ -44,6 +44,8 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"predict", "x.png"}, 2, "-m MODEL is required"},
 		{[]string{"eval", "-m", "missing.crd", "--data", t.TempDir()}, 1, ""},
 		{[]string{"train", "--data", "x", "-o", "y", "--lambda-mode", "sideways"}, 2, "sideways"},
+		{[]string{"train", "--data", "x", "-o", "y", "--precision", "fp8"}, 2, `--precision: unknown precision "fp8"`},
+		{[]string{"bench", "--trunk", "--precision", "fp8"}, 2, `--precision: unknown precision "fp8"`},
 		{[]string{"backbone", "teleport"}, 2, "unknown backbone subcommand"},
 	}
 	for _, c := range cases {
