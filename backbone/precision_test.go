@@ -103,3 +103,49 @@ func TestSetPrecisionUnsupported(t *testing.T) {
 		t.Errorf("bf16: %v", err)
 	}
 }
+
+// BenchmarkPrecision times the resnet18 and inception_v3 trunks (random
+// weights, batch 1) in float32, in bf16 on the bf16 kernel where it runs,
+// and in bf16 emulated on the float32 AVX-512 kernel (operands rounded):
+// the three ways kernels can run a model's convolutions here. Compare the
+// lines of one run.
+func BenchmarkPrecision(b *testing.B) {
+	type way struct {
+		name string
+		prec nn.Precision
+		set  kernels.Set
+	}
+	ways := []way{{"float32", nn.Float32, kernels.Set{}}}
+	if kernels.AVX512BF16Supported() {
+		ways = append(ways, way{"bf16-kernel", nn.BF16, kernels.AVX512(kernels.All | kernels.ConvBF16)})
+	}
+	if kernels.AVX512Supported() {
+		ways = append(ways, way{"bf16-emulated", nn.BF16, kernels.AVX512(kernels.All)})
+	}
+	for _, name := range []string{"resnet18", "inception_v3"} {
+		net, err := NewRandom(name, 1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		info := net.Info()
+		x := fixtureInput(1, info.Preprocess.Crop, info.Preprocess.Crop)
+		for _, w := range ways {
+			b.Run(name+"/"+w.name, func(b *testing.B) {
+				SetPrecision(net, w.prec)
+				switch n := net.(type) {
+				case *resNet:
+					n.ws.SetKernels(w.set)
+				case *inception:
+					n.ws.SetKernels(w.set)
+				}
+				if _, err := net.Forward(x); err != nil { // pack the weights
+					b.Fatal(err)
+				}
+				for b.Loop() {
+					net.Forward(x)
+				}
+				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
+			})
+		}
+	}
+}
