@@ -37,6 +37,21 @@ static void btile(const int32_t *a, long lda, const int32_t *b, long kc2, float 
 	BST(0) BST(1) BST(2) BST(3) BST(4) BST(5) BST(6) BST(7) BST(8) BST(9) BST(10) BST(11)
 }
 
+// btail copies the last part (< BMR) rows of a block of A (src, row stride
+// lda pairs, kc2 pairs from each) into ab as BMR x kc2 pairs, zero padded,
+// so that the kernel never reads past A's last row.
+static const int32_t *btail(const int32_t *src, long lda, int part, int kc2, int32_t *ab) {
+	for (int r = 0; r < BMR; r++) {
+		if (r < part) memcpy(ab + (size_t)r * kc2, src + (size_t)r * lda, (size_t)kc2 * 4);
+		else memset(ab + (size_t)r * kc2, 0, (size_t)kc2 * 4);
+	}
+	return ab;
+}
+
+// For each part of BKC2 pairs and each block of BMC rows of A, the tiles
+// run panel by panel: a panel's part (16 KB) stays in L1 while the block's
+// part of A streams past it. A is read in place but for a last, partial
+// tile of rows (btail).
 __attribute__((target("avx512f,avx512bw,avx512bf16")))
 void crd_bf16_gemm(int m, int n, int k2, const uint16_t *A, long lda, const uint16_t *pb, int beta1, float *C,
                    long ldc, uint16_t *abuf) {
@@ -48,30 +63,17 @@ void crd_bf16_gemm(int m, int n, int k2, const uint16_t *A, long lda, const uint
 		const int32_t *bbuf = (const int32_t *)pb + (size_t)pc * panels * BNR;
 		int load = pc > 0 || beta1;
 		for (int ic = 0; ic < m; ic += BMC) {
-			int mc = m - ic < BMC ? m - ic : BMC;
-			int tiles = (mc + BMR - 1) / BMR;
-			// A last, partial tile of rows is copied into abuf (BMR x kc2
-			// pairs, zero padded) so that the kernel never reads past A.
-			int part = mc % BMR;
-			int32_t *ab = (int32_t *)abuf;
-			if (part) {
-				const int32_t *src = a32 + (size_t)(ic + mc - part) * la2 + pc;
-				for (int r = 0; r < BMR; r++) {
-					if (r < part) memcpy(ab + (size_t)r * kc2, src + (size_t)r * la2, (size_t)kc2 * 4);
-					else memset(ab + (size_t)r * kc2, 0, (size_t)kc2 * 4);
-				}
-			}
+			int mc = m - ic < BMC ? m - ic : BMC, full = mc / BMR, part = mc % BMR;
+			const int32_t *a0 = a32 + (size_t)ic * la2 + pc;
+			const int32_t *tail = part ? btail(a0 + (size_t)full * BMR * la2, la2, part, kc2, (int32_t *)abuf) : 0;
 			for (int q = 0; q < panels; q++) {
-				int j0 = q * BNR, cols = n - j0 < BNR ? n - j0 : BNR;
-				__mmask16 m0 = bmask16(cols), m1 = bmask16(cols - 16);
-				for (int t = 0; t < tiles; t++) {
-					int rows = mc - t * BMR < BMR ? mc - t * BMR : BMR;
-					const int32_t *at = a32 + (size_t)(ic + t * BMR) * la2 + pc;
-					long la = la2;
-					if (rows < BMR) at = ab, la = kc2;
-					btile(at, la, bbuf + (size_t)q * kc2 * BNR, kc2, C + (size_t)(ic + t * BMR) * ldc + j0, ldc,
-					      rows, m0, m1, load);
-				}
+				int j0 = q * BNR;
+				__mmask16 m0 = bmask16(n - j0), m1 = bmask16(n - j0 - 16);
+				const int32_t *bq = bbuf + (size_t)q * kc2 * BNR;
+				float *cq = C + (size_t)ic * ldc + j0;
+				for (int t = 0; t < full; t++)
+					btile(a0 + (size_t)t * BMR * la2, la2, bq, kc2, cq + (size_t)t * BMR * ldc, ldc, BMR, m0, m1, load);
+				if (part) btile(tail, kc2, bq, kc2, cq + (size_t)full * BMR * ldc, ldc, part, m0, m1, load);
 			}
 		}
 	}

@@ -1,6 +1,7 @@
 package avx512
 
 import (
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -104,41 +105,35 @@ func TestBF16Gemm(t *testing.T) {
 			lds, ldb, ldc := k+3, n+5, n+2
 			kp := (k + 1) &^ 1
 			lda := kp + 4
-			a := make([]float32, m*lds)
-			b := make([]float32, max(k, 1)*ldb)
-			c := make([]float32, m*ldc)
-			for _, s := range [][]float32{a, b, c} {
-				for i := range s {
-					s[i] = float32(r.NormFloat64())
+			a, b, c := normals(r, m*lds), normals(r, max(k, 1)*ldb), normals(r, m*ldc)
+			c0 := append([]float32(nil), c...)
+			// The reference on the rounded operands, and the sum of the
+			// magnitudes of its terms for the tolerance.
+			want, mag := make([]float64, m*n), make([]float64, m*n)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					if beta1 {
+						want[i*n+j], mag[i*n+j] = float64(c0[i*ldc+j]), math.Abs(float64(c0[i*ldc+j]))
+					}
+					for p := 0; p < k; p++ {
+						x := float64(RoundBF16(a[i*lds+p])) * float64(RoundBF16(b[p*ldb+j]))
+						want[i*n+j] += x
+						mag[i*n+j] += math.Abs(x)
+					}
 				}
 			}
-			c0 := append([]float32(nil), c...)
 			ah := make([]uint16, max(m*lda, 1))
 			BF16Rows(m, k, a, lds, ah, lda)
 			var pb PackedBF16
 			pb.Pack(k, n, b, ldb)
 			pb.MulRows(m, ah, lda, beta1, c, ldc, scratch)
-			for i := 0; i < m; i++ {
-				for j := 0; j < ldc; j++ {
-					if j >= n {
-						if c[i*ldc+j] != c0[i*ldc+j] {
-							t.Fatalf("%v beta1=%v: C[%d,%d] outside the product changed", sz, beta1, i, j)
-						}
-						continue
-					}
-					var want, mag float64
-					if beta1 {
-						want = float64(c0[i*ldc+j])
-						mag = math.Abs(want)
-					}
-					for p := 0; p < k; p++ {
-						x := float64(RoundBF16(a[i*lds+p])) * float64(RoundBF16(b[p*ldb+j]))
-						want += x
-						mag += math.Abs(x)
-					}
-					if d := math.Abs(float64(c[i*ldc+j]) - want); d > 1e-5*mag+1e-30 {
-						t.Fatalf("%v beta1=%v: C[%d,%d] = %g, want %g (bf16 operands)", sz, beta1, i, j, c[i*ldc+j], want)
-					}
+			for e := range c {
+				i, j := e/ldc, e%ldc
+				switch {
+				case j >= n && c[e] != c0[e]:
+					t.Fatalf("%v beta1=%v: C[%d,%d] outside the product changed", sz, beta1, i, j)
+				case j < n && math.Abs(float64(c[e])-want[i*n+j]) > 1e-5*mag[i*n+j]+1e-30:
+					t.Fatalf("%v beta1=%v: C[%d,%d] = %g, want %g (bf16 operands)", sz, beta1, i, j, c[e], want[i*n+j])
 				}
 			}
 		}
@@ -149,52 +144,56 @@ func TestBF16Gemm(t *testing.T) {
 // (MulRows) on convolution shapes: blocks of 384 pixels of im2col rows
 // times the weights (wide_resnet50_2's layer1 3x3 conv, layer3's, and
 // inception_v3's 3x3 conv of mixed5). The bf16 time includes converting
-// the block's rows to bf16. Compare the float32 and bf16 lines of one run.
+// the block's rows to bf16. Compare the float32 and bf16 lines of one run;
+// on a shared machine bin/bf16bench (cbench/bf16bench.c), which counts the
+// thread's CPU time, is steadier.
 func BenchmarkConvKernels(b *testing.B) {
 	for _, sz := range [][3]int{{384, 128, 1152}, {384, 256, 2304}, {384, 96, 864}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		r := rand.New(rand.NewPCG(1, 1))
-		a := make([]float32, m*k)
-		w := make([]float32, k*n)
-		for _, s := range [][]float32{a, w} {
-			for i := range s {
-				s[i] = float32(r.NormFloat64())
-			}
+		a, w, c := normals(r, m*k), normals(r, k*n), make([]float32, m*n)
+		// Each way packs the weights and returns one product of a block.
+		ways := []struct {
+			name string
+			ok   bool
+			prep func() func()
+		}{
+			{"float32", Supported(), func() func() {
+				var pb PackedB
+				pb.Pack(k, n, w, n)
+				scratch := make([]float32, MulScratch)
+				return func() { pb.MulRows(m, 1, a, k, false, c, n, scratch) }
+			}},
+			{"bf16", BF16Supported(), func() func() {
+				var pb PackedBF16
+				pb.Pack(k, n, w, n)
+				scratch, ah := make([]uint16, BF16Scratch), make([]uint16, m*k)
+				return func() {
+					BF16Rows(m, k, a, k, ah, k)
+					pb.MulRows(m, ah, k, false, c, n, scratch)
+				}
+			}},
 		}
-		c := make([]float32, m*n)
-		name := func(p string) string { return p + "/" + itoa(m) + "x" + itoa(n) + "x" + itoa(k) }
-		b.Run(name("float32"), func(b *testing.B) {
-			if !Supported() {
-				b.Skip("no AVX-512 kernel here")
-			}
-			var pb PackedB
-			pb.Pack(k, n, w, n)
-			scratch := make([]float32, MulScratch)
-			for b.Loop() {
-				pb.MulRows(m, 1, a, k, false, c, n, scratch)
-			}
-			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
-		b.Run(name("bf16"), func(b *testing.B) {
-			if !BF16Supported() {
-				b.Skip("no AVX512_BF16 kernel here")
-			}
-			var pb PackedBF16
-			pb.Pack(k, n, w, n)
-			scratch := make([]uint16, BF16Scratch)
-			ah := make([]uint16, m*k)
-			for b.Loop() {
-				BF16Rows(m, k, a, k, ah, k)
-				pb.MulRows(m, ah, k, false, c, n, scratch)
-			}
-			b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
-		})
+		for _, way := range ways {
+			b.Run(fmt.Sprintf("%s/%dx%dx%d", way.name, m, n, k), func(b *testing.B) {
+				if !way.ok {
+					b.Skip("no such kernel here")
+				}
+				mul := way.prep()
+				for b.Loop() {
+					mul()
+				}
+				b.ReportMetric(2*float64(m*n*k)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			})
+		}
 	}
 }
 
-func itoa(v int) string {
-	if v < 10 {
-		return string(rune('0' + v))
+// normals returns n standard normal values.
+func normals(r *rand.Rand, n int) []float32 {
+	s := make([]float32, n)
+	for i := range s {
+		s[i] = float32(r.NormFloat64())
 	}
-	return itoa(v/10) + string(rune('0'+v%10))
+	return s
 }
