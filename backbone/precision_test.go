@@ -104,11 +104,11 @@ func TestSetPrecisionUnsupported(t *testing.T) {
 	}
 }
 
-// BenchmarkPrecision times the resnet18 and inception_v3 trunks (random
-// weights, batch 1) in float32, in bf16 on the bf16 kernel where it runs,
+// BenchmarkPrecision times the three trunks (random weights, batch 1) in float32, in bf16 on the bf16 kernel where it runs,
 // and in bf16 emulated on the float32 AVX-512 kernel (operands rounded):
 // the three ways kernels can run a model's convolutions here. Compare the
-// lines of one run.
+// lines of one run; with -cpu 1 the process's CPU time per pass
+// (cpu-ms/op) does not count waiting for a core on a shared machine.
 func BenchmarkPrecision(b *testing.B) {
 	type way struct {
 		name string
@@ -122,7 +122,7 @@ func BenchmarkPrecision(b *testing.B) {
 	if kernels.AVX512Supported() {
 		ways = append(ways, way{"bf16-emulated", nn.BF16, kernels.AVX512(kernels.All)})
 	}
-	for _, name := range []string{"resnet18", "inception_v3"} {
+	for _, name := range []string{"resnet18", "inception_v3", "wide_resnet50_2"} {
 		net, err := NewRandom(name, 1)
 		if err != nil {
 			b.Fatal(err)
@@ -141,10 +141,14 @@ func BenchmarkPrecision(b *testing.B) {
 				if _, err := net.Forward(x); err != nil { // pack the weights
 					b.Fatal(err)
 				}
+				c0 := cpuTime()
 				for b.Loop() {
 					net.Forward(x)
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
+				if c := cpuTime() - c0; c0 > 0 {
+					b.ReportMetric(float64(c)/float64(b.N)/1e6, "cpu-ms/op")
+				}
 			})
 		}
 	}
