@@ -250,7 +250,8 @@ func runTrain(ctx context.Context, args []string) error {
 }
 
 // resumeConflicts rejects the flags that --resume cannot honour: the model
-// being extended fixes the backbone, input size, method and CRD settings.
+// being extended fixes the backbone, input size, method, precision and CRD
+// settings.
 func resumeConflicts(fs *flag.FlagSet) error {
 	fixed := map[string]bool{"backbone": true, "size": true, "tile": true, "scale": true, "method": true, "lambda": true, "lambda-mode": true,
 		"score": true, "coreset": true, "precision": true}
