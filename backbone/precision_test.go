@@ -3,6 +3,7 @@ package backbone
 import (
 	"testing"
 
+	"github.com/crd-ad/crd/internal/cputime"
 	"github.com/crd-ad/crd/internal/kernels"
 	"github.com/crd-ad/crd/nn"
 )
@@ -141,12 +142,12 @@ func BenchmarkPrecision(b *testing.B) {
 				if _, err := net.Forward(x); err != nil { // pack the weights
 					b.Fatal(err)
 				}
-				c0 := cpuTime()
+				c0 := cputime.Process()
 				for b.Loop() {
 					net.Forward(x)
 				}
 				b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "images/s")
-				if c := cpuTime() - c0; c0 > 0 {
+				if c := cputime.Process() - c0; c0 > 0 {
 					b.ReportMetric(float64(c)/float64(b.N)/1e6, "cpu-ms/op")
 				}
 			})

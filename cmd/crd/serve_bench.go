@@ -19,6 +19,7 @@ import (
 
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/detector"
+	"github.com/crd-ad/crd/internal/cputime"
 	"github.com/crd-ad/crd/server"
 )
 
@@ -131,20 +132,20 @@ func runBenchServe(ctx context.Context, args []string) error {
 	var served int
 	var lat []float64
 	for r := 0; r < rounds; r++ {
-		t0, c0 := time.Now(), cpuTime()
+		t0, c0 := time.Now(), cputime.Process()
 		if err := d.PredictFiles(ctx, paths, false, nil, func(*detector.Result) error { return nil }); err != nil {
 			return err
 		}
 		sec := time.Since(t0).Seconds()
-		predCPU += cpuTime() - c0
-		c0 = cpuTime()
+		predCPU += cputime.Process() - c0
+		c0 = cputime.Process()
 		predSec += sec
 		rep.PredictPerS = append(rep.PredictPerS, float64(len(paths))/sec)
 		lr, err := load(server.LoadOptions{Clients: clients, Requests: len(paths)}, &unused)
 		if err != nil {
 			return err
 		}
-		serveCPU += cpuTime() - c0
+		serveCPU += cputime.Process() - c0
 		serveSec += lr.Seconds
 		served += lr.Codes[200]
 		lat = append(lat, lr.Latencies...)
