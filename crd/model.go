@@ -46,11 +46,18 @@ type Model struct {
 	factorKind ScoreKind
 	factorDone bool
 	factor     *avx512.Packed
+	// factorU is the same factor row-major (d x d), for ScoreLayers.
+	factorU []float32
 }
 
 type scoreScratch struct {
 	z   []float32 // M Y, d x p
 	acc []float64 // per-column sums, p
+
+	// ScoreLayers's buffers: the product on a coarse grid, its resize
+	// when added to another, and the concatenated features of its
+	// fallback.
+	coarse, resized, y []float32
 }
 
 // Score writes the patch scores of one image to out[:p]. y is the image's
@@ -75,31 +82,36 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	if p == 0 {
 		return
 	}
-	if f := m.scoringFactor(); f != nil {
+	if f, _ := m.scoringFactor(); f != nil {
 		f.Norms(y, p, out)
 		return
 	}
 	m.scoreGEMM(y, p, out)
 }
 
-// scoringFactor returns the packed triangular factor, or nil where the
-// AVX-512 kernel does not run or the factorisation failed.
-func (m *Model) scoringFactor() *avx512.Packed {
+// scoringFactor returns the triangular factor packed for the AVX-512
+// kernel and row-major (d x d), or nils where the AVX-512 kernel does not
+// run or the factorisation failed.
+func (m *Model) scoringFactor() (*avx512.Packed, []float32) {
 	if !m.kern.UsesAVX512(kernels.Score) {
-		return nil
+		return nil, nil
 	}
 	m.factorMu.Lock()
 	defer m.factorMu.Unlock()
 	if !m.factorDone || m.factorKind != m.Options.Score {
-		m.factor, m.factorKind, m.factorDone = triangularFactor(m), m.Options.Score, true
+		m.factorU = triangularFactor(m)
+		m.factor, m.factorKind, m.factorDone = nil, m.Options.Score, true
+		if m.factorU != nil {
+			m.factor = avx512.Pack(m.factorU, m.D, true)
+		}
 	}
-	return m.factor
+	return m.factor, m.factorU
 }
 
 // triangularFactor returns U, upper triangular with U^T U = M^T M
-// (Residual) or -M (Objective), packed for the AVX-512 kernel; nil if the
-// matrix is not numerically positive definite.
-func triangularFactor(m *Model) *avx512.Packed {
+// (Residual) or -M (Objective), row-major d x d; nil if the matrix is not
+// numerically positive definite.
+func triangularFactor(m *Model) []float32 {
 	d := m.D
 	var a []float64
 	if m.Options.Score == Objective {
@@ -117,7 +129,7 @@ func triangularFactor(m *Model) *avx512.Packed {
 	for i, v := range a {
 		u[i] = float32(v)
 	}
-	return avx512.Pack(u, d, true)
+	return u
 }
 
 // gramOfColumns returns M^T M for the d x d row-major m, upper triangle
