@@ -9,6 +9,7 @@ import (
 	"github.com/crd-ad/crd/internal/blas"
 	"github.com/crd-ad/crd/internal/kernels"
 	"github.com/crd-ad/crd/internal/peak"
+	"github.com/crd-ad/crd/nn"
 )
 
 // The production shape: WideResNet50 layer2+layer3 features (d = 1536) on a
@@ -178,6 +179,60 @@ func BenchmarkSolve(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		if _, err := a.Solve(DefaultSolveOptions()); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkScoreLayers compares, per image, Score of the concatenated
+// features (resized to the grid beforehand, as the embedding did) with
+// ScoreLayers of the pooled layers, on inception_v3's layers (mixed2 288 x
+// 35 x 35, mixed5 768 x 17 x 17) and wide_resnet50_2's (512 x 28 x 28,
+// 1024 x 14 x 14), on the detected kernels and on BLAS.
+func BenchmarkScoreLayers(b *testing.B) {
+	for _, bb := range []struct {
+		name   string
+		shapes []layerShape
+	}{
+		{"inception_v3", []layerShape{{288, 35, 35}, {768, 17, 17}}},
+		{"wide_resnet50_2", []layerShape{{512, 28, 28}, {1024, 14, 14}}},
+	} {
+		d := 0
+		for _, s := range bb.shapes {
+			d += s.c
+		}
+		var layers []*nn.Tensor
+		for l, s := range bb.shapes {
+			layers = append(layers, &nn.Tensor{N: 1, C: s.c, H: s.h, W: s.w, Data: randF32(s.c*s.h*s.w, uint64(l+10))})
+		}
+		h, w := bb.shapes[0].h, bb.shapes[0].w
+		p := h * w
+		a := NewAccumulator(d)
+		for k := 0; k < 2; k++ {
+			f := make([]float32, d*p)
+			concatLayers(f, testLayers(bb.shapes, uint64(k)), h, w)
+			a.Add(f, p)
+		}
+		m, err := a.Solve(DefaultSolveOptions())
+		if err != nil {
+			b.Fatal(err)
+		}
+		y := make([]float32, d*p)
+		concatLayers(y, layers, h, w)
+		out := make([]float32, p)
+		kerns := map[string]kernels.Set{"detected": kernels.Detected(), "blas": kernels.BLAS()}
+		for kn, kern := range kerns {
+			m.kern = kern
+			m.factorDone = false
+			b.Run(bb.name+"/"+kn+"/concat", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					m.Score(y, p, out)
+				}
+			})
+			b.Run(bb.name+"/"+kn+"/layers", func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					m.ScoreLayers(layers, out)
+				}
+			})
 		}
 	}
 }

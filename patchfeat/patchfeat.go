@@ -7,6 +7,9 @@
 //
 // For one image the result, read as a matrix, is d x P: d = the sum of the
 // layers' channels, P = the grid's height times width.
+//
+// PooledInto stops after the pooling, for a scorer that resizes products of
+// the layers instead of the layers themselves (crd.Model.ScoreLayers).
 package patchfeat
 
 import (
@@ -60,4 +63,32 @@ func FeaturesInto(dst *nn.Tensor, layers []*nn.Tensor) (*nn.Tensor, error) {
 		off += l.C
 	}
 	return out, nil
+}
+
+// PooledInto is the first step of FeaturesInto alone: it pools every layer
+// (N x C_l x H_l x W_l) at its own size into dst[l], whose tensors are
+// reused when large enough (missing or nil ones are allocated), and
+// returns dst. Resizing each pooled layer to layer 0's grid and
+// concatenating them gives FeaturesInto's features bit for bit.
+func PooledInto(dst []*nn.Tensor, layers []*nn.Tensor) ([]*nn.Tensor, error) {
+	if len(layers) == 0 {
+		return nil, fmt.Errorf("patchfeat: no feature layers")
+	}
+	for i, l := range layers {
+		if l.N != layers[0].N {
+			return nil, fmt.Errorf("patchfeat: layer %d has batch %d, layer 0 has %d", i, l.N, layers[0].N)
+		}
+	}
+	dst = dst[:min(len(dst), len(layers))]
+	for len(dst) < len(layers) {
+		dst = append(dst, nil)
+	}
+	win := nn.Square(3, 1, 1)
+	for i, l := range layers {
+		if dst[i] == nil {
+			dst[i] = &nn.Tensor{}
+		}
+		nn.AvgPool2DInto(dst[i], l, win, true)
+	}
+	return dst, nil
 }

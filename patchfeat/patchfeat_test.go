@@ -96,3 +96,55 @@ func TestFeaturesIntoReuses(t *testing.T) {
 		}
 	}
 }
+
+// TestPooledThenResizedIsFeatures: PooledInto's layers, each image's
+// resized to the grid by nn.ResizeBilinear and concatenated, are
+// FeaturesInto's features bit for bit, also with dst reused from a larger
+// batch.
+func TestPooledThenResizedIsFeatures(t *testing.T) {
+	var dst []*nn.Tensor
+	for _, shapes := range [][][4]int{
+		{{3, 6, 12, 12}, {3, 5, 6, 6}, {3, 4, 3, 3}}, // a larger batch first: reused below
+		{{2, 4, 9, 9}, {2, 7, 4, 5}, {2, 3, 9, 9}},
+		{{1, 5, 7, 7}},
+	} {
+		var layers []*nn.Tensor
+		for k, s := range shapes {
+			layers = append(layers, layer(s[0], s[1], s[2], s[3], k))
+		}
+		want, err := Features(layers)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if dst, err = PooledInto(dst, layers); err != nil {
+			t.Fatal(err)
+		}
+		if len(dst) != len(layers) {
+			t.Fatalf("%v: %d pooled layers", shapes, len(dst))
+		}
+		h, w := layers[0].H, layers[0].W
+		var got []float32
+		for b := 0; b < layers[0].N; b++ {
+			for l, p := range dst {
+				if p.N != layers[l].N || p.C != layers[l].C || p.H != layers[l].H || p.W != layers[l].W {
+					t.Fatalf("%v: pooled layer %d is %d x %d x %d x %d", shapes, l, p.N, p.C, p.H, p.W)
+				}
+				got = append(got, nn.ResizeBilinear(p.Image(b), h, w).Data...)
+			}
+		}
+		if len(got) != len(want.Data) {
+			t.Fatalf("%v: %d values, want %d", shapes, len(got), len(want.Data))
+		}
+		for i, v := range want.Data {
+			if math.Float32bits(got[i]) != math.Float32bits(v) {
+				t.Fatalf("%v: value %d is %g, FeaturesInto's %g", shapes, i, got[i], v)
+			}
+		}
+	}
+	if _, err := PooledInto(nil, nil); err == nil {
+		t.Error("no layers accepted")
+	}
+	if _, err := PooledInto(nil, []*nn.Tensor{nn.NewTensor(2, 1, 4, 4), nn.NewTensor(1, 1, 2, 2)}); err == nil {
+		t.Error("batch mismatch accepted")
+	}
+}
