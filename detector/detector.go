@@ -229,16 +229,15 @@ type Result struct {
 // per-position normalisation for another grid is an error: judging raw
 // scores against a normalised threshold would be silently wrong.
 func (d *Detector) score(it *Item, cal *Calibration) (*Result, error) {
-	f := it.Features
-	gh := f.N * f.H // tiles stacked
-	if cal != nil && (cal.PositionMean != nil || cal.ImagePositionMean != nil) && (cal.GridH != gh || cal.GridW != f.W) {
-		return nil, fmt.Errorf("%s: the model's per-position normalisation is for a %d x %d grid, but the features are %d x %d",
-			d.name(0), cal.GridH, cal.GridW, gh, f.W)
-	}
 	var grid []float32
-	InStage(context.Background(), StageScore, func() { grid = scoreTiles(d.Method, f) })
+	var gh, gw int // tiles stacked
+	InStage(context.Background(), StageScore, func() { grid, gh, gw = scoreTiles(d.Method, it) })
+	if cal != nil && (cal.PositionMean != nil || cal.ImagePositionMean != nil) && (cal.GridH != gh || cal.GridW != gw) {
+		return nil, fmt.Errorf("%s: the model's per-position normalisation is for a %d x %d grid, but the features are %d x %d",
+			d.name(0), cal.GridH, cal.GridW, gh, gw)
+	}
 	var r *Result
-	InStage(context.Background(), StageMap, func() { r = d.fromGrid(grid, gh, f.W, cal) })
+	InStage(context.Background(), StageMap, func() { r = d.fromGrid(grid, gh, gw, cal) })
 	r.Index, r.Path, r.Image = it.Index, it.Path, it.Image
 	return r, nil
 }
@@ -290,7 +289,7 @@ func (d *Detector) predictFiles(ctx context.Context, paths []string, bad badImag
 	if err != nil {
 		return err
 	}
-	return e.run(ctx, paths, bad, eachItem(func(it *Item) error {
+	return e.run(ctx, paths, bad, layered(d.Method), eachItem(func(it *Item) error {
 		r, err := d.score(it, cal)
 		if err != nil {
 			return err
@@ -334,17 +333,19 @@ func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*R
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	feats, err := e.features(x)
+	bf, err := e.features(x, layered(d.Method))
 	if err != nil {
 		return nil, err
 	}
+	defer e.recycle(bf)
 	res := make([]*Result, len(imgs))
 	for k, img := range imgs {
-		if res[k], err = d.score(&Item{Index: k, Image: img, Features: imageTiles(feats, k, e.tiles())}, &d.Calibration); err != nil {
+		it := bf.item(k, e.tiles())
+		it.Index, it.Image = k, img
+		if res[k], err = d.score(it, &d.Calibration); err != nil {
 			return nil, err
 		}
 	}
-	e.feats.Put(feats)
 	return res, nil
 }
 

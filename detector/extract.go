@@ -39,8 +39,9 @@ type Extractor struct {
 
 	// net serialises the backbone, which is not safe for concurrent use.
 	net sync.Mutex
-	// feats recycles patch-feature tensors between batches.
-	feats sync.Pool
+	// feats recycles patch-feature tensors between batches, pooled
+	// the pooled layers (*[]*nn.Tensor) of layered runs.
+	feats, pooled sync.Pool
 	// inputs recycles input batches once the backbone is done with them.
 	inputs sync.Pool
 }
@@ -54,8 +55,23 @@ type Item struct {
 	Image *dataset.RGB
 	// Features is the T x d x gh x gw patch-feature tensor of the image's
 	// T tiles (T = 1 without tiling): tile t read as a matrix is d x P with
-	// P = gh*gw. It is only valid during the callback.
+	// P = gh*gw. It is only valid during the callback. It is nil in the
+	// detector's layered runs, which give layers instead.
 	Features *nn.Tensor
+
+	// layers are, in a layered run (for a LayeredScorer), the image's
+	// feature layers pooled at their own sizes instead of Features: layer
+	// l is T x C_l x H_l x W_l, layer 0 on the grid. Only valid during the
+	// callback.
+	layers []*nn.Tensor
+}
+
+// batchFeatures are one backbone batch's patch features: the concatenated
+// N x d x gh x gw tensor (feats) or, in a layered run, the layers pooled
+// at their own sizes (layers, each N x C_l x H_l x W_l).
+type batchFeatures struct {
+	feats  *nn.Tensor
+	layers []*nn.Tensor
 }
 
 type loaded struct {
@@ -99,7 +115,7 @@ func NewExtractor(name string, pre preprocess.Params) (*Extractor, error) {
 // an image unless SkipBad is set, or when ctx is done (returning ctx's
 // error; the batch in flight finishes first).
 func (e *Extractor) Run(ctx context.Context, paths []string, fn func(it *Item) error) error {
-	return e.run(ctx, paths, badImages{e.SkipBad, e.Warn}, eachItem(fn))
+	return e.run(ctx, paths, badImages{e.SkipBad, e.Warn}, false, eachItem(fn))
 }
 
 // eachItem turns a per-image callback into a per-batch one.
@@ -121,12 +137,14 @@ func eachItem(fn func(it *Item) error) func([]*Item, *nn.Tensor) error {
 // tensor is only valid during the call: its memory is reused for the next
 // batch.
 func (e *Extractor) RunBatches(ctx context.Context, paths []string, fn func(items []*Item, feats *nn.Tensor) error) error {
-	return e.run(ctx, paths, badImages{e.SkipBad, e.Warn}, fn)
+	return e.run(ctx, paths, badImages{e.SkipBad, e.Warn}, false, fn)
 }
 
 // run is RunBatches with the bad-image policy given per call, so that
 // concurrent callers of a shared Extractor need not change its fields.
-func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn func(items []*Item, feats *nn.Tensor) error) error {
+// With layered, the items hold their pooled layers instead of Features
+// and fn gets nil features.
+func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, layered bool, fn func(items []*Item, feats *nn.Tensor) error) error {
 	batch := e.imagesPerBatch()
 	stop := make(chan struct{})
 	defer close(stop)
@@ -158,16 +176,17 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 		if len(l.idx) == 0 {
 			continue
 		}
-		feats, err := e.features(l.x)
+		bf, err := e.features(l.x, layered)
 		if err != nil {
 			return err
 		}
 		items := make([]*Item, len(l.idx))
 		for k, i := range l.idx {
-			items[k] = &Item{Index: i, Path: paths[i], Image: l.imgs[k], Features: imageTiles(feats, k, e.tiles())}
+			items[k] = bf.item(k, e.tiles())
+			items[k].Index, items[k].Path, items[k].Image = i, paths[i], l.imgs[k]
 		}
-		err = fn(items, feats)
-		e.feats.Put(feats)
+		err = fn(items, bf.feats)
+		e.recycle(bf)
 		if err != nil {
 			return err
 		}
@@ -177,9 +196,11 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, fn f
 
 // features runs the backbone and the patch embedding on one input batch,
 // and then recycles x for prepare: the caller must not use x afterwards.
-// The result does not share memory with the backbone's buffers; it may be
-// a recycled tensor, which the caller hands back to e.feats when done.
-func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
+// The embedding is patchfeat's concatenated features, or with layered only
+// its pooling (patchfeat.PooledInto). The result does not share memory
+// with the backbone's buffers; it may be recycled tensors, which the
+// caller hands back with recycle when done.
+func (e *Extractor) features(x *nn.Tensor, layered bool) (batchFeatures, error) {
 	e.net.Lock()
 	defer e.net.Unlock()
 	var outs []*nn.Tensor
@@ -187,11 +208,43 @@ func (e *Extractor) features(x *nn.Tensor) (*nn.Tensor, error) {
 	InStage(context.Background(), StageTrunk, func() { outs, err = e.Net.Forward(x) })
 	e.inputs.Put(x)
 	if err != nil {
-		return nil, fmt.Errorf("backbone: %w", err)
+		return batchFeatures{}, fmt.Errorf("backbone: %w", err)
+	}
+	var bf batchFeatures
+	if layered {
+		var ls []*nn.Tensor
+		if p, ok := e.pooled.Get().(*[]*nn.Tensor); ok {
+			ls = *p
+		}
+		InStage(context.Background(), StageEmbed, func() { bf.layers, err = patchfeat.PooledInto(ls, outs) })
+		return bf, err
 	}
 	f, _ := e.feats.Get().(*nn.Tensor)
-	InStage(context.Background(), StageEmbed, func() { f, err = patchfeat.FeaturesInto(f, outs) })
-	return f, err
+	InStage(context.Background(), StageEmbed, func() { bf.feats, err = patchfeat.FeaturesInto(f, outs) })
+	return bf, err
+}
+
+// recycle hands bf's tensors back for the next batch's features.
+func (e *Extractor) recycle(bf batchFeatures) {
+	if bf.feats != nil {
+		e.feats.Put(bf.feats)
+	}
+	if bf.layers != nil {
+		e.pooled.Put(&bf.layers)
+	}
+}
+
+// item is image k's features in bf, for t tiles per image: an Item with
+// Features or layers set (views of bf).
+func (bf batchFeatures) item(k, t int) *Item {
+	if bf.layers == nil {
+		return &Item{Features: imageTiles(bf.feats, k, t)}
+	}
+	it := &Item{layers: make([]*nn.Tensor, len(bf.layers))}
+	for l, f := range bf.layers {
+		it.layers[l] = imageTiles(f, k, t)
+	}
+	return it
 }
 
 // load decodes and preprocesses paths[from:to] in parallel into one batch.

@@ -7,6 +7,7 @@ import (
 	"github.com/crd-ad/crd/crd"
 	"github.com/crd-ad/crd/knn"
 	"github.com/crd-ad/crd/modelfile"
+	"github.com/crd-ad/crd/nn"
 )
 
 // Method is the patch scorer behind a Detector: it turns one image's d x P
@@ -34,6 +35,34 @@ type Method interface {
 	// for the optional training statistics too (CRD's G, which updating and
 	// merging need).
 	Arrays(full bool) []modelfile.Array
+}
+
+// LayeredScorer is a Method that scores an image from its feature layers
+// pooled at their own sizes, without the concatenated features: for CRD
+// (*crd.Model) the layers' products with the scoring matrix are made at
+// the layers' sizes and resized, several times fewer multiply-adds than
+// the product of the concatenation. Detectors whose methods have it
+// predict, calibrate and select through it; training, which needs the
+// concatenated features, and methods without it (kNN) keep them.
+type LayeredScorer interface {
+	Method
+	// ScoreLayers writes to out[:p] the patch scores of one image (or
+	// tile) given its pooled layers, each 1 x C_l x H_l x W_l, the grid
+	// layer 0's (p = H_0 W_0): Score's scores of the layers resized to
+	// the grid and concatenated (patchfeat.FeaturesInto), up to float32
+	// rounding. It must be safe for concurrent use.
+	ScoreLayers(layers []*nn.Tensor, out []float32)
+}
+
+// layered reports whether every method in ms is a LayeredScorer, so that
+// they can score layered runs.
+func layered(ms ...Method) bool {
+	for _, m := range ms {
+		if _, ok := m.(LayeredScorer); !ok {
+			return false
+		}
+	}
+	return len(ms) > 0
 }
 
 // loadMethod rebuilds the method called name from a model file: its Params

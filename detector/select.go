@@ -189,16 +189,16 @@ func (d *Detector) ScoreValidation(ctx context.Context, imgs []*dataset.RGB, sco
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
-		feats, err := e.features(x)
+		bf, err := e.features(x, layered(scorers...))
 		if err != nil {
 			return nil, err
 		}
 		for k := 0; k < to-from; k++ {
-			f := imageTiles(feats, k, e.tiles())
-			v.GH, v.GW = f.N*f.H, f.W
+			it := bf.item(k, e.tiles())
 			i := from + k
 			for s, sc := range scorers {
-				g := scoreTiles(sc, f)
+				var g []float32
+				g, v.GH, v.GW = scoreTiles(sc, it)
 				if i < n {
 					v.Normal[s][i] = g
 				} else {
@@ -206,6 +206,7 @@ func (d *Detector) ScoreValidation(ctx context.Context, imgs []*dataset.RGB, sco
 				}
 			}
 		}
+		e.recycle(bf)
 		if progress != nil {
 			progress("validate", to, len(all))
 		}

@@ -154,14 +154,7 @@ func loadOrCompute(t *testing.T, cat *dataset.Category) (*experimentCache, *Dete
 	valPath := filepath.Join(dir, cat.Name+".val-"+tag+".gob")
 	if !readGob(valPath, &c.Val) {
 		t1 := time.Now()
-		var imgs []*dataset.RGB
-		for _, p := range held {
-			img, err := dataset.LoadImage(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			imgs = append(imgs, img)
-		}
+		imgs := loadImages(t, held)
 		v, err := d.ScoreValidation(ctx, imgs, scorers, opts.Seed, strength, perImage(t), nil)
 		if err != nil {
 			t.Fatal(err)

@@ -197,14 +197,7 @@ func TestSyntheticSet(t *testing.T) {
 func TestScoreValidationMatchesPrediction(t *testing.T) {
 	cat, d := trainTiny(t)
 	paths := cat.Train[:4]
-	var imgs []*dataset.RGB
-	for _, p := range paths {
-		img, err := dataset.LoadImage(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		imgs = append(imgs, img)
-	}
+	imgs := loadImages(t, paths)
 	v, err := d.ScoreValidation(context.Background(), imgs, []Method{d.Method}, 1, [2]float64{1, 1}, 1, nil)
 	if err != nil {
 		t.Fatal(err)

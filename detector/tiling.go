@@ -101,15 +101,31 @@ func imageTiles(f *nn.Tensor, k, n int) *nn.Tensor {
 	return &nn.Tensor{N: n, C: f.C, H: f.H, W: f.W, Data: f.Data[k*n*s : (k+1)*n*s : (k+1)*n*s]}
 }
 
-// scoreTiles scores the patches of every tile of f (tiles x d x gh x gw)
-// with m into one grid of tiles*gh rows of gw, the tiles stacked in order.
-func scoreTiles(m Method, f *nn.Tensor) []float32 {
+// scoreTiles scores the patches of every tile of it (the tiles' Features,
+// or their pooled layers in a layered run, which needs m to be a
+// LayeredScorer) with m into one grid of gh = tiles * (the tile grid's
+// height) rows of gw, the tiles stacked in order.
+func scoreTiles(m Method, it *Item) (grid []float32, gh, gw int) {
+	if it.layers != nil {
+		ls, g := m.(LayeredScorer), it.layers[0]
+		p := g.H * g.W
+		grid = make([]float32, g.N*p)
+		tile := make([]*nn.Tensor, len(it.layers))
+		for t := 0; t < g.N; t++ {
+			for l, f := range it.layers {
+				tile[l] = f.Image(t)
+			}
+			ls.ScoreLayers(tile, grid[t*p:(t+1)*p])
+		}
+		return grid, g.N * g.H, g.W
+	}
+	f := it.Features
 	p, s := f.H*f.W, f.C*f.H*f.W
-	grid := make([]float32, f.N*p)
+	grid = make([]float32, f.N*p)
 	for t := 0; t < f.N; t++ {
 		m.Score(f.Data[t*s:(t+1)*s], p, grid[t*p:(t+1)*p])
 	}
-	return grid
+	return grid, f.N * f.H, f.W
 }
 
 // layout is the tile layout of a tiled detector, nil for a squashed one.

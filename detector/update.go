@@ -35,7 +35,7 @@ func (d *Detector) AddNormals(ctx context.Context, paths []string, opts TrainOpt
 	acc := old.Acc.Clone()
 	before := acc.NumImages()
 	t0 := time.Now()
-	err = e.run(ctx, train, badImages{opts.SkipBad, opts.Warn}, func(items []*Item, f *nn.Tensor) error {
+	err = e.run(ctx, train, badImages{opts.SkipBad, opts.Warn}, false, func(items []*Item, f *nn.Tensor) error {
 		acc.AddBatch(f.Data, f.N, f.H*f.W)
 		opts.progress("train", int(acc.NumImages()-before), len(train))
 		return nil
