@@ -15,10 +15,14 @@ type layerShape struct{ c, h, w int }
 // layeredCases are layer stacks with the grid first: PatchCore's two layers
 // at a non-integer scale with a deep layer wider than two of the factor's
 // row blocks; four layers, one of them back on the grid and two coarse
-// sizes; one layer alone.
+// sizes; four with the last size shared by two; a later layer finer than
+// the grid; a coarse layer one column wide; one layer alone.
 var layeredCases = [][]layerShape{
 	{{40, 9, 9}, {200, 4, 5}},
 	{{30, 8, 8}, {50, 4, 4}, {18, 8, 8}, {21, 3, 5}},
+	{{30, 8, 8}, {50, 4, 4}, {18, 8, 8}, {21, 4, 4}},
+	{{24, 5, 6}, {40, 9, 11}},
+	{{16, 6, 6}, {30, 3, 1}},
 	{{98, 6, 7}},
 }
 

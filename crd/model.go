@@ -55,9 +55,10 @@ type scoreScratch struct {
 	acc []float64 // per-column sums, p
 
 	// ScoreLayers's buffers: the product on a coarse grid, its resize
-	// when added to another, and the concatenated features of its
-	// fallback.
-	coarse, resized, y []float32
+	// when added to another, the concatenated features of its fallback,
+	// and the inner products of quadSquares with a row of zeros.
+	coarse, resized, y, zero []float32
+	gram                     []float64
 }
 
 // Score writes the patch scores of one image to out[:p]. y is the image's

@@ -22,6 +22,16 @@ func ResizeBilinearInto(dst, x *Tensor, h, w int) *Tensor {
 	return fromPlanes(dst, x.N, x.C, &d)
 }
 
+// BilinearTaps are ResizeBilinear's taps along one axis of in values
+// resized to out: output index i is w0[i] x[i0[i]] + w1[i] x[i1[i]], i1[i]
+// being i0[i] + 1 or, at the last input, i0[i]. A scorer that resizes
+// products of features instead of the features (crd.Model.ScoreLayers)
+// weighs with these.
+func BilinearTaps(in, out int) (i0, i1 []int, w0, w1 []float32) {
+	t := bilinearTaps(in, out)
+	return t.i0, t.i1, t.l0, t.l1
+}
+
 // interp holds, for each output index, the two source indices and weights.
 type interp struct {
 	i0, i1 []int
