@@ -28,7 +28,10 @@ const triBlock = 96
 // are T's columns of layer l, x_l its features and R_l its resize. Each
 // product T_l x_l is made at the layer's own resolution (H_l W_l columns
 // instead of p), then resized and added; the scores are the squared column
-// norms, summed in float64. For Objective scores without the factor
+// norms, summed in float64. With U, the rows that only the last layer
+// reaches (inception_v3's 768 of 1056) are not even resized: their squared
+// norms come from inner products of neighbouring columns at the layer's
+// size (quadSquares). For Objective scores without the factor
 // (-y^T M y needs y itself), ScoreLayers concatenates the layers and calls
 // Score. The results equal Score's up to float32 rounding, not bit for bit.
 //

@@ -289,7 +289,7 @@ func (d *Detector) predictFiles(ctx context.Context, paths []string, bad badImag
 	if err != nil {
 		return err
 	}
-	return e.run(ctx, paths, bad, layered(d.Method), eachItem(func(it *Item) error {
+	return e.run(ctx, paths, bad, scoreLayers(d.Method), eachItem(func(it *Item) error {
 		r, err := d.score(it, cal)
 		if err != nil {
 			return err
@@ -333,7 +333,7 @@ func (d *Detector) PredictImages(ctx context.Context, imgs []*dataset.RGB) ([]*R
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	bf, err := e.features(x, layered(d.Method))
+	bf, err := e.features(x, scoreLayers(d.Method))
 	if err != nil {
 		return nil, err
 	}

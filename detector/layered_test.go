@@ -33,12 +33,12 @@ func TestLayeredMatchesConcatenated(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !layered(d.Method) {
+		if !scoreLayers(d.Method) {
 			t.Fatalf("tiled %v: %T is not a LayeredScorer", tiled, d.Method)
 		}
 		c := &Detector{Method: concatOnly{d.Method}, Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess,
 			Tiling: d.Tiling, Calibration: d.Calibration}
-		if layered(c.Method) {
+		if scoreLayers(c.Method) {
 			t.Fatal("concatOnly is a LayeredScorer")
 		}
 		var paths []string

@@ -54,9 +54,9 @@ type LayeredScorer interface {
 	ScoreLayers(layers []*nn.Tensor, out []float32)
 }
 
-// layered reports whether every method in ms is a LayeredScorer, so that
+// scoreLayers reports whether every method in ms is a LayeredScorer, so that
 // they can score layered runs.
-func layered(ms ...Method) bool {
+func scoreLayers(ms ...Method) bool {
 	for _, m := range ms {
 		if _, ok := m.(LayeredScorer); !ok {
 			return false

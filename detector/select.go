@@ -189,7 +189,7 @@ func (d *Detector) ScoreValidation(ctx context.Context, imgs []*dataset.RGB, sco
 		if err := errors.Join(errs...); err != nil {
 			return nil, err
 		}
-		bf, err := e.features(x, layered(scorers...))
+		bf, err := e.features(x, scoreLayers(scorers...))
 		if err != nil {
 			return nil, err
 		}
