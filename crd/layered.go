@@ -3,6 +3,7 @@ package crd
 import (
 	"fmt"
 
+	"github.com/crd-ad/crd/internal/avx512"
 	"github.com/crd-ad/crd/internal/kernels"
 	"github.com/crd-ad/crd/nn"
 )
@@ -168,6 +169,18 @@ func (m *Model) layeredSquares(acc []float64, t []float32, upper bool, layers []
 			q[i] += v
 		}
 	}
+	if upper && !first && r == layers[0].C {
+		// Layer 0 is all that is left, and its product reaches rows 0 to
+		// r alone: ||U_00 x_0 + q||^2 in one pass of the AVX-512 kernel,
+		// U_00 x_0 never stored (r == C_0 leaves no layer but layer 0 off
+		// the last size, whose products are in q).
+		s.out = grow(s.out, p)
+		m.topFactor(r).NormsAdd(layers[0].Data, q, p, s.out)
+		for j, v := range s.out {
+			acc[j] += float64(v)
+		}
+		return
+	}
 	if first {
 		clear(q)
 	}
@@ -177,6 +190,22 @@ func (m *Model) layeredSquares(acc []float64, t []float32, upper bool, layers []
 		}
 	}
 	reduceSquares(acc, q, r, p)
+}
+
+// topFactor returns the leading c x c block of the triangular factor,
+// packed for the AVX-512 kernel: U_00, the factor of layer 0's rows and
+// columns. It is made on first use (and again for another c).
+func (m *Model) topFactor(c int) *avx512.Packed {
+	m.factorMu.Lock()
+	defer m.factorMu.Unlock()
+	if m.top == nil || m.topD != c {
+		u := make([]float32, c*c)
+		for i := 0; i < c; i++ {
+			copy(u[i*c:(i+1)*c], m.factorU[i*m.D:i*m.D+c])
+		}
+		m.top, m.topD = avx512.Pack(u, c, true), c
+	}
+	return m.top
 }
 
 // quadSquares adds to acc (h x w) the squared column norms of the n x hc wc

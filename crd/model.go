@@ -46,8 +46,11 @@ type Model struct {
 	factorKind ScoreKind
 	factorDone bool
 	factor     *avx512.Packed
-	// factorU is the same factor row-major (d x d), for ScoreLayers.
+	// factorU is the same factor row-major (d x d), for ScoreLayers;
+	// top its leading topD x topD block packed (nil: not made yet).
 	factorU []float32
+	top     *avx512.Packed
+	topD    int
 }
 
 type scoreScratch struct {
@@ -56,9 +59,10 @@ type scoreScratch struct {
 
 	// ScoreLayers's buffers: the product on a coarse grid, its resize
 	// when added to another, the concatenated features of its fallback,
-	// and the inner products of quadSquares with a row of zeros.
-	coarse, resized, y, zero []float32
-	gram                     []float64
+	// the inner products of quadSquares with a row of zeros, and the
+	// scores of the top rows.
+	coarse, resized, y, zero, out []float32
+	gram                          []float64
 }
 
 // Score writes the patch scores of one image to out[:p]. y is the image's
@@ -101,7 +105,7 @@ func (m *Model) scoringFactor() (*avx512.Packed, []float32) {
 	defer m.factorMu.Unlock()
 	if !m.factorDone || m.factorKind != m.Options.Score {
 		m.factorU = triangularFactor(m)
-		m.factor, m.factorKind, m.factorDone = nil, m.Options.Score, true
+		m.factor, m.factorKind, m.factorDone, m.top = nil, m.Options.Score, true, nil
 		if m.factorU != nil {
 			m.factor = avx512.Pack(m.factorU, m.D, true)
 		}

@@ -22,20 +22,22 @@
 #define SKC 256
 
 // crd_norms adds, for the columns j in [c0, c1) of the d x p matrix y, the
-// squared norms of T y_j to out[j - c0]. T is d x d, packed in tiles of MR
+// squared norms of T y_j + c_j to out[j - c0], c being the d x p addend (or
+// none: NULL). T is d x d, packed in tiles of MR
 // rows, each k-major: a[t*MR*d + k*MR + r] = T[t*MR + r][k] (rows past d
 // zero). With upper, T is upper triangular and tile t skips k < t*MR. buf
-// holds d*NR floats per panel of NR columns. Sums are float32 within a block
+// holds d*NR floats per panel of NR columns (tiles*MR*NR more with c).
+// Sums are float32 within a block
 // of rows of T and float64 across blocks. The reference loop:
 //
 //	for (j = c0; j < c1; j++)
 //		for (i = 0; i < d; i++) {
-//			float z = 0;
+//			float z = c ? c[i*p + j] : 0;
 //			for (k = 0; k < d; k++) z += T[i][k] * y[k*p + j];
 //			out[j - c0] += z * z;
 //		}
 void crd_norms(const float *a, int d, int tiles, int upper, const float *y, int p, int c0, int c1,
-               float *buf, double *out);
+               float *buf, double *out, const float *c);
 
 // crd_gram adds Y Y^T to the d x d float64 matrix g on and above the
 // diagonal (tiles on the diagonal also write their true values just below

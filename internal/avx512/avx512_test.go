@@ -24,19 +24,7 @@ func upperOf(m []float32, d int) []float32 {
 }
 
 // reference computes ||T y_j||^2 directly in float64.
-func reference(m, y []float32, d, p int) []float64 {
-	norms := make([]float64, p)
-	for j := 0; j < p; j++ {
-		for i := 0; i < d; i++ {
-			var z float64
-			for k := 0; k < d; k++ {
-				z += float64(m[i*d+k]) * float64(y[k*p+j])
-			}
-			norms[j] += z * z
-		}
-	}
-	return norms
-}
+func reference(m, y []float32, d, p int) []float64 { return referenceAdd(m, y, nil, d, p) }
 
 // TestAgainstFloat64: dense and upper-triangular T, shapes that are and
 // are not multiples of the 12 x 32 tile and of the 256-long inner blocks,
@@ -65,8 +53,35 @@ func TestAgainstFloat64(t *testing.T) {
 			if n[p] != 7 {
 				t.Fatalf("d=%d p=%d: wrote past p", d, p)
 			}
+			// With an addend: ||T y_j + c_j||^2.
+			c := randMat(d*p, uint64(p)+200)
+			wantAdd := referenceAdd(m, y, c, d, p)
+			Pack(m, d, upper).NormsAdd(y, c, p, n)
+			for j := 0; j < p; j++ {
+				if e := math.Abs(float64(n[j])-wantAdd[j]) / wantAdd[j]; e > tol {
+					t.Fatalf("d=%d p=%d upper=%v col %d, addend: norm %g, float64 %g (rel %.2g)", d, p, upper, j, n[j], wantAdd[j], e)
+				}
+			}
 		}
 	}
+}
+
+// referenceAdd is ||T y_j + c_j||^2 in float64 (c nil: none).
+func referenceAdd(m, y, c []float32, d, p int) []float64 {
+	norms := make([]float64, p)
+	for j := 0; j < p; j++ {
+		for i := 0; i < d; i++ {
+			var z float64
+			if c != nil {
+				z = float64(c[i*p+j])
+			}
+			for k := 0; k < d; k++ {
+				z += float64(m[i*d+k]) * float64(y[k*p+j])
+			}
+			norms[j] += z * z
+		}
+	}
+	return norms
 }
 
 func TestPanics(t *testing.T) {

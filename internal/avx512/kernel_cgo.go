@@ -33,15 +33,20 @@ var (
 	_ [sgemmABuf - C.SMR*C.SKC]struct{}
 )
 
-// normsKernel adds the scores of columns [c0, c1) of y to out[:c1-c0],
-// using buf (enough for the packed columns) as scratch.
-func normsKernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, buf []float32, out []float64) {
+// normsKernel adds the scores of columns [c0, c1) of y (plus the addend
+// c, unless nil) to out[:c1-c0], using buf (enough for the packed columns)
+// as scratch.
+func normsKernel(a []float32, d, tiles int, upper bool, y, c []float32, p, c0, c1 int, buf []float32, out []float64) {
 	up := C.int(0)
 	if upper {
 		up = 1
 	}
+	var cp *C.float
+	if c != nil {
+		cp = (*C.float)(unsafe.Pointer(&c[0]))
+	}
 	C.crd_norms((*C.float)(unsafe.Pointer(&a[0])), C.int(d), C.int(tiles), up, (*C.float)(unsafe.Pointer(&y[0])),
-		C.int(p), C.int(c0), C.int(c1), (*C.float)(unsafe.Pointer(&buf[0])), (*C.double)(unsafe.Pointer(&out[0])))
+		C.int(p), C.int(c0), C.int(c1), (*C.float)(unsafe.Pointer(&buf[0])), (*C.double)(unsafe.Pointer(&out[0])), cp)
 }
 
 // packKernel is PackPanel for a full panel (features [q GN, q GN + GN)

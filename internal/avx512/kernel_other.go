@@ -5,7 +5,7 @@ package avx512
 // built: this build has no kernels (they need cgo on amd64).
 const built = false
 
-func normsKernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, buf []float32, out []float64) {
+func normsKernel(a []float32, d, tiles int, upper bool, y, c []float32, p, c0, c1 int, buf []float32, out []float64) {
 	panic("avx512: no kernel in this build")
 }
 
