@@ -221,12 +221,16 @@ func (m *Model) quadSquares(acc []float64, v []float32, n, hc, wc, h, w int, s *
 	clear(s.gram)
 	// Inner products of column t with t, t+1, t+wc-1, t+wc, t+wc+1.
 	g0, gr, gdl, gd, gdr := s.gram[:pc], s.gram[pc:2*pc], s.gram[2*pc:3*pc], s.gram[3*pc:4*pc], s.gram[4*pc:]
-	for i := 0; i < n; i += 2 {
-		rb := s.zeros(pc) // the row after an odd last one
-		if i+1 < n {
-			rb = v[(i+1)*pc : (i+2)*pc]
+	if m.kern.UsesAVX512(kernels.Score) {
+		avx512.NeighbourProducts(v, n, pc, wc, s.gram)
+	} else {
+		for i := 0; i < n; i += 2 {
+			rb := s.zeros(pc) // the row after an odd last one
+			if i+1 < n {
+				rb = v[(i+1)*pc : (i+2)*pc]
+			}
+			neighbourProducts(s.gram, v[i*pc:(i+1)*pc], rb, wc)
 		}
-		neighbourProducts(s.gram, v[i*pc:(i+1)*pc], rb, wc)
 	}
 	// inner is <v_a, v_b> for taps a = (ya, xa), b = (yb, xb), neighbours.
 	inner := func(ya, xa, yb, xb int) float64 {

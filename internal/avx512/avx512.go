@@ -172,3 +172,23 @@ func (pk *Packed) scratch(parts, p int, add bool) *scratch {
 }
 
 func (pk *Packed) put(s *scratch) { pk.free.Put(s) }
+
+// NeighbourProducts adds to g (5 pc float64s: five runs of pc) the inner
+// products, over the n rows of the n x pc row-major v (each row a map on an
+// hc x wc grid, pc = hc wc, wc given), of each position k with itself and
+// with the positions k+1, k+wc-1, k+wc and k+wc+1 (where they are below pc):
+// what the squared norms of v's columns after a bilinear resize need
+// (crd.Model.ScoreLayers). Products and sums are float64. It panics on
+// slices too short for the shapes, or unless Supported.
+func NeighbourProducts(v []float32, n, pc, wc int, g []float64) {
+	if !Supported() {
+		panic(errUnsupported)
+	}
+	if n < 0 || pc < 0 || wc < 1 || len(v) < n*pc || len(g) < 5*pc {
+		panic(fmt.Sprintf("avx512: NeighbourProducts: %d values for %d x %d, %d sums", len(v), n, pc, len(g)))
+	}
+	if n == 0 || pc == 0 {
+		return
+	}
+	neighboursKernel(v, n, pc, wc, g)
+}

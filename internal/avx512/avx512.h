@@ -39,6 +39,23 @@
 void crd_norms(const float *a, int d, int tiles, int upper, const float *y, int p, int c0, int c1,
                float *buf, double *out, const float *c);
 
+// crd_neighbours adds to g (5 pc doubles: g0, gr, gdl, gd, gdr, pc each)
+// the inner products, over the n rows of the n x pc matrix v (pc = hc wc
+// positions of an hc x wc grid, row-major), of each column k with itself
+// and with the columns k+1, k+wc-1, k+wc and k+wc+1 where they exist, in
+// double. The reference loop:
+//
+//	for (i = 0; i < n; i++)
+//		for (k = 0; k < pc; k++) {
+//			const float *a = v + i*pc;
+//			g0[k] += (double)a[k] * a[k];
+//			if (k+1 < pc) gr[k] += (double)a[k] * a[k+1];
+//			if (k+wc-1 < pc) gdl[k] += (double)a[k] * a[k+wc-1];
+//			if (k+wc < pc) gd[k] += (double)a[k] * a[k+wc];
+//			if (k+wc+1 < pc) gdr[k] += (double)a[k] * a[k+wc+1];
+//		}
+void crd_neighbours(const float *v, int n, int pc, int wc, double *g);
+
 // crd_gram adds Y Y^T to the d x d float64 matrix g on and above the
 // diagonal (tiles on the diagonal also write their true values just below
 // it). Y is d x K, given as panels of GN features: Y[i][j] is at

@@ -123,3 +123,37 @@ func BenchmarkNorms(b *testing.B) {
 		})
 	}
 }
+
+// TestNeighbourProducts checks the kernel against the reference loop of
+// avx512.h in float64, on grids with and without the inner run, one
+// column wide, and a row of one.
+func TestNeighbourProducts(t *testing.T) {
+	if !Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	for _, sz := range [][3]int{{768, 17, 17}, {5, 4, 5}, {3, 3, 1}, {4, 1, 6}, {2, 1, 1}} {
+		n, hc, wc := sz[0], sz[1], sz[2]
+		pc := hc * wc
+		v := randMat(n*pc, uint64(n+pc))
+		want := make([]float64, 5*pc)
+		for i := 0; i < n; i++ {
+			a := v[i*pc : (i+1)*pc]
+			for k := 0; k < pc; k++ {
+				for o, off := range []int{0, 1, wc - 1, wc, wc + 1} {
+					if k+off < pc {
+						want[o*pc+k] += float64(a[k]) * float64(a[k+off])
+					}
+				}
+			}
+		}
+		got := make([]float64, 5*pc)
+		got[0] = 1 // added to, not overwritten
+		want[0]++
+		NeighbourProducts(v, n, pc, wc, got)
+		for i, w := range want {
+			if math.Abs(got[i]-w) > 1e-12*(1+math.Abs(w)) {
+				t.Fatalf("%v: sum %d is %g, want %g", sz, i, got[i], w)
+			}
+		}
+	}
+}

@@ -49,6 +49,11 @@ func normsKernel(a []float32, d, tiles int, upper bool, y, c []float32, p, c0, c
 		C.int(p), C.int(c0), C.int(c1), (*C.float)(unsafe.Pointer(&buf[0])), (*C.double)(unsafe.Pointer(&out[0])), cp)
 }
 
+// neighboursKernel is NeighbourProducts's C loop.
+func neighboursKernel(v []float32, n, pc, wc int, g []float64) {
+	C.crd_neighbours((*C.float)(unsafe.Pointer(&v[0])), C.int(n), C.int(pc), C.int(wc), (*C.double)(unsafe.Pointer(&g[0])))
+}
+
 // packKernel is PackPanel for a full panel (features [q GN, q GN + GN)
 // all below d).
 func packKernel(buf []float64, y []float32, d, k, q int, sum []float64) {

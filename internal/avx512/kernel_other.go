@@ -9,6 +9,10 @@ func normsKernel(a []float32, d, tiles int, upper bool, y, c []float32, p, c0, c
 	panic("avx512: no kernel in this build")
 }
 
+func neighboursKernel(v []float32, n, pc, wc int, g []float64) {
+	panic("avx512: no kernel in this build")
+}
+
 func packKernel(buf []float64, y []float32, d, k, q int, sum []float64) {
 	panic("avx512: no kernel in this build")
 }

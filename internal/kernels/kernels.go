@@ -27,7 +27,10 @@ const (
 	// avx512.GramUpper, else blas.Dsyrk.
 	Gram Op = 1 << iota
 	// Score is crd's patch scoring ||U y||^2 on the triangular factor U:
-	// avx512.Packed.Norms, else the sgemm of M Y and column norms.
+	// avx512.Packed.Norms, else the sgemm of M Y and column norms; for
+	// scores from pooled layers (crd.Model.ScoreLayers) also the layers'
+	// products (avx512.Sgemm, else blas.Sgemm), avx512.Packed.NormsAdd and
+	// avx512.NeighbourProducts (else Go loops).
 	Score
 	// Conv is the float32 matrix product of nn's convolutions:
 	// avx512.Sgemm, else blas.Sgemm.
