@@ -39,7 +39,7 @@ type Extractor struct {
 
 	// net serialises the backbone, which is not safe for concurrent use.
 	net sync.Mutex
-	// feats recycles patch-feature tensors between batches, pooled
+	// feats recycles patch-feature tensors between batches, and pooled
 	// the pooled layers (*[]*nn.Tensor) of layered runs.
 	feats, pooled sync.Pool
 	// inputs recycles input batches once the backbone is done with them.
