@@ -150,8 +150,9 @@ func (s Set) String() string {
 
 // Sgemm is C = alpha A B + beta C in float32 for the row-major A (m x k),
 // B (k x n) and C (m x n), with row strides lda, ldb and ldc, as op needs
-// it (Conv, Nearest, or Score for crd's layered scoring): avx512.Sgemm where s runs op on the AVX-512
-// kernels and beta is 0 or 1, else blas.Sgemm.
+// it (Conv, Nearest, or Score for crd's layered scoring): avx512.Sgemm
+// where s runs op on the AVX-512 kernels and beta is 0 or 1, else
+// blas.Sgemm.
 func (s Set) Sgemm(op Op, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if s.UsesAVX512(op) && (beta == 0 || beta == 1) {
 		avx512.Sgemm(m, n, k, alpha, a, lda, b, ldb, beta == 1, c, ldc)
