@@ -24,14 +24,17 @@ type Conv2D struct {
 	Window
 	Cin, Cout int
 	// Weight is the (KH*KW*Cin) x Cout matrix, rows ordered (ky, kx, i):
-	// exactly a Keras/TensorFlow HWIO kernel as stored.
+	// exactly a Keras/TensorFlow HWIO kernel as stored. The AVX-512 path
+	// keeps a packed copy: after writing into Weight directly, call
+	// WeightsChanged.
 	Weight []float32
 	// Bias has Cout entries.
 	Bias []float32
 	// ReLU applies max(0, .) to the output (after any residual add).
 	ReLU bool
 
-	bf16 *bf16Weights // set by SetPrecision(BF16)
+	bf16   *bf16Weights // set by SetPrecision(BF16)
+	packed packedCache  // Weight packed for the AVX-512 kernels
 }
 
 // NewConv2D returns a convolution with zero weights and bias.
@@ -58,6 +61,7 @@ func (c *Conv2D) SetWeightsOIHW(w []float32) {
 			}
 		}
 	}
+	c.WeightsChanged()
 }
 
 // SetWeightsHWIO copies a Keras/TensorFlow kernel (KH x KW x Cin x Cout)
@@ -67,6 +71,7 @@ func (c *Conv2D) SetWeightsHWIO(w []float32) {
 		panic(fmt.Sprintf("nn: SetWeightsHWIO: %d values for a %dx%dx%dx%d kernel", len(w), c.KH, c.KW, c.Cin, c.Cout))
 	}
 	copy(c.Weight, w)
+	c.WeightsChanged()
 }
 
 // FoldBatchNorm folds an inference-mode batch norm that follows the
@@ -96,6 +101,7 @@ func (c *Conv2D) FoldBatchNorm(gamma, beta, mean, variance []float32, eps float6
 		}
 		c.Bias[o] = float32(b)
 	}
+	c.WeightsChanged()
 }
 
 // OutSize returns the output height and width for an h x w input.

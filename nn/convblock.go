@@ -2,6 +2,9 @@ package nn
 
 import (
 	"runtime"
+	"sync"
+	"sync/atomic"
+	"unsafe"
 
 	"github.com/crd-ad/crd/internal/avx512"
 	"github.com/crd-ad/crd/internal/parallel"
@@ -9,9 +12,11 @@ import (
 
 // The AVX-512 path of a convolution cuts the output pixels into blocks that
 // the cores take one at a time (parallel.Run). A block gathers its own
-// im2col rows, multiplies them by the weights (packed once per call) and
-// adds the bias and ReLU while its rows are still in cache: one
-// synchronisation per layer instead of one per step of each GEMM chunk,
+// im2col rows and multiplies them by the weights (packed once per
+// convolution, Conv2D.packedWeights); the kernel starts from the residual,
+// if any, and adds the bias and ReLU in registers before it stores each
+// output (avx512.PackedB.MulRowsEpilogue): one synchronisation per layer
+// instead of one per step of each GEMM chunk, one pass over the output,
 // and a core slowed by other work takes fewer blocks. Each output value is
 // computed as on the chunked path, so the results are bit-identical.
 const (
@@ -30,7 +35,6 @@ const (
 
 // convBlocks is the scratch of the block path, kept in a Workspace.
 type convBlocks struct {
-	pb     avx512.PackedB
 	call   convCall
 	blocks []convBlock
 	// bufs holds one buffer per goroutine that may run a block at once:
@@ -58,10 +62,11 @@ type convBlock struct {
 	r0, r1 int
 }
 
-// Run computes the block: gather, multiply, bias and ReLU.
+// Run computes the block: gather, then multiply with the residual, bias
+// and ReLU fused.
 func (b *convBlock) Run() {
 	k := b.call.c.K()
-	c, dst, c0 := b.call.c, b.call.dst, b.call.c0
+	c, dst, c0, res := b.call.c, b.call.dst, b.call.c0, b.call.res
 	buf := <-b.call.bufs
 	n := b.r1 - b.r0
 	var a []float32
@@ -71,9 +76,16 @@ func (b *convBlock) Run() {
 		a = buf[:n*k]
 		c.im2colRows(a, b.call.x, b.call.g, b.r0, b.r0, b.r1)
 	}
-	copyResidual(dst, c0, b.call.res, b.r0, b.r1)
-	b.call.pb.MulRows(n, 1, a, k, b.call.res != nil, dst.Data[b.r0*dst.C+c0:], dst.C, buf[len(buf)-avx512.MulScratch:])
-	c.epilogueRows(dst, c0, b.r0, b.r1)
+	out := dst.Data[b.r0*dst.C+c0:]
+	var rs []float32
+	ldr := dst.C
+	switch {
+	case res == dst:
+		rs = out
+	case res != nil:
+		rs, ldr = res.Data[b.r0*res.C:], res.C
+	}
+	b.call.pb.MulRowsEpilogue(n, a, k, rs, ldr, c.Bias[:c.Cout], c.ReLU, out, dst.C, buf[len(buf)-avx512.MulScratch:])
 	b.call.bufs <- buf
 }
 
@@ -109,8 +121,7 @@ func (c *Conv2D) runBlocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, direct b
 			s.bufs <- make([]float32, s.bufLen)
 		}
 	}
-	s.pb.Pack(k, c.Cout, c.Weight, c.Cout)
-	s.call = convCall{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct, pb: &s.pb, bufs: s.bufs}
+	s.call = convCall{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct, pb: c.packedWeights(), bufs: s.bufs}
 	s.blocks = s.blocks[:0]
 	for r0 := 0; r0 < rows; r0 += br {
 		s.blocks = append(s.blocks, convBlock{&s.call, r0, min(r0+br, rows)})
@@ -118,3 +129,47 @@ func (c *Conv2D) runBlocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, direct b
 	parallel.Run(s.blocks)
 	s.call = convCall{} // no references to the caller's maps
 }
+
+// packedCache is a convolution's Weight packed for the AVX-512 kernels
+// (avx512.PackedB), made on the first call that needs it and kept until
+// the weights change. Concurrent Forward calls share it: the first to find
+// it missing or stale packs under mu, the others read it atomically.
+type packedCache struct {
+	mu sync.Mutex
+	p  atomic.Pointer[packedWeight]
+}
+
+// packedWeight is Weight packed, with the slice it was packed from: a
+// Weight replaced by another slice (another array or length) is packed
+// again without being told.
+type packedWeight struct {
+	pb avx512.PackedB
+	w  *float32
+	n  int
+}
+
+// packedWeights returns Weight packed, packing it if the cache is empty or
+// was made from another slice.
+func (c *Conv2D) packedWeights() *avx512.PackedB {
+	w, n := unsafe.SliceData(c.Weight), len(c.Weight)
+	if p := c.packed.p.Load(); p != nil && p.w == w && p.n == n {
+		return &p.pb
+	}
+	c.packed.mu.Lock()
+	defer c.packed.mu.Unlock()
+	if p := c.packed.p.Load(); p != nil && p.w == w && p.n == n {
+		return &p.pb
+	}
+	p := &packedWeight{w: w, n: n}
+	p.pb.Pack(c.K(), c.Cout, c.Weight, max(c.Cout, 1))
+	c.packed.p.Store(p)
+	return &p.pb
+}
+
+// WeightsChanged drops the copy of Weight that the AVX-512 kernels keep
+// (packed in their layout on the first Forward that needs it). SetWeightsOIHW,
+// SetWeightsHWIO and FoldBatchNorm call it; a caller that writes into
+// Weight itself must call it before the next Forward, or that Forward may
+// use the old weights. (Assigning another slice to Weight is noticed
+// without it.) It must not run at the same time as a Forward.
+func (c *Conv2D) WeightsChanged() { c.packed.p.Store(nil) }

@@ -5,37 +5,59 @@ import (
 	"math"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 
 	"github.com/crd-ad/crd/internal/avx512"
 	"github.com/crd-ad/crd/internal/kernels"
 )
 
-// TestConvBlocks: the AVX-512 block path gives the values of one GEMM over
-// all the output pixels (im2col, avx512.Sgemm, bias and ReLU) bit for bit,
-// on several cores or one, for convolutions cut into many blocks, with a
-// residual and written at a channel offset.
+// TestConvBlocks: the AVX-512 block path (weights packed once, residual,
+// bias and ReLU fused into the kernel) gives the values of one GEMM over
+// all the output pixels (im2col, avx512.Sgemm, then the residual, bias and
+// ReLU added in Go as before) bit for bit, on several cores or one, for
+// convolutions cut into many blocks, with inner dimensions of one and
+// several parts of the kernel, with and without ReLU, with a residual in
+// the output or apart from it, written at a channel offset. The residual
+// holds -0 and NaNs of both signs.
 func TestConvBlocks(t *testing.T) {
 	if !kernels.AVX512Supported() {
 		t.Skip("no AVX-512 kernel here")
 	}
 	r := rand.New(rand.NewPCG(21, 22))
-	x := FromNCHW(nil, randTensor(r, 2, 24, 30, 29))
-	for _, win := range []Window{Square(3, 1, 1), {KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}, Square(1, 1, 0), Square(3, 1, 0)} {
-		c := NewConv2D(24, 40, win)
+	xs := map[int]*NHWC{}
+	for _, tc := range []struct {
+		win      Window
+		cin      int
+		relu     bool
+		resApart bool
+	}{
+		{Square(3, 1, 1), 24, true, false}, {Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}, 24, true, false},
+		{Square(1, 1, 0), 24, true, false}, {Square(3, 1, 0), 24, true, false},
+		{Square(3, 1, 1), 70, true, true}, {Square(1, 1, 0), 300, false, true}, {Square(3, 1, 0), 40, false, false},
+	} {
+		win := tc.win
+		if xs[tc.cin] == nil {
+			xs[tc.cin] = FromNCHW(nil, randTensor(r, 2, tc.cin, 30, 29))
+		}
+		x := xs[tc.cin]
+		c := NewConv2D(tc.cin, 40, win)
 		for i := range c.Weight {
 			c.Weight[i] = float32(r.NormFloat64())
 		}
 		for i := range c.Bias {
 			c.Bias[i] = float32(r.NormFloat64())
 		}
-		c.ReLU = true
+		c.ReLU = tc.relu
 		g := c.Apply(x.H, x.W)
 		rows := x.N * g.OutH * g.OutW
 		if br := blockRows(rows, c.K(), c.Cout, 2); rows < 3*br {
 			t.Fatalf("%+v: %d pixels make fewer than 3 blocks of %d", win, rows, br)
 		}
 		res := FromNCHW(nil, randTensor(r, x.N, c.Cout, g.OutH, g.OutW))
+		for i := 0; i < len(res.Data); i += 11 {
+			res.Data[i] = []float32{float32(math.Copysign(0, -1)), math.Float32frombits(0xffc00001), math.Float32frombits(0x7fc00002)}[(i/11)%3]
+		}
 
 		// The reference: one GEMM, then the epilogue, into channels
 		// [3, 3+Cout) of a wider map.
@@ -53,15 +75,100 @@ func TestConvBlocks(t *testing.T) {
 			got := &NHWC{}
 			got.Reshape(x.N, g.OutH, g.OutW, c.Cout+5)
 			clear(got.Data)
-			copyResidual(got, 3, res, 0, rows)
 			ws := Workspace{kern: kernels.AVX512(kernels.Conv)}
-			c.run(got, 3, x, got, &ws)
+			if tc.resApart {
+				c.run(got, 3, x, res, &ws)
+			} else {
+				copyResidual(got, 3, res, 0, rows)
+				c.run(got, 3, x, got, &ws)
+			}
 			runtime.GOMAXPROCS(prev)
-			name := fmt.Sprintf("%+v GOMAXPROCS %d", win, procs)
+			name := fmt.Sprintf("%+v GOMAXPROCS %d", tc, procs)
 			for i := range got.Data {
 				if math.Float32bits(got.Data[i]) != math.Float32bits(want.Data[i]) {
 					t.Fatalf("%s: value %d = %g, one GEMM gives %g", name, i, got.Data[i], want.Data[i])
 				}
+			}
+		}
+	}
+}
+
+// TestConvPackedWeights: the packed copy of the weights that the AVX-512
+// path keeps follows every way of changing them (SetWeightsOIHW,
+// SetWeightsHWIO, FoldBatchNorm, a write into Weight followed by
+// WeightsChanged, another slice assigned to Weight): after each, Forward
+// gives bit for bit what a fresh convolution with the same weights gives,
+// and, before the change, differs from it. Concurrent Forward calls on a
+// freshly changed convolution agree with one another.
+func TestConvPackedWeights(t *testing.T) {
+	if !kernels.AVX512Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	r := rand.New(rand.NewPCG(23, 24))
+	x := FromNCHW(nil, randTensor(r, 1, 6, 9, 8))
+	win := Square(3, 1, 1)
+	kern := kernels.AVX512(kernels.Conv)
+	forward := func(c *Conv2D) []float32 {
+		out := &NHWC{}
+		c.Forward(out, x, &Workspace{kern: kern})
+		return out.Data
+	}
+	fresh := func(c *Conv2D) []float32 {
+		f := NewConv2D(c.Cin, c.Cout, win)
+		copy(f.Weight, c.Weight)
+		copy(f.Bias, c.Bias)
+		f.ReLU = c.ReLU
+		return forward(f)
+	}
+	same := func(a, b []float32) bool {
+		for i := range a {
+			if math.Float32bits(a[i]) != math.Float32bits(b[i]) {
+				return false
+			}
+		}
+		return len(a) == len(b)
+	}
+	rnd := func(n int) []float32 {
+		s := make([]float32, n)
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+		return s
+	}
+	c := NewConv2D(6, 40, win)
+	c.SetWeightsHWIO(rnd(len(c.Weight)))
+	forward(c) // packs
+	for _, step := range []struct {
+		name   string
+		change func()
+	}{
+		{"SetWeightsOIHW", func() { c.SetWeightsOIHW(rnd(len(c.Weight))) }},
+		{"SetWeightsHWIO", func() { c.SetWeightsHWIO(rnd(len(c.Weight))) }},
+		{"FoldBatchNorm", func() {
+			v := rnd(40)
+			for i := range v {
+				v[i] = 1 + v[i]*v[i]
+			}
+			c.FoldBatchNorm(nil, nil, make([]float32, 40), v, 1e-5)
+		}},
+		{"write and WeightsChanged", func() { c.Weight[17] += 3; c.WeightsChanged() }},
+		{"new slice", func() { c.Weight = rnd(len(c.Weight)) }},
+	} {
+		before := forward(c)
+		step.change()
+		want := fresh(c)
+		if same(before, want) {
+			t.Fatalf("%s: the change leaves the output as it was; the test cannot tell", step.name)
+		}
+		outs := make([][]float32, 3)
+		var wg sync.WaitGroup
+		for i := range outs {
+			wg.Go(func() { outs[i] = forward(c) })
+		}
+		wg.Wait()
+		for i, got := range outs {
+			if !same(got, want) {
+				t.Fatalf("%s: Forward %d after the change differs from a fresh convolution's", step.name, i)
 			}
 		}
 	}

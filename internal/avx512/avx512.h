@@ -105,6 +105,28 @@ void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1
 void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
                float *C, long ldc, float *abuf);
 
+// crd_sgemm_epi is crd_sgemm with a fused epilogue: the old values added to
+// the product are res's (row stride ldr) when res is not NULL (else C's
+// when beta1), and each value then gets the bias (bias[j], unless bias is
+// NULL) and, with relu, the ReLU that clears any value with the sign bit
+// set (negatives, -0, NaNs with the sign bit), all in registers before the
+// one store. C may be res. The reference loop:
+//
+//	for (i = 0; i < m; i++)
+//		for (j = 0; j < n; j++) {
+//			float s = res ? res[i*ldr + j] : beta1 ? C[i*ldc + j] : 0;
+//			for (p = 0; p < k; p++) s += A[i*lda + p] * B[p][j];   // alpha = 1
+//			if (bias) s += bias[j];
+//			if (relu && signbit(s)) s = +0;
+//			C[i*ldc + j] = s;
+//		}
+//
+// (with alpha != 1: s = alpha * (sum of the products) + the old value).
+// The products are summed in the same order as crd_sgemm's, so its values
+// are those of crd_sgemm into a copy of res, then the bias and ReLU.
+void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
+                   const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf);
+
 // The kinds of crd_pool.
 #define CRD_POOL_MAX 0
 #define CRD_POOL_AVG_INCLUDE 1

@@ -82,6 +82,25 @@ func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32,
 		(*C.float)(unsafe.Pointer(&abuf[0])))
 }
 
+// sgemmEpiKernel runs crd_sgemm_epi on m rows (alpha = 1): C = A B + res
+// (res nil: nothing), + bias (nil: none), ReLU when relu.
+func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32) {
+	var resp, biasp *C.float
+	if res != nil {
+		resp = (*C.float)(unsafe.Pointer(&res[0]))
+	}
+	if bias != nil {
+		biasp = (*C.float)(unsafe.Pointer(&bias[0]))
+	}
+	var r C.int
+	if relu {
+		r = 1
+	}
+	C.crd_sgemm_epi(C.int(m), C.int(n), C.int(k), 1, (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
+		(*C.float)(unsafe.Pointer(&pb[0])), 0, resp, C.long(ldr), biasp, r, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
+		(*C.float)(unsafe.Pointer(&abuf[0])))
+}
+
 var (
 	_ [C.CRD_POOL_MAX - int(PoolMax)]struct{}
 	_ [int(PoolMax) - C.CRD_POOL_MAX]struct{}

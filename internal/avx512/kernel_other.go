@@ -29,6 +29,10 @@ func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32,
 	panic("avx512: no kernel in this build")
 }
 
+func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32) {
+	panic("avx512: no kernel in this build")
+}
+
 func poolKernel(s *PoolShape, x, dst []float32, r0, r1 int) {
 	panic("avx512: no kernel in this build")
 }

@@ -12,17 +12,27 @@
 // One tile of C (rows x 32 at c, row stride ldc; columns masked by m0 for
 // 0..15 and m1 for 16..31) += alpha A B over kc inner indices, a pointing
 // at the tile's SMR rows of A (row stride lda; read in place) and b at the
-// packed column panel (SNR floats per index). Unless load, C's old values are not
-// read (beta = 0 on the first part). Rows past `rows` are computed, not
-// stored. With alpha = 1 the tile accumulates onto C's old values; else it
-// starts from zero and is scaled when stored.
+// packed column panel (SNR floats per index). Unless load, the old values
+// are not read (beta = 0 on the first part); with load they are read from
+// src (row stride lds): C itself, or the first part's residual. Rows past
+// `rows` are computed, not stored. With alpha = 1 the tile accumulates onto
+// the old values; else it starts from zero and is scaled when stored. On
+// the last part (e set), the epilogue runs in registers before the store:
+// + bias (e->bias at the tile's first column, unless NULL), then with
+// e->relu the ReLU of addBiasReLU in package nn: the sign bit spread to a
+// mask clears negative values, -0 and NaNs with the sign bit set.
+struct sepi {
+	const float *bias;
+	int relu;
+};
+
 __attribute__((target("avx512f"), noinline))
-static void stile(const float *a, long lda, const float *b, long kc, float *c, long ldc, int rows,
-                  __mmask16 m0, __mmask16 m1, int load, float alpha) {
+static void stile(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src, long lds,
+                  int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
 	int one = alpha == 1.0f;
 	__m512 al = _mm512_set1_ps(alpha);
 #define SDECL(r) __m512 c##r##0, c##r##1; \
-	if (one && load && r < rows) { c##r##0 = _mm512_maskz_loadu_ps(m0, c + r * ldc); c##r##1 = _mm512_maskz_loadu_ps(m1, c + r * ldc + 16); } \
+	if (one && load && r < rows) { c##r##0 = _mm512_maskz_loadu_ps(m0, src + r * lds); c##r##1 = _mm512_maskz_loadu_ps(m1, src + r * lds + 16); } \
 	else { c##r##0 = _mm512_setzero_ps(); c##r##1 = _mm512_setzero_ps(); }
 	SDECL(0) SDECL(1) SDECL(2) SDECL(3) SDECL(4) SDECL(5) SDECL(6) SDECL(7) SDECL(8) SDECL(9) SDECL(10) SDECL(11)
 	for (long k = 0; k < kc; k++, a++, b += SNR) {
@@ -31,9 +41,21 @@ static void stile(const float *a, long lda, const float *b, long kc, float *c, l
 		SSTEP(0) SSTEP(1) SSTEP(2) SSTEP(3) SSTEP(4) SSTEP(5) SSTEP(6) SSTEP(7) SSTEP(8) SSTEP(9) SSTEP(10) SSTEP(11)
 	}
 #define SSCALE(r) if (r < rows) { \
-	c##r##0 = _mm512_fmadd_ps(al, c##r##0, load ? _mm512_maskz_loadu_ps(m0, c + r * ldc) : _mm512_setzero_ps()); \
-	c##r##1 = _mm512_fmadd_ps(al, c##r##1, load ? _mm512_maskz_loadu_ps(m1, c + r * ldc + 16) : _mm512_setzero_ps()); }
+	c##r##0 = _mm512_fmadd_ps(al, c##r##0, load ? _mm512_maskz_loadu_ps(m0, src + r * lds) : _mm512_setzero_ps()); \
+	c##r##1 = _mm512_fmadd_ps(al, c##r##1, load ? _mm512_maskz_loadu_ps(m1, src + r * lds + 16) : _mm512_setzero_ps()); }
 	if (!one) { SSCALE(0) SSCALE(1) SSCALE(2) SSCALE(3) SSCALE(4) SSCALE(5) SSCALE(6) SSCALE(7) SSCALE(8) SSCALE(9) SSCALE(10) SSCALE(11) }
+	if (e) {
+		if (e->bias) {
+			__m512 b0 = _mm512_maskz_loadu_ps(m0, e->bias), b1 = _mm512_maskz_loadu_ps(m1, e->bias + 16);
+#define SBIAS(r) c##r##0 = _mm512_add_ps(c##r##0, b0); c##r##1 = _mm512_add_ps(c##r##1, b1);
+			SBIAS(0) SBIAS(1) SBIAS(2) SBIAS(3) SBIAS(4) SBIAS(5) SBIAS(6) SBIAS(7) SBIAS(8) SBIAS(9) SBIAS(10) SBIAS(11)
+		}
+		if (e->relu) {
+#define SRELU1(v) v = _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_srai_epi32(_mm512_castps_si512(v), 31), _mm512_castps_si512(v)));
+#define SRELU(r) SRELU1(c##r##0) SRELU1(c##r##1)
+			SRELU(0) SRELU(1) SRELU(2) SRELU(3) SRELU(4) SRELU(5) SRELU(6) SRELU(7) SRELU(8) SRELU(9) SRELU(10) SRELU(11)
+		}
+	}
 #define SST(r) if (r < rows) { _mm512_mask_storeu_ps(c + r * ldc, m0, c##r##0); _mm512_mask_storeu_ps(c + r * ldc + 16, m1, c##r##1); }
 	SST(0) SST(1) SST(2) SST(3) SST(4) SST(5) SST(6) SST(7) SST(8) SST(9) SST(10) SST(11)
 }
@@ -66,19 +88,25 @@ void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1
 	}
 }
 
-// C (m x n, row stride ldc) = alpha A B (+ C when beta1), A m x k
-// row-major (stride lda) and B k x n packed by crd_packb. For each SKC-long
-// part of the inner dimension and each block of SMC rows of A, the tiles of
-// SMR rows run panel by panel: a panel's part (32 KB) stays in L1 while the
-// block's part of A (in L2) streams past it. abuf holds a partial tile.
+// C (m x n, row stride ldc) = alpha A B (+ R), then + bias and ReLU, A m x
+// k row-major (stride lda) and B k x n packed by crd_packb; R is res (row
+// stride ldr) when not NULL, else C itself when beta1 (avx512.h). For each
+// SKC-long part of the inner dimension and each block of SMC rows of A, the
+// tiles of SMR rows run panel by panel: a panel's part (32 KB) stays in L1
+// while the block's part of A (in L2) streams past it. The last part adds
+// the bias and applies the ReLU in registers. abuf holds a partial tile.
 __attribute__((target("avx512f")))
-void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
-                      float *C, long ldc, float *abuf) {
+void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
+                   const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf) {
 	int panels = (n + SNR - 1) / SNR;
+	int epi = bias != NULL || relu;
 	for (int pc = 0; pc < k; pc += SKC) {
 		int kc = k - pc < SKC ? k - pc : SKC;
 		const float *bbuf = pb + (size_t)pc * panels * SNR;
-		int load = pc > 0 || beta1;
+		int first = pc == 0, last = pc + kc >= k;
+		int load = !first || beta1 || res != NULL;
+		const float *src = first && res != NULL ? res : C;
+		long lds = first && res != NULL ? ldr : ldc;
 		for (int ic = 0; ic < m; ic += SMC) {
 			int mc = m - ic < SMC ? m - ic : SMC;
 			int tiles = (mc + SMR - 1) / SMR;
@@ -87,22 +115,31 @@ void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const
 			// never reads past A's last row.
 			int part = mc % SMR;
 			if (part) {
-				const float *src = A + (size_t)(ic + mc - part) * lda + pc;
+				const float *srcA = A + (size_t)(ic + mc - part) * lda + pc;
 				for (int r = 0; r < SMR; r++)
-					for (int p = 0; p < kc; p++) abuf[r * kc + p] = r < part ? src[(size_t)r * lda + p] : 0;
+					for (int p = 0; p < kc; p++) abuf[r * kc + p] = r < part ? srcA[(size_t)r * lda + p] : 0;
 			}
 			for (int q = 0; q < panels; q++) {
 				int j0 = q * SNR, cols = n - j0 < SNR ? n - j0 : SNR;
 				__mmask16 m0 = smask(cols), m1 = smask(cols - 16);
+				struct sepi e = {bias != NULL ? bias + j0 : NULL, relu};
 				for (int t = 0; t < tiles; t++) {
 					int rows = mc - t * SMR < SMR ? mc - t * SMR : SMR;
 					const float *at = A + (size_t)(ic + t * SMR) * lda + pc;
 					long la = lda;
 					if (rows < SMR) at = abuf, la = kc;
-					stile(at, la, bbuf + (size_t)q * kc * SNR, kc,
-					      C + (size_t)(ic + t * SMR) * ldc + j0, ldc, rows, m0, m1, load, alpha);
+					size_t r0 = (size_t)(ic + t * SMR);
+					stile(at, la, bbuf + (size_t)q * kc * SNR, kc, C + r0 * ldc + j0, ldc, src + r0 * lds + j0, lds,
+					      rows, m0, m1, load, alpha, last && epi ? &e : NULL);
 				}
 			}
 		}
 	}
+}
+
+// crd_sgemm is crd_sgemm_epi with no residual, bias or ReLU.
+__attribute__((target("avx512f")))
+void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
+               float *C, long ldc, float *abuf) {
+	crd_sgemm_epi(m, n, k, alpha, A, lda, pb, beta1, NULL, 0, NULL, 0, C, ldc, abuf);
 }

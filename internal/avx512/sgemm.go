@@ -2,6 +2,7 @@ package avx512
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/crd-ad/crd/internal/parallel"
 )
@@ -105,6 +106,56 @@ func (pb *PackedB) MulRows(m int, alpha float32, a []float32, lda int, beta1 boo
 	if pb.check("MulRows", m, a, lda, beta1, c, ldc) {
 		sgemmKernel(m, pb.n, pb.k, alpha, a, lda, pb.buf, beta1, c, ldc, scratch)
 	}
+}
+
+// MulRowsEpilogue is MulRows (alpha = 1, on the calling goroutine) with
+// the epilogue of a convolution fused into the kernel's last pass over C:
+//
+//	C = A B + res, then + bias[j] on column j, then the ReLU when relu
+//
+// res (row stride ldr) may be nil (nothing added) or alias C with ldr =
+// ldc; bias may be nil. The ReLU clears every value with the sign bit set
+// (negatives, -0 and NaNs with the sign bit), as nn's addBiasReLU does. The
+// values are bit for bit those of copying res into C, MulRows with beta1
+// (or without, when res is nil), then adding the bias and applying the
+// ReLU in float32; C is stored once. It panics on slices too short for the
+// shapes.
+func (pb *PackedB) MulRowsEpilogue(m int, a []float32, lda int, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, scratch []float32) {
+	if len(scratch) < MulScratch {
+		panic(fmt.Sprintf("avx512: MulRowsEpilogue: %d floats of scratch, want %d", len(scratch), MulScratch))
+	}
+	n := pb.n
+	if res != nil && m > 0 && n > 0 && (ldr < n || len(res) < (m-1)*ldr+n) {
+		panic(fmt.Sprintf("avx512: MulRowsEpilogue: residual of %d values with stride %d for %d x %d", len(res), ldr, m, n))
+	}
+	if bias != nil && len(bias) < n {
+		panic(fmt.Sprintf("avx512: MulRowsEpilogue: %d bias values for %d columns", len(bias), n))
+	}
+	if m == 0 || n == 0 {
+		return
+	}
+	if pb.k == 0 {
+		// No product: C = res + bias, ReLU, as the kernel would.
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			for j := range row {
+				var v float32
+				if res != nil {
+					v = res[i*ldr+j]
+				}
+				if bias != nil {
+					v += bias[j]
+				}
+				if relu && math.Signbit(float64(v)) {
+					v = 0
+				}
+				row[j] = v
+			}
+		}
+		return
+	}
+	pb.check("MulRowsEpilogue", m, a, lda, res != nil, c, ldc)
+	sgemmEpiKernel(m, n, pb.k, a, lda, pb.buf, res, ldr, bias, relu, c, ldc, scratch)
 }
 
 // check panics unless the shapes of a Mul or MulRows call fit the slices,

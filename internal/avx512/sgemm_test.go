@@ -181,3 +181,91 @@ func TestSgemmCores(t *testing.T) {
 		}
 	}
 }
+
+// TestMulRowsEpilogue: the fused epilogue gives, bit for bit, what the
+// unfused steps give (the residual copied into C, MulRows accumulating onto
+// it, then + bias and the sign-mask ReLU in Go), on shapes with several
+// inner parts, partial tiles and masked columns, with the residual apart
+// from C, aliasing it, or absent, with and without bias and ReLU. The
+// inputs hold -0, values whose sum is -0, NaNs of both signs and
+// infinities. Entries of C outside the window must not change.
+func TestMulRowsEpilogue(t *testing.T) {
+	if !Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	r := rand.New(rand.NewPCG(6, 6))
+	negNaN := math.Float32frombits(0xffc00001)
+	posNaN := math.Float32frombits(0x7fc00002)
+	special := []float32{0, float32(math.Copysign(0, -1)), negNaN, posNaN, float32(math.Inf(1)), float32(math.Inf(-1))}
+	scratch := make([]float32, MulScratch)
+	for _, sz := range [][3]int{{1, 1, 1}, {12, 32, 7}, {13, 33, 257}, {25, 80, 600}, {7, 5, 0}, {50, 64, 256}} {
+		m, n, k := sz[0], sz[1], sz[2]
+		lda, ldc := k+3, n+4
+		a := randMat(max(m*lda, 1), 7)
+		b := randMat(max(k*n, 1), 8)
+		bias := randMat(n, 9)
+		res := randMat(m*ldc, 10)
+		for i := 0; i < len(res); i += 7 {
+			res[i] = special[(i/7)%len(special)]
+		}
+		for j := 0; j < n; j += 3 {
+			bias[j] = float32(math.Copysign(0, -1))
+		}
+		if k > 0 {
+			a[0] = 0 // row 0: the product is +0 or -0, the sum res + bias decides
+		}
+		var pb PackedB
+		pb.Pack(k, n, b, n)
+		for _, tc := range []struct {
+			res, alias, bias, relu bool
+		}{{false, false, false, true}, {false, false, true, true}, {true, false, true, true}, {true, true, true, true},
+			{true, false, true, false}, {false, false, true, false}, {true, true, false, true}} {
+			fill := make([]float32, m*ldc)
+			for i := range fill {
+				fill[i] = float32(r.NormFloat64())
+			}
+			// The unfused steps.
+			want := append([]float32(nil), fill...)
+			if tc.res {
+				for i := 0; i < m; i++ {
+					copy(want[i*ldc:i*ldc+n], res[i*ldc:i*ldc+n])
+				}
+			}
+			pb.MulRows(m, 1, a, lda, tc.res, want, ldc, scratch)
+			for i := 0; i < m; i++ {
+				for j := 0; j < n; j++ {
+					v := want[i*ldc+j]
+					if tc.bias {
+						v += bias[j]
+					}
+					if tc.relu {
+						u := math.Float32bits(v)
+						v = math.Float32frombits(u &^ uint32(int32(u)>>31))
+					}
+					want[i*ldc+j] = v
+				}
+			}
+			got := append([]float32(nil), fill...)
+			var rs []float32
+			if tc.res {
+				rs = res
+				if tc.alias {
+					for i := 0; i < m; i++ {
+						copy(got[i*ldc:i*ldc+n], res[i*ldc:i*ldc+n])
+					}
+					rs = got
+				}
+			}
+			var bs []float32
+			if tc.bias {
+				bs = bias
+			}
+			pb.MulRowsEpilogue(m, a, lda, rs, ldc, bs, tc.relu, got, ldc, scratch)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %+v: C[%d] = %g (%#x), unfused %g (%#x)", sz, tc, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+				}
+			}
+		}
+	}
+}
