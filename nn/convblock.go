@@ -122,9 +122,14 @@ func (c *Conv2D) runBlocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, direct b
 		}
 	}
 	s.call = convCall{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct, pb: c.packedWeights(), bufs: s.bufs}
+	// As many blocks as of br rows, their tiles spread evenly (no small
+	// last block that would stream all the weights for a few rows).
 	s.blocks = s.blocks[:0]
-	for r0 := 0; r0 < rows; r0 += br {
-		s.blocks = append(s.blocks, convBlock{&s.call, r0, min(r0+br, rows)})
+	nb := (rows + br - 1) / br
+	tiles := (rows + blockTile - 1) / blockTile
+	for i := range nb {
+		r0, r1 := i*tiles/nb*blockTile, min((i+1)*tiles/nb*blockTile, rows)
+		s.blocks = append(s.blocks, convBlock{&s.call, r0, r1})
 	}
 	parallel.Run(s.blocks)
 	s.call = convCall{} // no references to the caller's maps
