@@ -37,11 +37,21 @@ const (
 type convBlocks struct {
 	call   convCall
 	blocks []convBlock
-	// bufs holds one buffer per goroutine that may run a block at once:
-	// the block's im2col rows, then avx512.MulScratch floats.
-	bufs    chan []float32
+	// bufs holds one buffer per goroutine that may run a block at once.
+	bufs    chan *blockBuf
 	bufLen  int
 	bufProc int
+	// xoff is, per part of the inner dimension, where its values lie in the
+	// input relative to a window's first pixel (avx512.PackedB.MulConv).
+	xoff []int64
+}
+
+// blockBuf is the scratch of one block: f holds the rows gathered for the
+// tiles that cannot be read in place (whole tiles), then
+// avx512.MulScratch floats; tiles says where each tile is read.
+type blockBuf struct {
+	f     []float32
+	tiles []int64
 }
 
 // convCall is what the blocks of one convolution call share.
@@ -53,7 +63,8 @@ type convCall struct {
 	g      Geometry
 	direct bool
 	pb     *avx512.PackedB
-	bufs   chan []float32
+	bufs   chan *blockBuf
+	xoff   []int64
 }
 
 // convBlock is output pixels [r0, r1) of a convolution call.
@@ -62,20 +73,17 @@ type convBlock struct {
 	r0, r1 int
 }
 
-// Run computes the block: gather, then multiply with the residual, bias
-// and ReLU fused.
+// Run computes the block: for a 1x1 convolution, a product with the input
+// as it is; else a product that reads each tile of 12 pixels of one output
+// row, all windows inside the input, where it lies in the input (an
+// implicit GEMM), and the other tiles from rows gathered first (im2col).
+// Both fuse the residual, bias and ReLU.
 func (b *convBlock) Run() {
-	k := b.call.c.K()
-	c, dst, c0, res := b.call.c, b.call.dst, b.call.c0, b.call.res
-	buf := <-b.call.bufs
+	call := b.call
+	k := call.c.K()
+	c, dst, c0, res, x := call.c, call.dst, call.c0, call.res, call.x
+	buf := <-call.bufs
 	n := b.r1 - b.r0
-	var a []float32
-	if b.call.direct {
-		a = b.call.x.Data[b.r0*k:]
-	} else {
-		a = buf[:n*k]
-		c.im2colRows(a, b.call.x, b.call.g, b.r0, b.r0, b.r1)
-	}
 	out := dst.Data[b.r0*dst.C+c0:]
 	var rs []float32
 	ldr := dst.C
@@ -85,8 +93,72 @@ func (b *convBlock) Run() {
 	case res != nil:
 		rs, ldr = res.Data[b.r0*res.C:], res.C
 	}
-	b.call.pb.MulRowsEpilogue(n, a, k, rs, ldr, c.Bias[:c.Cout], c.ReLU, out, dst.C, buf[len(buf)-avx512.MulScratch:])
-	b.call.bufs <- buf
+	bias := c.Bias[:c.Cout]
+	if call.direct {
+		call.pb.MulRowsEpilogue(n, x.Data[b.r0*k:], k, rs, ldr, bias, c.ReLU, out, dst.C, buf.f[len(buf.f)-avx512.MulScratch:])
+		call.bufs <- buf
+		return
+	}
+	nt := (n + blockTile - 1) / blockTile
+	buf.tiles = buf.tiles[:0]
+	gathered := 0
+	for t := range nt {
+		p0 := b.r0 + t*blockTile
+		if p0+blockTile <= b.r1 {
+			if d, ok := c.tileOrigin(x, call.g, p0); ok {
+				buf.tiles = append(buf.tiles, d)
+				continue
+			}
+		}
+		buf.tiles = append(buf.tiles, int64(-1-gathered))
+		c.im2colRows(buf.f[gathered*k:], x, call.g, p0, p0, min(p0+blockTile, b.r1))
+		gathered += blockTile
+	}
+	call.pb.MulConv(n, x.Data, c.StrideW*c.Cin, call.xoff, buf.f[:len(buf.f)-avx512.MulScratch], k, buf.tiles, rs, ldr, bias, c.ReLU, out, dst.C)
+	call.bufs <- buf
+}
+
+// tileOrigin says whether the tile of output pixels [p0, p0+12) lies in
+// one output row with all its windows inside the input, and if so where
+// the first window starts in x.Data.
+func (c *Conv2D) tileOrigin(x *NHWC, g Geometry, p0 int) (int64, bool) {
+	ohw := g.OutH * g.OutW
+	n, p := p0/ohw, p0%ohw
+	oy, ox := p/g.OutW, p%g.OutW
+	iy, ix := oy*c.StrideH-g.PadTop, ox*c.StrideW-g.PadLeft
+	if ox+blockTile > g.OutW || iy < 0 || iy+c.KH > x.H || ix < 0 || ix+(blockTile-1)*c.StrideW+c.KW > x.W {
+		return 0, false
+	}
+	return int64(((n*x.H+iy)*x.W + ix) * c.Cin), true
+}
+
+// convParts cuts the inner dimension of c (KH*KW*Cin, ordered (ky, kx, i))
+// into the parts of its packed weights: each row ky of the window, KW*Cin
+// values that lie in one piece in the input, in near-equal parts of at
+// most avx512.MaxPart.
+func (c *Conv2D) convParts() []int {
+	seg := c.KW * c.Cin
+	pieces := (seg + avx512.MaxPart - 1) / avx512.MaxPart
+	var parts []int
+	for range c.KH {
+		for i := range pieces {
+			parts = append(parts, (i+1)*seg/pieces-i*seg/pieces)
+		}
+	}
+	return parts
+}
+
+// partOffsets sets s.xoff to where each part of c's inner dimension lies
+// in an input of width w, relative to the first value of a window.
+func (s *convBlocks) partOffsets(c *Conv2D, parts []int, w int) []int64 {
+	s.xoff = s.xoff[:0]
+	seg, pc := c.KW*c.Cin, 0
+	for _, l := range parts {
+		ky := pc / seg
+		s.xoff = append(s.xoff, int64(ky*w*c.Cin+pc-ky*seg))
+		pc += l
+	}
+	return s.xoff
 }
 
 // blockRows is the number of pixels per block for rows pixels of a
@@ -112,16 +184,18 @@ func (c *Conv2D) runBlocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, direct b
 	br := blockRows(rows, k, c.Cout, procs)
 	need := avx512.MulScratch
 	if !direct {
-		need += br * k
+		need += (br + blockTile - 1) / blockTile * blockTile * k
 	}
 	if s.bufs == nil || s.bufLen < need || s.bufProc != procs {
 		s.bufLen, s.bufProc = max(need, s.bufLen), procs
-		s.bufs = make(chan []float32, procs)
+		s.bufs = make(chan *blockBuf, procs)
 		for range procs {
-			s.bufs <- make([]float32, s.bufLen)
+			s.bufs <- &blockBuf{f: make([]float32, s.bufLen)}
 		}
 	}
-	s.call = convCall{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct, pb: c.packedWeights(), bufs: s.bufs}
+	pw := c.packedWeights()
+	s.call = convCall{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct, pb: &pw.pb, bufs: s.bufs,
+		xoff: s.partOffsets(c, pw.parts, x.W)}
 	// As many blocks as of br rows, their tiles spread evenly (no small
 	// last block that would stream all the weights for a few rows).
 	s.blocks = s.blocks[:0]
@@ -148,27 +222,28 @@ type packedCache struct {
 // Weight replaced by another slice (another array or length) is packed
 // again without being told.
 type packedWeight struct {
-	pb avx512.PackedB
-	w  *float32
-	n  int
+	pb    avx512.PackedB
+	parts []int // convParts
+	w     *float32
+	n     int
 }
 
-// packedWeights returns Weight packed, packing it if the cache is empty or
-// was made from another slice.
-func (c *Conv2D) packedWeights() *avx512.PackedB {
+// packedWeights returns Weight packed (in the parts convParts), packing
+// it if the cache is empty or was made from another slice.
+func (c *Conv2D) packedWeights() *packedWeight {
 	w, n := unsafe.SliceData(c.Weight), len(c.Weight)
 	if p := c.packed.p.Load(); p != nil && p.w == w && p.n == n {
-		return &p.pb
+		return p
 	}
 	c.packed.mu.Lock()
 	defer c.packed.mu.Unlock()
 	if p := c.packed.p.Load(); p != nil && p.w == w && p.n == n {
-		return &p.pb
+		return p
 	}
-	p := &packedWeight{w: w, n: n}
-	p.pb.Pack(c.K(), c.Cout, c.Weight, max(c.Cout, 1))
+	p := &packedWeight{parts: c.convParts(), w: w, n: n}
+	p.pb.PackParts(c.K(), c.Cout, c.Weight, max(c.Cout, 1), p.parts)
 	c.packed.p.Store(p)
-	return &p.pb
+	return p
 }
 
 // WeightsChanged drops the copy of Weight that the AVX-512 kernels keep

@@ -12,7 +12,8 @@ import (
 	"github.com/crd-ad/crd/internal/kernels"
 )
 
-// TestConvBlocks: the AVX-512 block path (weights packed once, residual,
+// TestConvBlocks: the AVX-512 block path (weights packed once, tiles of the
+// left matrix read in place where they can be, else gathered; residual,
 // bias and ReLU fused into the kernel) gives the values of one GEMM over
 // all the output pixels (im2col, avx512.Sgemm, then the residual, bias and
 // ReLU added in Go as before) bit for bit, on several cores or one, for
@@ -35,10 +36,17 @@ func TestConvBlocks(t *testing.T) {
 		{Square(3, 1, 1), 24, true, false}, {Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}, 24, true, false},
 		{Square(1, 1, 0), 24, true, false}, {Square(3, 1, 0), 24, true, false},
 		{Square(3, 1, 1), 70, true, true}, {Square(1, 1, 0), 300, false, true}, {Square(3, 1, 0), 40, false, false},
+		{Window{KH: 1, KW: 7, StrideH: 1, StrideW: 1, Same: true}, 40, true, false},
+		{Window{KH: 7, KW: 1, StrideH: 1, StrideW: 1, Same: true}, 40, true, true},
+		{Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2}, 8, true, false}, // on a wider map (below)
 	} {
 		win := tc.win
 		if xs[tc.cin] == nil {
-			xs[tc.cin] = FromNCHW(nil, randTensor(r, 2, tc.cin, 30, 29))
+			w := 29
+			if tc.cin == 8 {
+				w = 61
+			}
+			xs[tc.cin] = FromNCHW(nil, randTensor(r, 2, tc.cin, 30, w))
 		}
 		x := xs[tc.cin]
 		c := NewConv2D(tc.cin, 40, win)
@@ -53,6 +61,16 @@ func TestConvBlocks(t *testing.T) {
 		rows := x.N * g.OutH * g.OutW
 		if br := blockRows(rows, c.K(), c.Cout, 2); rows < 3*br {
 			t.Fatalf("%+v: %d pixels make fewer than 3 blocks of %d", win, rows, br)
+		}
+		// Tiles of both kinds, read in place and gathered, unless 1x1.
+		inPlace := 0
+		for p0 := 0; p0+blockTile <= rows; p0 += blockTile {
+			if _, ok := c.tileOrigin(x, g, p0); ok {
+				inPlace++
+			}
+		}
+		if c.KH*c.KW > 1 && !(c.Same && c.StrideW > 1) && (inPlace == 0 || inPlace == rows/blockTile) {
+			t.Fatalf("%+v: %d of %d tiles read in place", tc, inPlace, rows/blockTile)
 		}
 		res := FromNCHW(nil, randTensor(r, x.N, c.Cout, g.OutH, g.OutW))
 		for i := 0; i < len(res.Data); i += 11 {

@@ -78,19 +78,23 @@ void crd_gram(const double *buf, int d, long K, double *g, int *next);
 //		}
 void crd_pack(double *dst, const float *y, long K, double *sum);
 
+// The inner dimension of crd_packb, crd_sgemm_epi and crd_sgemm_conv is cut
+// into parts (each at most SKC long): part p is [pk[p], pk[p+1]) for p <
+// nparts, or with pk NULL, [p*SKC, min(p*SKC + SKC, k)). The parts do not
+// change the values: each sum runs over the inner indices in order.
+
 // crd_packb packs column panels [q0, q1) of the k x n matrix B (row stride
-// ldb) for crd_sgemm: for each part of SKC inner indices, starting at pc,
-// panel q holds the part's rows of columns [q*SNR, q*SNR + SNR), zero padded
-// past n. The reference loop, with panels = ceil(n / SNR) and
-// kc = min(SKC, k - pc):
+// ldb) for crd_sgemm: for each part [pc, pc + kc) of the inner dimension,
+// panel q holds the part's rows of columns [q*SNR, q*SNR + SNR), zero
+// padded past n. The reference loop, with panels = ceil(n / SNR):
 //
-//	for (pc = 0; pc < k; pc += SKC)
+//	for each part [pc, pc + kc)
 //		for (q = q0; q < q1; q++)
 //			for (p = 0; p < kc; p++)
 //				for (t = 0; t < SNR; t++)
 //					pb[pc*panels*SNR + q*kc*SNR + p*SNR + t] =
 //						q*SNR + t < n ? B[(pc + p)*ldb + q*SNR + t] : 0;
-void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1);
+void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1, const int *pk, int nparts);
 
 // crd_sgemm computes C = alpha A B (+ C when beta1) for the m x k matrix A
 // (row stride lda), B k x n packed by crd_packb and C m x n (row stride
@@ -105,7 +109,7 @@ void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1
 void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
                float *C, long ldc, float *abuf);
 
-// crd_sgemm_epi is crd_sgemm with a fused epilogue: the old values added to
+// crd_sgemm_epi is crd_sgemm, on B packed with the parts pk, with a fused epilogue: the old values added to
 // the product are res's (row stride ldr) when res is not NULL (else C's
 // when beta1), and each value then gets the bias (bias[j], unless bias is
 // NULL) and, with relu, the ReLU that clears any value with the sign bit
@@ -124,8 +128,21 @@ void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const
 // (with alpha != 1: s = alpha * (sum of the products) + the old value).
 // The products are summed in the same order as crd_sgemm's, so its values
 // are those of crd_sgemm into a copy of res, then the bias and ReLU.
-void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
-                   const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf);
+void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, const int *pk, int nparts,
+                   int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf);
+
+// crd_sgemm_conv is crd_sgemm_epi with alpha = 1 and beta1 = 0 for m rows of
+// a convolution (an implicit GEMM): B is packed with the parts pk (pk not
+// NULL), and A, m x pk[nparts], is read where it lies, tile by tile. Tile t
+// (rows [t*SMR, t*SMR + SMR)) is given by tile[t]: d >= 0 reads row r of
+// part p at x + d + xoff[p] + r*xstride (the part's indices contiguous
+// there: the input pixels under 12 windows of one output row); d < 0 reads
+// it at g + (-1 - d + r)*ldg + pk[p] (rows gathered into g). All SMR rows of
+// a tile are read, also those of a last, partial tile past m (computed,
+// not stored): g must hold them.
+void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, const float *x, long xstride,
+                    const long *xoff, const float *g, long ldg, const long *tile, const float *res, long ldr,
+                    const float *bias, int relu, float *C, long ldc);
 
 // The kinds of crd_pool.
 #define CRD_POOL_MAX 0

@@ -66,39 +66,66 @@ func gramKernel(buf []float64, d, k int, g []float64, next *int32) {
 	C.crd_gram((*C.double)(unsafe.Pointer(&buf[0])), C.int(d), C.long(k), (*C.double)(unsafe.Pointer(&g[0])), (*C.int)(unsafe.Pointer(next)))
 }
 
-// packBKernel packs panels [q0, q1) of the k x n matrix b into pb.
-func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int) {
-	C.crd_packb(C.int(k), C.int(n), (*C.float)(unsafe.Pointer(&b[0])), C.long(ldb), (*C.float)(unsafe.Pointer(&pb[0])), C.int(q0), C.int(q1))
+// cutsPtr is the C view of a PackedB's part boundaries (NULL: parts of
+// SKC) and their number of parts.
+func cutsPtr(cuts []int32) (*C.int, C.int) {
+	if cuts == nil {
+		return nil, 0
+	}
+	return (*C.int)(unsafe.Pointer(&cuts[0])), C.int(len(cuts) - 1)
 }
 
-// sgemmKernel runs crd_sgemm on m rows.
-func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta1 bool, c []float32, ldc int, abuf []float32) {
+// packBKernel packs panels [q0, q1) of the k x n matrix b into pb, in the
+// parts cuts.
+func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int, cuts []int32) {
+	pk, np := cutsPtr(cuts)
+	C.crd_packb(C.int(k), C.int(n), (*C.float)(unsafe.Pointer(&b[0])), C.long(ldb), (*C.float)(unsafe.Pointer(&pb[0])), C.int(q0), C.int(q1), pk, np)
+}
+
+// sgemmKernel runs crd_sgemm_epi on m rows, with no epilogue.
+func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, cuts []int32, beta1 bool, c []float32, ldc int, abuf []float32) {
 	var beta C.int
 	if beta1 {
 		beta = 1
 	}
-	C.crd_sgemm(C.int(m), C.int(n), C.int(k), C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
-		(*C.float)(unsafe.Pointer(&pb[0])), beta, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
+	pk, np := cutsPtr(cuts)
+	C.crd_sgemm_epi(C.int(m), C.int(n), C.int(k), C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
+		(*C.float)(unsafe.Pointer(&pb[0])), pk, np, beta, nil, 0, nil, 0, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
 		(*C.float)(unsafe.Pointer(&abuf[0])))
+}
+
+// floatPtr is &s[0] for C, or NULL for an empty slice.
+func floatPtr(s []float32) *C.float {
+	if len(s) == 0 {
+		return nil
+	}
+	return (*C.float)(unsafe.Pointer(&s[0]))
+}
+
+func cBool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 // sgemmEpiKernel runs crd_sgemm_epi on m rows (alpha = 1): C = A B + res
 // (res nil: nothing), + bias (nil: none), ReLU when relu.
-func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32) {
-	var resp, biasp *C.float
-	if res != nil {
-		resp = (*C.float)(unsafe.Pointer(&res[0]))
-	}
-	if bias != nil {
-		biasp = (*C.float)(unsafe.Pointer(&bias[0]))
-	}
-	var r C.int
-	if relu {
-		r = 1
-	}
+func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, cuts []int32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32) {
+	pk, np := cutsPtr(cuts)
 	C.crd_sgemm_epi(C.int(m), C.int(n), C.int(k), 1, (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
-		(*C.float)(unsafe.Pointer(&pb[0])), 0, resp, C.long(ldr), biasp, r, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
-		(*C.float)(unsafe.Pointer(&abuf[0])))
+		(*C.float)(unsafe.Pointer(&pb[0])), pk, np, 0, floatPtr(res), C.long(ldr), floatPtr(bias), cBool(relu),
+		(*C.float)(unsafe.Pointer(&c[0])), C.long(ldc), (*C.float)(unsafe.Pointer(&abuf[0])))
+}
+
+// convKernel runs crd_sgemm_conv on m rows; cuts are the part boundaries
+// (not nil).
+func convKernel(m, n int, pb []float32, cuts []int32, x []float32, xstride int, xoff []int64, g []float32, ldg int, tiles []int64,
+	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
+	pk, np := cutsPtr(cuts)
+	C.crd_sgemm_conv(C.int(m), C.int(n), (*C.float)(unsafe.Pointer(&pb[0])), pk, np, floatPtr(x), C.long(xstride),
+		(*C.long)(unsafe.Pointer(&xoff[0])), floatPtr(g), C.long(ldg), (*C.long)(unsafe.Pointer(&tiles[0])),
+		floatPtr(res), C.long(ldr), floatPtr(bias), cBool(relu), (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc))
 }
 
 var (

@@ -21,15 +21,20 @@ func gramKernel(buf []float64, d, k int, g []float64, next *int32) {
 	panic("avx512: no kernel in this build")
 }
 
-func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int) {
+func packBKernel(k, n int, b []float32, ldb int, pb []float32, q0, q1 int, cuts []int32) {
 	panic("avx512: no kernel in this build")
 }
 
-func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, beta1 bool, c []float32, ldc int, abuf []float32) {
+func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32, cuts []int32, beta1 bool, c []float32, ldc int, abuf []float32) {
 	panic("avx512: no kernel in this build")
 }
 
-func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32) {
+func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, cuts []int32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32) {
+	panic("avx512: no kernel in this build")
+}
+
+func convKernel(m, n int, pb []float32, cuts []int32, x []float32, xstride int, xoff []int64, g []float32, ldg int, tiles []int64,
+	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
 	panic("avx512: no kernel in this build")
 }
 

@@ -62,15 +62,24 @@ static void stile(const float *a, long lda, const float *b, long kc, float *c, l
 
 static __mmask16 smask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
+// The inner dimension is cut into parts: part p is [pstart(p), pstart(p+1))
+// for p < nparts; pk NULL means parts of SKC (the last one shorter).
+static inline int pstart(const int *pk, int p, int k) {
+	if (pk) return pk[p];
+	return p * SKC < k ? p * SKC : k;
+}
+static inline int pcount(const int *pk, int nparts, int k) { return pk ? nparts : (k + SKC - 1) / SKC; }
+
 // Panels [q0, q1) of the k x n row-major B (stride ldb) into the packed
-// layout pb: for each SKC-long part of the inner dimension (part pc starts
-// at pb + pc * panels * SNR), panel q holds the part's rows of columns
-// [q SNR, q SNR + SNR) as kc x SNR floats, zero padded past n.
+// layout pb: for each part of the inner dimension (part [pc, pc + kc)
+// starts at pb + pc * panels * SNR), panel q holds the part's rows of
+// columns [q SNR, q SNR + SNR) as kc x SNR floats, zero padded past n.
 __attribute__((target("avx512f")))
-void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1) {
+void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1, const int *pk, int nparts) {
 	int panels = (n + SNR - 1) / SNR;
-	for (int pc = 0; pc < k; pc += SKC) {
-		int kc = k - pc < SKC ? k - pc : SKC;
+	nparts = pcount(pk, nparts, k);
+	for (int pp = 0; pp < nparts; pp++) {
+		int pc = pstart(pk, pp, k), kc = pstart(pk, pp + 1, k) - pc;
 		for (int q = q0; q < q1; q++) {
 			int j0 = q * SNR, cols = n - j0 < SNR ? n - j0 : SNR;
 			float *dst = pb + (size_t)pc * panels * SNR + (size_t)q * kc * SNR;
@@ -89,21 +98,22 @@ void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1
 }
 
 // C (m x n, row stride ldc) = alpha A B (+ R), then + bias and ReLU, A m x
-// k row-major (stride lda) and B k x n packed by crd_packb; R is res (row
-// stride ldr) when not NULL, else C itself when beta1 (avx512.h). For each
-// SKC-long part of the inner dimension and each block of SMC rows of A, the
+// k row-major (stride lda) and B k x n packed by crd_packb (parts pk); R is
+// res (row stride ldr) when not NULL, else C itself when beta1 (avx512.h).
+// For each part of the inner dimension and each block of SMC rows of A, the
 // tiles of SMR rows run panel by panel: a panel's part (32 KB) stays in L1
 // while the block's part of A (in L2) streams past it. The last part adds
 // the bias and applies the ReLU in registers. abuf holds a partial tile.
 __attribute__((target("avx512f")))
-void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
-                   const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf) {
+void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, const int *pk, int nparts,
+                   int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf) {
 	int panels = (n + SNR - 1) / SNR;
 	int epi = bias != NULL || relu;
-	for (int pc = 0; pc < k; pc += SKC) {
-		int kc = k - pc < SKC ? k - pc : SKC;
+	nparts = pcount(pk, nparts, k);
+	for (int pp = 0; pp < nparts; pp++) {
+		int pc = pstart(pk, pp, k), kc = pstart(pk, pp + 1, k) - pc;
 		const float *bbuf = pb + (size_t)pc * panels * SNR;
-		int first = pc == 0, last = pc + kc >= k;
+		int first = pp == 0, last = pp == nparts - 1;
 		int load = !first || beta1 || res != NULL;
 		const float *src = first && res != NULL ? res : C;
 		long lds = first && res != NULL ? ldr : ldc;
@@ -137,9 +147,47 @@ void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, c
 	}
 }
 
-// crd_sgemm is crd_sgemm_epi with no residual, bias or ReLU.
+// crd_sgemm is crd_sgemm_epi with no residual, bias or ReLU, on parts of SKC.
 __attribute__((target("avx512f")))
 void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
                float *C, long ldc, float *abuf) {
-	crd_sgemm_epi(m, n, k, alpha, A, lda, pb, beta1, NULL, 0, NULL, 0, C, ldc, abuf);
+	crd_sgemm_epi(m, n, k, alpha, A, lda, pb, NULL, 0, beta1, NULL, 0, NULL, 0, C, ldc, abuf);
+}
+
+// crd_sgemm_conv is crd_sgemm_epi (alpha = 1) for a block of a
+// convolution whose tiles of A are read from where they lie (avx512.h).
+__attribute__((target("avx512f")))
+void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, const float *x, long xstride,
+                    const long *xoff, const float *g, long ldg, const long *tile, const float *res, long ldr,
+                    const float *bias, int relu, float *C, long ldc) {
+	int panels = (n + SNR - 1) / SNR;
+	int epi = bias != NULL || relu;
+	for (int pp = 0; pp < nparts; pp++) {
+		int pc = pk[pp], kc = pk[pp + 1] - pc;
+		const float *bbuf = pb + (size_t)pc * panels * SNR;
+		int first = pp == 0, last = pp == nparts - 1;
+		int load = !first || res != NULL;
+		const float *src = first && res != NULL ? res : C;
+		long lds = first && res != NULL ? ldr : ldc;
+		for (int ic = 0; ic < m; ic += SMC) {
+			int mc = m - ic < SMC ? m - ic : SMC;
+			int tiles = (mc + SMR - 1) / SMR;
+			for (int q = 0; q < panels; q++) {
+				int j0 = q * SNR, cols = n - j0 < SNR ? n - j0 : SNR;
+				__mmask16 m0 = smask(cols), m1 = smask(cols - 16);
+				struct sepi e = {bias != NULL ? bias + j0 : NULL, relu};
+				for (int t = 0; t < tiles; t++) {
+					int rows = mc - t * SMR < SMR ? mc - t * SMR : SMR;
+					long d = tile[ic / SMR + t];
+					const float *at;
+					long la;
+					if (d >= 0) at = x + d + xoff[pp], la = xstride;
+					else at = g + (size_t)(-1 - d) * ldg + pc, la = ldg;
+					size_t r0 = (size_t)(ic + t * SMR);
+					stile(at, la, bbuf + (size_t)q * kc * SNR, kc, C + r0 * ldc + j0, ldc, src + r0 * lds + j0, lds,
+					      rows, m0, m1, load, 1.0f, last && epi ? &e : NULL);
+				}
+			}
+		}
+	}
 }

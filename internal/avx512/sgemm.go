@@ -26,17 +26,51 @@ const (
 type PackedB struct {
 	k, n int
 	buf  []float32
+	// cuts are the boundaries of the parts of the inner dimension (0, ...,
+	// k), nil for parts of 256.
+	cuts []int32
 }
+
+// MaxPart is the longest part of the inner dimension that PackParts
+// accepts.
+const MaxPart = 256
 
 // Pack lays out the k x n row-major b (row stride ldb) in pb, reusing pb's
 // buffer, on all cores. It panics on a slice too short for the shape, or
 // unless Supported.
 func (pb *PackedB) Pack(k, n int, b []float32, ldb int) {
+	pb.PackParts(k, n, b, ldb, nil)
+}
+
+// PackParts is Pack with the inner dimension cut into the given parts
+// (their lengths, each 1 to MaxPart, summing to k; nil: parts of MaxPart,
+// the last one shorter). The kernel stores and reloads C between parts,
+// which does not change the values, so the parts matter only to MulConv:
+// each part of a tile of A must lie in one piece. It panics on parts that
+// do not fit.
+func (pb *PackedB) PackParts(k, n int, b []float32, ldb int, parts []int) {
 	if !Supported() {
 		panic(errUnsupported)
 	}
 	if k < 0 || n < 0 || ldb < max(n, 1) || (k > 0 && n > 0 && len(b) < (k-1)*ldb+n) {
 		panic(fmt.Sprintf("avx512: Pack: %d x %d with stride %d on %d values", k, n, ldb, len(b)))
+	}
+	pb.cuts = pb.cuts[:0]
+	if parts != nil {
+		pb.cuts = append(pb.cuts, 0)
+		sum := 0
+		for _, l := range parts {
+			if l < 1 || l > MaxPart {
+				panic(fmt.Sprintf("avx512: PackParts: a part of %d inner indices", l))
+			}
+			sum += l
+			pb.cuts = append(pb.cuts, int32(sum))
+		}
+		if sum != k {
+			panic(fmt.Sprintf("avx512: PackParts: parts of %d inner indices for %d", sum, k))
+		}
+	} else {
+		pb.cuts = nil
 	}
 	panels := (n + sgemmPanel - 1) / sgemmPanel
 	if need := k * panels * sgemmPanel; cap(pb.buf) < need {
@@ -46,17 +80,17 @@ func (pb *PackedB) Pack(k, n int, b []float32, ldb int) {
 	if k == 0 || n == 0 {
 		return
 	}
-	parts := parallel.Chunks(panels, parallel.Workers(panels, 0))
+	parts0 := parallel.Chunks(panels, parallel.Workers(panels, 0))
 	if k*n < 1<<16 {
-		parts = 1
+		parts0 = 1
 	}
-	call := getSgemmCall(parts)
-	for w := 0; w < parts; w++ {
+	call := getSgemmCall(parts0)
+	for w := 0; w < parts0; w++ {
 		t := &call.tasks[w]
-		*t = sgemmTask{pack: true, k: k, n: n, b: b, ldb: ldb, pb: pb.buf,
-			q0: w * panels / parts, q1: (w + 1) * panels / parts, abuf: t.abuf}
+		*t = sgemmTask{pack: true, k: k, n: n, b: b, ldb: ldb, pb: pb.buf, cuts: pb.cuts,
+			q0: w * panels / parts0, q1: (w + 1) * panels / parts0, abuf: t.abuf}
 	}
-	call.run(parts)
+	call.run(parts0)
 }
 
 // Mul computes C = alpha A B, or C = alpha A B + C when beta1, for the
@@ -87,7 +121,7 @@ func (pb *PackedB) Mul(m int, alpha float32, a []float32, lda int, beta1 bool, c
 			abuf = make([]float32, sgemmABuf)
 		}
 		*t = sgemmTask{m: r1 - r0, n: n, k: k, alpha: alpha, beta1: beta1, a: a[r0*lda:], lda: lda,
-			pb: pb.buf, c: c[r0*ldc:], ldc: ldc, abuf: abuf}
+			pb: pb.buf, cuts: pb.cuts, c: c[r0*ldc:], ldc: ldc, abuf: abuf}
 	}
 	call.run(parts)
 }
@@ -104,7 +138,7 @@ func (pb *PackedB) MulRows(m int, alpha float32, a []float32, lda int, beta1 boo
 		panic(fmt.Sprintf("avx512: MulRows: %d floats of scratch, want %d", len(scratch), MulScratch))
 	}
 	if pb.check("MulRows", m, a, lda, beta1, c, ldc) {
-		sgemmKernel(m, pb.n, pb.k, alpha, a, lda, pb.buf, beta1, c, ldc, scratch)
+		sgemmKernel(m, pb.n, pb.k, alpha, a, lda, pb.buf, pb.cuts, beta1, c, ldc, scratch)
 	}
 }
 
@@ -155,7 +189,59 @@ func (pb *PackedB) MulRowsEpilogue(m int, a []float32, lda int, res []float32, l
 		return
 	}
 	pb.check("MulRowsEpilogue", m, a, lda, res != nil, c, ldc)
-	sgemmEpiKernel(m, n, pb.k, a, lda, pb.buf, res, ldr, bias, relu, c, ldc, scratch)
+	sgemmEpiKernel(m, n, pb.k, a, lda, pb.buf, pb.cuts, res, ldr, bias, relu, c, ldc, scratch)
+}
+
+// MulConv is MulRowsEpilogue (C = A B + res, + bias, ReLU; res not
+// aliasing C unless ldr = ldc) for m rows of a convolution whose left
+// matrix A is read where it lies, a tile of 12 rows at a time, instead of
+// being gathered first: tile t (rows [12t, 12t+12)) is tiles[t]. A value d
+// >= 0 says that row r of the tile holds, in part p of the inner dimension
+// (the parts given to PackParts), the values x[d + xoff[p] + r*xstride :]
+// (one for each index of the part); d < 0 says that it is row -1-d+r of
+// g (row stride ldg, a full row of k values), all 12 rows of it, also for
+// a last tile that m cuts short (its extra rows are computed, not stored).
+// The values are MulRowsEpilogue's on the matrix that the tiles describe.
+// It panics on slices too short for the shapes or on a tile reading past
+// its slice.
+func (pb *PackedB) MulConv(m int, x []float32, xstride int, xoff []int64, g []float32, ldg int, tiles []int64,
+	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
+	k, n := pb.k, pb.n
+	if m <= 0 || n == 0 {
+		return
+	}
+	cuts := pb.cuts
+	if cuts == nil {
+		for pc := 0; pc < k; pc += MaxPart {
+			cuts = append(cuts, int32(pc))
+		}
+		cuts = append(cuts, int32(k))
+	}
+	nparts := len(cuts) - 1
+	nt := (m + sgemmRowTile - 1) / sgemmRowTile
+	if k == 0 || len(xoff) != nparts || len(tiles) < nt || ldc < n || len(c) < (m-1)*ldc+n ||
+		(res != nil && (ldr < n || len(res) < (m-1)*ldr+n)) || (bias != nil && len(bias) < n) {
+		panic(fmt.Sprintf("avx512: MulConv: %d x %d x %d with %d parts, %d tiles, %d offsets, C %d (stride %d)",
+			m, n, k, nparts, len(tiles), len(xoff), len(c), ldc))
+	}
+	last := sgemmRowTile - 1
+	for t, d := range tiles[:nt] {
+		if d < 0 {
+			row := -1 - d
+			if ldg < k || (row+int64(last))*int64(ldg)+int64(k) > int64(len(g)) {
+				panic(fmt.Sprintf("avx512: MulConv: tile %d reads rows %d to %d of %d gathered values with stride %d", t, row, row+int64(last), len(g), ldg))
+			}
+			continue
+		}
+		for p, off := range xoff {
+			lo := d + off
+			hi := lo + int64(last)*int64(xstride) + int64(cuts[p+1]-cuts[p])
+			if xstride < 0 || lo < 0 || hi > int64(len(x)) {
+				panic(fmt.Sprintf("avx512: MulConv: tile %d reads values %d to %d of %d in part %d", t, lo, hi, len(x), p))
+			}
+		}
+	}
+	convKernel(m, n, pb.buf, cuts, x, xstride, xoff, g, ldg, tiles, res, ldr, bias, relu, c, ldc)
 }
 
 // check panics unless the shapes of a Mul or MulRows call fit the slices,
@@ -219,14 +305,15 @@ type sgemmTask struct {
 	lda, ldb, ldc int
 	q0, q1        int
 	abuf          []float32
+	cuts          []int32
 }
 
 func (t *sgemmTask) Run() {
 	if t.pack {
-		packBKernel(t.k, t.n, t.b, t.ldb, t.pb, t.q0, t.q1)
+		packBKernel(t.k, t.n, t.b, t.ldb, t.pb, t.q0, t.q1, t.cuts)
 		return
 	}
-	sgemmKernel(t.m, t.n, t.k, t.alpha, t.a, t.lda, t.pb, t.beta1, t.c, t.ldc, t.abuf)
+	sgemmKernel(t.m, t.n, t.k, t.alpha, t.a, t.lda, t.pb, t.cuts, t.beta1, t.c, t.ldc, t.abuf)
 }
 
 // sgemmCall is the state of one Pack or Mul call, reused through a free
@@ -242,7 +329,7 @@ func (call *sgemmCall) run(parts int) {
 	parallel.Run(call.tasks[:parts])
 	for w := range call.tasks[:parts] {
 		t := &call.tasks[w]
-		t.a, t.b, t.c, t.pb = nil, nil, nil, nil
+		t.a, t.b, t.c, t.pb, t.cuts = nil, nil, nil, nil, nil
 	}
 	calls.Put(call)
 }

@@ -269,3 +269,101 @@ func TestMulRowsEpilogue(t *testing.T) {
 		}
 	}
 }
+
+// TestMulConv: a product whose tiles of A are read in place (from x, in
+// parts at their own offsets) or from gathered rows gives bit for bit what
+// MulRowsEpilogue gives on the matrix A written out, packed with the same
+// parts and with parts of 256 (the parts do not change the values), with
+// and without residual, bias and ReLU, for a last tile cut short.
+func TestMulConv(t *testing.T) {
+	if !Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	parts := []int{100, 56, 200, 3, 256}
+	k := 0
+	for _, l := range parts {
+		k += l
+	}
+	const n, m, xstride, ldg = 70, 12*5 + 7, 9, 640
+	x := randMat(20000, 11)
+	g := randMat(ldg*40, 12)
+	xoff := []int64{0, 3000, 150, 7000, 9000}
+	// Tiles 0, 2 and 4 in place, 1 and 5 (the short last one) gathered,
+	// 3 gathered from the last rows of g.
+	tiles := []int64{10, -1 - 12, 400, -1 - 28, 1000, -1 - 0}
+	nt := len(tiles)
+	a := make([]float32, nt*12*k)
+	cuts := []int{0}
+	for _, l := range parts {
+		cuts = append(cuts, cuts[len(cuts)-1]+l)
+	}
+	for tt, d := range tiles {
+		for row := range 12 {
+			for p := range parts {
+				for j := cuts[p]; j < cuts[p+1]; j++ {
+					var v float32
+					if d >= 0 {
+						v = x[int(d+xoff[p])+row*xstride+j-cuts[p]]
+					} else {
+						v = g[(int(-1-d)+row)*ldg+j]
+					}
+					a[(tt*12+row)*k+j] = v
+				}
+			}
+		}
+	}
+	b := randMat(k*n, 13)
+	bias := randMat(n, 14)
+	res := randMat(m*n, 15)
+	res[5] = float32(math.Copysign(0, -1))
+	var pbParts, pbFlat PackedB
+	pbParts.PackParts(k, n, b, n, parts)
+	pbFlat.Pack(k, n, b, n)
+	scratch := make([]float32, MulScratch)
+	for _, tc := range []struct{ res, bias, relu bool }{{false, false, false}, {true, true, true}, {false, true, true}, {true, false, false}} {
+		var rs, bs []float32
+		if tc.res {
+			rs = res
+		}
+		if tc.bias {
+			bs = bias
+		}
+		want := make([]float32, m*n)
+		pbFlat.MulRowsEpilogue(m, a, k, rs, n, bs, tc.relu, want, n, scratch)
+		want2 := make([]float32, m*n)
+		pbParts.MulRowsEpilogue(m, a, k, rs, n, bs, tc.relu, want2, n, scratch)
+		got := make([]float32, m*n)
+		pbParts.MulConv(m, x, xstride, xoff, g, ldg, tiles, rs, n, bs, tc.relu, got, n)
+		for i := range got {
+			if math.Float32bits(want2[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: C[%d] = %g packed in parts, %g in parts of 256", tc, i, want2[i], want[i])
+			}
+			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("%+v: C[%d] = %g from the tiles, %g from A written out", tc, i, got[i], want[i])
+			}
+		}
+		var s float64
+		for j := range k {
+			s += float64(a[j]) * float64(b[j*n])
+		}
+		if tc.res {
+			s += float64(res[0])
+		}
+		if tc.bias {
+			s += float64(bias[0])
+		}
+		if tc.relu {
+			s = max(s, 0)
+		}
+		if math.Abs(float64(got[0])-s) > 1e-4*(math.Abs(s)+1) {
+			t.Fatalf("%+v: C[0] = %g, the float64 sum %g", tc, got[0], s)
+		}
+	}
+	// A tile reading past x panics.
+	defer func() {
+		if recover() == nil {
+			t.Fatal("MulConv read past x without a panic")
+		}
+	}()
+	pbParts.MulConv(m, x, xstride, xoff, g, ldg, []int64{int64(len(x)) - 10, 0, 0, 0, 0, 0}, nil, 0, nil, false, make([]float32, m*n), n)
+}
