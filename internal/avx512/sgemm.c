@@ -97,16 +97,28 @@ void crd_packb(int k, int n, const float *B, long ldb, float *pb, int q0, int q1
 	}
 }
 
+// Where the rows of A are: in place (tile NULL: A with row stride lda, a
+// last, partial tile of rows copied into abuf so that the kernel never
+// reads past A's last row), or tile by tile (crd_sgemm_conv).
+struct asrc {
+	const float *A;
+	long lda;
+	float *abuf;
+	const float *x, *g;
+	long xstride, ldg;
+	const long *xoff, *tile;
+};
+
 // C (m x n, row stride ldc) = alpha A B (+ R), then + bias and ReLU, A m x
-// k row-major (stride lda) and B k x n packed by crd_packb (parts pk); R is
-// res (row stride ldr) when not NULL, else C itself when beta1 (avx512.h).
-// For each part of the inner dimension and each block of SMC rows of A, the
-// tiles of SMR rows run panel by panel: a panel's part (32 KB) stays in L1
-// while the block's part of A (in L2) streams past it. The last part adds
-// the bias and applies the ReLU in registers. abuf holds a partial tile.
+// k (a) and B k x n packed by crd_packb (parts pk); R is res (row stride
+// ldr) when not NULL, else C itself when beta1 (avx512.h). For each part of
+// the inner dimension and each block of SMC rows of A, the tiles of SMR
+// rows run panel by panel: a panel's part (32 KB) stays in L1 while the
+// block's part of A (in L2) streams past it. The last part adds the bias
+// and applies the ReLU in registers.
 __attribute__((target("avx512f")))
-void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, const int *pk, int nparts,
-                   int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf) {
+static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const float *pb, const int *pk, int nparts,
+                  int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc) {
 	int panels = (n + SNR - 1) / SNR;
 	int epi = bias != NULL || relu;
 	nparts = pcount(pk, nparts, k);
@@ -120,14 +132,11 @@ void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, c
 		for (int ic = 0; ic < m; ic += SMC) {
 			int mc = m - ic < SMC ? m - ic : SMC;
 			int tiles = (mc + SMR - 1) / SMR;
-			// A is read in place; only a last, partial tile of rows is
-			// copied into abuf (SMR x kc, zero padded) so that the kernel
-			// never reads past A's last row.
 			int part = mc % SMR;
-			if (part) {
-				const float *srcA = A + (size_t)(ic + mc - part) * lda + pc;
+			if (part && !a->tile) {
+				const float *srcA = a->A + (size_t)(ic + mc - part) * a->lda + pc;
 				for (int r = 0; r < SMR; r++)
-					for (int p = 0; p < kc; p++) abuf[r * kc + p] = r < part ? srcA[(size_t)r * lda + p] : 0;
+					for (int p = 0; p < kc; p++) a->abuf[r * kc + p] = r < part ? srcA[(size_t)r * a->lda + p] : 0;
 			}
 			for (int q = 0; q < panels; q++) {
 				int j0 = q * SNR, cols = n - j0 < SNR ? n - j0 : SNR;
@@ -135,16 +144,31 @@ void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, c
 				struct sepi e = {bias != NULL ? bias + j0 : NULL, relu};
 				for (int t = 0; t < tiles; t++) {
 					int rows = mc - t * SMR < SMR ? mc - t * SMR : SMR;
-					const float *at = A + (size_t)(ic + t * SMR) * lda + pc;
-					long la = lda;
-					if (rows < SMR) at = abuf, la = kc;
 					size_t r0 = (size_t)(ic + t * SMR);
+					const float *at;
+					long la;
+					if (!a->tile) {
+						at = a->A + r0 * a->lda + pc, la = a->lda;
+						if (rows < SMR) at = a->abuf, la = kc;
+					} else {
+						long d = a->tile[r0 / SMR];
+						if (d >= 0) at = a->x + d + a->xoff[pp], la = a->xstride;
+						else at = a->g + (size_t)(-1 - d) * a->ldg + pc, la = a->ldg;
+					}
 					stile(at, la, bbuf + (size_t)q * kc * SNR, kc, C + r0 * ldc + j0, ldc, src + r0 * lds + j0, lds,
 					      rows, m0, m1, load, alpha, last && epi ? &e : NULL);
 				}
 			}
 		}
 	}
+}
+
+// crd_sgemm_epi: sgemm on A in place.
+__attribute__((target("avx512f")))
+void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, const int *pk, int nparts,
+                   int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf) {
+	struct asrc a = {.A = A, .lda = lda, .abuf = abuf};
+	sgemm(m, n, k, alpha, &a, pb, pk, nparts, beta1, res, ldr, bias, relu, C, ldc);
 }
 
 // crd_sgemm is crd_sgemm_epi with no residual, bias or ReLU, on parts of SKC.
@@ -154,40 +178,11 @@ void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const
 	crd_sgemm_epi(m, n, k, alpha, A, lda, pb, NULL, 0, beta1, NULL, 0, NULL, 0, C, ldc, abuf);
 }
 
-// crd_sgemm_conv is crd_sgemm_epi (alpha = 1) for a block of a
-// convolution whose tiles of A are read from where they lie (avx512.h).
+// crd_sgemm_conv: sgemm (alpha = 1) on A given tile by tile.
 __attribute__((target("avx512f")))
 void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, const float *x, long xstride,
                     const long *xoff, const float *g, long ldg, const long *tile, const float *res, long ldr,
                     const float *bias, int relu, float *C, long ldc) {
-	int panels = (n + SNR - 1) / SNR;
-	int epi = bias != NULL || relu;
-	for (int pp = 0; pp < nparts; pp++) {
-		int pc = pk[pp], kc = pk[pp + 1] - pc;
-		const float *bbuf = pb + (size_t)pc * panels * SNR;
-		int first = pp == 0, last = pp == nparts - 1;
-		int load = !first || res != NULL;
-		const float *src = first && res != NULL ? res : C;
-		long lds = first && res != NULL ? ldr : ldc;
-		for (int ic = 0; ic < m; ic += SMC) {
-			int mc = m - ic < SMC ? m - ic : SMC;
-			int tiles = (mc + SMR - 1) / SMR;
-			for (int q = 0; q < panels; q++) {
-				int j0 = q * SNR, cols = n - j0 < SNR ? n - j0 : SNR;
-				__mmask16 m0 = smask(cols), m1 = smask(cols - 16);
-				struct sepi e = {bias != NULL ? bias + j0 : NULL, relu};
-				for (int t = 0; t < tiles; t++) {
-					int rows = mc - t * SMR < SMR ? mc - t * SMR : SMR;
-					long d = tile[ic / SMR + t];
-					const float *at;
-					long la;
-					if (d >= 0) at = x + d + xoff[pp], la = xstride;
-					else at = g + (size_t)(-1 - d) * ldg + pc, la = ldg;
-					size_t r0 = (size_t)(ic + t * SMR);
-					stile(at, la, bbuf + (size_t)q * kc * SNR, kc, C + r0 * ldc + j0, ldc, src + r0 * lds + j0, lds,
-					      rows, m0, m1, load, 1.0f, last && epi ? &e : NULL);
-				}
-			}
-		}
-	}
+	struct asrc a = {.x = x, .xstride = xstride, .xoff = xoff, .g = g, .ldg = ldg, .tile = tile};
+	sgemm(m, n, pk[nparts], 1.0f, &a, pb, pk, nparts, 0, res, ldr, bias, relu, C, ldc);
 }
