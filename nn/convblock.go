@@ -65,6 +65,8 @@ type convCall struct {
 	pb     *avx512.PackedB
 	bufs   chan *blockBuf
 	xoff   []int64
+	// inPlace: tiles may be read in place (Conv2D.inPlace).
+	inPlace bool
 }
 
 // convBlock is output pixels [r0, r1) of a convolution call.
@@ -104,7 +106,7 @@ func (b *convBlock) Run() {
 	gathered := 0
 	for t := range nt {
 		p0 := b.r0 + t*blockTile
-		if p0+blockTile <= b.r1 {
+		if p0+blockTile <= b.r1 && call.inPlace {
 			if d, ok := c.tileOrigin(x, call.g, p0); ok {
 				buf.tiles = append(buf.tiles, d)
 				continue
@@ -132,15 +134,31 @@ func (c *Conv2D) tileOrigin(x *NHWC, g Geometry, p0 int) (int64, bool) {
 	return int64(((n*x.H+iy)*x.W + ix) * c.Cin), true
 }
 
+// minInPlaceRun is the shortest row of a window (KW*Cin values) that a
+// convolution reads in place: the kernel stores and reloads its outputs at
+// the end of each part, too often with parts shorter than this (the
+// 3-channel first convolutions of the trunks gather instead).
+const minInPlaceRun = 64
+
+// inPlace reports whether c reads tiles of its input in place: a window
+// larger than 1x1 (1x1 stride-1 convolutions read the input as it is)
+// whose rows are at least minInPlaceRun long.
+func (c *Conv2D) inPlace() bool {
+	return c.KH*c.KW > 1 && c.KW*c.Cin >= minInPlaceRun
+}
+
 // convParts cuts the inner dimension of c (KH*KW*Cin, ordered (ky, kx, i))
-// into the parts of its packed weights: each row ky of the window, KW*Cin
-// values that lie in one piece in the input, in near-equal parts of at
-// most avx512.MaxPart.
+// into the parts of its packed weights, near-equal parts of at most
+// avx512.MaxPart: of each row ky of the window (KW*Cin values that lie in
+// one piece in the input) when c reads in place, else of the whole.
 func (c *Conv2D) convParts() []int {
-	seg := c.KW * c.Cin
+	seg, segs := c.KW*c.Cin, c.KH
+	if !c.inPlace() {
+		seg, segs = c.K(), 1
+	}
 	pieces := (seg + avx512.MaxPart - 1) / avx512.MaxPart
 	var parts []int
-	for range c.KH {
+	for range segs {
 		for i := range pieces {
 			parts = append(parts, (i+1)*seg/pieces-i*seg/pieces)
 		}
@@ -195,7 +213,7 @@ func (c *Conv2D) runBlocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, direct b
 	}
 	pw := c.packedWeights()
 	s.call = convCall{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct, pb: &pw.pb, bufs: s.bufs,
-		xoff: s.partOffsets(c, pw.parts, x.W)}
+		xoff: s.partOffsets(c, pw.parts, x.W), inPlace: c.inPlace()}
 	// As many blocks as of br rows, their tiles spread evenly (no small
 	// last block that would stream all the weights for a few rows).
 	s.blocks = s.blocks[:0]

@@ -37,13 +37,15 @@ func TestConvBlocks(t *testing.T) {
 		{Square(1, 1, 0), 24, true, false}, {Square(3, 1, 0), 24, true, false},
 		{Square(3, 1, 1), 70, true, true}, {Square(1, 1, 0), 300, false, true}, {Square(3, 1, 0), 40, false, false},
 		{Window{KH: 1, KW: 7, StrideH: 1, StrideW: 1, Same: true}, 40, true, false},
-		{Window{KH: 7, KW: 1, StrideH: 1, StrideW: 1, Same: true}, 40, true, true},
-		{Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2}, 8, true, false}, // on a wider map (below)
+		{Window{KH: 7, KW: 1, StrideH: 1, StrideW: 1, Same: true}, 70, true, true},
+		{Window{KH: 7, KW: 1, StrideH: 1, StrideW: 1, Same: true}, 40, true, false}, // rows too short: gathered
+		{Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2}, 25, true, false},             // on a wider map (below)
+		{Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2}, 3, true, false},              // rows too short: gathered
 	} {
 		win := tc.win
 		if xs[tc.cin] == nil {
 			w := 29
-			if tc.cin == 8 {
+			if tc.cin == 25 {
 				w = 61
 			}
 			xs[tc.cin] = FromNCHW(nil, randTensor(r, 2, tc.cin, 30, w))
@@ -62,14 +64,18 @@ func TestConvBlocks(t *testing.T) {
 		if br := blockRows(rows, c.K(), c.Cout, 2); rows < 3*br {
 			t.Fatalf("%+v: %d pixels make fewer than 3 blocks of %d", win, rows, br)
 		}
-		// Tiles of both kinds, read in place and gathered, unless 1x1.
+		// Tiles of both kinds, read in place and gathered, unless 1x1 or
+		// with rows too short to be read in place.
 		inPlace := 0
 		for p0 := 0; p0+blockTile <= rows; p0 += blockTile {
 			if _, ok := c.tileOrigin(x, g, p0); ok {
 				inPlace++
 			}
 		}
-		if c.KH*c.KW > 1 && !(c.Same && c.StrideW > 1) && (inPlace == 0 || inPlace == rows/blockTile) {
+		if c.inPlace() != (c.KH*c.KW > 1 && c.KW*tc.cin >= 64) {
+			t.Fatalf("%+v: inPlace() = %v", tc, c.inPlace())
+		}
+		if c.inPlace() && !(c.Same && c.StrideW > 1) && (inPlace == 0 || inPlace == rows/blockTile) {
 			t.Fatalf("%+v: %d of %d tiles read in place", tc, inPlace, rows/blockTile)
 		}
 		res := FromNCHW(nil, randTensor(r, x.N, c.Cout, g.OutH, g.OutW))
