@@ -64,6 +64,13 @@ type inception struct {
 	target  []int // index of the concat the node writes into, or -1
 	offset  []int // its first channel there
 	outputs []int // nodes returned by Forward, in Info().Layers order
+	// group[i] is the index in groups of the group of convolutions that
+	// node i belongs to, or -1: convolutions of the same input with the
+	// same window (the 1x1 branch heads of an Inception block) run together
+	// (nn.ForwardGroup) at the first one's place in the order.
+	group  []int
+	groups [][]int
+	outs   []nn.ConvOut // scratch of a group's call
 
 	// slot[i] is the buffer that holds node i's output (-1 for a node that
 	// writes into a concat): a buffer is reused once every reader of its
@@ -166,6 +173,7 @@ func newInception(t weights.Tensors) (*inception, error) {
 			off += b.nodes[j].outC
 		}
 	}
+	b.planGroups()
 	for _, l := range InceptionInfo().Layers {
 		j := b.index[l]
 		b.outputs = append(b.outputs, j)
@@ -174,6 +182,44 @@ func newInception(t weights.Tensors) (*inception, error) {
 	}
 	b.planBuffers()
 	return b, nil
+}
+
+// planGroups finds the groups of convolutions that read the same input
+// with the same window.
+func (b *inception) planGroups() {
+	b.group = make([]int, len(b.nodes))
+	type key struct {
+		in             string
+		kh, kw, stride int
+		same           bool
+	}
+	first := map[key]int{} // the group's index
+	for i, nd := range b.nodes {
+		b.group[i] = -1
+		if nd.kind != incConvBNReLU {
+			continue
+		}
+		k := key{nd.in[0], nd.kh, nd.kw, nd.stride, nd.same}
+		g, ok := first[k]
+		if !ok {
+			first[k] = len(b.groups)
+			b.groups = append(b.groups, []int{i})
+			continue
+		}
+		b.groups[g] = append(b.groups[g], i)
+	}
+	// Renumber, keeping the groups of two or more.
+	var kept [][]int
+	for _, g := range b.groups {
+		if len(g) < 2 {
+			continue
+		}
+		for _, i := range g {
+			b.group[i] = len(kept)
+		}
+		kept = append(kept, g)
+	}
+	b.groups = kept
 }
 
 // planBuffers assigns each node's output to a buffer: a node takes the most
@@ -202,11 +248,18 @@ func (b *inception) planBuffers() {
 		}
 	}
 	for i, nd := range b.nodes {
-		// A concat's buffer is needed from its first writer on.
-		if t := b.target[i]; t >= 0 {
-			take(t)
-		} else {
-			take(i)
+		// A concat's buffer is needed from its first writer on; a group's
+		// buffers from its first member on (they all run there).
+		members := []int{i}
+		if g := b.group[i]; g >= 0 {
+			members = b.groups[g]
+		}
+		for _, j := range members {
+			if t := b.target[j]; t >= 0 {
+				take(t)
+			} else {
+				take(j)
+			}
 		}
 		for _, in := range nd.in {
 			j, ok := b.index[in]
@@ -314,6 +367,30 @@ func (b *inception) ForwardProfile(x *nn.Tensor, rec func(LayerTime)) ([]*nn.Ten
 		}
 		switch nd.kind {
 		case incConvBNReLU:
+			if g := b.group[i]; g >= 0 {
+				// The group runs at its first member; the others report no
+				// time of their own.
+				var macs int64
+				if b.groups[g][0] == i {
+					b.outs = b.outs[:0]
+					for _, j := range b.groups[g] {
+						o := nn.ConvOut{Conv: b.convs[j]}
+						if tj := b.target[j]; tj >= 0 {
+							o.Dst, o.C0 = buffer(tj), b.offset[j]
+						} else {
+							o.Dst = buffer(j)
+						}
+						b.outs = append(b.outs, o)
+						macs += int64(x.N) * b.convs[j].MACs(src.H, src.W)
+					}
+					nn.ForwardGroup(src, &b.ws, b.outs...)
+					clear(b.outs)
+				}
+				if st.rec != nil {
+					st.done(nd.name, "conv", &nn.NHWC{N: x.N, H: hs[i], W: ws[i], C: nd.outC}, macs)
+				}
+				break
+			}
 			if t >= 0 {
 				b.convs[i].ForwardAt(buffer(t), b.offset[i], src, &b.ws)
 			} else {

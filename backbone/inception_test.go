@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -219,6 +220,60 @@ func TestInceptionLoadErrors(t *testing.T) {
 		c.edit(bad)
 		if _, err := newInception(bad); err == nil || !strings.Contains(err.Error(), c.want) {
 			t.Errorf("got %v, want an error containing %q", err, c.want)
+		}
+	}
+}
+
+// TestInceptionGroups: the branch heads of the Inception blocks (three
+// 1x1 convolutions of the block input in mixed0 to mixed2, mixed4 and
+// mixed5) run as groups, and the trunk gives bit for bit what it gives
+// with every convolution run alone (random weights, batch 2).
+func TestInceptionGroups(t *testing.T) {
+	bb, err := NewRandom(InceptionName, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := bb.(*inception)
+	var sizes []int
+	for _, g := range b.groups {
+		sizes = append(sizes, len(g))
+		for _, i := range g {
+			if nd := b.nodes[i]; nd.kh != 1 || nd.kw != 1 || nd.in[0] != b.nodes[g[0]].in[0] {
+				t.Fatalf("group of %s holds %s (%dx%d of %s)", b.nodes[g[0]].name, nd.name, nd.kh, nd.kw, nd.in[0])
+			}
+		}
+	}
+	if !slices.Equal(sizes, []int{3, 3, 3, 3, 3}) {
+		t.Fatalf("groups of %v convolutions, want 5 of 3", sizes)
+	}
+	r := rand.New(rand.NewPCG(4, 5))
+	x := nn.NewTensor(2, 3, 75, 80)
+	for i := range x.Data {
+		x.Data[i] = float32(r.NormFloat64())
+	}
+	grouped, err := b.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want [][]float32
+	for _, o := range grouped {
+		want = append(want, slices.Clone(o.Data))
+	}
+	// Alone: no groups, buffers planned again.
+	for i := range b.group {
+		b.group[i] = -1
+	}
+	b.groups = nil
+	b.planBuffers()
+	alone, err := b.Forward(x)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, o := range alone {
+		for i, v := range o.Data {
+			if math.Float32bits(v) != math.Float32bits(want[k][i]) {
+				t.Fatalf("output %d value %d = %g alone, %g in groups", k, i, v, want[k][i])
+			}
 		}
 	}
 }

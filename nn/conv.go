@@ -147,6 +147,59 @@ func (c *Conv2D) ForwardAt(dst *NHWC, c0 int, x *NHWC, ws *Workspace) {
 	c.run(dst, c0, x, nil, ws)
 }
 
+// ConvOut is one convolution of a ForwardGroup call and where its output
+// goes: channels [C0, C0+Conv.Cout) of Dst.
+type ConvOut struct {
+	Conv *Conv2D
+	Dst  *NHWC
+	C0   int
+}
+
+// ForwardGroup computes several convolutions of the same input x, each as
+// ForwardAt(out.Dst, out.C0, x) would, bit for bit: the Dst must already
+// have the output's N, H and W. The convolutions must have the same window
+// and input channels (an Inception block's 1x1 branch heads). On the
+// AVX-512 kernels each block of output pixels runs all of them in turn,
+// while its input rows are in cache, and the cores synchronise once for the
+// group; on BLAS, or when one of them is in bf16, they run one after the
+// other.
+func ForwardGroup(x *NHWC, ws *Workspace, outs ...ConvOut) {
+	if len(outs) == 0 {
+		return
+	}
+	c := outs[0].Conv
+	for _, o := range outs {
+		if o.Conv.Window != c.Window || o.Conv.Cin != c.Cin {
+			panic(fmt.Sprintf("nn: ForwardGroup: a %dx%d convolution of %d channels with a %dx%d one of %d", o.Conv.KH, o.Conv.KW, o.Conv.Cin, c.KH, c.KW, c.Cin))
+		}
+		oh, ow := o.Conv.OutSize(x.H, x.W)
+		if d := o.Dst; d.N != x.N || d.H != oh || d.W != ow || o.C0 < 0 || o.C0+o.Conv.Cout > d.C {
+			panic(fmt.Sprintf("nn: ForwardGroup: destination %v cannot hold [%d %d %d %d] at channel %d", d, x.N, oh, ow, o.Conv.Cout, o.C0))
+		}
+	}
+	var kern kernels.Set
+	if ws != nil {
+		kern = ws.kern
+	} else {
+		ws = new(Workspace)
+	}
+	alone := x.C != c.Cin || !kern.UsesAVX512(kernels.Conv)
+	for _, o := range outs {
+		alone = alone || o.Conv.bf16 != nil
+	}
+	if alone {
+		for _, o := range outs {
+			o.Conv.run(o.Dst, o.C0, x, nil, ws)
+		}
+		return
+	}
+	g := c.Apply(x.H, x.W)
+	if g.OutH <= 0 || g.OutW <= 0 {
+		panic(fmt.Sprintf("nn: conv window %dx%d does not fit input %v", c.KH, c.KW, x))
+	}
+	runBlocks(outs, x, nil, g, c.direct(g), ws)
+}
+
 // im2colFloats is the target size of the im2col buffer (in float32s, 2 MB)
 // per GEMM chunk on BLAS, so that the gathered rows are still in cache when the
 // GEMM reads them; a chunk has at least minChunkRows rows so that the
@@ -175,13 +228,14 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 	} else {
 		ws = new(Workspace)
 	}
-	direct := c.KH == 1 && c.KW == 1 && c.StrideH == 1 && c.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
+	direct := c.direct(g)
 	if c.bf16 != nil {
 		c.runBF16(dst, c0, x, res, g, direct, ws, kern)
 		return
 	}
 	if kern.UsesAVX512(kernels.Conv) {
-		c.runBlocks(dst, c0, x, res, g, direct, ws)
+		ws.blocks.one[0] = ConvOut{Conv: c, Dst: dst, C0: c0}
+		runBlocks(ws.blocks.one[:], x, res, g, direct, ws)
 		return
 	}
 	// A residual is copied into the output first and accumulated by the
@@ -210,6 +264,12 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		kern.Sgemm(kernels.Conv, r1-r0, c.Cout, k, 1, col, k, c.Weight, c.Cout, beta, dst.Data[r0*dst.C+c0:], dst.C)
 		c.epilogue(dst, c0, r0, r1)
 	}
+}
+
+// direct reports whether c reads its input as it is as the left matrix (a
+// 1x1 stride-1 unpadded convolution).
+func (c *Conv2D) direct(g Geometry) bool {
+	return c.KH == 1 && c.KW == 1 && c.StrideH == 1 && c.StrideW == 1 && g.PadTop == 0 && g.PadLeft == 0
 }
 
 // copyResidual copies rows [r0, r1) of res into dst (nothing when res is

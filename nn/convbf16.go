@@ -124,12 +124,15 @@ type bf16Buf struct {
 	h []uint16
 }
 
-// bf16Call is what the blocks of one bf16 convolution call share: the
-// float32 path's (without its packed weights and buffers) and the bf16
-// buffers.
+// bf16Call is what the blocks of one bf16 convolution call share.
 type bf16Call struct {
-	convCall
-	bufs chan bf16Buf
+	c      *Conv2D
+	dst    *NHWC
+	c0     int
+	x, res *NHWC
+	g      Geometry
+	direct bool
+	bufs   chan bf16Buf
 }
 
 // bf16Block is output pixels [r0, r1) of a bf16 convolution call.
@@ -155,7 +158,7 @@ func (b *bf16Block) Run() {
 
 // im2col returns the im2col rows of output pixels [r0, r1): the input
 // itself for a direct (1x1) convolution, else gathered into buf.
-func (cc *convCall) im2col(r0, r1 int, buf []float32) []float32 {
+func (cc *bf16Call) im2col(r0, r1 int, buf []float32) []float32 {
 	k := cc.c.K()
 	if cc.direct {
 		return cc.x.Data[r0*k : r1*k]
@@ -187,7 +190,7 @@ func (c *Conv2D) runBF16Blocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, dire
 			s.bufs <- bf16Buf{f: make([]float32, s.fLen), h: make([]uint16, s.hLen)}
 		}
 	}
-	s.call = bf16Call{convCall{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct}, s.bufs}
+	s.call = bf16Call{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct, bufs: s.bufs}
 	s.blocks = s.blocks[:0]
 	for r0 := 0; r0 < rows; r0 += br {
 		s.blocks = append(s.blocks, bf16Block{&s.call, r0, min(r0+br, rows)})

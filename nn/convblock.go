@@ -36,6 +36,8 @@ const (
 // convBlocks is the scratch of the block path, kept in a Workspace.
 type convBlocks struct {
 	call   convCall
+	one    [1]ConvOut // the output of a single convolution's call
+	pbs    []*avx512.PackedB
 	blocks []convBlock
 	// bufs holds one buffer per goroutine that may run a block at once.
 	bufs    chan *blockBuf
@@ -54,15 +56,14 @@ type blockBuf struct {
 	tiles []int64
 }
 
-// convCall is what the blocks of one convolution call share.
+// convCall is what the blocks of one call share: convolutions of the same
+// input with the same window (one, or a ForwardGroup's).
 type convCall struct {
-	c      *Conv2D
-	dst    *NHWC
-	c0     int
-	x, res *NHWC
+	outs   []ConvOut
+	pbs    []*avx512.PackedB // outs[i].Conv's packed weights
+	x, res *NHWC             // res: with a single convolution only
 	g      Geometry
 	direct bool
-	pb     *avx512.PackedB
 	bufs   chan *blockBuf
 	xoff   []int64
 	// inPlace: tiles may be read in place (Conv2D.inPlace).
@@ -79,44 +80,50 @@ type convBlock struct {
 // as it is; else a product that reads each tile of 12 pixels of one output
 // row, all windows inside the input, where it lies in the input (an
 // implicit GEMM), and the other tiles from rows gathered first (im2col).
-// Both fuse the residual, bias and ReLU.
+// Both fuse the residual, bias and ReLU. The convolutions of a group run
+// one after the other on the block's input rows, gathered once.
 func (b *convBlock) Run() {
 	call := b.call
-	k := call.c.K()
-	c, dst, c0, res, x := call.c, call.dst, call.c0, call.res, call.x
+	c0 := call.outs[0].Conv // the window and input channels of all
+	k := c0.K()
+	x := call.x
 	buf := <-call.bufs
 	n := b.r1 - b.r0
-	out := dst.Data[b.r0*dst.C+c0:]
-	var rs []float32
-	ldr := dst.C
-	switch {
-	case res == dst:
-		rs = out
-	case res != nil:
-		rs, ldr = res.Data[b.r0*res.C:], res.C
-	}
-	bias := c.Bias[:c.Cout]
-	if call.direct {
-		call.pb.MulRowsEpilogue(n, x.Data[b.r0*k:], k, rs, ldr, bias, c.ReLU, out, dst.C, buf.f[len(buf.f)-avx512.MulScratch:])
-		call.bufs <- buf
-		return
-	}
-	nt := (n + blockTile - 1) / blockTile
-	buf.tiles = buf.tiles[:0]
-	gathered := 0
-	for t := range nt {
-		p0 := b.r0 + t*blockTile
-		if p0+blockTile <= b.r1 && call.inPlace {
-			if d, ok := c.tileOrigin(x, call.g, p0); ok {
-				buf.tiles = append(buf.tiles, d)
-				continue
+	if !call.direct {
+		nt := (n + blockTile - 1) / blockTile
+		buf.tiles = buf.tiles[:0]
+		gathered := 0
+		for t := range nt {
+			p0 := b.r0 + t*blockTile
+			if p0+blockTile <= b.r1 && call.inPlace {
+				if d, ok := c0.tileOrigin(x, call.g, p0); ok {
+					buf.tiles = append(buf.tiles, d)
+					continue
+				}
 			}
+			buf.tiles = append(buf.tiles, int64(-1-gathered))
+			c0.im2colRows(buf.f[gathered*k:], x, call.g, p0, p0, min(p0+blockTile, b.r1))
+			gathered += blockTile
 		}
-		buf.tiles = append(buf.tiles, int64(-1-gathered))
-		c.im2colRows(buf.f[gathered*k:], x, call.g, p0, p0, min(p0+blockTile, b.r1))
-		gathered += blockTile
 	}
-	call.pb.MulConv(n, x.Data, c.StrideW*c.Cin, call.xoff, buf.f[:len(buf.f)-avx512.MulScratch], k, buf.tiles, rs, ldr, bias, c.ReLU, out, dst.C)
+	for i, o := range call.outs {
+		c, dst := o.Conv, o.Dst
+		out := dst.Data[b.r0*dst.C+o.C0:]
+		var rs []float32
+		ldr := dst.C
+		switch res := call.res; {
+		case res == dst:
+			rs = out
+		case res != nil:
+			rs, ldr = res.Data[b.r0*res.C:], res.C
+		}
+		bias := c.Bias[:c.Cout]
+		if call.direct {
+			call.pbs[i].MulRowsEpilogue(n, x.Data[b.r0*k:], k, rs, ldr, bias, c.ReLU, out, dst.C, buf.f[len(buf.f)-avx512.MulScratch:])
+		} else {
+			call.pbs[i].MulConv(n, x.Data, c.StrideW*c.Cin, call.xoff, buf.f[:len(buf.f)-avx512.MulScratch], k, buf.tiles, rs, ldr, bias, c.ReLU, out, dst.C)
+		}
+	}
 	call.bufs <- buf
 }
 
@@ -193,13 +200,20 @@ func blockRows(rows, k, n, procs int) int {
 	return max(min(r, maxBlockRows), minBlockRows)
 }
 
-// runBlocks is run on the AVX-512 kernels, block by block.
-func (c *Conv2D) runBlocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, direct bool, ws *Workspace) {
+// runBlocks runs the convolutions outs of x (the same window and input
+// channels; res with a single one only) on the AVX-512 kernels, block by
+// block.
+func runBlocks(outs []ConvOut, x, res *NHWC, g Geometry, direct bool, ws *Workspace) {
 	s := &ws.blocks
+	c := outs[0].Conv
 	rows := x.N * g.OutH * g.OutW
 	k := c.K()
 	procs := runtime.GOMAXPROCS(0)
-	br := blockRows(rows, k, c.Cout, procs)
+	cout := 0
+	for _, o := range outs {
+		cout += o.Conv.Cout
+	}
+	br := blockRows(rows, k, cout, procs)
 	need := avx512.MulScratch
 	if !direct {
 		need += (br + blockTile - 1) / blockTile * blockTile * k
@@ -211,9 +225,15 @@ func (c *Conv2D) runBlocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, direct b
 			s.bufs <- &blockBuf{f: make([]float32, s.bufLen)}
 		}
 	}
-	pw := c.packedWeights()
-	s.call = convCall{c: c, dst: dst, c0: c0, x: x, res: res, g: g, direct: direct, pb: &pw.pb, bufs: s.bufs,
-		xoff: s.partOffsets(c, pw.parts, x.W), inPlace: c.inPlace()}
+	s.pbs = s.pbs[:0]
+	var parts []int
+	for _, o := range outs {
+		pw := o.Conv.packedWeights()
+		s.pbs = append(s.pbs, &pw.pb)
+		parts = pw.parts // the same for all: they depend on the window and Cin
+	}
+	s.call = convCall{outs: outs, pbs: s.pbs, x: x, res: res, g: g, direct: direct, bufs: s.bufs,
+		xoff: s.partOffsets(c, parts, x.W), inPlace: c.inPlace()}
 	// As many blocks as of br rows, their tiles spread evenly (no small
 	// last block that would stream all the weights for a few rows).
 	s.blocks = s.blocks[:0]
@@ -225,6 +245,8 @@ func (c *Conv2D) runBlocks(dst *NHWC, c0 int, x, res *NHWC, g Geometry, direct b
 	}
 	parallel.Run(s.blocks)
 	s.call = convCall{} // no references to the caller's maps
+	clear(s.pbs)
+	s.one[0] = ConvOut{}
 }
 
 // packedCache is a convolution's Weight packed for the AVX-512 kernels

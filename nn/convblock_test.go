@@ -197,3 +197,59 @@ func TestConvPackedWeights(t *testing.T) {
 		}
 	}
 }
+
+// TestForwardGroup: convolutions of one input run as a group give, bit
+// for bit, what each gives run alone with ForwardAt, on the AVX-512
+// kernels (on several cores or one) and on BLAS, for 1x1 branch heads (the
+// input read as it is) and 3x3 ones (tiles read in place and gathered),
+// written into one concatenation at offsets and into a map of their own.
+func TestForwardGroup(t *testing.T) {
+	r := rand.New(rand.NewPCG(25, 26))
+	x := FromNCHW(nil, randTensor(r, 2, 40, 35, 35))
+	sets := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		sets = append(sets, kernels.AVX512(kernels.Conv))
+	}
+	for _, win := range []Window{Square(1, 1, 0), Square(3, 1, 1)} {
+		var convs []*Conv2D
+		for _, cout := range []int{64, 48, 37} {
+			c := NewConv2D(40, cout, win)
+			for i := range c.Weight {
+				c.Weight[i] = float32(r.NormFloat64())
+			}
+			for i := range c.Bias {
+				c.Bias[i] = float32(r.NormFloat64())
+			}
+			c.ReLU = cout != 37
+			convs = append(convs, c)
+		}
+		oh, ow := convs[0].OutSize(x.H, x.W)
+		for _, set := range sets {
+			for _, procs := range []int{1, 2, 3} {
+				prev := runtime.GOMAXPROCS(procs)
+				ws := &Workspace{kern: set}
+				// Alone: the first two into a concatenation, the third on its own.
+				wantCat, wantOwn := &NHWC{}, &NHWC{}
+				wantCat.Reshape(x.N, oh, ow, 5+64+48)
+				wantOwn.Reshape(x.N, oh, ow, 37)
+				clear(wantCat.Data)
+				convs[0].ForwardAt(wantCat, 5, x, ws)
+				convs[1].ForwardAt(wantCat, 5+64, x, ws)
+				convs[2].ForwardAt(wantOwn, 0, x, ws)
+				gotCat, gotOwn := &NHWC{}, &NHWC{}
+				gotCat.Reshape(x.N, oh, ow, 5+64+48)
+				gotOwn.Reshape(x.N, oh, ow, 37)
+				clear(gotCat.Data)
+				ForwardGroup(x, ws, ConvOut{convs[0], gotCat, 5}, ConvOut{convs[1], gotCat, 5 + 64}, ConvOut{convs[2], gotOwn, 0})
+				runtime.GOMAXPROCS(prev)
+				for _, p := range [][2]*NHWC{{gotCat, wantCat}, {gotOwn, wantOwn}} {
+					for i := range p[0].Data {
+						if math.Float32bits(p[0].Data[i]) != math.Float32bits(p[1].Data[i]) {
+							t.Fatalf("%+v %v GOMAXPROCS %d: value %d = %g as a group, %g alone", win, set, procs, i, p[0].Data[i], p[1].Data[i])
+						}
+					}
+				}
+			}
+		}
+	}
+}
