@@ -30,6 +30,8 @@ func BenchmarkConv(b *testing.B) {
 		win          Window
 	}{
 		{"wrn_layer1_3x3_b1", 1, 56, 56, 128, 128, Square(3, 1, 1)},
+		{"r18_layer1_3x3_b1", 1, 56, 56, 64, 64, Square(3, 1, 1)},
+		{"inc_147_3x3_32_64_b1", 1, 147, 147, 32, 64, Square(3, 1, 1)},
 		{"wrn_layer3_3x3_b1", 1, 14, 14, 512, 512, Square(3, 1, 1)},
 		{"wrn_layer3_1x1_b1", 1, 14, 14, 1024, 512, Square(1, 1, 0)},
 		{"inc_35_1x1_192_64_b8", 8, 35, 35, 192, 64, Square(1, 1, 0)},
