@@ -18,7 +18,8 @@ import (
 // NHWC input) times Weight (KH*KW*Cin x Cout). A 1x1 stride-1 unpadded
 // convolution skips the gather: the input itself is the left matrix. On
 // the AVX-512 kernels the chunks are small blocks of pixels that the cores
-// take one at a time, each gathered, multiplied and finished in cache
+// take one at a time, each multiplied and finished in cache, most of its
+// rows read from the input where they lie rather than gathered
 // (convblock.go); on BLAS they are large, each step on all cores.
 type Conv2D struct {
 	Window

@@ -11,14 +11,19 @@ import (
 )
 
 // The AVX-512 path of a convolution cuts the output pixels into blocks that
-// the cores take one at a time (parallel.Run). A block gathers its own
-// im2col rows and multiplies them by the weights (packed once per
-// convolution, Conv2D.packedWeights); the kernel starts from the residual,
-// if any, and adds the bias and ReLU in registers before it stores each
-// output (avx512.PackedB.MulRowsEpilogue): one synchronisation per layer
-// instead of one per step of each GEMM chunk, one pass over the output,
-// and a core slowed by other work takes fewer blocks. Each output value is
-// computed as on the chunked path, so the results are bit-identical.
+// the cores take one at a time (parallel.Run). A block multiplies its rows
+// of the left matrix by the weights (packed once per convolution,
+// Conv2D.packedWeights): a 1x1 stride-1 convolution's input as it is;
+// otherwise the kernel reads each tile of 12 pixels of one output row
+// whose windows lie inside the input straight from the input (an implicit
+// GEMM) and the block gathers im2col rows for the other tiles only. The
+// kernel starts from the residual, if any, and adds the bias and ReLU in
+// registers before it stores each output (avx512.PackedB.MulConv and
+// MulRowsEpilogue): one synchronisation per layer instead of one per step
+// of each GEMM chunk, one pass over the output, and a core slowed by other
+// work takes fewer blocks. Each output value is a sum over the same
+// products in the same order as on the chunked path, so the results are
+// bit-identical.
 const (
 	// blockFloats is the target size of a block's im2col rows (256 KB):
 	// they stay in the core's L2 cache while the GEMM reads them.

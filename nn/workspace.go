@@ -3,9 +3,9 @@ package nn
 import "github.com/crd-ad/crd/internal/kernels"
 
 // Workspace is scratch memory reused across layer calls (the im2col
-// buffers, the packed weights), and the choice of the convolutions' matrix product (the zero
-// value: the one package kernels detected). A network owns one; it is not
-// safe for concurrent use.
+// buffers; each Conv2D keeps its own packed weights), and the choice of the
+// convolutions' matrix product (the zero value: the one package kernels
+// detected). A network owns one; it is not safe for concurrent use.
 type Workspace struct {
 	buf    []float32
 	kern   kernels.Set
