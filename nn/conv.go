@@ -35,14 +35,14 @@ type Conv2D struct {
 	ReLU bool
 
 	bf16   *bf16Weights // set by SetPrecision(BF16)
-	packed packedCache  // Weight packed for the AVX-512 kernels
+	packed *packedCache // Weight packed for the AVX-512 kernels (NewConv2D makes it)
 }
 
 // NewConv2D returns a convolution with zero weights and bias.
 func NewConv2D(cin, cout int, w Window) *Conv2D {
 	w.check()
 	return &Conv2D{Window: w, Cin: cin, Cout: cout,
-		Weight: make([]float32, w.KH*w.KW*cin*cout), Bias: make([]float32, cout)}
+		Weight: make([]float32, w.KH*w.KW*cin*cout), Bias: make([]float32, cout), packed: new(packedCache)}
 }
 
 // K is the inner GEMM dimension, KH*KW*Cin.

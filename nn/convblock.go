@@ -257,7 +257,11 @@ func runBlocks(outs []ConvOut, x, res *NHWC, g Geometry, direct bool, ws *Worksp
 // packedCache is a convolution's Weight packed for the AVX-512 kernels
 // (avx512.PackedB), made on the first call that needs it and kept until
 // the weights change. Concurrent Forward calls share it: the first to find
-// it missing or stale packs under mu, the others read it atomically.
+// it missing or stale packs under mu, the others read it atomically. A
+// Conv2D holds it by pointer, so that a copy of the struct (the bf16
+// emulation runs one with rounded weights) shares it and finds it stale
+// when its Weight is another slice; a Conv2D not made by NewConv2D has
+// none and packs its weights on every call.
 type packedCache struct {
 	mu sync.Mutex
 	p  atomic.Pointer[packedWeight]
@@ -277,6 +281,9 @@ type packedWeight struct {
 // it if the cache is empty or was made from another slice.
 func (c *Conv2D) packedWeights() *packedWeight {
 	w, n := unsafe.SliceData(c.Weight), len(c.Weight)
+	if c.packed == nil {
+		return c.pack()
+	}
 	if p := c.packed.p.Load(); p != nil && p.w == w && p.n == n {
 		return p
 	}
@@ -285,9 +292,15 @@ func (c *Conv2D) packedWeights() *packedWeight {
 	if p := c.packed.p.Load(); p != nil && p.w == w && p.n == n {
 		return p
 	}
-	p := &packedWeight{parts: c.convParts(), w: w, n: n}
-	p.pb.PackParts(c.K(), c.Cout, c.Weight, max(c.Cout, 1), p.parts)
+	p := c.pack()
 	c.packed.p.Store(p)
+	return p
+}
+
+// pack packs Weight in the parts convParts.
+func (c *Conv2D) pack() *packedWeight {
+	p := &packedWeight{parts: c.convParts(), w: unsafe.SliceData(c.Weight), n: len(c.Weight)}
+	p.pb.PackParts(c.K(), c.Cout, c.Weight, max(c.Cout, 1), p.parts)
 	return p
 }
 
@@ -297,4 +310,8 @@ func (c *Conv2D) packedWeights() *packedWeight {
 // Weight itself must call it before the next Forward, or that Forward may
 // use the old weights. (Assigning another slice to Weight is noticed
 // without it.) It must not run at the same time as a Forward.
-func (c *Conv2D) WeightsChanged() { c.packed.p.Store(nil) }
+func (c *Conv2D) WeightsChanged() {
+	if c.packed != nil {
+		c.packed.p.Store(nil)
+	}
+}

@@ -184,6 +184,11 @@ func TestConvPackedWeights(t *testing.T) {
 		if same(before, want) {
 			t.Fatalf("%s: the change leaves the output as it was; the test cannot tell", step.name)
 		}
+		// A Conv2D made without NewConv2D keeps no packed copy.
+		lit := &Conv2D{Window: c.Window, Cin: c.Cin, Cout: c.Cout, Weight: c.Weight, Bias: c.Bias, ReLU: c.ReLU}
+		if !same(forward(lit), want) {
+			t.Fatalf("%s: a Conv2D literal differs from a fresh convolution", step.name)
+		}
 		outs := make([][]float32, 3)
 		var wg sync.WaitGroup
 		for i := range outs {
