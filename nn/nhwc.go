@@ -74,19 +74,31 @@ func (m *NHWC) ToNCHW(dst *Tensor) *Tensor {
 		dst = &Tensor{}
 	}
 	dst.Reshape(m.N, m.C, m.H, m.W)
+	m.ToNCHWAt(dst, 0)
+	return dst
+}
+
+// ToNCHWAt stores m in NCHW layout into channels [c0, c0+m.C) of dst, an
+// NCHW tensor with m's N, H and W and at least c0+m.C channels (the layers
+// of a concatenation); the other channels are left as they are. It panics
+// when dst does not fit.
+func (m *NHWC) ToNCHWAt(dst *Tensor, c0 int) {
+	if dst.N != m.N || dst.H != m.H || dst.W != m.W || c0 < 0 || c0+m.C > dst.C || len(dst.Data) < dst.Len() {
+		panic(fmt.Sprintf("nn: cannot store %v at channel %d of a %dx%dx%dx%d tensor", m, c0, dst.N, dst.C, dst.H, dst.W))
+	}
 	hw := m.H * m.W
 	// Transpose each image's HW x C matrix to C x HW in cache-sized blocks.
 	const blk = 32
 	nb := (m.C + blk - 1) / blk
 	parallel.For(m.N*nb, 0, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
-			n, c0 := t/nb, (t%nb)*blk
-			c1 := min(c0+blk, m.C)
+			n, c0b := t/nb, (t%nb)*blk
+			c1 := min(c0b+blk, m.C)
 			src := m.Data[n*hw*m.C:]
-			out := dst.Data[n*hw*m.C:]
+			out := dst.Data[(n*dst.C+c0)*hw:]
 			for p0 := 0; p0 < hw; p0 += blk {
 				p1 := min(p0+blk, hw)
-				for c := c0; c < c1; c++ {
+				for c := c0b; c < c1; c++ {
 					o := out[c*hw:]
 					for p := p0; p < p1; p++ {
 						o[p] = src[p*m.C+c]
@@ -95,7 +107,6 @@ func (m *NHWC) ToNCHW(dst *Tensor) *Tensor {
 			}
 		}
 	})
-	return dst
 }
 
 // String describes the shape.

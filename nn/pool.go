@@ -28,10 +28,17 @@ func MaxPool(dst, x *NHWC, w Window) { pool(dst, x, w, poolMax, kernels.Set{}) }
 // the padded input); without, only the cells inside the image (PyTorch
 // count_include_pad=False, and TensorFlow/Keras "same" average pooling).
 func AvgPool(dst, x *NHWC, w Window, countIncludePad bool) {
+	AvgPoolKernels(dst, x, w, countIncludePad, kernels.Set{})
+}
+
+// AvgPoolKernels is AvgPool with the implementation chosen by kern
+// (kernels.Pool: the AVX-512 kernel, else the loops in Go; the zero Set is
+// kernels.Detected, as for AvgPool). Both give the same values bit for bit.
+func AvgPoolKernels(dst, x *NHWC, w Window, countIncludePad bool, kern kernels.Set) {
 	if countIncludePad {
-		pool(dst, x, w, poolAvgInclude, kernels.Set{})
+		pool(dst, x, w, poolAvgInclude, kern)
 	} else {
-		pool(dst, x, w, poolAvgExclude, kernels.Set{})
+		pool(dst, x, w, poolAvgExclude, kern)
 	}
 }
 

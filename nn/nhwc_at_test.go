@@ -1,0 +1,51 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// TestToNCHWAt: ToNCHWAt places a map's channels at an offset of a wider
+// tensor, element (n, c, y, x) of dst being (n, y, x, c - c0) of the map,
+// leaves the other channels alone, and panics on a tensor that does not
+// fit.
+func TestToNCHWAt(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for _, s := range [][5]int{{2, 5, 7, 37, 11}, {1, 3, 3, 64, 0}, {3, 9, 4, 1, 2}} {
+		n, h, w, c, c0 := s[0], s[1], s[2], s[3], s[4]
+		m := FromNCHW(nil, randTensor(r, n, c, h, w))
+		dst := NewTensor(n, c0+c+3, h, w)
+		for i := range dst.Data {
+			dst.Data[i] = float32(i)
+		}
+		m.ToNCHWAt(dst, c0)
+		for b := 0; b < n; b++ {
+			for ch := 0; ch < dst.C; ch++ {
+				for y := 0; y < h; y++ {
+					for x := 0; x < w; x++ {
+						i := ((b*dst.C+ch)*h+y)*w + x
+						want := float32(i)
+						if ch >= c0 && ch < c0+c {
+							want = m.Data[((b*h+y)*w+x)*c+ch-c0]
+						}
+						if math.Float32bits(dst.Data[i]) != math.Float32bits(want) {
+							t.Fatalf("%v at %d: (%d, %d, %d, %d) = %g, want %g", m, c0, b, ch, y, x, dst.Data[i], want)
+						}
+					}
+				}
+			}
+		}
+	}
+	m := &NHWC{N: 1, H: 2, W: 2, C: 4, Data: make([]float32, 16)}
+	for _, dst := range []*Tensor{NewTensor(1, 5, 2, 2), NewTensor(2, 8, 2, 2), NewTensor(1, 8, 2, 3)} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("a %dx%dx%dx%d tensor at channel 2 accepted", dst.N, dst.C, dst.H, dst.W)
+				}
+			}()
+			m.ToNCHWAt(dst, 2)
+		}()
+	}
+}
