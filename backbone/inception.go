@@ -84,6 +84,8 @@ type inception struct {
 	in  nn.NHWC
 	tmp nn.NHWC // a pooling output on its way into a concat
 	out []*nn.Tensor
+	// nhwcOut are the output nodes' buffers, as ForwardNHWC returns them.
+	nhwcOut []*nn.NHWC
 }
 
 // loadInception reads converted weights (a safetensors file of the tensors
@@ -226,7 +228,7 @@ func (b *inception) planGroups() {
 // recently freed one (a concat takes it at its first writer), and frees its
 // inputs after it ran (a concat's input that was written straight into it
 // has no buffer). Outputs stay alive to the end, where Forward converts them
-// to NCHW.
+// to NCHW (and ForwardNHWC returns them).
 func (b *inception) planBuffers() {
 	n := len(b.nodes)
 	b.slot = make([]int, n)
@@ -328,6 +330,28 @@ func (b *inception) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
 // ForwardProfile is Forward that reports each step's time to rec (nil:
 // none).
 func (b *inception) ForwardProfile(x *nn.Tensor, rec func(LayerTime)) ([]*nn.Tensor, error) {
+	st := newStepTimer(rec)
+	outs, err := b.forward(x, &st)
+	if err != nil {
+		return nil, err
+	}
+	for k, j := range b.outputs {
+		outs[k].ToNCHW(b.out[k])
+		st.done(b.nodes[j].name, "layout", outs[k], 0)
+	}
+	return b.out, nil
+}
+
+// ForwardNHWC is Forward without the last step: it returns mixed2 and
+// mixed5 in NHWC layout, valid until the next call.
+func (b *inception) ForwardNHWC(x *nn.Tensor) ([]*nn.NHWC, error) {
+	st := newStepTimer(nil)
+	return b.forward(x, &st)
+}
+
+// forward runs the trunk on x, timing its steps with st, and returns the
+// output nodes' NHWC buffers (b.nhwcOut), in Info().Layers order.
+func (b *inception) forward(x *nn.Tensor, st *stepTimer) ([]*nn.NHWC, error) {
 	info := InceptionInfo()
 	if x.C != 3 {
 		return nil, fmt.Errorf("inception_v3: input has %d channels, want 3", x.C)
@@ -339,7 +363,6 @@ func (b *inception) ForwardProfile(x *nn.Tensor, rec func(LayerTime)) ([]*nn.Ten
 	if len(x.Data) < x.Len() {
 		panic(fmt.Sprintf("inception_v3: input tensor %dx%dx%dx%d holds only %d values", x.N, x.C, x.H, x.W, len(x.Data)))
 	}
-	st := newStepTimer(rec)
 	nn.FromNCHW(&b.in, x)
 	st.done(inceptionInput, "layout", &b.in, 0)
 	hs, ws := b.sizes(x.H, x.W)
@@ -433,11 +456,11 @@ func (b *inception) ForwardProfile(x *nn.Tensor, rec func(LayerTime)) ([]*nn.Ten
 			st.done(nd.name, "concat", dst, 0)
 		}
 	}
-	for k, j := range b.outputs {
-		b.slots[b.slot[j]].ToNCHW(b.out[k])
-		st.done(b.nodes[j].name, "layout", &b.slots[b.slot[j]], 0)
+	b.nhwcOut = b.nhwcOut[:0]
+	for _, j := range b.outputs {
+		b.nhwcOut = append(b.nhwcOut, &b.slots[b.slot[j]])
 	}
-	return b.out, nil
+	return b.nhwcOut, nil
 }
 
 // copyChannels writes src into channels [c0, c0+src.C) of dst, which has

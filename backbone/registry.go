@@ -67,6 +67,17 @@ type Backbone interface {
 	Forward(x *nn.Tensor) ([]*nn.Tensor, error)
 }
 
+// NHWCForwarder is implemented by backbones that compute in NHWC layout
+// (all the registered ones), for callers that continue in that layout
+// (patchfeat.Embedder) instead of taking Forward's NCHW tensors.
+type NHWCForwarder interface {
+	// ForwardNHWC is Forward without the conversion to NCHW: it returns one
+	// NHWC map per feature layer, in Info().Layers order, holding the
+	// values of Forward's tensors. The maps are the backbone's buffers,
+	// valid until the next call of any of its forward methods.
+	ForwardNHWC(x *nn.Tensor) ([]*nn.NHWC, error)
+}
+
 // LoadFunc builds a backbone from a weight file (normally a safetensors file
 // in the cache). It must return an error naming the first tensor that is
 // missing or has the wrong shape.

@@ -194,6 +194,7 @@ type resNet struct {
 
 	// Activation buffers, reused between calls.
 	in, stemOut, x, d, t1, t2 nn.NHWC
+	e                         nn.NHWC // layer3's spare once layer2 is done
 	ws                        nn.Workspace
 	out                       [2]nn.Tensor
 }
@@ -226,6 +227,9 @@ func newResNet(a resnetArch, info Info, t weights.Tensors) (*resNet, error) {
 			}
 			r.layers[l] = append(r.layers[l], b)
 		}
+	}
+	if len(r.layers[2]) == 0 || r.layers[2][0].down == nil {
+		return nil, fmt.Errorf("%s: layer3 does not start with a downsampling block", a.name)
 	}
 	return r, nil
 }
@@ -271,10 +275,34 @@ func (r *resNet) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
 // ForwardProfile is Forward that reports each step's time to rec (nil:
 // none).
 func (r *resNet) ForwardProfile(x *nn.Tensor, rec func(LayerTime)) ([]*nn.Tensor, error) {
+	st := newStepTimer(rec)
+	outs, err := r.forward(x, &st)
+	if err != nil {
+		return nil, err
+	}
+	for k, o := range outs {
+		o.ToNCHW(&r.out[k])
+		st.done(fmt.Sprintf("layer%d", k+2), "layout", o, 0)
+	}
+	return []*nn.Tensor{&r.out[0], &r.out[1]}, nil
+}
+
+// ForwardNHWC is Forward without the last step: it returns layer2 and
+// layer3 in NHWC layout, valid until the next call.
+func (r *resNet) ForwardNHWC(x *nn.Tensor) ([]*nn.NHWC, error) {
+	st := newStepTimer(nil)
+	return r.forward(x, &st)
+}
+
+// forward runs the trunk on x, timing its steps with st, and returns the
+// NHWC buffers holding layer2 and layer3. Layer3 starts with a
+// downsampling block (checked by newResNet), which writes into the other
+// buffer than layer2's; its later blocks get r.e as their spare, so
+// layer2's buffer is never written again.
+func (r *resNet) forward(x *nn.Tensor, st *stepTimer) ([]*nn.NHWC, error) {
 	if err := checkInput(r.info, x); err != nil {
 		return nil, err
 	}
-	st := newStepTimer(rec)
 	nn.FromNCHW(&r.in, x)
 	st.done("input", "layout", &r.in, 0)
 	r.stem.Forward(&r.stemOut, &r.in, &r.ws)
@@ -282,18 +310,19 @@ func (r *resNet) ForwardProfile(x *nn.Tensor, rec func(LayerTime)) ([]*nn.Tensor
 	nn.MaxPool(&r.x, &r.stemOut, nn.Square(3, 2, 1))
 	st.done("maxpool", "maxpool", &r.x, 0)
 	cur, spare := &r.x, &r.d
+	var layer2 *nn.NHWC
 	for l := range r.layers {
 		for k, b := range r.layers[l] {
-			cur, spare = r.block(b, cur, spare, &st, l, k)
-		}
-		if l >= 1 {
-			cur.ToNCHW(&r.out[l-1])
-			if st.rec != nil {
-				st.done(fmt.Sprintf("layer%d", l+1), "layout", cur, 0)
+			cur, spare = r.block(b, cur, spare, st, l, k)
+			if l == 2 && k == 0 {
+				spare = &r.e
 			}
 		}
+		if l == 1 {
+			layer2 = cur
+		}
 	}
-	return []*nn.Tensor{&r.out[0], &r.out[1]}, nil
+	return []*nn.NHWC{layer2, cur}, nil
 }
 
 // block runs one residual block on cur and returns the buffer holding the
