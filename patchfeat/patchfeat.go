@@ -39,11 +39,7 @@ func FeaturesInto(dst *nn.Tensor, layers []*nn.Tensor) (*nn.Tensor, error) {
 		}
 		d += l.C
 	}
-	out := dst
-	if out == nil {
-		out = &nn.Tensor{}
-	}
-	out.Reshape(n, d, h, w)
+	out := featuresTensor(dst, n, d, h, w)
 	plane := h * w
 	win := nn.Square(3, 1, 1)
 	var pooled nn.Tensor // a deeper layer's pooled image, before its resize
@@ -63,6 +59,15 @@ func FeaturesInto(dst *nn.Tensor, layers []*nn.Tensor) (*nn.Tensor, error) {
 		off += l.C
 	}
 	return out, nil
+}
+
+// featuresTensor is dst (a new tensor when nil) reshaped to n x d x h x w.
+func featuresTensor(dst *nn.Tensor, n, d, h, w int) *nn.Tensor {
+	if dst == nil {
+		dst = &nn.Tensor{}
+	}
+	dst.Reshape(n, d, h, w)
+	return dst
 }
 
 // PooledInto is the first step of FeaturesInto alone: it pools every layer

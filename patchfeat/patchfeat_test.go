@@ -2,6 +2,7 @@ package patchfeat
 
 import (
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"testing"
@@ -18,35 +19,57 @@ func layer(n, c, h, w, k int) *nn.Tensor {
 	return t
 }
 
-func TestFeaturesAgainstPyTorch(t *testing.T) {
+// pytorchCase is one case of testdata/fixture.json: the layers' shapes
+// and PyTorch's features of layer's values.
+type pytorchCase struct {
+	Shapes [][4]int
+	Want   []float64
+}
+
+// pytorchCases reads testdata/fixture.json.
+func pytorchCases(t *testing.T) []pytorchCase {
+	t.Helper()
 	b, err := os.ReadFile("testdata/fixture.json")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cases []struct {
-		Shapes [][4]int
-		Want   []float64
-	}
+	var cases []pytorchCase
 	if err := json.Unmarshal(b, &cases); err != nil {
 		t.Fatal(err)
 	}
-	for ci, tc := range cases {
-		var layers []*nn.Tensor
-		for k, s := range tc.Shapes {
-			layers = append(layers, layer(s[0], s[1], s[2], s[3], k))
+	return cases
+}
+
+// layers are the case's layers, as make_fixture.py fills them (Want is
+// not needed).
+func (c pytorchCase) layers() []*nn.Tensor {
+	var ls []*nn.Tensor
+	for k, s := range c.Shapes {
+		ls = append(ls, layer(s[0], s[1], s[2], s[3], k))
+	}
+	return ls
+}
+
+// check fails unless got holds the case's features within 1e-5.
+func (c pytorchCase) check(t *testing.T, name string, got *nn.Tensor) {
+	t.Helper()
+	if got.Len() != len(c.Want) {
+		t.Fatalf("%s: %d values, want %d", name, got.Len(), len(c.Want))
+	}
+	for i, w := range c.Want {
+		if math.Abs(float64(got.Data[i])-w) > 1e-5 {
+			t.Fatalf("%s value %d: got %g, PyTorch %g", name, i, got.Data[i], w)
 		}
-		got, err := Features(layers)
+	}
+}
+
+func TestFeaturesAgainstPyTorch(t *testing.T) {
+	for ci, tc := range pytorchCases(t) {
+		got, err := Features(tc.layers())
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got.Len() != len(tc.Want) {
-			t.Fatalf("case %d: %d values, want %d", ci, got.Len(), len(tc.Want))
-		}
-		for i, w := range tc.Want {
-			if math.Abs(float64(got.Data[i])-w) > 1e-5 {
-				t.Fatalf("case %d value %d: got %g, PyTorch %g", ci, i, got.Data[i], w)
-			}
-		}
+		tc.check(t, fmt.Sprintf("case %d", ci), got)
 	}
 }
 
