@@ -37,8 +37,10 @@ type Extractor struct {
 	tiling *tile.Spec
 	layout *tile.Layout
 
-	// net serialises the backbone, which is not safe for concurrent use.
-	net sync.Mutex
+	// net serialises the backbone, which is not safe for concurrent use,
+	// and embed, which pools its NHWC layers (backbone.NHWCForwarder).
+	net   sync.Mutex
+	embed patchfeat.Embedder
 	// feats recycles patch-feature tensors between batches, and pooled
 	// the pooled layers (*[]*nn.Tensor) of layered runs.
 	feats, pooled sync.Pool
@@ -197,15 +199,24 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, laye
 // features runs the backbone and the patch embedding on one input batch,
 // and then recycles x for prepare: the caller must not use x afterwards.
 // The embedding is patchfeat's concatenated features, or with layered only
-// its pooling (patchfeat.PooledInto). The result does not share memory
-// with the backbone's buffers; it may be recycled tensors, which the
-// caller hands back with recycle when done.
+// its pooling (patchfeat.PooledInto); a backbone.NHWCForwarder's layers are
+// pooled before their conversion to NCHW (patchfeat.Embedder: the same
+// values). The result does not share memory with the backbone's buffers;
+// it may be recycled tensors, which the caller hands back with recycle
+// when done.
 func (e *Extractor) features(x *nn.Tensor, layered bool) (batchFeatures, error) {
 	e.net.Lock()
 	defer e.net.Unlock()
 	var outs []*nn.Tensor
+	var nhwc []*nn.NHWC
 	var err error
-	InStage(context.Background(), StageTrunk, func() { outs, err = e.Net.Forward(x) })
+	InStage(context.Background(), StageTrunk, func() {
+		if f, ok := e.Net.(backbone.NHWCForwarder); ok {
+			nhwc, err = f.ForwardNHWC(x)
+		} else {
+			outs, err = e.Net.Forward(x)
+		}
+	})
 	e.inputs.Put(x)
 	if err != nil {
 		return batchFeatures{}, fmt.Errorf("backbone: %w", err)
@@ -216,11 +227,23 @@ func (e *Extractor) features(x *nn.Tensor, layered bool) (batchFeatures, error) 
 		if p, ok := e.pooled.Get().(*[]*nn.Tensor); ok {
 			ls = *p
 		}
-		InStage(context.Background(), StageEmbed, func() { bf.layers, err = patchfeat.PooledInto(ls, outs) })
+		InStage(context.Background(), StageEmbed, func() {
+			if nhwc != nil {
+				bf.layers, err = e.embed.PooledInto(ls, nhwc)
+			} else {
+				bf.layers, err = patchfeat.PooledInto(ls, outs)
+			}
+		})
 		return bf, err
 	}
 	f, _ := e.feats.Get().(*nn.Tensor)
-	InStage(context.Background(), StageEmbed, func() { bf.feats, err = patchfeat.FeaturesInto(f, outs) })
+	InStage(context.Background(), StageEmbed, func() {
+		if nhwc != nil {
+			bf.feats, err = e.embed.FeaturesInto(f, nhwc)
+		} else {
+			bf.feats, err = patchfeat.FeaturesInto(f, outs)
+		}
+	})
 	return bf, err
 }
 
