@@ -135,3 +135,45 @@ func TestEmbedderAgainstPyTorch(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEmbedding: the embedding of a batch of 8 inception_v3 layers
+// (mixed2 288 x 35 x 35, mixed5 768 x 17 x 17) as the trunk leaves them,
+// in NHWC: "planes" converts them to NCHW (Forward's last step) and pools
+// the planes (PooledInto, or FeaturesInto); "nhwc" pools them in NHWC and
+// converts the pooled maps (the Embedder, on the detected kernels).
+func BenchmarkEmbedding(b *testing.B) {
+	in := nhwcLayers([]*nn.Tensor{layer(8, 288, 35, 35, 0), layer(8, 768, 17, 17, 1)})
+	for _, concat := range []bool{false, true} {
+		step := "pooled"
+		if concat {
+			step = "features"
+		}
+		b.Run(step+"/planes", func(b *testing.B) {
+			nchw := []*nn.Tensor{{}, {}}
+			var pooled []*nn.Tensor
+			var feats *nn.Tensor
+			for b.Loop() {
+				for i, l := range in {
+					l.ToNCHW(nchw[i])
+				}
+				if concat {
+					feats, _ = FeaturesInto(feats, nchw)
+				} else {
+					pooled, _ = PooledInto(pooled, nchw)
+				}
+			}
+		})
+		b.Run(step+"/nhwc", func(b *testing.B) {
+			var e Embedder
+			var pooled []*nn.Tensor
+			var feats *nn.Tensor
+			for b.Loop() {
+				if concat {
+					feats, _ = e.FeaturesInto(feats, in)
+				} else {
+					pooled, _ = e.PooledInto(pooled, in)
+				}
+			}
+		})
+	}
+}
