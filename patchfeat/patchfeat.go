@@ -10,6 +10,9 @@
 //
 // PooledInto stops after the pooling, for a scorer that resizes products of
 // the layers instead of the layers themselves (crd.Model.ScoreLayers).
+// Embedder computes both, with the same values, from layers in NHWC layout
+// (a backbone.NHWCForwarder's), pooling them before their conversion to
+// NCHW.
 package patchfeat
 
 import (
