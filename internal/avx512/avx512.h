@@ -128,8 +128,11 @@ void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const
 // (with alpha != 1: s = alpha * (sum of the products) + the old value).
 // The products are summed in the same order as crd_sgemm's, so its values
 // are those of crd_sgemm into a copy of res, then the bias and ReLU.
+// Only the columns of panels [q0, q1) (j in [q0*SNR, min(q1*SNR, n))) are
+// computed, each as above; q1 < 0 means all of them.
 void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, const int *pk, int nparts,
-                   int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf);
+                   int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf,
+                   int q0, int q1);
 
 // crd_sgemm_conv is crd_sgemm_epi with alpha = 1 and beta1 = 0 for m rows of
 // a convolution (an implicit GEMM): B is packed with the parts pk (pk not
@@ -139,10 +142,11 @@ void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, c
 // there: the input pixels under 12 windows of one output row); d < 0 reads
 // it at g + (-1 - d + r)*ldg + pk[p] (rows gathered into g). All SMR rows of
 // a tile are read, also those of a last, partial tile past m (computed,
-// not stored): g must hold them.
+// not stored): g must hold them. Only panels [q0, q1) are computed, as in
+// crd_sgemm_epi.
 void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, const float *x, long xstride,
                     const long *xoff, const float *g, long ldg, const long *tile, const float *res, long ldr,
-                    const float *bias, int relu, float *C, long ldc);
+                    const float *bias, int relu, float *C, long ldc, int q0, int q1);
 
 // The kinds of crd_pool.
 #define CRD_POOL_MAX 0

@@ -91,7 +91,7 @@ func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32,
 	pk, np := cutsPtr(cuts)
 	C.crd_sgemm_epi(C.int(m), C.int(n), C.int(k), C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
 		(*C.float)(unsafe.Pointer(&pb[0])), pk, np, beta, nil, 0, nil, 0, (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc),
-		(*C.float)(unsafe.Pointer(&abuf[0])))
+		(*C.float)(unsafe.Pointer(&abuf[0])), 0, -1)
 }
 
 // floatPtr is &s[0] for C, or NULL for an empty slice.
@@ -109,23 +109,23 @@ func cBool(b bool) C.int {
 	return 0
 }
 
-// sgemmEpiKernel runs crd_sgemm_epi on m rows (alpha = 1): C = A B + res
-// (res nil: nothing), + bias (nil: none), ReLU when relu.
-func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, cuts []int32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32) {
+// sgemmEpiKernel runs crd_sgemm_epi on m rows (alpha = 1) and panels [q0,
+// q1): C = A B + res (res nil: nothing), + bias (nil: none), ReLU when relu.
+func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, cuts []int32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32, q0, q1 int) {
 	pk, np := cutsPtr(cuts)
 	C.crd_sgemm_epi(C.int(m), C.int(n), C.int(k), 1, (*C.float)(unsafe.Pointer(&a[0])), C.long(lda),
 		(*C.float)(unsafe.Pointer(&pb[0])), pk, np, 0, floatPtr(res), C.long(ldr), floatPtr(bias), cBool(relu),
-		(*C.float)(unsafe.Pointer(&c[0])), C.long(ldc), (*C.float)(unsafe.Pointer(&abuf[0])))
+		(*C.float)(unsafe.Pointer(&c[0])), C.long(ldc), (*C.float)(unsafe.Pointer(&abuf[0])), C.int(q0), C.int(q1))
 }
 
-// convKernel runs crd_sgemm_conv on m rows; cuts are the part boundaries
-// (not nil).
+// convKernel runs crd_sgemm_conv on m rows and panels [q0, q1); cuts are
+// the part boundaries (not nil).
 func convKernel(m, n int, pb []float32, cuts []int32, x []float32, xstride int, xoff []int64, g []float32, ldg int, tiles []int64,
-	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
+	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, q0, q1 int) {
 	pk, np := cutsPtr(cuts)
 	C.crd_sgemm_conv(C.int(m), C.int(n), (*C.float)(unsafe.Pointer(&pb[0])), pk, np, floatPtr(x), C.long(xstride),
 		(*C.long)(unsafe.Pointer(&xoff[0])), floatPtr(g), C.long(ldg), (*C.long)(unsafe.Pointer(&tiles[0])),
-		floatPtr(res), C.long(ldr), floatPtr(bias), cBool(relu), (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc))
+		floatPtr(res), C.long(ldr), floatPtr(bias), cBool(relu), (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc), C.int(q0), C.int(q1))
 }
 
 var (

@@ -29,12 +29,12 @@ func sgemmKernel(m, n, k int, alpha float32, a []float32, lda int, pb []float32,
 	panic("avx512: no kernel in this build")
 }
 
-func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, cuts []int32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32) {
+func sgemmEpiKernel(m, n, k int, a []float32, lda int, pb []float32, cuts []int32, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, abuf []float32, q0, q1 int) {
 	panic("avx512: no kernel in this build")
 }
 
 func convKernel(m, n int, pb []float32, cuts []int32, x []float32, xstride int, xoff []int64, g []float32, ldg int, tiles []int64,
-	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
+	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, q0, q1 int) {
 	panic("avx512: no kernel in this build")
 }
 

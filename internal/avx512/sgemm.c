@@ -115,11 +115,14 @@ struct asrc {
 // the inner dimension and each block of SMC rows of A, the tiles of SMR
 // rows run panel by panel: a panel's part (32 KB) stays in L1 while the
 // block's part of A (in L2) streams past it. The last part adds the bias
-// and applies the ReLU in registers.
+// and applies the ReLU in registers. Only panels [q0, q1) of B (columns
+// [q0*SNR, min(q1*SNR, n)) of C) are computed; q1 < 0 means all panels.
 __attribute__((target("avx512f")))
 static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const float *pb, const int *pk, int nparts,
-                  int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc) {
+                  int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, int q0, int q1) {
 	int panels = (n + SNR - 1) / SNR;
+	if (q1 < 0 || q1 > panels) q1 = panels;
+	if (q0 < 0) q0 = 0;
 	int epi = bias != NULL || relu;
 	nparts = pcount(pk, nparts, k);
 	for (int pp = 0; pp < nparts; pp++) {
@@ -138,7 +141,7 @@ static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const 
 				for (int r = 0; r < SMR; r++)
 					for (int p = 0; p < kc; p++) a->abuf[r * kc + p] = r < part ? srcA[(size_t)r * a->lda + p] : 0;
 			}
-			for (int q = 0; q < panels; q++) {
+			for (int q = q0; q < q1; q++) {
 				int j0 = q * SNR, cols = n - j0 < SNR ? n - j0 : SNR;
 				__mmask16 m0 = smask(cols), m1 = smask(cols - 16);
 				struct sepi e = {bias != NULL ? bias + j0 : NULL, relu};
@@ -166,23 +169,24 @@ static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const 
 // crd_sgemm_epi: sgemm on A in place.
 __attribute__((target("avx512f")))
 void crd_sgemm_epi(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, const int *pk, int nparts,
-                   int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf) {
+                   int beta1, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, float *abuf,
+                   int q0, int q1) {
 	struct asrc a = {.A = A, .lda = lda, .abuf = abuf};
-	sgemm(m, n, k, alpha, &a, pb, pk, nparts, beta1, res, ldr, bias, relu, C, ldc);
+	sgemm(m, n, k, alpha, &a, pb, pk, nparts, beta1, res, ldr, bias, relu, C, ldc, q0, q1);
 }
 
 // crd_sgemm is crd_sgemm_epi with no residual, bias or ReLU, on parts of SKC.
 __attribute__((target("avx512f")))
 void crd_sgemm(int m, int n, int k, float alpha, const float *A, long lda, const float *pb, int beta1,
                float *C, long ldc, float *abuf) {
-	crd_sgemm_epi(m, n, k, alpha, A, lda, pb, NULL, 0, beta1, NULL, 0, NULL, 0, C, ldc, abuf);
+	crd_sgemm_epi(m, n, k, alpha, A, lda, pb, NULL, 0, beta1, NULL, 0, NULL, 0, C, ldc, abuf, 0, -1);
 }
 
 // crd_sgemm_conv: sgemm (alpha = 1) on A given tile by tile.
 __attribute__((target("avx512f")))
 void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, const float *x, long xstride,
                     const long *xoff, const float *g, long ldg, const long *tile, const float *res, long ldr,
-                    const float *bias, int relu, float *C, long ldc) {
+                    const float *bias, int relu, float *C, long ldc, int q0, int q1) {
 	struct asrc a = {.x = x, .xstride = xstride, .xoff = xoff, .g = g, .ldg = ldg, .tile = tile};
-	sgemm(m, n, pk[nparts], 1.0f, &a, pb, pk, nparts, 0, res, ldr, bias, relu, C, ldc);
+	sgemm(m, n, pk[nparts], 1.0f, &a, pb, pk, nparts, 0, res, ldr, bias, relu, C, ldc, q0, q1);
 }

@@ -155,6 +155,22 @@ func (pb *PackedB) MulRows(m int, alpha float32, a []float32, lda int, beta1 boo
 // ReLU in float32; C is stored once. It panics on slices too short for the
 // shapes.
 func (pb *PackedB) MulRowsEpilogue(m int, a []float32, lda int, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, scratch []float32) {
+	pb.MulRowsEpiloguePanels(0, pb.Panels(), m, a, lda, res, ldr, bias, relu, c, ldc, scratch)
+}
+
+// Panels is the number of column panels of pb, ceil(n / 32): panel q is
+// columns [32q, min(32q + 32, n)).
+func (pb *PackedB) Panels() int { return (pb.n + sgemmPanel - 1) / sgemmPanel }
+
+// MulRowsEpiloguePanels is MulRowsEpilogue on the columns of panels [q0,
+// q1) only (0 <= q0 <= q1 <= Panels()): the other columns of C are not
+// touched. Each value computed is MulRowsEpilogue's, bit for bit, so that
+// callers may cut a product over panels as well as over rows (a small
+// left matrix times large weights: each core streams only its panels).
+func (pb *PackedB) MulRowsEpiloguePanels(q0, q1, m int, a []float32, lda int, res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, scratch []float32) {
+	if q0 < 0 || q1 < q0 || q1 > pb.Panels() {
+		panic(fmt.Sprintf("avx512: MulRowsEpiloguePanels: panels [%d, %d) of %d", q0, q1, pb.Panels()))
+	}
 	if len(scratch) < MulScratch {
 		panic(fmt.Sprintf("avx512: MulRowsEpilogue: %d floats of scratch, want %d", len(scratch), MulScratch))
 	}
@@ -165,14 +181,15 @@ func (pb *PackedB) MulRowsEpilogue(m int, a []float32, lda int, res []float32, l
 	if bias != nil && len(bias) < n {
 		panic(fmt.Sprintf("avx512: MulRowsEpilogue: %d bias values for %d columns", len(bias), n))
 	}
-	if m == 0 || n == 0 {
+	if m == 0 || n == 0 || q0 == q1 {
 		return
 	}
 	if pb.k == 0 {
 		// No product: C = res + bias, ReLU, as the kernel would.
+		j0, j1 := q0*sgemmPanel, min(q1*sgemmPanel, n)
 		for i := 0; i < m; i++ {
 			row := c[i*ldc : i*ldc+n]
-			for j := range row {
+			for j := j0; j < j1; j++ {
 				var v float32
 				if res != nil {
 					v = res[i*ldr+j]
@@ -189,7 +206,7 @@ func (pb *PackedB) MulRowsEpilogue(m int, a []float32, lda int, res []float32, l
 		return
 	}
 	pb.check("MulRowsEpilogue", m, a, lda, res != nil, c, ldc)
-	sgemmEpiKernel(m, n, pb.k, a, lda, pb.buf, pb.cuts, res, ldr, bias, relu, c, ldc, scratch)
+	sgemmEpiKernel(m, n, pb.k, a, lda, pb.buf, pb.cuts, res, ldr, bias, relu, c, ldc, scratch, q0, q1)
 }
 
 // MulConv is MulRowsEpilogue (C = A B + res, + bias, ReLU; res not
@@ -206,8 +223,20 @@ func (pb *PackedB) MulRowsEpilogue(m int, a []float32, lda int, res []float32, l
 // its slice.
 func (pb *PackedB) MulConv(m int, x []float32, xstride int, xoff []int64, g []float32, ldg int, tiles []int64,
 	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
+	pb.MulConvPanels(0, pb.Panels(), m, x, xstride, xoff, g, ldg, tiles, res, ldr, bias, relu, c, ldc)
+}
+
+// MulConvPanels is MulConv on the columns of panels [q0, q1) only (0 <= q0
+// <= q1 <= Panels()), as MulRowsEpiloguePanels is MulRowsEpilogue: the
+// other columns of C are not touched and each value computed is MulConv's,
+// bit for bit.
+func (pb *PackedB) MulConvPanels(q0, q1, m int, x []float32, xstride int, xoff []int64, g []float32, ldg int, tiles []int64,
+	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
 	k, n := pb.k, pb.n
-	if m <= 0 || n == 0 {
+	if q0 < 0 || q1 < q0 || q1 > pb.Panels() {
+		panic(fmt.Sprintf("avx512: MulConvPanels: panels [%d, %d) of %d", q0, q1, pb.Panels()))
+	}
+	if m <= 0 || n == 0 || q0 == q1 {
 		return
 	}
 	cuts := pb.cuts
@@ -241,7 +270,7 @@ func (pb *PackedB) MulConv(m int, x []float32, xstride int, xoff []int64, g []fl
 			}
 		}
 	}
-	convKernel(m, n, pb.buf, cuts, x, xstride, xoff, g, ldg, tiles, res, ldr, bias, relu, c, ldc)
+	convKernel(m, n, pb.buf, cuts, x, xstride, xoff, g, ldg, tiles, res, ldr, bias, relu, c, ldc, q0, q1)
 }
 
 // check panics unless the shapes of a Mul or MulRows call fit the slices,

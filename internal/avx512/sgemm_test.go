@@ -260,10 +260,22 @@ func TestMulRowsEpilogue(t *testing.T) {
 			if tc.bias {
 				bs = bias
 			}
+			// The same product panel by panel, last panel first.
+			byPanel := append([]float32(nil), got...)
+			rsp := rs
+			if tc.alias {
+				rsp = byPanel
+			}
+			for q := pb.Panels() - 1; q >= 0; q-- {
+				pb.MulRowsEpiloguePanels(q, q+1, m, a, lda, rsp, ldc, bs, tc.relu, byPanel, ldc, scratch)
+			}
 			pb.MulRowsEpilogue(m, a, lda, rs, ldc, bs, tc.relu, got, ldc, scratch)
 			for i := range got {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("%v %+v: C[%d] = %g (%#x), unfused %g (%#x)", sz, tc, i, got[i], math.Float32bits(got[i]), want[i], math.Float32bits(want[i]))
+				}
+				if math.Float32bits(byPanel[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %+v: C[%d] = %g panel by panel, unfused %g", sz, tc, i, byPanel[i], want[i])
 				}
 			}
 		}
@@ -340,6 +352,24 @@ func TestMulConv(t *testing.T) {
 			}
 			if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 				t.Fatalf("%+v: C[%d] = %g from the tiles, %g from A written out", tc, i, got[i], want[i])
+			}
+		}
+		// Panels [1, 3) then [0, 1) give the same values; panel 1 alone
+		// touches only columns [32, 64).
+		byPanel := make([]float32, m*n)
+		pbParts.MulConvPanels(1, 3, m, x, xstride, xoff, g, ldg, tiles, rs, n, bs, tc.relu, byPanel, n)
+		pbParts.MulConvPanels(0, 1, m, x, xstride, xoff, g, ldg, tiles, rs, n, bs, tc.relu, byPanel, n)
+		one := make([]float32, m*n)
+		for i := range one {
+			one[i] = -7
+		}
+		pbParts.MulConvPanels(1, 2, m, x, xstride, xoff, g, ldg, tiles, rs, n, bs, tc.relu, one, n)
+		for i := range got {
+			if math.Float32bits(byPanel[i]) != math.Float32bits(got[i]) {
+				t.Fatalf("%+v: C[%d] = %g by panels, %g at once", tc, i, byPanel[i], got[i])
+			}
+			if j := i % n; (j >= 32 && j < 64) != (math.Float32bits(one[i]) == math.Float32bits(got[i])) {
+				t.Fatalf("%+v: panel 1 alone: C[%d] = %g, want %g in columns [32, 64) and -7 elsewhere", tc, i, one[i], got[i])
 			}
 		}
 		var s float64
