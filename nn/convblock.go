@@ -51,6 +51,10 @@ type convBlocks struct {
 	// xoff is, per part of the inner dimension, where its values lie in the
 	// input relative to a window's first pixel (avx512.PackedB.MulConv).
 	xoff []int64
+	// cols, tiles and col are the scratch of a call cut over columns.
+	cols  []colBlock
+	tiles []int64
+	col   []float32
 }
 
 // blockBuf is the scratch of one block: f holds the rows gathered for the
@@ -73,6 +77,10 @@ type convCall struct {
 	xoff   []int64
 	// inPlace: tiles may be read in place (Conv2D.inPlace).
 	inPlace bool
+	// tiles and col: where each tile of 12 pixels is read, and the rows
+	// gathered, for blocks over columns (colBlock).
+	tiles []int64
+	col   []float32
 }
 
 // convBlock is output pixels [r0, r1) of a convolution call.
@@ -113,15 +121,7 @@ func (b *convBlock) Run() {
 	}
 	for i, o := range call.outs {
 		c, dst := o.Conv, o.Dst
-		out := dst.Data[b.r0*dst.C+o.C0:]
-		var rs []float32
-		ldr := dst.C
-		switch res := call.res; {
-		case res == dst:
-			rs = out
-		case res != nil:
-			rs, ldr = res.Data[b.r0*res.C:], res.C
-		}
+		out, rs, ldr := call.outRows(o, b.r0)
 		bias := c.Bias[:c.Cout]
 		if call.direct {
 			call.pbs[i].MulRowsEpilogue(n, x.Data[b.r0*k:], k, rs, ldr, bias, c.ReLU, out, dst.C, buf.f[len(buf.f)-avx512.MulScratch:])
@@ -130,6 +130,144 @@ func (b *convBlock) Run() {
 		}
 	}
 	call.bufs <- buf
+}
+
+// outRows returns where output pixel r0 of o lies in its destination,
+// and where its residual lies (nil: none) with the residual's row stride.
+func (call *convCall) outRows(o ConvOut, r0 int) (out, rs []float32, ldr int) {
+	dst := o.Dst
+	out = dst.Data[r0*dst.C+o.C0:]
+	ldr = dst.C
+	switch res := call.res; {
+	case res == dst:
+		rs = out
+	case res != nil:
+		rs, ldr = res.Data[r0*res.C:], res.C
+	}
+	return out, rs, ldr
+}
+
+// A convolution with few output pixels and large weights (layer3 of
+// wide_resnet50_2 at batch 1: 196 pixels, 9.4 MB of packed 3x3 weights)
+// is cut over its column panels instead of its pixels: each block is all
+// the pixels times a range of the weights' 32-column panels, so that each
+// core streams only its share of the weights, once, while the left matrix
+// (the input as it is for a 1x1 convolution, else gathered once for all
+// the blocks, or read in place) stays in cache. With blocks of pixels,
+// each block streams all the weights for a few tiles of pixels. The
+// values are the same bit for bit: each output is computed by one kernel
+// call in the same order of its inner index.
+const (
+	// colMaxRows is the most pixels of a convolution cut over columns (one
+	// SMC block of rows of the kernel).
+	colMaxRows = 384
+	// colMinWeights is the fewest packed weights (float32s, 1 MB) of a
+	// convolution cut over columns.
+	colMinWeights = 1 << 18
+	// colMinPanels is the fewest panels of a column block (the left
+	// matrix's part is reused for each panel of the block).
+	colMinPanels = 4
+	// colBlocksPerCore is the number of column blocks per core.
+	colBlocksPerCore = 2
+)
+
+// colPanels returns the number of panels per column block for rows pixels
+// of convolutions with inner dimension k and panels column panels in all,
+// or 0 when they are cut over their pixels instead.
+func colPanels(rows, k, panels, procs int) int {
+	if procs == 1 || rows > colMaxRows || k*panels*avx512Panel < colMinWeights || rows*k*panels*avx512Panel < minBlockWork {
+		return 0
+	}
+	per := (panels + procs*colBlocksPerCore - 1) / (procs * colBlocksPerCore)
+	per = max(per, colMinPanels)
+	if per >= panels {
+		return 0 // one block: no parallelism
+	}
+	return per
+}
+
+// avx512Panel is the column width of a panel of packed weights.
+const avx512Panel = 32
+
+// colBlock is panels [q0, q1) of output i of a convolution call, for all
+// its output pixels [0, r1).
+type colBlock struct {
+	call      *convCall
+	i, q0, q1 int
+	r1        int
+}
+
+// Run computes the block's columns from the left matrix: the input as it
+// is for a 1x1 convolution, else the call's tiles (read in place, or from
+// rows gathered before the blocks run).
+func (b *colBlock) Run() {
+	call := b.call
+	o := call.outs[b.i]
+	c, dst, x := o.Conv, o.Dst, call.x
+	k := c.K()
+	out, rs, ldr := call.outRows(o, 0)
+	bias := c.Bias[:c.Cout]
+	if call.direct {
+		buf := <-call.bufs
+		call.pbs[b.i].MulRowsEpiloguePanels(b.q0, b.q1, b.r1, x.Data, k, rs, ldr, bias, c.ReLU, out, dst.C, buf.f[len(buf.f)-avx512.MulScratch:])
+		call.bufs <- buf
+		return
+	}
+	call.pbs[b.i].MulConvPanels(b.q0, b.q1, b.r1, x.Data, c.StrideW*c.Cin, call.xoff, call.col, k, call.tiles, rs, ldr, bias, c.ReLU, out, dst.C)
+}
+
+// gatherTiles sets call.tiles for output pixels [0, rows) and gathers the
+// tiles that cannot be read in place into call.col (resized to hold them),
+// on all cores.
+func (s *convBlocks) gatherTiles(call *convCall, rows int) {
+	c := call.outs[0].Conv
+	k := c.K()
+	nt := (rows + blockTile - 1) / blockTile
+	s.tiles = s.tiles[:0]
+	gathered := 0
+	for t := range nt {
+		p0 := t * blockTile
+		if p0+blockTile <= rows && call.inPlace {
+			if d, ok := c.tileOrigin(call.x, call.g, p0); ok {
+				s.tiles = append(s.tiles, d)
+				continue
+			}
+		}
+		s.tiles = append(s.tiles, int64(-1-gathered))
+		gathered += blockTile
+	}
+	if cap(s.col) < gathered*k {
+		s.col = make([]float32, gathered*k)
+	}
+	s.col = s.col[:gathered*k]
+	call.tiles, call.col = s.tiles, s.col
+	parallel.For(nt, 0, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			if d := s.tiles[t]; d < 0 {
+				p0 := t * blockTile
+				c.im2colRows(s.col[(-1-d)*int64(k):], call.x, call.g, p0, p0, min(p0+blockTile, rows))
+			}
+		}
+	})
+}
+
+// runCols runs the call s.call cut over column panels, per panels to a
+// block, on rows output pixels.
+func (s *convBlocks) runCols(rows, per int) {
+	call := &s.call
+	if !call.direct {
+		s.gatherTiles(call, rows)
+	}
+	s.cols = s.cols[:0]
+	for i, pb := range call.pbs {
+		panels := pb.Panels()
+		nb := (panels + per - 1) / per
+		for j := range nb {
+			s.cols = append(s.cols, colBlock{call: call, i: i, q0: j * panels / nb, q1: (j + 1) * panels / nb, r1: rows})
+		}
+	}
+	parallel.Run(s.cols)
+	clear(s.cols)
 }
 
 // tileOrigin says whether the tile of output pixels [p0, p0+12) lies in
@@ -219,8 +357,13 @@ func runBlocks(outs []ConvOut, x, res *NHWC, g Geometry, direct bool, ws *Worksp
 		cout += o.Conv.Cout
 	}
 	br := blockRows(rows, k, cout, procs)
+	panels := 0
+	for _, o := range outs {
+		panels += (o.Conv.Cout + avx512Panel - 1) / avx512Panel
+	}
+	per := colPanels(rows, k, panels, procs)
 	need := avx512.MulScratch
-	if !direct {
+	if !direct && per == 0 {
 		need += (br + blockTile - 1) / blockTile * blockTile * k
 	}
 	if s.bufs == nil || s.bufLen < need || s.bufProc != procs {
@@ -239,6 +382,11 @@ func runBlocks(outs []ConvOut, x, res *NHWC, g Geometry, direct bool, ws *Worksp
 	}
 	s.call = convCall{outs: outs, pbs: s.pbs, x: x, res: res, g: g, direct: direct, bufs: s.bufs,
 		xoff: s.partOffsets(c, parts, x.W), inPlace: c.inPlace()}
+	if per > 0 {
+		s.runCols(rows, per)
+		s.finish()
+		return
+	}
 	// As many blocks as of br rows, their tiles spread evenly (no small
 	// last block that would stream all the weights for a few rows).
 	s.blocks = s.blocks[:0]
@@ -249,7 +397,12 @@ func runBlocks(outs []ConvOut, x, res *NHWC, g Geometry, direct bool, ws *Worksp
 		s.blocks = append(s.blocks, convBlock{&s.call, r0, r1})
 	}
 	parallel.Run(s.blocks)
-	s.call = convCall{} // no references to the caller's maps
+	s.finish()
+}
+
+// finish drops the references of s to the call's maps.
+func (s *convBlocks) finish() {
+	s.call = convCall{}
 	clear(s.pbs)
 	s.one[0] = ConvOut{}
 }

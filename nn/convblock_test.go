@@ -51,14 +51,7 @@ func TestConvBlocks(t *testing.T) {
 			xs[tc.cin] = FromNCHW(nil, randTensor(r, 2, tc.cin, 30, w))
 		}
 		x := xs[tc.cin]
-		c := NewConv2D(tc.cin, 40, win)
-		for i := range c.Weight {
-			c.Weight[i] = float32(r.NormFloat64())
-		}
-		for i := range c.Bias {
-			c.Bias[i] = float32(r.NormFloat64())
-		}
-		c.ReLU = tc.relu
+		c := randConv(r, tc.cin, 40, win, tc.relu)
 		g := c.Apply(x.H, x.W)
 		rows := x.N * g.OutH * g.OutW
 		if br := blockRows(rows, c.K(), c.Cout, 2); rows < 3*br {
@@ -83,37 +76,112 @@ func TestConvBlocks(t *testing.T) {
 			res.Data[i] = []float32{float32(math.Copysign(0, -1)), math.Float32frombits(0xffc00001), math.Float32frombits(0x7fc00002)}[(i/11)%3]
 		}
 
-		// The reference: one GEMM, then the epilogue, into channels
-		// [3, 3+Cout) of a wider map.
-		want := &NHWC{}
-		want.Reshape(x.N, g.OutH, g.OutW, c.Cout+5)
-		clear(want.Data)
-		col := make([]float32, rows*c.K())
-		c.im2colRows(col, x, g, 0, 0, rows)
-		copyResidual(want, 3, res, 0, rows)
-		avx512.Sgemm(rows, c.Cout, c.K(), 1, col, c.K(), c.Weight, c.Cout, true, want.Data[3:], want.C)
-		c.epilogueRows(want, 3, 0, rows)
+		checkOneGEMM(t, fmt.Sprintf("%+v", tc), c, x, res, tc.resApart)
+	}
+}
 
-		for _, procs := range []int{1, 2, 3} {
-			prev := runtime.GOMAXPROCS(procs)
-			got := &NHWC{}
-			got.Reshape(x.N, g.OutH, g.OutW, c.Cout+5)
-			clear(got.Data)
-			ws := Workspace{kern: kernels.AVX512(kernels.Conv)}
-			if tc.resApart {
-				c.run(got, 3, x, res, &ws)
-			} else {
-				copyResidual(got, 3, res, 0, rows)
-				c.run(got, 3, x, got, &ws)
-			}
-			runtime.GOMAXPROCS(prev)
-			name := fmt.Sprintf("%+v GOMAXPROCS %d", tc, procs)
-			for i := range got.Data {
-				if math.Float32bits(got.Data[i]) != math.Float32bits(want.Data[i]) {
-					t.Fatalf("%s: value %d = %g, one GEMM gives %g", name, i, got.Data[i], want.Data[i])
-				}
+// randConv returns a convolution with normal random weights and bias.
+func randConv(r *rand.Rand, cin, cout int, win Window, relu bool) *Conv2D {
+	c := NewConv2D(cin, cout, win)
+	for i := range c.Weight {
+		c.Weight[i] = float32(r.NormFloat64())
+	}
+	for i := range c.Bias {
+		c.Bias[i] = float32(r.NormFloat64())
+	}
+	c.ReLU = relu
+	return c
+}
+
+// checkOneGEMM checks that c.run on the AVX-512 kernels, with the residual
+// res apart from the output or in it, gives bit for bit the values of one
+// GEMM over all the output pixels (im2col, avx512.Sgemm, then the residual,
+// bias and ReLU added in Go), into channels [3, 3+Cout) of a wider map, on
+// one, two and three cores.
+func checkOneGEMM(t *testing.T, name string, c *Conv2D, x, res *NHWC, resApart bool) {
+	t.Helper()
+	g := c.Apply(x.H, x.W)
+	rows := x.N * g.OutH * g.OutW
+	want := &NHWC{}
+	want.Reshape(x.N, g.OutH, g.OutW, c.Cout+5)
+	clear(want.Data)
+	col := make([]float32, rows*c.K())
+	c.im2colRows(col, x, g, 0, 0, rows)
+	copyResidual(want, 3, res, 0, rows)
+	avx512.Sgemm(rows, c.Cout, c.K(), 1, col, c.K(), c.Weight, c.Cout, true, want.Data[3:], want.C)
+	c.epilogueRows(want, 3, 0, rows)
+
+	for _, procs := range []int{1, 2, 3} {
+		prev := runtime.GOMAXPROCS(procs)
+		got := &NHWC{}
+		got.Reshape(x.N, g.OutH, g.OutW, c.Cout+5)
+		clear(got.Data)
+		ws := Workspace{kern: kernels.AVX512(kernels.Conv)}
+		if resApart {
+			c.run(got, 3, x, res, &ws)
+		} else {
+			copyResidual(got, 3, res, 0, rows)
+			c.run(got, 3, x, got, &ws)
+		}
+		runtime.GOMAXPROCS(prev)
+		for i := range got.Data {
+			if math.Float32bits(got.Data[i]) != math.Float32bits(want.Data[i]) {
+				t.Fatalf("%s GOMAXPROCS %d: value %d = %g, one GEMM gives %g", name, procs, i, got.Data[i], want.Data[i])
 			}
 		}
+	}
+}
+
+// TestConvColumns: convolutions with few output pixels and large weights,
+// which the AVX-512 path cuts over column panels (colPanels), give the
+// values of one GEMM bit for bit: 1x1 (the input as it is), 3x3 padded (all
+// tiles gathered once for the blocks), 3x3 unpadded on a wider map (tiles
+// read in place and gathered), strided, with a residual apart or in the
+// output, a number of panels not a multiple of the blocks and a last
+// panel cut short.
+func TestConvColumns(t *testing.T) {
+	if !kernels.AVX512Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	r := rand.New(rand.NewPCG(23, 24))
+	for _, tc := range []struct {
+		win         Window
+		h, w        int
+		cin, cout   int
+		relu, apart bool
+	}{
+		{Square(1, 1, 0), 14, 14, 600, 500, true, false},
+		{Square(3, 1, 1), 14, 14, 256, 300, true, true},
+		{Square(3, 1, 0), 15, 20, 128, 330, false, false},
+		{Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}, 28, 28, 256, 260, true, true},
+	} {
+		x := FromNCHW(nil, randTensor(r, 1, tc.cin, tc.h, tc.w))
+		c := randConv(r, tc.cin, tc.cout, tc.win, tc.relu)
+		g := c.Apply(x.H, x.W)
+		rows := g.OutH * g.OutW
+		panels := (tc.cout + avx512Panel - 1) / avx512Panel
+		for _, procs := range []int{2, 3} {
+			if colPanels(rows, c.K(), panels, procs) == 0 {
+				t.Fatalf("%+v: %d pixels not cut over columns on %d cores", tc, rows, procs)
+			}
+		}
+		if colPanels(rows, c.K(), panels, 1) != 0 {
+			t.Fatalf("%+v: cut over columns on one core", tc)
+		}
+		if tc.w == 20 { // the unpadded 3x3: tiles of both kinds
+			inPlace := 0
+			for p0 := 0; p0+blockTile <= rows; p0 += blockTile {
+				if _, ok := c.tileOrigin(x, g, p0); ok {
+					inPlace++
+				}
+			}
+			if inPlace == 0 || inPlace == rows/blockTile {
+				t.Fatalf("%+v: %d of %d tiles read in place", tc, inPlace, rows/blockTile)
+			}
+		}
+		res := FromNCHW(nil, randTensor(r, 1, c.Cout, g.OutH, g.OutW))
+		res.Data[7] = float32(math.Copysign(0, -1))
+		checkOneGEMM(t, fmt.Sprintf("%+v", tc), c, x, res, tc.apart)
 	}
 }
 
