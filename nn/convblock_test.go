@@ -279,22 +279,24 @@ func TestConvPackedWeights(t *testing.T) {
 func TestForwardGroup(t *testing.T) {
 	r := rand.New(rand.NewPCG(25, 26))
 	x := FromNCHW(nil, randTensor(r, 2, 40, 35, 35))
+	// 196 pixels of 1400 channels: the group is cut over its columns
+	// (colPanels), each convolution alone over its pixels.
+	wide := FromNCHW(nil, randTensor(r, 1, 1400, 14, 14))
+	if colPanels(196, 1400, 6, 2) == 0 || colPanels(196, 1400, 2, 2) != 0 {
+		t.Fatal("the 1400-channel group is not cut over columns, or a convolution alone is")
+	}
 	sets := []kernels.Set{kernels.BLAS()}
 	if kernels.AVX512Supported() {
 		sets = append(sets, kernels.AVX512(kernels.Conv))
 	}
-	for _, win := range []Window{Square(1, 1, 0), Square(3, 1, 1)} {
+	for _, tc := range []struct {
+		x   *NHWC
+		win Window
+	}{{x, Square(1, 1, 0)}, {x, Square(3, 1, 1)}, {wide, Square(1, 1, 0)}} {
+		x, win := tc.x, tc.win
 		var convs []*Conv2D
 		for _, cout := range []int{64, 48, 37} {
-			c := NewConv2D(40, cout, win)
-			for i := range c.Weight {
-				c.Weight[i] = float32(r.NormFloat64())
-			}
-			for i := range c.Bias {
-				c.Bias[i] = float32(r.NormFloat64())
-			}
-			c.ReLU = cout != 37
-			convs = append(convs, c)
+			convs = append(convs, randConv(r, x.C, cout, win, cout != 37))
 		}
 		oh, ow := convs[0].OutSize(x.H, x.W)
 		for _, set := range sets {
