@@ -143,7 +143,7 @@ int main(int argc, char **argv) {
 		uint16_t *hbuf = xalloc(BMR * BKC2 * 4);
 		for (size_t i = 0; i < (size_t)m * k; i++) a[i] = (seed = seed * 1664525u + 1013904223u) / 4294967296.0f - 0.5f;
 		for (size_t i = 0; i < (size_t)k * nn; i++) w[i] = (seed = seed * 1664525u + 1013904223u) / 4294967296.0f - 0.5f;
-		crd_packb(k, nn, w, nn, pb, 0, panels);
+		crd_packb(k, nn, w, nn, pb, 0, panels, NULL, 0);
 		for (size_t i = 0; i < (size_t)2 * k2 * panels * BNR; i++) bh[i] = 0x3f80; // any bf16 times the same
 		for (int r = 0; r < reps; r++) {
 			double t = now();

@@ -63,7 +63,7 @@ static void *run(void *arg) {
 		crd_gram(gbuf, D, P, g, &next);
 		break;
 	case NORMS:
-		if (j->lo < j->hi) crd_norms(tp, D, (D + MR - 1) / MR, 1, yp, P, j->lo, j->hi, j->buf, j->acc);
+		if (j->lo < j->hi) crd_norms(tp, D, (D + MR - 1) / MR, 1, yp, P, j->lo, j->hi, j->buf, j->acc, NULL);
 		break;
 	case SGEMM:
 		if (j->lo < j->hi)
@@ -156,7 +156,7 @@ int main(int argc, char **argv) {
 	for (size_t i = 0; i < (size_t)SK * SN; i++) b[i] = frand(&seed);
 	int spanels = (SN + SNR - 1) / SNR;
 	float *pb = xalloc((size_t)SK * spanels * SNR * sizeof(float));
-	crd_packb(SK, SN, b, SN, pb, 0, spanels);
+	crd_packb(SK, SN, b, SN, pb, 0, spanels, NULL, 0);
 	float *c = xalloc((size_t)SM * SN * sizeof(float));
 	ap = a, pbp = pb, cp = c;
 	int rtiles = (SM + SMR - 1) / SMR;
