@@ -15,7 +15,7 @@ demo: setup
 test: setup
 	scripts/test.sh
 
-# The C benchmark harness of the AVX-512 kernels (amd64, gcc): bin/cbench [threads] [reps].
+# The C benchmark harnesses of the AVX-512 kernels (amd64, gcc): bin/cbench [threads] [reps] and bin/cbench-bf16 [reps].
 cbench:
 	internal/avx512/cbench/build.sh bin/cbench
 

@@ -21,7 +21,7 @@ if [ "$(go env GOARCH)" = amd64 ]; then
 	echo "== C benchmark harness of the AVX-512 kernels (built, not run)"
 	cbench=$(mktemp)
 	internal/avx512/cbench/build.sh "$cbench"
-	rm -f "$cbench"
+	rm -f "$cbench" "$cbench-bf16"
 fi
 
 echo "== fuzz the parsers (5 s per target)"
