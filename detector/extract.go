@@ -227,24 +227,29 @@ func (e *Extractor) features(x *nn.Tensor, layered bool) (batchFeatures, error) 
 		if p, ok := e.pooled.Get().(*[]*nn.Tensor); ok {
 			ls = *p
 		}
-		InStage(context.Background(), StageEmbed, func() {
-			if nhwc != nil {
-				bf.layers, err = e.embed.PooledInto(ls, nhwc)
-			} else {
-				bf.layers, err = patchfeat.PooledInto(ls, outs)
-			}
-		})
+		bf.layers, err = embedStage(ls, nhwc, outs, e.embed.PooledInto, patchfeat.PooledInto)
 		return bf, err
 	}
 	f, _ := e.feats.Get().(*nn.Tensor)
+	bf.feats, err = embedStage(f, nhwc, outs, e.embed.FeaturesInto, patchfeat.FeaturesInto)
+	return bf, err
+}
+
+// embedStage runs one embedding of the backbone's layers into dst, in
+// StageEmbed: fromNHWC on the layers of a backbone.NHWCForwarder (nhwc
+// not nil), fromNCHW on those of Forward (outs) otherwise.
+func embedStage[T any](dst T, nhwc []*nn.NHWC, outs []*nn.Tensor,
+	fromNHWC func(T, []*nn.NHWC) (T, error), fromNCHW func(T, []*nn.Tensor) (T, error)) (T, error) {
+	var r T
+	var err error
 	InStage(context.Background(), StageEmbed, func() {
 		if nhwc != nil {
-			bf.feats, err = e.embed.FeaturesInto(f, nhwc)
+			r, err = fromNHWC(dst, nhwc)
 		} else {
-			bf.feats, err = patchfeat.FeaturesInto(f, outs)
+			r, err = fromNCHW(dst, outs)
 		}
 	})
-	return bf, err
+	return r, err
 }
 
 // recycle hands bf's tensors back for the next batch's features.
