@@ -15,28 +15,11 @@
 #include <stdlib.h>
 #include <time.h>
 
+#define BENCH_NAME "bf16bench"
+#include "bench.h"
+
 #include "../avx512.h"
 #include "../bf16.h"
-
-static double now(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void *xalloc(size_t n) {
-	void *p = aligned_alloc(64, (n + 63) / 64 * 64);
-	if (!p) {
-		fprintf(stderr, "bf16bench: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
-static int cmp(const void *a, const void *b) {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
-}
 
 // fmapeak and bf16peak run n rounds of 24 independent instructions.
 __attribute__((target("avx512f"))) static void fmapeak(long n) {
@@ -122,12 +105,12 @@ int main(int argc, char **argv) {
 	double *f = xalloc(reps * sizeof *f), *b = xalloc(reps * sizeof *b);
 	long n = 10000000;
 	for (int r = 0; r < reps; r++) {
-		double t = now();
+		double t = cpu_now();
 		fmapeak(n);
-		f[r] = 24.0 * 32 * n / (now() - t) / 1e9;
-		t = now();
+		f[r] = 24.0 * 32 * n / (cpu_now() - t) / 1e9;
+		t = cpu_now();
 		bf16peak(n);
-		b[r] = 24.0 * 64 * n / (now() - t) / 1e9;
+		b[r] = 24.0 * 64 * n / (cpu_now() - t) / 1e9;
 	}
 	line("instruction peak", f, b, reps);
 
@@ -146,15 +129,15 @@ int main(int argc, char **argv) {
 		crd_packb(k, nn, w, nn, pb, 0, panels, NULL, 0);
 		for (size_t i = 0; i < (size_t)2 * k2 * panels * BNR; i++) bh[i] = 0x3f80; // any bf16 times the same
 		for (int r = 0; r < reps; r++) {
-			double t = now();
+			double t = cpu_now();
 			for (int i = 0; i < 5; i++) crd_sgemm(m, nn, k, 1, a, k, pb, 0, c, nn, abuf);
-			f[r] = 5 * 2.0 * m * nn * k / (now() - t) / 1e9;
-			t = now();
+			f[r] = 5 * 2.0 * m * nn * k / (cpu_now() - t) / 1e9;
+			t = cpu_now();
 			for (int i = 0; i < 5; i++) {
 				crd_bf16_rows(m, k, a, k, ah, 2 * k2);
 				crd_bf16_gemm(m, nn, k2, ah, 2 * k2, bh, 0, c, nn, hbuf);
 			}
-			b[r] = 5 * 2.0 * m * nn * k / (now() - t) / 1e9;
+			b[r] = 5 * 2.0 * m * nn * k / (cpu_now() - t) / 1e9;
 		}
 		char name[64];
 		snprintf(name, sizeof name, "conv %dx%dx%d", m, nn, k);

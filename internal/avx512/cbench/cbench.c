@@ -12,32 +12,15 @@
 #include <stdlib.h>
 #include <time.h>
 
+#define BENCH_NAME "cbench"
+#include "bench.h"
+
 #include "../avx512.h"
 #include "../../peak/peak.h"
 
 enum { D = 1536, P = 784, SM = 3136, SN = 128, SK = 1152 };
 
 static int threads = 2;
-
-static double now(void) {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void *xalloc(size_t n) {
-	void *p = aligned_alloc(64, (n + 63) / 64 * 64);
-	if (!p) {
-		fprintf(stderr, "cbench: out of memory\n");
-		exit(1);
-	}
-	return p;
-}
-
-static float frand(unsigned *s) {
-	*s = *s * 1664525u + 1013904223u;
-	return (float)(*s >> 8) / (1 << 24) - 0.5f;
-}
 
 // One thread's share of a run: which kernel, and its part of the work.
 struct job {
@@ -81,7 +64,7 @@ static void *run(void *arg) {
 static double once(int kind, struct job *jobs) {
 	pthread_t tid[64];
 	next = 0;
-	double t0 = now();
+	double t0 = wall_now();
 	for (int w = 1; w < threads; w++) {
 		jobs[w].kind = kind;
 		pthread_create(&tid[w], NULL, run, &jobs[w]);
@@ -89,12 +72,7 @@ static double once(int kind, struct job *jobs) {
 	jobs[0].kind = kind;
 	run(&jobs[0]);
 	for (int w = 1; w < threads; w++) pthread_join(tid[w], NULL);
-	return now() - t0;
-}
-
-static int cmp(const void *a, const void *b) {
-	double x = *(const double *)a, y = *(const double *)b;
-	return (x > y) - (x < y);
+	return wall_now() - t0;
 }
 
 static void report(const char *name, int kind, struct job *jobs, int reps, double flops) {
