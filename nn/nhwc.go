@@ -3,6 +3,8 @@ package nn
 import (
 	"fmt"
 
+	"github.com/crd-ad/crd/internal/avx512"
+	"github.com/crd-ad/crd/internal/kernels"
 	"github.com/crd-ad/crd/internal/parallel"
 )
 
@@ -81,12 +83,34 @@ func (m *NHWC) ToNCHW(dst *Tensor) *Tensor {
 // ToNCHWAt stores m in NCHW layout into channels [c0, c0+m.C) of dst, an
 // NCHW tensor with m's N, H and W and at least c0+m.C channels (the layers
 // of a concatenation); the other channels are left as they are. It panics
-// when dst does not fit.
-func (m *NHWC) ToNCHWAt(dst *Tensor, c0 int) {
+// when dst does not fit. It runs the kernels of kernels.Detected (see
+// ToNCHWAtKernels).
+func (m *NHWC) ToNCHWAt(dst *Tensor, c0 int) { m.ToNCHWAtKernels(dst, c0, kernels.Set{}) }
+
+// ToNCHWAtKernels is ToNCHWAt with the implementation chosen by kern
+// (kernels.Pool: avx512.TransposeChannels, else a loop in Go). Both copy
+// the values, so they give the same tensor bit for bit.
+func (m *NHWC) ToNCHWAtKernels(dst *Tensor, c0 int, kern kernels.Set) {
 	if dst.N != m.N || dst.H != m.H || dst.W != m.W || c0 < 0 || c0+m.C > dst.C || len(dst.Data) < dst.Len() {
 		panic(fmt.Sprintf("nn: cannot store %v at channel %d of a %dx%dx%dx%d tensor", m, c0, dst.N, dst.C, dst.H, dst.W))
 	}
 	hw := m.H * m.W
+	if hw == 0 || m.C == 0 {
+		return
+	}
+	if kern.UsesAVX512(kernels.Pool) {
+		// Each image's channels in blocks of 64, the work items of the cores.
+		const blk = 64
+		nb := (m.C + blk - 1) / blk
+		parallel.For(m.N*nb, 0, func(lo, hi int) {
+			for t := lo; t < hi; t++ {
+				n, c0b := t/nb, (t%nb)*blk
+				avx512.TransposeChannels(m.Data[n*hw*m.C:(n+1)*hw*m.C], hw, m.C, c0b, min(c0b+blk, m.C),
+					dst.Data[(n*dst.C+c0)*hw:(n*dst.C+c0+m.C)*hw], hw)
+			}
+		})
+		return
+	}
 	// Transpose each image's HW x C matrix to C x HW in cache-sized blocks.
 	const blk = 32
 	nb := (m.C + blk - 1) / blk

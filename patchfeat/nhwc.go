@@ -10,7 +10,8 @@ import (
 // Embedder is the patch embedding of feature layers in NHWC layout (what
 // a backbone.NHWCForwarder returns): each layer is pooled while still
 // NHWC, by nn's NHWC pooling (the AVX-512 kernel where the Set says so,
-// on all cores), and only the pooled map is converted to NCHW. The sums
+// on all cores), and only the pooled map is converted to NCHW (by the
+// AVX-512 transpose where the Set's kernels.Pool says so). The sums
 // are those of the NCHW path in the same order, so FeaturesInto and
 // PooledInto give the package functions' values on the layers' NCHW
 // forms bit for bit.
@@ -54,6 +55,13 @@ func (e *Embedder) pool(l *nn.NHWC) *nn.NHWC {
 	return &e.pooled
 }
 
+// toNCHW stores the pooled map p into dst in NCHW layout, on the kernels
+// of e's Set.
+func (e *Embedder) toNCHW(p *nn.NHWC, dst *nn.Tensor) {
+	dst.Reshape(p.N, p.C, p.H, p.W)
+	p.ToNCHWAtKernels(dst, 0, e.kern)
+}
+
 // FeaturesInto is the package's FeaturesInto on NHWC layers (each
 // N x H_l x W_l x C_l, first layer on the finest grid): it writes the
 // N x d x H_0 x W_0 features into dst, whose memory is reused when large
@@ -73,11 +81,11 @@ func (e *Embedder) FeaturesInto(dst *nn.Tensor, layers []*nn.NHWC) (*nn.Tensor, 
 	for _, l := range layers {
 		p := e.pool(l)
 		if l.H == h && l.W == w {
-			p.ToNCHWAt(out, off)
+			p.ToNCHWAtKernels(out, off, e.kern)
 			off += l.C
 			continue
 		}
-		p.ToNCHW(&e.plane)
+		e.toNCHW(p, &e.plane)
 		size := l.C * l.H * l.W
 		for b := 0; b < n; b++ {
 			img := &nn.Tensor{N: 1, C: l.C, H: l.H, W: l.W, Data: e.plane.Data[b*size : (b+1)*size]}
@@ -105,7 +113,7 @@ func (e *Embedder) PooledInto(dst []*nn.Tensor, layers []*nn.NHWC) ([]*nn.Tensor
 		if dst[i] == nil {
 			dst[i] = &nn.Tensor{}
 		}
-		e.pool(l).ToNCHW(dst[i])
+		e.toNCHW(e.pool(l), dst[i])
 	}
 	return dst, nil
 }

@@ -180,4 +180,13 @@ struct crd_pool_shape {
 // (-0 and +0 count as equal: the first one seen is kept).
 void crd_pool(const float *x, const struct crd_pool_shape *s, float *dst, int r0, int r1);
 
+// crd_transpose converts channels [c0, c1) of one image's p x c NHWC map
+// src (pixel q's channels at src + q*c) to NCHW: for c0 <= ch < c1 and
+// 0 <= q < p,
+//
+//	dst[ch*ldd + q] = src[q*c + ch];
+//
+// 16 x 16 blocks at a time. Nothing else of dst is written.
+void crd_transpose(const float *src, int p, int c, int c0, int c1, float *dst, long ldd);
+
 #endif

@@ -144,3 +144,9 @@ func poolKernel(s *PoolShape, x, dst []float32, r0, r1 int) {
 		pt: C.int(s.PadTop), pl: C.int(s.PadLeft), pb: C.int(s.PadBottom), pr: C.int(s.PadRight), kind: C.int(s.Kind)}
 	C.crd_pool((*C.float)(unsafe.Pointer(&x[0])), &cs, (*C.float)(unsafe.Pointer(&dst[0])), C.int(r0), C.int(r1))
 }
+
+// transposeKernel runs crd_transpose.
+func transposeKernel(src []float32, p, c, c0, c1 int, dst []float32, ldd int) {
+	C.crd_transpose((*C.float)(unsafe.Pointer(&src[0])), C.int(p), C.int(c), C.int(c0), C.int(c1),
+		(*C.float)(unsafe.Pointer(&dst[0])), C.long(ldd))
+}

@@ -41,3 +41,7 @@ func convKernel(m, n int, pb []float32, cuts []int32, x []float32, xstride int, 
 func poolKernel(s *PoolShape, x, dst []float32, r0, r1 int) {
 	panic("avx512: no kernel in this build")
 }
+
+func transposeKernel(src []float32, p, c, c0, c1 int, dst []float32, ldd int) {
+	panic("avx512: no kernel in this build")
+}
