@@ -4,7 +4,19 @@ import (
 	"math"
 	"math/rand/v2"
 	"testing"
+
+	"github.com/crd-ad/crd/internal/kernels"
 )
+
+// blurSets are the implementations of the blur's sums that run here: the
+// loop in Go and, where it runs, the AVX-512 kernel.
+func blurSets() []kernels.Set {
+	sets := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		sets = append(sets, kernels.AVX512(kernels.Blur))
+	}
+	return sets
+}
 
 func TestKernelSize(t *testing.T) {
 	// 2*int(4*sigma+0.5)+1: sigma 4 -> 2*16+1 = 33; 1.5 -> 2*6+1 = 13;
@@ -86,8 +98,15 @@ func TestBlurDelta(t *testing.T) {
 
 // The separable blur equals a direct 2-D correlation with reflect padding,
 // computed here in float64 for an image smaller than the kernel radius in one
-// direction and large enough to run in parallel in the other.
+// direction and large enough to run in parallel in the other, on every
+// implementation of the sums.
 func TestBlurDirect(t *testing.T) {
+	for _, kern := range blurSets() {
+		testBlurDirect(t, kern)
+	}
+}
+
+func testBlurDirect(t *testing.T, kern kernels.Set) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	for _, sz := range [][2]int{{7, 50}, {400, 180}} {
 		h, w := sz[0], sz[1]
@@ -97,7 +116,7 @@ func TestBlurDirect(t *testing.T) {
 		}
 		g := GaussianKernel(4)
 		r := len(g) / 2
-		b := NewBlur(4)
+		b := NewBlurKernels(4, Reflect, kern)
 		out := b.Apply(nil, Map{Pix: img, W: w, H: h}).Pix
 		inplace := append([]float32(nil), img...)
 		b.Apply(inplace, Map{Pix: inplace, W: w, H: h})
@@ -110,7 +129,7 @@ func TestBlurDirect(t *testing.T) {
 				}
 			}
 			if got := out[y*w+x]; math.Abs(float64(got)-want) > 1e-5 {
-				t.Errorf("%dx%d (%d,%d) = %v, direct %v", h, w, y, x, got, want)
+				t.Errorf("%v: %dx%d (%d,%d) = %v, direct %v", kern, h, w, y, x, got, want)
 			}
 			if inplace[y*w+x] != out[y*w+x] {
 				t.Errorf("in-place result differs at (%d,%d)", y, x)
@@ -183,30 +202,60 @@ func TestShapePanics(t *testing.T) {
 	}
 }
 
-// TestBlurSumExact checks the four-at-a-time blur bit for bit against the blur written one output at a time, for
-// kernel radii 0, 4 and 16 and rows shorter than, and not a multiple of, the four.
+// TestBlurSumExact checks the four-at-a-time blur, and the AVX-512 kernel where it runs, bit for bit against the
+// blur written one output at a time, for kernel radii 0, 4 and 16 and rows shorter than, and not a multiple of, the
+// four (and the kernel's 16 and 64), read at offsets of one source slice.
 func TestBlurSumExact(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 3))
-	for _, sigma := range []float64{0, 1, 4} {
-		g := GaussianKernel(sigma)
-		r := len(g) / 2
-		for _, w := range []int{1, 2, 3, 4, 5, 7, 8, 13, 299} {
-			lo, hi := make([][]float32, r+1), make([][]float32, r+1)
-			for k := range lo {
-				lo[k], hi[k] = make([]float32, w), make([]float32, w)
+	for _, fast := range []bool{false, kernels.AVX512Supported()} {
+		for _, sigma := range []float64{0, 1, 4} {
+			g := GaussianKernel(sigma)
+			r := len(g) / 2
+			for _, w := range []int{1, 2, 3, 4, 5, 7, 8, 13, 17, 64, 81, 299} {
+				src := make([]float32, 2*(r+1)*w+5)
+				for i := range src {
+					src[i] = float32(rng.Float64()*10 - 5)
+				}
+				lo, hi := make([]int64, r+1), make([]int64, r+1)
+				for k := range lo {
+					lo[k], hi[k] = int64(rng.IntN(len(src)-w+1)), int64(rng.IntN(len(src)-w+1))
+				}
+				got := make([]float32, w)
+				blurSum(got, g, src, lo, hi, fast)
 				for x := range w {
-					lo[k][x], hi[k][x] = float32(rng.Float64()*10-5), float32(rng.Float64()*10-5)
+					want := g[r] * src[lo[0]+int64(x)]
+					for k := 1; k <= r; k++ {
+						want += float32(g[r+k] * (src[lo[k]+int64(x)] + src[hi[k]+int64(x)]))
+					}
+					if math.Float32bits(got[x]) != math.Float32bits(want) {
+						t.Fatalf("fast %v, sigma %v, width %d, x %d: %v, want %v", fast, sigma, w, x, got[x], want)
+					}
 				}
 			}
-			got := make([]float32, w)
-			blurSum(got, g, lo, hi)
-			for x := range w {
-				want := g[r] * lo[0][x]
-				for k := 1; k <= r; k++ {
-					want += g[r+k] * (lo[k][x] + hi[k][x])
-				}
-				if got[x] != want {
-					t.Fatalf("sigma %v, width %d, x %d: %v, want %v", sigma, w, x, got[x], want)
+		}
+	}
+}
+
+// TestBlurKernelsSame: a 299 x 299 map (an inception_v3 crop) and a small
+// one, both borders, come out of every implementation bit for bit alike.
+func TestBlurKernelsSame(t *testing.T) {
+	sets := blurSets()
+	if len(sets) < 2 {
+		t.Skip("no AVX-512 here")
+	}
+	rng := rand.New(rand.NewPCG(4, 5))
+	for _, sz := range [][2]int{{299, 299}, {20, 37}} {
+		img := make([]float32, sz[0]*sz[1])
+		for i := range img {
+			img[i] = float32(rng.ExpFloat64())
+		}
+		m := Map{Pix: img, W: sz[1], H: sz[0]}
+		for _, border := range []Border{Reflect, Symmetric} {
+			want := NewBlurKernels(4, border, sets[0]).Apply(nil, m).Pix
+			got := NewBlurKernels(4, border, sets[1]).Apply(nil, m).Pix
+			for i := range want {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("%v %v: pixel %d = %v, the loop in Go gives %v", sz, border, i, got[i], want[i])
 				}
 			}
 		}

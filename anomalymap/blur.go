@@ -3,6 +3,9 @@ package anomalymap
 import (
 	"fmt"
 	"math"
+
+	"github.com/crd-ad/crd/internal/avx512"
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 // KernelSize is the Gaussian kernel size anomalib uses for a given sigma:
@@ -100,12 +103,15 @@ func (b Border) index(i, n int) int {
 // Blur is a separable Gaussian blur, with Reflect borders by default as
 // anomalib's GaussianBlur2d applies it: out = K * img with the 2-D kernel K = g g^T,
 // computed as a horizontal then a vertical pass with the 1-D kernel g, whose
-// symmetry halves the multiplications. A Blur
+// symmetry halves the multiplications. The sums run on the AVX-512 kernel
+// where its kernels.Set says so (kernels.Blur; the zero Set is
+// kernels.Detected), else in Go: the same values either way. A Blur
 // keeps a scratch image between calls, so it is not safe for concurrent use;
 // use one Blur per goroutine.
 type Blur struct {
 	kernel []float32
 	border Border
+	kern   kernels.Set
 	tmp    []float32
 }
 
@@ -119,10 +125,16 @@ func NewBlur(sigma float64) *Blur {
 // given borders. With Symmetric it equals scipy.ndimage.gaussian_filter(img,
 // sigma) (truncate 4, the same kernel size).
 func NewBlurBorder(sigma float64, border Border) *Blur {
+	return NewBlurKernels(sigma, border, kernels.Set{})
+}
+
+// NewBlurKernels is NewBlurBorder with the implementation of the sums
+// chosen by kern (kernels.Blur).
+func NewBlurKernels(sigma float64, border Border, kern kernels.Set) *Blur {
 	if border != Reflect && border != Symmetric {
 		panic(fmt.Sprintf("anomalymap.NewBlurBorder: unknown %v", border))
 	}
-	return &Blur{kernel: GaussianKernel(sigma), border: border}
+	return &Blur{kernel: GaussianKernel(sigma), border: border, kern: kern}
 }
 
 // Kernel returns the 1-D kernel (shared, do not modify).
@@ -137,14 +149,16 @@ func (b *Blur) Apply(dst []float32, m Map) Map {
 	b.tmp = grow(b.tmp, h*w)
 	tmp, g := b.tmp, b.kernel
 	r := len(g) / 2
+	fast := b.kern.UsesAVX512(kernels.Blur)
 
 	// Horizontal pass, src -> tmp: each row is padded into a buffer of
-	// w + 2r values, then correlated with g.
+	// w + 2r values, then correlated with g (taps r-k and r+k on the
+	// buffer from r-k and from r+k).
 	rows(h, h*w, func(y0, y1 int) {
 		pad := make([]float32, w+2*r)
-		lo, hi := make([][]float32, r+1), make([][]float32, r+1)
+		lo, hi := make([]int64, r+1), make([]int64, r+1)
 		for k := range lo {
-			lo[k], hi[k] = pad[r-k:], pad[r+k:]
+			lo[k], hi[k] = int64(r-k), int64(r+k)
 		}
 		for y := y0; y < y1; y++ {
 			row := src[y*w:][:w]
@@ -153,48 +167,54 @@ func (b *Blur) Apply(dst []float32, m Map) Map {
 				pad[r+w+i] = row[b.border.index(w+i, w)]
 			}
 			copy(pad[r:r+w], row)
-			blurSum(tmp[y*w:][:w], g, lo, hi)
+			blurSum(tmp[y*w:][:w], g, pad, lo, hi, fast)
 		}
 	})
 	// Vertical pass, tmp -> dst: output row y accumulates the rows y - k and
 	// y + k (mapped into the image) of tmp weighted by g[r+k].
 	rows(h, h*w, func(y0, y1 int) {
-		lo, hi := make([][]float32, r+1), make([][]float32, r+1)
+		lo, hi := make([]int64, r+1), make([]int64, r+1)
 		for y := y0; y < y1; y++ {
 			for k := range lo {
-				lo[k], hi[k] = tmp[b.border.index(y-k, h)*w:][:w], tmp[b.border.index(y+k, h)*w:][:w]
+				lo[k], hi[k] = int64(b.border.index(y-k, h)*w), int64(b.border.index(y+k, h)*w)
 			}
-			blurSum(dst[y*w:][:w], g, lo, hi)
+			blurSum(dst[y*w:][:w], g, tmp, lo, hi, fast)
 		}
 	})
 	return Map{Pix: dst, W: w, H: h}
 }
 
-// blurSum sets out[x] to g[r]*lo[0][x], plus g[r+k]*(lo[k][x] + hi[k][x]) for k = 1 to r in turn: the symmetric
-// kernel g (odd length 2r+1) with its taps r-k and r+k paired, applied to the rows lo[k] and hi[k] that those taps
-// fall on (lo[0] is the centre). Every x gets the same float32 operations in the same order; four outputs are
-// computed at once, so that their sums proceed side by side instead of each waiting on its own previous addition.
-func blurSum(out, g []float32, lo, hi [][]float32) {
+// blurSum sets out[x] to g[r]*src[lo[0]+x], plus g[r+k]*(src[lo[k]+x] + src[hi[k]+x]) for k = 1 to r in turn: the
+// symmetric kernel g (odd length 2r+1) with its taps r-k and r+k paired, applied to the rows of src from lo[k] and
+// hi[k] that those taps fall on (lo[0] is the centre). Every x gets the same float32 operations in the same order,
+// each rounded to float32 (no fused multiply-add: the explicit conversions), as avx512.BlurSum computes them, which
+// runs instead when fast; in Go, four outputs are computed at once, so that their sums proceed side by side instead of
+// each waiting on its own previous addition.
+func blurSum(out, g, src []float32, lo, hi []int64, fast bool) {
+	if fast {
+		avx512.BlurSum(src, lo, hi, g, out)
+		return
+	}
 	r := len(g) / 2
-	c, mid := g[r], lo[0][:len(out)]
+	c, mid := g[r], src[lo[0]:][:len(out)]
 	x := 0
 	for ; x+4 <= len(out); x += 4 {
 		m := mid[x : x+4]
 		s0, s1, s2, s3 := c*m[0], c*m[1], c*m[2], c*m[3]
 		for k := 1; k <= r; k++ {
 			gk := g[r+k]
-			l, h := lo[k][x:x+4], hi[k][x:x+4]
-			s0 += gk * (l[0] + h[0])
-			s1 += gk * (l[1] + h[1])
-			s2 += gk * (l[2] + h[2])
-			s3 += gk * (l[3] + h[3])
+			l, h := src[lo[k]+int64(x):][:4], src[hi[k]+int64(x):][:4]
+			s0 += float32(gk * (l[0] + h[0]))
+			s1 += float32(gk * (l[1] + h[1]))
+			s2 += float32(gk * (l[2] + h[2]))
+			s3 += float32(gk * (l[3] + h[3]))
 		}
 		out[x], out[x+1], out[x+2], out[x+3] = s0, s1, s2, s3
 	}
 	for ; x < len(out); x++ {
 		s := c * mid[x]
 		for k := 1; k <= r; k++ {
-			s += g[r+k] * (lo[k][x] + hi[k][x])
+			s += float32(g[r+k] * (src[lo[k]+int64(x)] + src[hi[k]+int64(x)]))
 		}
 		out[x] = s
 	}

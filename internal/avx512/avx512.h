@@ -189,4 +189,17 @@ void crd_pool(const float *x, const struct crd_pool_shape *s, float *dst, int r0
 // 16 x 16 blocks at a time. Nothing else of dst is written.
 void crd_transpose(const float *src, int p, int c, int c0, int c1, float *dst, long ldd);
 
+// crd_blur_sum is one row of a separable blur with the symmetric kernel g
+// (2r + 1 taps), its taps r - k and r + k paired, on rows of src that lie
+// lo[k] and hi[k] values into it (lo[0]: the centre row). For 0 <= x < n,
+// the reference loop:
+//
+//	float s = g[r] * src[lo[0] + x];
+//	for (k = 1; k <= r; k++)
+//		s += g[r + k] * (src[lo[k] + x] + src[hi[k] + x]);
+//	out[x] = s;
+//
+// with every product and sum rounded to float32 (no fused multiply-add).
+void crd_blur_sum(const float *src, const long *lo, const long *hi, const float *g, int r, float *out, int n);
+
 #endif

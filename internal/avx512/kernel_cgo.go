@@ -150,3 +150,9 @@ func transposeKernel(src []float32, p, c, c0, c1 int, dst []float32, ldd int) {
 	C.crd_transpose((*C.float)(unsafe.Pointer(&src[0])), C.int(p), C.int(c), C.int(c0), C.int(c1),
 		(*C.float)(unsafe.Pointer(&dst[0])), C.long(ldd))
 }
+
+// blurKernel runs crd_blur_sum.
+func blurKernel(src []float32, lo, hi []int64, g, out []float32) {
+	C.crd_blur_sum((*C.float)(unsafe.Pointer(&src[0])), (*C.long)(unsafe.Pointer(&lo[0])), (*C.long)(unsafe.Pointer(&hi[0])),
+		(*C.float)(unsafe.Pointer(&g[0])), C.int(len(g)/2), (*C.float)(unsafe.Pointer(&out[0])), C.int(len(out)))
+}

@@ -45,3 +45,7 @@ func poolKernel(s *PoolShape, x, dst []float32, r0, r1 int) {
 func transposeKernel(src []float32, p, c, c0, c1 int, dst []float32, ldd int) {
 	panic("avx512: no kernel in this build")
 }
+
+func blurKernel(src []float32, lo, hi []int64, g, out []float32) {
+	panic("avx512: no kernel in this build")
+}
