@@ -241,7 +241,7 @@ func (g *Gallery) picture(it *Item) *image.RGBA {
 	left := ToRGBA(img)
 	var right *image.RGBA
 	if amap != nil {
-		var norm func(float64) float64
+		var norm scale
 		switch lo, hi := g.opts.MapLo, g.opts.MapHi; {
 		case hi > lo:
 			norm = linear(lo, hi)
@@ -352,19 +352,19 @@ func sanitize(name string) string {
 
 // aroundThreshold maps a picture's values to colour-map positions in two linear pieces: its lowest value to 0, t to
 // 0.5, its highest value to 1 (see GalleryOptions.MapThreshold).
-func aroundThreshold(m []float32, t float64) func(float64) float64 {
+func aroundThreshold(m []float32, t float64) scale {
 	lo, hi := t, t
 	if len(m) > 0 {
 		lo, hi = min(lo, float64(slices.Min(m))), max(hi, float64(slices.Max(m)))
 	}
 	below, above := linear(lo, t), linear(t, hi)
-	return func(v float64) float64 {
+	return scale{pos: func(v float64) float64 {
 		if v <= t {
 			if t <= lo {
 				return 0.5
 			}
-			return 0.5 * below(v)
+			return 0.5 * below.at(v)
 		}
-		return 0.5 + 0.5*above(v)
-	}
+		return 0.5 + 0.5*above.at(v)
+	}}
 }

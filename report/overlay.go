@@ -78,13 +78,26 @@ func Overlay(img *dataset.RGB, m anomalymap.Map, lo, hi float64, alpha float64) 
 	return overlay(img, m, linear(lo, hi), alpha)
 }
 
-// linear returns the colour-map position of a value on the linear scale [lo, hi] (see normalise).
-func linear(lo, hi float64) func(float64) float64 {
-	return func(v float64) float64 { return normalise(v, lo, hi) }
+// scale maps anomaly-map values to colour-map positions in [0, 1]: linearly from [lo, hi] (see normalise), or by pos
+// when it is set.
+type scale struct {
+	lo, hi float64
+	pos    func(float64) float64
 }
 
-// overlay is Overlay with the colour-map position of each map value given by norm (in [0, 1]).
-func overlay(img *dataset.RGB, m anomalymap.Map, norm func(float64) float64, alpha float64) *image.RGBA {
+// at is the colour-map position of v.
+func (s scale) at(v float64) float64 {
+	if s.pos != nil {
+		return s.pos(v)
+	}
+	return normalise(v, s.lo, s.hi)
+}
+
+// linear is the linear scale [lo, hi] (see normalise).
+func linear(lo, hi float64) scale { return scale{lo: lo, hi: hi} }
+
+// overlay is Overlay with the colour-map position of each map value given by norm.
+func overlay(img *dataset.RGB, m anomalymap.Map, norm scale, alpha float64) *image.RGBA {
 	w, h := img.W, img.H
 	bl := newBlender(img, m, norm, alpha)
 	out := image.NewRGBA(image.Rect(0, 0, w, h))
@@ -95,14 +108,14 @@ func overlay(img *dataset.RGB, m anomalymap.Map, norm func(float64) float64, alp
 // blender blends a heat map over an image (see Overlay), a run of pixels at a time.
 type blender struct {
 	r, g, b, amap []float32
-	norm          func(float64) float64
+	norm          scale
 	keep          float64 // 1 - alpha
 	// heat[j] is alpha times colour j of the table: the same products the blend would form pixel by pixel.
 	heat [256][3]float64
 }
 
 // newBlender checks that m has img's size (a mismatch panics) and clamps alpha to [0, 1].
-func newBlender(img *dataset.RGB, m anomalymap.Map, norm func(float64) float64, alpha float64) *blender {
+func newBlender(img *dataset.RGB, m anomalymap.Map, norm scale, alpha float64) *blender {
 	w, h := img.W, img.H
 	if m.W != w || m.H != h || len(m.Pix) != w*h {
 		panic(fmt.Sprintf("report: %dx%d anomaly map with %d values for a %dx%d image", m.W, m.H, len(m.Pix), w, h))
@@ -121,17 +134,36 @@ func newBlender(img *dataset.RGB, m anomalymap.Map, norm func(float64) float64, 
 // opaque alpha.
 func (bl *blender) blend(dst []byte, step, i0, n int) {
 	r, g, b := bl.r[i0:i0+n], bl.g[i0:i0+n], bl.b[i0:i0+n]
-	keep := bl.keep
+	keep, pos, lo, hi := bl.keep, bl.norm.pos, bl.norm.lo, bl.norm.hi
 	for i, v := range bl.amap[i0 : i0+n] {
-		hc := &bl.heat[colourIndex(bl.norm(float64(v)))]
+		var u float64 // bl.norm.at(v), inlined
+		if pos != nil {
+			u = pos(float64(v))
+		} else {
+			u = normalise(float64(v), lo, hi)
+		}
+		hc := &bl.heat[colourIndex(u)]
 		p := dst[step*i : step*i+3 : step*i+3]
-		p[0] = uint8(math.Round(keep*(255*min(max(float64(r[i]), 0), 1)) + hc[0]))
-		p[1] = uint8(math.Round(keep*(255*min(max(float64(g[i]), 0), 1)) + hc[1]))
-		p[2] = uint8(math.Round(keep*(255*min(max(float64(b[i]), 0), 1)) + hc[2]))
+		p[0] = round8(keep*(255*min(max(float64(r[i]), 0), 1)) + hc[0])
+		p[1] = round8(keep*(255*min(max(float64(g[i]), 0), 1)) + hc[1])
+		p[2] = round8(keep*(255*min(max(float64(b[i]), 0), 1)) + hc[2])
 		if step == 4 {
 			dst[step*i+3] = 255
 		}
 	}
+}
+
+// round8 is uint8(math.Round(x)) for the blend's values, x in [0, 256) or NaN, without math.Round's bit
+// manipulation: the integer part t by truncation, plus one when the fraction x - t (exact, as t <= x < t+1) is 0.5 or
+// more, which is rounding half away from zero as math.Round does. NaN gives 0, as uint8(math.Round(NaN)) does on
+// amd64 and arm64 (Go leaves the conversion of NaN to the implementation). Negative values and values from 256 on
+// differ from math.Round's.
+func round8(x float64) uint8 {
+	t := int(x)
+	if x-float64(t) >= 0.5 {
+		t++
+	}
+	return uint8(t)
 }
 
 // Heatmap returns the colour-mapped anomaly map alone, normalised from [lo,hi].

@@ -267,3 +267,25 @@ func TestOverlayMatchesDirect(t *testing.T) {
 		}
 	}
 }
+
+// TestRound8: round8 is uint8(math.Round(x)) on [0, 256) (every half, its two float64 neighbours, random values) and
+// on NaN.
+func TestRound8(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	xs := []float64{0, math.SmallestNonzeroFloat64, 0.5 - 0x1p-54, math.Nextafter(256, 0), math.NaN()}
+	for k := range 256 {
+		h := float64(k) + 0.5
+		xs = append(xs, float64(k), h, math.Nextafter(h, 0), math.Nextafter(h, 256), math.Nextafter(float64(k), 0))
+	}
+	for range 100000 {
+		xs = append(xs, rng.Float64()*256)
+	}
+	for _, x := range xs {
+		if !(x >= 0 && x < 256) && !math.IsNaN(x) {
+			continue
+		}
+		if got, want := round8(x), uint8(math.Round(x)); got != want {
+			t.Fatalf("round8(%v) = %d, math.Round gives %d", x, got, want)
+		}
+	}
+}

@@ -195,3 +195,34 @@ func TestEncodePNGDecodesToTheSamePixels(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkWritePrediction writes what `crd predict --out` writes for one 565 x 230 ball_screw-sized image: the heat
+// map over the picture and the mask; "blend" is the heat map's blend alone.
+func BenchmarkWritePrediction(b *testing.B) {
+	rng := rand.New(rand.NewPCG(9, 10))
+	w, h := 565, 230
+	img := dataset.NewRGB(w, h)
+	for i := range img.Pix {
+		img.Pix[i] = float32(rng.IntN(256)) / 255
+	}
+	m := anomalymap.NewMap(w, h)
+	for i := range m.Pix {
+		m.Pix[i] = float32(rng.Float64() * 3)
+	}
+	dir := b.TempDir()
+	b.Run("files", func(b *testing.B) {
+		for b.Loop() {
+			if err := writePrediction(filepath.Join(dir, "h.png"), filepath.Join(dir, "m.png"), img, m, 0, 3, true, 1.5); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("blend", func(b *testing.B) {
+		bl, row := newBlender(img, m, linear(0, 3), 0.45), make([]byte, 3*w)
+		for b.Loop() {
+			for y := range h {
+				bl.blend(row, 3, y*w, w)
+			}
+		}
+	})
+}
