@@ -115,20 +115,27 @@ func window(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst []flo
 			for x := range o {
 				s, n := tx.start[x], tx.n[x]
 				ws := tx.w[x*tx.step : x*tx.step+n]
-				if n == 2 { // upsampling: the same two additions, unrolled
+				// The usual tap counts (2 upsampling, 3 and 4 when
+				// downscaling by less than 2) unrolled: the loop's
+				// additions from zero, in its order.
+				switch n {
+				case 2:
 					r := row[s : s+2]
+					o[x] = float32(0) + ws[0]*r[0] + ws[1]*r[1]
+				case 3:
+					r, ws := row[s:s+3], ws[:3]
+					o[x] = float32(0) + ws[0]*r[0] + ws[1]*r[1] + ws[2]*r[2]
+				case 4:
+					r, ws := row[s:s+4], ws[:4]
+					o[x] = float32(0) + ws[0]*r[0] + ws[1]*r[1] + ws[2]*r[2] + ws[3]*r[3]
+				default:
+					r := row[s : s+n]
 					var acc float32
-					acc += ws[0] * r[0]
-					acc += ws[1] * r[1]
+					for k, wt := range ws {
+						acc += wt * r[k]
+					}
 					o[x] = acc
-					continue
 				}
-				r := row[s : s+n]
-				var acc float32
-				for k, wt := range ws {
-					acc += wt * r[k]
-				}
-				o[x] = acc
 			}
 		}
 		// Vertical pass, then normalise.
