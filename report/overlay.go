@@ -20,6 +20,8 @@ import (
 	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/internal/atomicfile"
+	"github.com/crd-ad/crd/internal/avx512"
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 // defaultContourColor is the default colour of ground-truth mask contours: pure green.
@@ -105,10 +107,12 @@ func overlay(img *dataset.RGB, m anomalymap.Map, norm scale, alpha float64) *ima
 	return out
 }
 
-// blender blends a heat map over an image (see Overlay), a run of pixels at a time.
+// blender blends a heat map over an image (see Overlay), a run of pixels at a time: on a linear scale with the
+// AVX-512 kernel where kern says so (kernels.Maps; the zero Set is kernels.Detected), else in Go, the same bytes.
 type blender struct {
 	r, g, b, amap []float32
 	norm          scale
+	kern          kernels.Set
 	keep          float64 // 1 - alpha
 	// heat[j] is alpha times colour j of the table: the same products the blend would form pixel by pixel.
 	heat [256][3]float64
@@ -135,6 +139,10 @@ func newBlender(img *dataset.RGB, m anomalymap.Map, norm scale, alpha float64) *
 func (bl *blender) blend(dst []byte, step, i0, n int) {
 	r, g, b := bl.r[i0:i0+n], bl.g[i0:i0+n], bl.b[i0:i0+n]
 	keep, pos, lo, hi := bl.keep, bl.norm.pos, bl.norm.lo, bl.norm.hi
+	if pos == nil && bl.kern.UsesAVX512(kernels.Maps) {
+		avx512.Blend(r, g, b, bl.amap[i0:i0+n], lo, hi, keep, &bl.heat, dst, step)
+		return
+	}
 	for i, v := range bl.amap[i0 : i0+n] {
 		var u float64 // bl.norm.at(v), inlined
 		if pos != nil {
@@ -144,9 +152,9 @@ func (bl *blender) blend(dst []byte, step, i0, n int) {
 		}
 		hc := &bl.heat[colourIndex(u)]
 		p := dst[step*i : step*i+3 : step*i+3]
-		p[0] = round8(keep*(255*min(max(float64(r[i]), 0), 1)) + hc[0])
-		p[1] = round8(keep*(255*min(max(float64(g[i]), 0), 1)) + hc[1])
-		p[2] = round8(keep*(255*min(max(float64(b[i]), 0), 1)) + hc[2])
+		p[0] = round8(float64(keep*(255*min(max(float64(r[i]), 0), 1))) + hc[0])
+		p[1] = round8(float64(keep*(255*min(max(float64(g[i]), 0), 1))) + hc[1])
+		p[2] = round8(float64(keep*(255*min(max(float64(b[i]), 0), 1))) + hc[2])
 		if step == 4 {
 			dst[step*i+3] = 255
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 // Reference colours from matplotlib 3.6.3: [round(255*c) for c in cm.get_cmap("inferno", 256)(v)[:3]].
@@ -286,6 +287,46 @@ func TestRound8(t *testing.T) {
 		}
 		if got, want := round8(x), uint8(math.Round(x)); got != want {
 			t.Fatalf("round8(%v) = %d, math.Round gives %d", x, got, want)
+		}
+	}
+}
+
+// TestBlendKernelsSame: the blend in Go and, where it runs, on the AVX-512 kernel write the same bytes, on a linear
+// scale (the kernel's case) over a picture of decoded levels and values outside [0, 1], with NaN and infinite map and
+// picture values, for both steps; on another scale (the gallery's around a threshold) the kernel is not used.
+func TestBlendKernelsSame(t *testing.T) {
+	if !kernels.AVX512Supported() {
+		t.Skip("no AVX-512 here")
+	}
+	rng := rand.New(rand.NewPCG(15, 16))
+	w, h := 61, 7
+	img := dataset.NewRGB(w, h)
+	for i := range img.Pix {
+		img.Pix[i] = float32(rng.IntN(256)) / 255
+		if i%5 == 0 {
+			img.Pix[i] = float32(rng.Float64()*1.4 - 0.2)
+		}
+	}
+	img.Pix[3], img.Pix[w*h+4] = float32(math.NaN()), float32(math.Inf(1))
+	m := anomalymap.NewMap(w, h)
+	for i := range m.Pix {
+		m.Pix[i] = float32(rng.Float64()*4 - 0.5)
+	}
+	m.Pix[1], m.Pix[2] = float32(math.NaN()), float32(math.Inf(-1))
+	for _, norm := range []scale{linear(0, 3), linear(1, 1), aroundThreshold(m.Pix, 1.5)} {
+		for _, step := range []int{3, 4} {
+			var out [2][]byte
+			for k, kern := range []kernels.Set{kernels.BLAS(), kernels.AVX512(kernels.Maps)} {
+				bl := newBlender(img, m, norm, 0.45)
+				bl.kern = kern
+				out[k] = make([]byte, step*w*h)
+				bl.blend(out[k], step, 0, w*h)
+			}
+			for i := range out[0] {
+				if out[0][i] != out[1][i] {
+					t.Fatalf("scale %+v, step %d: byte %d is %d on the kernel, %d in Go", norm, step, i, out[1][i], out[0][i])
+				}
+			}
 		}
 	}
 }

@@ -202,4 +202,24 @@ void crd_transpose(const float *src, int p, int c, int c0, int c1, float *dst, l
 // with every product and sum rounded to float32 (no fused multiply-add).
 void crd_blur_sum(const float *src, const long *lo, const long *hi, const float *g, int r, float *out, int n);
 
+// crd_blend blends a heat map over n pixels of an image (package report's
+// Overlay) into dst, step bytes a pixel (3, or 4 with an opaque alpha byte
+// 255): the reference loop, in double precision, for pixel i:
+//
+//	double v = m[i], u;
+//	if (hi <= lo) u = v > lo ? 1 : 0;
+//	else u = min(max((v - lo) / (hi - lo), 0), 1);   // NaN stays NaN
+//	int j = u > 0 ? min((int)(min(u, 1) * 256), 255) : 0;
+//	for (k = 0; k < 3; k++) {                          // r, g, b
+//		double c = min(max(channel_k[i], 0), 1);      // NaN stays NaN
+//		double x = keep * (255 * c) + heat[3*j + k];
+//		dst[i*step + k] = (unsigned char)round_half_away(x);
+//	}
+//
+// every product and sum rounded to double (no fused multiply-add), x
+// rounded by truncation plus one when the fraction is 0.5 or more; a NaN
+// x gives 0.
+void crd_blend(const float *r, const float *g, const float *b, const float *m, int n, double lo, double hi, double keep,
+               const double *heat, unsigned char *dst, int step);
+
 #endif

@@ -156,3 +156,9 @@ func blurKernel(src []float32, lo, hi []int64, g, out []float32) {
 	C.crd_blur_sum((*C.float)(unsafe.Pointer(&src[0])), (*C.long)(unsafe.Pointer(&lo[0])), (*C.long)(unsafe.Pointer(&hi[0])),
 		(*C.float)(unsafe.Pointer(&g[0])), C.int(len(g)/2), (*C.float)(unsafe.Pointer(&out[0])), C.int(len(out)))
 }
+
+// blendKernel runs crd_blend on the len(m) pixels.
+func blendKernel(r, g, b, m []float32, lo, hi, keep float64, heat *[256][3]float64, dst []byte, step int) {
+	C.crd_blend(floatPtr(r), floatPtr(g), floatPtr(b), floatPtr(m), C.int(len(m)), C.double(lo), C.double(hi), C.double(keep),
+		(*C.double)(unsafe.Pointer(&heat[0][0])), (*C.uchar)(unsafe.Pointer(&dst[0])), C.int(step))
+}

@@ -49,3 +49,7 @@ func transposeKernel(src []float32, p, c, c0, c1 int, dst []float32, ldd int) {
 func blurKernel(src []float32, lo, hi []int64, g, out []float32) {
 	panic("avx512: no kernel in this build")
 }
+
+func blendKernel(r, g, b, m []float32, lo, hi, keep float64, heat *[256][3]float64, dst []byte, step int) {
+	panic("avx512: no kernel in this build")
+}

@@ -2,12 +2,13 @@
 // of crd's dense operations: crd's own AVX-512 kernels (package avx512) or
 // BLAS (package blas: OpenBLAS, or gonum's pure Go in a build without cgo or
 // with the tag noopenblas, a choice made when building), or for pooling and
-// the anomaly map's blur, which BLAS does not do, loops in Go.
+// the anomaly maps' blur and blend, which BLAS does not do, loops in Go.
 //
 // The CPU is read from golang.org/x/sys/cpu. The choice travels as a Set
 // value in the objects that run the operations (crd's Accumulator and
-// Model, knn's Model, nn's Workspace, anomalymap's Blur); their zero value
-// uses Detected, and tests force a path by giving them another Set.
+// Model, knn's Model, nn's Workspace, anomalymap's Blur, report's
+// blender); their zero value uses Detected, and tests force a path by
+// giving them another Set.
 package kernels
 
 import (
@@ -47,13 +48,14 @@ const (
 	// else an emulation that rounds both operands to bf16 and runs the
 	// Conv path (the same products, summed in another order).
 	ConvBF16
-	// Blur is the Gaussian blur of package anomalymap's maps:
-	// avx512.BlurSum, else anomalymap's loop in Go (the same values).
-	Blur
+	// Maps is the arithmetic on anomaly maps after the scores: package
+	// anomalymap's Gaussian blur (avx512.BlurSum) and package report's
+	// heat-map blend (avx512.Blend), else loops in Go (the same values).
+	Maps
 
 	// All is every float32 operation (not ConvBF16, which needs more than
 	// AVX-512F: see AVX512BF16Supported).
-	All = Gram | Score | Conv | Nearest | Pool | Blur
+	All = Gram | Score | Conv | Nearest | Pool | Maps
 )
 
 // Set is the choice of implementation for every Op. The zero Set is
@@ -74,7 +76,7 @@ var detected = detect()
 func detect() Set {
 	s := Set{forced: true}
 	if avx512.Supported() {
-		s.avx512 = Gram | Score | Conv | Pool | Blur
+		s.avx512 = Gram | Score | Conv | Pool | Maps
 		if !blas.AVX512Kernels() {
 			s.avx512 |= Nearest
 		}
@@ -122,14 +124,14 @@ func (s Set) UsesAVX512(op Op) bool {
 }
 
 // String lists the operations s runs on the AVX-512 kernels, e.g.
-// "avx512: gram score conv pool blur conv-bf16; blas: nearest" (ConvBF16 off
+// "avx512: gram score conv pool maps conv-bf16; blas: nearest" (ConvBF16 off
 // the kernel: "emulated: conv-bf16").
 func (s Set) String() string {
 	var on, off []string
 	for _, o := range []struct {
 		op   Op
 		name string
-	}{{Gram, "gram"}, {Score, "score"}, {Conv, "conv"}, {Nearest, "nearest"}, {Pool, "pool"}, {Blur, "blur"}} {
+	}{{Gram, "gram"}, {Score, "score"}, {Conv, "conv"}, {Nearest, "nearest"}, {Pool, "pool"}, {Maps, "maps"}} {
 		if s.UsesAVX512(o.op) {
 			on = append(on, o.name)
 		} else {
