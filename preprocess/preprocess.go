@@ -10,6 +10,8 @@ import (
 
 	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/internal/avx512"
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 // taps holds, for each output coordinate, the first source index and the
@@ -19,6 +21,21 @@ type taps struct {
 	n     []int
 	w     []float32 // n[i] weights for output i, at offset i*stride
 	step  int
+}
+
+// byTap is t for avx512.ResizePlane: the first indices and tap counts as
+// int32, and the weights laid out tap by tap (w[k*count+i] is tap k of
+// output i, 0 past its count).
+func (t taps) byTap() (start, n []int32, w []float32) {
+	count := len(t.start)
+	start, n, w = make([]int32, count), make([]int32, count), make([]float32, t.step*count)
+	for i := range count {
+		start[i], n[i] = int32(t.start[i]), int32(t.n[i])
+		for k := range t.n[i] {
+			w[k*count+i] = t.w[i*t.step+k]
+		}
+	}
+	return start, n, w
 }
 
 // makeTaps computes the resampling filter from src samples to dst samples,
@@ -74,7 +91,7 @@ func makeTaps(src, dst, from, count int) taps {
 // [0, 1]) into dst, which must hold 3*Crop*Crop values.
 func Image(img *dataset.RGB, p Params, dst []float32) {
 	win := p.Window()
-	window(img, p, win.Resize, win.Resize, win.Left, win.Top, win.Crop, win.Crop, dst)
+	window(img, p, win.Resize, win.Resize, win.Left, win.Top, win.Crop, win.Crop, dst, kernels.Set{})
 }
 
 // Tile writes the preprocessed 3 x size x size tensor of the window at
@@ -86,19 +103,21 @@ func Tile(img *dataset.RGB, w, h, x0, y0, size int, p Params, dst []float32) {
 	if x0 < 0 || y0 < 0 || x0+size > w || y0+size > h {
 		panic(fmt.Sprintf("preprocess.Tile: %d x %d window at (%d, %d) outside %d x %d", size, size, x0, y0, w, h))
 	}
-	window(img, p, w, h, x0, y0, size, size, dst)
+	window(img, p, w, h, x0, y0, size, size, dst, kernels.Set{})
 }
 
 // Resized writes the preprocessed 3 x h x w tensor of the whole of img
 // resized to w x h (as Tile sees it) into dst, which must hold 3*w*h
 // values.
 func Resized(img *dataset.RGB, w, h int, p Params, dst []float32) {
-	window(img, p, w, h, 0, 0, w, h, dst)
+	window(img, p, w, h, 0, 0, w, h, dst, kernels.Set{})
 }
 
 // window writes the normalised cw x ch window at (left, top) of img resized
-// to rw x rh into dst.
-func window(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst []float32) {
+// to rw x rh into dst: on the AVX-512 kernel where kern says so
+// (kernels.Pixels; the zero Set is kernels.Detected), else in Go, the same
+// values.
+func window(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst []float32, kern kernels.Set) {
 	pix, w, h := img.Pix, img.W, img.H
 	if len(pix) < 3*w*h || len(dst) < 3*cw*ch {
 		panic("preprocess: buffer sizes do not match the image")
@@ -106,6 +125,15 @@ func window(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst []flo
 	tx := makeTaps(w, rw, left, cw)
 	ty := makeTaps(h, rh, top, ch)
 	tmp := make([]float32, h*cw)
+	if kern.UsesAVX512(kernels.Pixels) && tx.step <= avx512.MaxResizeTaps {
+		xs, xn, xw := tx.byTap()
+		ys, yn, _ := ty.byTap()
+		for c := 0; c < 3; c++ {
+			avx512.ResizePlane(pix[c*w*h:(c+1)*w*h], w, h, xs, xn, xw, tx.step, ys, yn, ty.w, ty.step,
+				float32(p.Mean[c]), float32(1/p.Std[c]), tmp, dst[c*cw*ch:(c+1)*cw*ch])
+		}
+		return
+	}
 	for c := 0; c < 3; c++ {
 		plane := pix[c*w*h : (c+1)*w*h]
 		// Horizontal pass: h rows of cw outputs.

@@ -9,6 +9,7 @@ import (
 
 	"github.com/crd-ad/crd/anomalymap"
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 var imagenet = Params{Mean: [3]float64{0.485, 0.456, 0.406}, Std: [3]float64{0.229, 0.224, 0.225}}
@@ -143,9 +144,15 @@ func windowByTaps(img *dataset.RGB, p Params, rw, rh, left, top, cw, ch int, dst
 
 // TestImageMatchesTaps checks Image and Resized bit for bit against
 // windowByTaps when upsampling (two taps), downsampling and mixed, with and
-// without a crop.
+// without a crop, and the window on every path (the loops in Go and, where
+// it runs, the AVX-512 kernel; a downscale by more than 31 takes the loops
+// either way).
 func TestImageMatchesTaps(t *testing.T) {
-	for _, sz := range [][4]int{{565, 230, 299, 299}, {37, 23, 64, 56}, {80, 90, 40, 32}, {50, 20, 30, 30}, {7, 9, 9, 9}} {
+	sets := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		sets = append(sets, kernels.AVX512(kernels.Pixels))
+	}
+	for _, sz := range [][4]int{{565, 230, 299, 299}, {37, 23, 64, 56}, {80, 90, 40, 32}, {50, 20, 30, 30}, {7, 9, 9, 9}, {2000, 40, 50, 17}} {
 		img := dataset.NewRGB(sz[0], sz[1])
 		seed := uint32(sz[0]*131 + sz[1])
 		for i := range img.Pix {
@@ -159,11 +166,19 @@ func TestImageMatchesTaps(t *testing.T) {
 		Image(img, p, got)
 		windowByTaps(img, p, win.Resize, win.Resize, win.Left, win.Top, win.Crop, win.Crop, want)
 		sameBits(t, fmt.Sprint(sz, " Image"), got, want)
+		for _, kern := range sets {
+			window(img, p, win.Resize, win.Resize, win.Left, win.Top, win.Crop, win.Crop, got, kern)
+			sameBits(t, fmt.Sprint(sz, " window ", kern), got, want)
+		}
 		rw, rh := sz[2], sz[3]+3
 		got, want = make([]float32, 3*rw*rh), make([]float32, 3*rw*rh)
 		Resized(img, rw, rh, p, got)
 		windowByTaps(img, p, rw, rh, 0, 0, rw, rh, want)
 		sameBits(t, fmt.Sprint(sz, " Resized"), got, want)
+		for _, kern := range sets {
+			window(img, p, rw, rh, 0, 0, rw, rh, got, kern)
+			sameBits(t, fmt.Sprint(sz, " resized window ", kern), got, want)
+		}
 	}
 }
 

@@ -222,4 +222,20 @@ void crd_blur_sum(const float *src, const long *lo, const long *hi, const float 
 void crd_blend(const float *r, const float *g, const float *b, const float *m, int n, double lo, double hi, double keep,
                const double *heat, unsigned char *dst, int step);
 
+// crd_resize_plane is package preprocess's resize of one w x h plane src to
+// the cw x ch window: a horizontal pass into tmp (h x cw), then a vertical
+// one into out (ch x cw), normalised. Output column x sums the xn[x] taps
+// from source column xs[x], with weights xw[k*cw + x] (k < xn[x] <= xstep
+// <= 64); output row y sums the yn[y] rows of tmp from ys[y], with weights
+// yw[y*ystep + k]. The reference loops:
+//
+//	tmp[y*cw + x] = 0 + xw[0*cw + x] * src[y*w + xs[x]] + ... (xn[x] taps, in order)
+//	v = 0 + yw[y*ystep] * tmp[ys[y]*cw + x] + ...           (yn[y] taps, in order)
+//	out[y*cw + x] = (v - mean) * inv
+//
+// every product and sum rounded to float32 (no fused multiply-add).
+void crd_resize_plane(const float *src, int w, int h, const int *xs, const int *xn, const float *xw, int xstep, int cw,
+                      const int *ys, const int *yn, const float *yw, int ystep, int ch, float mean, float inv,
+                      float *tmp, float *out);
+
 #endif

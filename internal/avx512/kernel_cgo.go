@@ -162,3 +162,11 @@ func blendKernel(r, g, b, m []float32, lo, hi, keep float64, heat *[256][3]float
 	C.crd_blend(floatPtr(r), floatPtr(g), floatPtr(b), floatPtr(m), C.int(len(m)), C.double(lo), C.double(hi), C.double(keep),
 		(*C.double)(unsafe.Pointer(&heat[0][0])), (*C.uchar)(unsafe.Pointer(&dst[0])), C.int(step))
 }
+
+// resizeKernel runs crd_resize_plane.
+func resizeKernel(src []float32, w, h int, xs, xn []int32, xw []float32, xstep int,
+	ys, yn []int32, yw []float32, ystep int, mean, inv float32, tmp, out []float32) {
+	C.crd_resize_plane(floatPtr(src), C.int(w), C.int(h), (*C.int)(unsafe.Pointer(&xs[0])), (*C.int)(unsafe.Pointer(&xn[0])),
+		floatPtr(xw), C.int(xstep), C.int(len(xs)), (*C.int)(unsafe.Pointer(&ys[0])), (*C.int)(unsafe.Pointer(&yn[0])),
+		floatPtr(yw), C.int(ystep), C.int(len(ys)), C.float(mean), C.float(inv), floatPtr(tmp), floatPtr(out))
+}

@@ -53,3 +53,8 @@ func blurKernel(src []float32, lo, hi []int64, g, out []float32) {
 func blendKernel(r, g, b, m []float32, lo, hi, keep float64, heat *[256][3]float64, dst []byte, step int) {
 	panic("avx512: no kernel in this build")
 }
+
+func resizeKernel(src []float32, w, h int, xs, xn []int32, xw []float32, xstep int,
+	ys, yn []int32, yw []float32, ystep int, mean, inv float32, tmp, out []float32) {
+	panic("avx512: no kernel in this build")
+}

@@ -2,13 +2,14 @@
 // of crd's dense operations: crd's own AVX-512 kernels (package avx512) or
 // BLAS (package blas: OpenBLAS, or gonum's pure Go in a build without cgo or
 // with the tag noopenblas, a choice made when building), or for pooling and
-// the anomaly maps' blur and blend, which BLAS does not do, loops in Go.
+// the pictures' resize, blur and blend, which BLAS does not do, loops in Go.
 //
 // The CPU is read from golang.org/x/sys/cpu. The choice travels as a Set
 // value in the objects that run the operations (crd's Accumulator and
 // Model, knn's Model, nn's Workspace, anomalymap's Blur, report's
-// blender); their zero value uses Detected, and tests force a path by
-// giving them another Set.
+// blender; preprocess and nn's pooling take one as an argument); their
+// zero value uses Detected, and tests force a path by giving them another
+// Set.
 package kernels
 
 import (
@@ -48,14 +49,16 @@ const (
 	// else an emulation that rounds both operands to bf16 and runs the
 	// Conv path (the same products, summed in another order).
 	ConvBF16
-	// Maps is the arithmetic on anomaly maps after the scores: package
-	// anomalymap's Gaussian blur (avx512.BlurSum) and package report's
-	// heat-map blend (avx512.Blend), else loops in Go (the same values).
-	Maps
+	// Pixels is the arithmetic on pictures outside the backbone and the
+	// scores: package preprocess's resize of the input (avx512.ResizePlane),
+	// package anomalymap's Gaussian blur (avx512.BlurSum) and package
+	// report's heat-map blend (avx512.Blend), else loops in Go (the same
+	// values).
+	Pixels
 
 	// All is every float32 operation (not ConvBF16, which needs more than
 	// AVX-512F: see AVX512BF16Supported).
-	All = Gram | Score | Conv | Nearest | Pool | Maps
+	All = Gram | Score | Conv | Nearest | Pool | Pixels
 )
 
 // Set is the choice of implementation for every Op. The zero Set is
@@ -76,7 +79,7 @@ var detected = detect()
 func detect() Set {
 	s := Set{forced: true}
 	if avx512.Supported() {
-		s.avx512 = Gram | Score | Conv | Pool | Maps
+		s.avx512 = Gram | Score | Conv | Pool | Pixels
 		if !blas.AVX512Kernels() {
 			s.avx512 |= Nearest
 		}
@@ -124,14 +127,14 @@ func (s Set) UsesAVX512(op Op) bool {
 }
 
 // String lists the operations s runs on the AVX-512 kernels, e.g.
-// "avx512: gram score conv pool maps conv-bf16; blas: nearest" (ConvBF16 off
+// "avx512: gram score conv pool pixels conv-bf16; blas: nearest" (ConvBF16 off
 // the kernel: "emulated: conv-bf16").
 func (s Set) String() string {
 	var on, off []string
 	for _, o := range []struct {
 		op   Op
 		name string
-	}{{Gram, "gram"}, {Score, "score"}, {Conv, "conv"}, {Nearest, "nearest"}, {Pool, "pool"}, {Maps, "maps"}} {
+	}{{Gram, "gram"}, {Score, "score"}, {Conv, "conv"}, {Nearest, "nearest"}, {Pool, "pool"}, {Pixels, "pixels"}} {
 		if s.UsesAVX512(o.op) {
 			on = append(on, o.name)
 		} else {

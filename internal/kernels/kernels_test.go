@@ -16,7 +16,7 @@ import (
 func TestChoice(t *testing.T) {
 	t.Parallel()
 	var zero Set
-	for _, op := range []Op{Gram, Score, Conv, Nearest, Pool, Maps, All} {
+	for _, op := range []Op{Gram, Score, Conv, Nearest, Pool, Pixels, All} {
 		if zero.UsesAVX512(op) != Detected().UsesAVX512(op) {
 			t.Errorf("op %d: the zero Set differs from Detected", op)
 		}
@@ -28,8 +28,8 @@ func TestChoice(t *testing.T) {
 		t.Error("the empty operation set uses the AVX-512 kernels")
 	}
 	on := avx512.Supported()
-	if Detected().UsesAVX512(Gram|Score|Conv|Pool|Maps) != on {
-		t.Errorf("Detected: Gram, Score, Conv, Pool, Maps on AVX-512 = %v, kernels supported = %v", !on, on)
+	if Detected().UsesAVX512(Gram|Score|Conv|Pool|Pixels) != on {
+		t.Errorf("Detected: Gram, Score, Conv, Pool, Pixels on AVX-512 = %v, kernels supported = %v", !on, on)
 	}
 	if want := on && !blas.AVX512Kernels(); Detected().UsesAVX512(Nearest) != want {
 		t.Errorf("Detected: Nearest on AVX-512 = %v, want %v", !want, want)
@@ -45,7 +45,7 @@ func TestChoice(t *testing.T) {
 	if !s.UsesAVX512(Gram) || !s.UsesAVX512(Conv) || s.UsesAVX512(Score) || s.UsesAVX512(Nearest) || s.UsesAVX512(Gram|Score) {
 		t.Errorf("AVX512(Gram|Conv) = %v", s)
 	}
-	if got, want := s.String(), "avx512: gram conv; blas: score nearest pool maps; emulated: conv-bf16"; got != want {
+	if got, want := s.String(), "avx512: gram conv; blas: score nearest pool pixels; emulated: conv-bf16"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
@@ -79,7 +79,7 @@ func TestChoiceBF16(t *testing.T) {
 	if !s.UsesAVX512(ConvBF16) || !s.UsesAVX512(Conv) || s.UsesAVX512(Pool) {
 		t.Errorf("AVX512(Conv|ConvBF16) = %v", s)
 	}
-	if got, want := s.String(), "avx512: conv conv-bf16; blas: gram score nearest pool maps"; got != want {
+	if got, want := s.String(), "avx512: conv conv-bf16; blas: gram score nearest pool pixels"; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
 	}
 }
