@@ -13,7 +13,7 @@ import (
 func blurSets() []kernels.Set {
 	sets := []kernels.Set{kernels.BLAS()}
 	if kernels.AVX512Supported() {
-		sets = append(sets, kernels.AVX512(kernels.Maps))
+		sets = append(sets, kernels.AVX512(kernels.Pixels))
 	}
 	return sets
 }

@@ -104,7 +104,7 @@ func (b Border) index(i, n int) int {
 // anomalib's GaussianBlur2d applies it: out = K * img with the 2-D kernel K = g g^T,
 // computed as a horizontal then a vertical pass with the 1-D kernel g, whose
 // symmetry halves the multiplications. The sums run on the AVX-512 kernel
-// where its kernels.Set says so (kernels.Maps; the zero Set is
+// where its kernels.Set says so (kernels.Pixels; the zero Set is
 // kernels.Detected), else in Go: the same values either way. A Blur
 // keeps a scratch image between calls, so it is not safe for concurrent use;
 // use one Blur per goroutine.
@@ -129,7 +129,7 @@ func NewBlurBorder(sigma float64, border Border) *Blur {
 }
 
 // NewBlurKernels is NewBlurBorder with the implementation of the sums
-// chosen by kern (kernels.Maps).
+// chosen by kern (kernels.Pixels).
 func NewBlurKernels(sigma float64, border Border, kern kernels.Set) *Blur {
 	if border != Reflect && border != Symmetric {
 		panic(fmt.Sprintf("anomalymap.NewBlurBorder: unknown %v", border))
@@ -149,7 +149,7 @@ func (b *Blur) Apply(dst []float32, m Map) Map {
 	b.tmp = grow(b.tmp, h*w)
 	tmp, g := b.tmp, b.kernel
 	r := len(g) / 2
-	fast := b.kern.UsesAVX512(kernels.Maps)
+	fast := b.kern.UsesAVX512(kernels.Pixels)
 
 	// Horizontal pass, src -> tmp: each row is padded into a buffer of
 	// w + 2r values, then correlated with g (taps r-k and r+k on the

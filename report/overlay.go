@@ -108,7 +108,7 @@ func overlay(img *dataset.RGB, m anomalymap.Map, norm scale, alpha float64) *ima
 }
 
 // blender blends a heat map over an image (see Overlay), a run of pixels at a time: on a linear scale with the
-// AVX-512 kernel where kern says so (kernels.Maps; the zero Set is kernels.Detected), else in Go, the same bytes.
+// AVX-512 kernel where kern says so (kernels.Pixels; the zero Set is kernels.Detected), else in Go, the same bytes.
 type blender struct {
 	r, g, b, amap []float32
 	norm          scale
@@ -139,7 +139,7 @@ func newBlender(img *dataset.RGB, m anomalymap.Map, norm scale, alpha float64) *
 func (bl *blender) blend(dst []byte, step, i0, n int) {
 	r, g, b := bl.r[i0:i0+n], bl.g[i0:i0+n], bl.b[i0:i0+n]
 	keep, pos, lo, hi := bl.keep, bl.norm.pos, bl.norm.lo, bl.norm.hi
-	if pos == nil && bl.kern.UsesAVX512(kernels.Maps) {
+	if pos == nil && bl.kern.UsesAVX512(kernels.Pixels) {
 		avx512.Blend(r, g, b, bl.amap[i0:i0+n], lo, hi, keep, &bl.heat, dst, step)
 		return
 	}

@@ -316,7 +316,7 @@ func TestBlendKernelsSame(t *testing.T) {
 	for _, norm := range []scale{linear(0, 3), linear(1, 1), aroundThreshold(m.Pix, 1.5)} {
 		for _, step := range []int{3, 4} {
 			var out [2][]byte
-			for k, kern := range []kernels.Set{kernels.BLAS(), kernels.AVX512(kernels.Maps)} {
+			for k, kern := range []kernels.Set{kernels.BLAS(), kernels.AVX512(kernels.Pixels)} {
 				bl := newBlender(img, m, norm, 0.45)
 				bl.kern = kern
 				out[k] = make([]byte, step*w*h)
