@@ -159,12 +159,12 @@ func (m *Model) layeredSquares(acc []float64, t []float32, upper bool, layers []
 		}
 		zt := &nn.Tensor{N: 1, C: r, H: x.H, W: x.W, Data: z[:r*pc]}
 		if first {
-			nn.ResizeBilinearInto(&nn.Tensor{Data: q}, zt, h, w)
+			nn.ResizeBilinearIntoKernels(&nn.Tensor{Data: q}, zt, h, w, m.kern)
 			first = false
 			continue
 		}
 		s.resized = grow(s.resized, r*p)
-		nn.ResizeBilinearInto(&nn.Tensor{Data: s.resized}, zt, h, w)
+		nn.ResizeBilinearIntoKernels(&nn.Tensor{Data: s.resized}, zt, h, w, m.kern)
 		for i, v := range s.resized {
 			q[i] += v
 		}

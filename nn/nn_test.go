@@ -407,10 +407,15 @@ func TestConvKernelPaths(t *testing.T) {
 }
 
 // TestPlanesMatchChannels checks that pooling and resizing the planes of an
-// NCHW tensor (the single-channel fast paths) give bit for bit what the
-// general NHWC paths give for the same data with all channels at once.
+// NCHW tensor (the single-channel fast paths; for the resize, in Go and,
+// where it runs, on the AVX-512 kernel) give bit for bit what the general
+// NHWC paths give for the same data with all channels at once.
 func TestPlanesMatchChannels(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 12))
+	sets := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		sets = append(sets, kernels.AVX512(kernels.Pool))
+	}
 	wins := []Window{Square(3, 1, 1), Square(3, 2, 1), Square(2, 2, 0), Square(5, 3, 2), Square(5, 1, 2), Square(1, 1, 0),
 		{KH: 3, KW: 3, StrideH: 1, StrideW: 1, Same: true}, {KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true},
 		{KH: 2, KW: 4, StrideH: 2, StrideW: 3, Same: true}, {KH: 1, KW: 7, StrideH: 1, StrideW: 1, Same: true},
@@ -430,10 +435,12 @@ func TestPlanesMatchChannels(t *testing.T) {
 			AvgPool(&d, nhwc, win, false)
 			closeTo(t, fmt.Sprintf("%v avg excl %+v", sz, win), AvgPool2DInto(nil, x, win, false).Data, d.ToNCHW(nil).Data, 0)
 		}
-		for _, out := range [][2]int{{35, 35}, {5, 17}, {1, 3}} {
+		for _, out := range [][2]int{{35, 35}, {5, 17}, {1, 3}, {17, 40}} {
 			var d NHWC
 			ResizeBilinearNHWC(&d, nhwc, out[0], out[1])
-			closeTo(t, fmt.Sprintf("%v resize to %v", sz, out), ResizeBilinear(x, out[0], out[1]).Data, d.ToNCHW(nil).Data, 0)
+			for _, kern := range sets {
+				closeTo(t, fmt.Sprintf("%v resize to %v, %v", sz, out, kern), ResizeBilinearIntoKernels(nil, x, out[0], out[1], kern).Data, d.ToNCHW(nil).Data, 0)
+			}
 		}
 	}
 }

@@ -3,6 +3,8 @@ package nn
 import (
 	"math/rand/v2"
 	"testing"
+
+	"github.com/crd-ad/crd/internal/kernels"
 )
 
 // BenchmarkMaxPool is the ResNet stem's 3x3/2 max pooling at batch 8.
@@ -29,12 +31,20 @@ func BenchmarkAvgPoolPlanes(b *testing.B) {
 
 // BenchmarkResizePlanes is patchfeat's bilinear resize of the pooled mixed5
 // layer (17x17) to mixed2's 35x35 grid at batch 8, NCHW, into a reused
-// tensor.
+// tensor, in Go and, where it runs, on the AVX-512 kernel.
 func BenchmarkResizePlanes(b *testing.B) {
 	r := rand.New(rand.NewPCG(1, 1))
 	x := randTensor(r, 8, 768, 17, 17)
-	var d Tensor
-	for b.Loop() {
-		ResizeBilinearInto(&d, x, 35, 35)
+	sets := map[string]kernels.Set{"go": kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		sets["avx512"] = kernels.AVX512(kernels.Pool)
+	}
+	for name, kern := range sets {
+		b.Run(name, func(b *testing.B) {
+			var d Tensor
+			for b.Loop() {
+				ResizeBilinearIntoKernels(&d, x, 35, 35, kern)
+			}
+		})
 	}
 }

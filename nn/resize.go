@@ -1,6 +1,10 @@
 package nn
 
-import "github.com/crd-ad/crd/internal/parallel"
+import (
+	"github.com/crd-ad/crd/internal/avx512"
+	"github.com/crd-ad/crd/internal/kernels"
+	"github.com/crd-ad/crd/internal/parallel"
+)
 
 // ResizeBilinear is PyTorch's F.interpolate(x, size=(h, w), mode="bilinear",
 // align_corners=False) without antialiasing, on an NCHW tensor, returning a
@@ -12,13 +16,21 @@ func ResizeBilinear(x *Tensor, h, w int) *Tensor {
 }
 
 // ResizeBilinearInto is ResizeBilinear writing into dst, which is reused when
-// large enough (allocated when nil). dst must not alias x.
+// large enough (allocated when nil). dst must not alias x. It runs the
+// kernels of kernels.Detected (see ResizeBilinearIntoKernels).
 func ResizeBilinearInto(dst, x *Tensor, h, w int) *Tensor {
+	return ResizeBilinearIntoKernels(dst, x, h, w, kernels.Set{})
+}
+
+// ResizeBilinearIntoKernels is ResizeBilinearInto with the implementation
+// chosen by kern (kernels.Pool: avx512.ResizeBilinear, else loops in Go),
+// the same values bit for bit.
+func ResizeBilinearIntoKernels(dst, x *Tensor, h, w int, kern kernels.Set) *Tensor {
 	var d NHWC
 	if dst != nil {
 		d.Data = dst.Data
 	}
-	ResizeBilinearNHWC(&d, planes(x), h, w)
+	resizeBilinearNHWC(&d, planes(x), h, w, kern)
 	return fromPlanes(dst, x.N, x.C, &d)
 }
 
@@ -36,6 +48,15 @@ func BilinearTaps(in, out int) (i0, i1 []int, w0, w1 []float32) {
 type interp struct {
 	i0, i1 []int
 	l0, l1 []float32
+}
+
+// int32s is t for avx512.ResizeBilinear.
+func (t interp) int32s() *avx512.Bilinear {
+	b := &avx512.Bilinear{I0: make([]int32, len(t.i0)), I1: make([]int32, len(t.i1)), W0: t.l0, W1: t.l1}
+	for i := range t.i0 {
+		b.I0[i], b.I1[i] = int32(t.i0[i]), int32(t.i1[i])
+	}
+	return b
 }
 
 func bilinearTaps(in, out int) interp {
@@ -61,7 +82,11 @@ func bilinearTaps(in, out int) interp {
 }
 
 // ResizeBilinearNHWC is ResizeBilinear on an NHWC map, into dst (reshaped).
-func ResizeBilinearNHWC(dst, x *NHWC, h, w int) {
+func ResizeBilinearNHWC(dst, x *NHWC, h, w int) { resizeBilinearNHWC(dst, x, h, w, kernels.Set{}) }
+
+// resizeBilinearNHWC is ResizeBilinearNHWC with single-channel maps (the
+// planes of an NCHW tensor) resized on the kernel where kern says so.
+func resizeBilinearNHWC(dst, x *NHWC, h, w int, kern kernels.Set) {
 	if h <= 0 || w <= 0 || x.H <= 0 || x.W <= 0 {
 		panic("nn: ResizeBilinear to or from an empty size")
 	}
@@ -69,7 +94,7 @@ func ResizeBilinearNHWC(dst, x *NHWC, h, w int) {
 	ty, tx := bilinearTaps(x.H, h), bilinearTaps(x.W, w)
 	C := x.C
 	if C == 1 {
-		resizePlanes(dst, x, ty, tx)
+		resizePlanes(dst, x, ty, tx, kern)
 		return
 	}
 	parallel.For(x.N*h, 0, func(lo, hi int) {
@@ -96,9 +121,18 @@ func ResizeBilinearNHWC(dst, x *NHWC, h, w int) {
 // planes of an NCHW tensor), with the same arithmetic per output value:
 // each plane's source rows are first interpolated horizontally (the inner
 // sums wx0*p[a] + wx1*p[b]), once per source row instead of once per output
-// row that reads them, then blended vertically.
-func resizePlanes(dst, x *NHWC, ty, tx interp) {
+// row that reads them, then blended vertically. kern's kernels.Pool runs
+// it on avx512.ResizeBilinear, the same arithmetic.
+func resizePlanes(dst, x *NHWC, ty, tx interp, kern kernels.Set) {
 	h, w := dst.H, dst.W
+	if kern.UsesAVX512(kernels.Pool) {
+		by, bx := ty.int32s(), tx.int32s()
+		parallel.For(x.N, 0, func(lo, hi int) {
+			rows := make([]float32, x.H*w)
+			avx512.ResizeBilinear(x.Data[lo*x.H*x.W:hi*x.H*x.W], hi-lo, x.H, x.W, h, w, by, bx, rows, dst.Data[lo*h*w:hi*h*w])
+		})
+		return
+	}
 	parallel.For(x.N, 0, func(lo, hi int) {
 		rows := make([]float32, x.H*w)
 		for n := lo; n < hi; n++ {

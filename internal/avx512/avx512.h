@@ -238,4 +238,17 @@ void crd_resize_plane(const float *src, int w, int h, const int *xs, const int *
                       const int *ys, const int *yn, const float *yw, int ystep, int ch, float mean, float inv,
                       float *tmp, float *out);
 
+// crd_resize_bilinear resizes n planes of H x W (x, one after the other) to
+// h x w (dst) bilinearly with the taps given per axis: each source row's
+// outputs first, into rows (H x w scratch), then the blend of two of those
+// rows. The reference loops, for each plane:
+//
+//	rows[sy*w + ox] = wx0[ox] * src[sy*W + xi0[ox]] + wx1[ox] * src[sy*W + xi1[ox]];
+//	out[oy*w + ox] = wy0[oy] * rows[yi0[oy]*w + ox] + wy1[oy] * rows[yi1[oy]*w + ox];
+//
+// every product and sum rounded to float32 (no fused multiply-add).
+void crd_resize_bilinear(const float *x, int n, int H, int W, int h, int w, const int *yi0, const int *yi1,
+                         const float *wy0, const float *wy1, const int *xi0, const int *xi1, const float *wx0,
+                         const float *wx1, float *rows, float *dst);
+
 #endif

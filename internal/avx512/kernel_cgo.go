@@ -170,3 +170,10 @@ func resizeKernel(src []float32, w, h int, xs, xn []int32, xw []float32, xstep i
 		floatPtr(xw), C.int(xstep), C.int(len(xs)), (*C.int)(unsafe.Pointer(&ys[0])), (*C.int)(unsafe.Pointer(&yn[0])),
 		floatPtr(yw), C.int(ystep), C.int(len(ys)), C.float(mean), C.float(inv), floatPtr(tmp), floatPtr(out))
 }
+
+// bilinearKernel runs crd_resize_bilinear.
+func bilinearKernel(x []float32, n, sh, sw, h, w int, ty, tx *Bilinear, rows, dst []float32) {
+	ip := func(s []int32) *C.int { return (*C.int)(unsafe.Pointer(&s[0])) }
+	C.crd_resize_bilinear(floatPtr(x), C.int(n), C.int(sh), C.int(sw), C.int(h), C.int(w), ip(ty.I0), ip(ty.I1),
+		floatPtr(ty.W0), floatPtr(ty.W1), ip(tx.I0), ip(tx.I1), floatPtr(tx.W0), floatPtr(tx.W1), floatPtr(rows), floatPtr(dst))
+}

@@ -58,3 +58,7 @@ func resizeKernel(src []float32, w, h int, xs, xn []int32, xw []float32, xstep i
 	ys, yn []int32, yw []float32, ystep int, mean, inv float32, tmp, out []float32) {
 	panic("avx512: no kernel in this build")
 }
+
+func bilinearKernel(x []float32, n, sh, sw, h, w int, ty, tx *Bilinear, rows, dst []float32) {
+	panic("avx512: no kernel in this build")
+}

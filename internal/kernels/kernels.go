@@ -40,9 +40,11 @@ const (
 	// Nearest is knn's distance and projection products: avx512.PackedB
 	// and avx512.Sgemm, else blas.Sgemm.
 	Nearest
-	// Pool is nn's max and average pooling of NHWC maps and the conversion
-	// of pooled maps to NCHW (nn.NHWC.ToNCHWAtKernels): avx512.PoolRows and
-	// avx512.TransposeChannels, else nn's loops in Go.
+	// Pool is nn's max and average pooling of NHWC maps, the conversion of
+	// pooled maps to NCHW (nn.NHWC.ToNCHWAtKernels) and the bilinear resize
+	// of planes (nn.ResizeBilinearIntoKernels): avx512.PoolRows,
+	// avx512.TransposeChannels and avx512.ResizeBilinear, else nn's loops
+	// in Go.
 	Pool
 	// ConvBF16 is the matrix product of nn's convolutions set to bf16
 	// precision: avx512.PackedBF16 (vdpbf16ps) on a CPU with AVX512_BF16,
