@@ -71,7 +71,7 @@ func WriteFuncContext(ctx context.Context, path string, fn func(w io.Writer) err
 	}
 	dir := filepath.Dir(path)
 	prefix := tempPrefix(path)
-	RemoveStale(dir, prefix)
+	removeStaleOnce(dir, prefix)
 	// The temporary file doubles as CheckTarget's probe: only when it
 	// cannot be created does CheckTarget say why.
 	f, err := os.CreateTemp(dir, prefix+strconv.Itoa(os.Getpid())+"-*")
@@ -157,6 +157,66 @@ func unwrapPath(err error) error {
 	return err
 }
 
+// stale holds, per folder this process has written in, the temporary files
+// of other processes found there by one listing (staleDir): a process that
+// writes many files into one folder (heat maps, reports) reads the folder
+// once, not once per file.
+var stale sync.Map // folder (absolute) -> *staleDir
+
+// staleDir is the temporary-looking names of one folder's first listing,
+// less those removed since.
+type staleDir struct {
+	once  sync.Once
+	mu    sync.Mutex
+	names []string
+}
+
+// removeStaleOnce is RemoveStale on the folder's first listing in this
+// process: temporary files left by processes that stopped after that
+// listing are removed by the next process that writes there.
+func removeStaleOnce(dir, prefix string) {
+	key, err := filepath.Abs(dir)
+	if err != nil {
+		RemoveStale(dir, prefix)
+		return
+	}
+	v, _ := stale.LoadOrStore(key, new(staleDir))
+	sd := v.(*staleDir)
+	sd.once.Do(func() {
+		ents, err := os.ReadDir(dir)
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			if strings.Contains(e.Name(), ".tmp-") && e.Type().IsRegular() {
+				sd.names = append(sd.names, e.Name())
+			}
+		}
+	})
+	sd.mu.Lock()
+	defer sd.mu.Unlock()
+	kept := sd.names[:0]
+	for _, n := range sd.names {
+		if !strings.HasPrefix(n, prefix) || !removeIfStale(dir, n, prefix) {
+			kept = append(kept, n)
+		}
+	}
+	sd.names = kept
+}
+
+// removeIfStale removes dir/name, a name starting with prefix, when it is a
+// temporary file whose writing process is no longer running, and reports
+// whether it is gone.
+func removeIfStale(dir, name, prefix string) bool {
+	pidText, _, ok := strings.Cut(strings.TrimPrefix(name, prefix), "-")
+	pid, err := strconv.Atoi(pidText)
+	if !ok || err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
+		return false
+	}
+	err = os.Remove(filepath.Join(dir, name))
+	return err == nil || errors.Is(err, os.ErrNotExist)
+}
+
 // RemoveStale removes the temporary files in dir whose name starts with
 // prefix and whose writing process is no longer running. It is best
 // effort: errors are ignored.
@@ -166,15 +226,8 @@ func RemoveStale(dir, prefix string) {
 		return
 	}
 	for _, e := range ents {
-		rest, ok := strings.CutPrefix(e.Name(), prefix)
-		if !ok || !e.Type().IsRegular() {
-			continue
+		if strings.HasPrefix(e.Name(), prefix) && e.Type().IsRegular() {
+			removeIfStale(dir, e.Name(), prefix)
 		}
-		pidText, _, ok := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidText)
-		if !ok || err != nil || pid <= 0 || pid == os.Getpid() || processAlive(pid) {
-			continue
-		}
-		os.Remove(filepath.Join(dir, e.Name()))
 	}
 }

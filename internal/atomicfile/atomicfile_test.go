@@ -195,3 +195,54 @@ func TestFailedWriteLeavesNoBytes(t *testing.T) {
 		t.Fatalf("a exists after a failed write: %v", err)
 	}
 }
+
+// A folder is listed once per process: a stale temporary file of a second
+// target, present at the first write, is still removed when that target is
+// written later, and files written meanwhile are untouched.
+func TestStaleTempFilesRemovedAfterFirstListing(t *testing.T) {
+	dir := t.TempDir()
+	dead := deadPID(t)
+	staleB := fmt.Sprintf(".b.png.tmp-%d-1", dead)
+	if err := os.WriteFile(filepath.Join(dir, staleB), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		if err := WriteFile(filepath.Join(dir, fmt.Sprintf("a%d.png", i)), []byte("a")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, staleB)); err != nil {
+		t.Fatalf("%s removed before b.png was written: %v", staleB, err)
+	}
+	if err := WriteFile(filepath.Join(dir, "b.png"), []byte("b")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, staleB)); !os.IsNotExist(err) {
+		t.Errorf("%s still there after b.png was written (err %v)", staleB, err)
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ents) != 21 {
+		t.Errorf("%d files in the folder, want the 21 written", len(ents))
+	}
+}
+
+// BenchmarkWriteFilesOneFolder writes b.N small files into one folder that
+// already holds 2,000 (a predict --out folder): the cost per file should
+// not grow with the folder.
+func BenchmarkWriteFilesOneFolder(b *testing.B) {
+	dir := b.TempDir()
+	for i := 0; i < 2000; i++ {
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("old%d.png", i)), nil, 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := WriteFile(filepath.Join(dir, fmt.Sprintf("f%d.png", i)), []byte("x")); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
