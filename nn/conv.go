@@ -162,8 +162,8 @@ type ConvOut struct {
 // and input channels (an Inception block's 1x1 branch heads). On the
 // AVX-512 kernels each block of output pixels runs all of them in turn,
 // while its input rows are in cache, and the cores synchronise once for the
-// group; on BLAS, or when one of them is in bf16, they run one after the
-// other.
+// group; on BLAS, or when one of them is in bf16 or runs by Winograd
+// (winograd.go), they run one after the other.
 func ForwardGroup(x *NHWC, ws *Workspace, outs ...ConvOut) {
 	if len(outs) == 0 {
 		return
@@ -186,7 +186,7 @@ func ForwardGroup(x *NHWC, ws *Workspace, outs ...ConvOut) {
 	}
 	alone := x.C != c.Cin || !kern.UsesAVX512(kernels.Conv)
 	for _, o := range outs {
-		alone = alone || o.Conv.bf16 != nil
+		alone = alone || o.Conv.bf16 != nil || o.Conv.useWinograd(kern)
 	}
 	if alone {
 		for _, o := range outs {
@@ -232,6 +232,10 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 	direct := c.direct(g)
 	if c.bf16 != nil {
 		c.runBF16(dst, c0, x, res, g, direct, ws, kern)
+		return
+	}
+	if c.useWinograd(kern) {
+		c.runWinograd(dst, c0, x, res, g, ws)
 		return
 	}
 	if kern.UsesAVX512(kernels.Conv) {

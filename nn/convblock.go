@@ -418,6 +418,9 @@ func (s *convBlocks) finish() {
 type packedCache struct {
 	mu sync.Mutex
 	p  atomic.Pointer[packedWeight]
+	// wino is the Winograd weight transform (winograd.go), cached the same
+	// way.
+	wino atomic.Pointer[winoWeight]
 }
 
 // packedWeight is Weight packed, with the slice it was packed from: a
@@ -426,39 +429,64 @@ type packedCache struct {
 type packedWeight struct {
 	pb    avx512.PackedB
 	parts []int // convParts
-	w     *float32
-	n     int
+	from  weightSlice
+}
+
+func (p *packedWeight) madeFrom() weightSlice { return p.from }
+
+// weightSlice identifies the Weight slice that a cached copy was made
+// from: its array and length.
+type weightSlice struct {
+	w *float32
+	n int
+}
+
+// weightsOf returns the identity of c.Weight.
+func (c *Conv2D) weightsOf() weightSlice {
+	return weightSlice{unsafe.SliceData(c.Weight), len(c.Weight)}
+}
+
+// cachedWeights returns the copy of c's weights in the slot of c.packed
+// that slot picks, making it with build if the slot is empty or holds one
+// made from another slice; concurrent callers make it once (under
+// c.packed.mu). A c without a cache makes it on every call.
+func cachedWeights[T any, P interface {
+	*T
+	madeFrom() weightSlice
+}](c *Conv2D, slot func(*packedCache) *atomic.Pointer[T], build func() P) P {
+	if c.packed == nil {
+		return build()
+	}
+	s, from := slot(c.packed), c.weightsOf()
+	if p := P(s.Load()); p != nil && p.madeFrom() == from {
+		return p
+	}
+	c.packed.mu.Lock()
+	defer c.packed.mu.Unlock()
+	if p := P(s.Load()); p != nil && p.madeFrom() == from {
+		return p
+	}
+	p := build()
+	s.Store(p)
+	return p
 }
 
 // packedWeights returns Weight packed (in the parts convParts), packing
 // it if the cache is empty or was made from another slice.
 func (c *Conv2D) packedWeights() *packedWeight {
-	w, n := unsafe.SliceData(c.Weight), len(c.Weight)
-	if c.packed == nil {
-		return c.pack()
-	}
-	if p := c.packed.p.Load(); p != nil && p.w == w && p.n == n {
-		return p
-	}
-	c.packed.mu.Lock()
-	defer c.packed.mu.Unlock()
-	if p := c.packed.p.Load(); p != nil && p.w == w && p.n == n {
-		return p
-	}
-	p := c.pack()
-	c.packed.p.Store(p)
-	return p
+	return cachedWeights(c, func(pc *packedCache) *atomic.Pointer[packedWeight] { return &pc.p }, c.pack)
 }
 
 // pack packs Weight in the parts convParts.
 func (c *Conv2D) pack() *packedWeight {
-	p := &packedWeight{parts: c.convParts(), w: unsafe.SliceData(c.Weight), n: len(c.Weight)}
+	p := &packedWeight{parts: c.convParts(), from: c.weightsOf()}
 	p.pb.PackParts(c.K(), c.Cout, c.Weight, max(c.Cout, 1), p.parts)
 	return p
 }
 
-// WeightsChanged drops the copy of Weight that the AVX-512 kernels keep
-// (packed in their layout on the first Forward that needs it). SetWeightsOIHW,
+// WeightsChanged drops the copies of Weight that the AVX-512 kernels keep
+// (packed in their layout, or its Winograd transform, on the first Forward
+// that needs it). SetWeightsOIHW,
 // SetWeightsHWIO and FoldBatchNorm call it; a caller that writes into
 // Weight itself must call it before the next Forward, or that Forward may
 // use the old weights. (Assigning another slice to Weight is noticed
@@ -466,5 +494,6 @@ func (c *Conv2D) pack() *packedWeight {
 func (c *Conv2D) WeightsChanged() {
 	if c.packed != nil {
 		c.packed.p.Store(nil)
+		c.packed.wino.Store(nil)
 	}
 }

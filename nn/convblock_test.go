@@ -196,10 +196,15 @@ func TestConvPackedWeights(t *testing.T) {
 	if !kernels.AVX512Supported() {
 		t.Skip("no AVX-512 kernel here")
 	}
-	r := rand.New(rand.NewPCG(23, 24))
-	x := FromNCHW(nil, randTensor(r, 1, 6, 9, 8))
+	checkWeightCache(t, rand.New(rand.NewPCG(23, 24)), 6, 40, kernels.AVX512(kernels.Conv))
+}
+
+// checkWeightCache is TestConvPackedWeights for a 3x3 convolution of cin
+// to cout channels on the kernels of kern.
+func checkWeightCache(t *testing.T, r *rand.Rand, cin, cout int, kern kernels.Set) {
+	t.Helper()
+	x := FromNCHW(nil, randTensor(r, 1, cin, 9, 8))
 	win := Square(3, 1, 1)
-	kern := kernels.AVX512(kernels.Conv)
 	forward := func(c *Conv2D) []float32 {
 		out := &NHWC{}
 		c.Forward(out, x, &Workspace{kern: kern})
@@ -227,7 +232,7 @@ func TestConvPackedWeights(t *testing.T) {
 		}
 		return s
 	}
-	c := NewConv2D(6, 40, win)
+	c := NewConv2D(cin, cout, win)
 	c.SetWeightsHWIO(rnd(len(c.Weight)))
 	forward(c) // packs
 	for _, step := range []struct {
@@ -237,11 +242,11 @@ func TestConvPackedWeights(t *testing.T) {
 		{"SetWeightsOIHW", func() { c.SetWeightsOIHW(rnd(len(c.Weight))) }},
 		{"SetWeightsHWIO", func() { c.SetWeightsHWIO(rnd(len(c.Weight))) }},
 		{"FoldBatchNorm", func() {
-			v := rnd(40)
+			v := rnd(cout)
 			for i := range v {
 				v[i] = 1 + v[i]*v[i]
 			}
-			c.FoldBatchNorm(nil, nil, make([]float32, 40), v, 1e-5)
+			c.FoldBatchNorm(nil, nil, make([]float32, cout), v, 1e-5)
 		}},
 		{"write and WeightsChanged", func() { c.Weight[17] += 3; c.WeightsChanged() }},
 		{"new slice", func() { c.Weight = rnd(len(c.Weight)) }},

@@ -10,8 +10,9 @@ type Workspace struct {
 	buf    []float32
 	kern   kernels.Set
 	blocks convBlocks
-	bf16   bf16Blocks // the bf16 kernel's blocks
-	bf16In NHWC       // the emulated bf16 path's rounded input
+	wino   winoScratch // the Winograd path's blocks
+	bf16   bf16Blocks  // the bf16 kernel's blocks
+	bf16In NHWC        // the emulated bf16 path's rounded input
 }
 
 // get returns a scratch slice of n elements (contents unspecified).

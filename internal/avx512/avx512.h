@@ -148,6 +148,31 @@ void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, co
                     const long *xoff, const float *g, long ldg, const long *tile, const float *res, long ldr,
                     const float *bias, int relu, float *C, long ldc, int q0, int q1);
 
+// Winograd F(2x2, 3x3) (wino.c). A 3x3 stride-1 convolution's output is
+// cut into tiles of 2x2 pixels: tile t of an n x h x w x cin NHWC input x
+// with th x tw tiles per image is image t / (th*tw), tile row ty and column
+// tx of t % (th*tw); it reads the 4x4 input pixels at rows 2 ty - pt + a and
+// columns 2 tx - pl + b (a, b in 0..3), zero outside the input.
+//
+// crd_wino_in computes, for tiles [t0, t0 + nt), V = B^T d B with
+// B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]], for each channel c:
+//
+//	for (i = 0; i < nt; i++) for (e = 0; e < 16; e++) for (c = 0; c < cin; c++)
+//		v[e*es + i*ldv + c] = (B^T d(t0 + i, c) B)[e / 4][e % 4];
+void crd_wino_in(const float *x, int h, int w, int cin, int pt, int pl, int th, int tw, long t0, int nt, float *v,
+                 long ldv, long es);
+
+// crd_wino_out computes, for tiles [t0, t0 + nt) and channels [j0, j1), Y =
+// A^T M A with A^T = [[1,1,1,0],[0,1,-1,-1]], M[e / 4][e % 4] = mm[e*es +
+// i*ldm + j], and stores each of its pixels that lies inside the oh x ow
+// output (pixel p = (image*oh + oy)*ow + ox) as
+//
+//	s = Y[a][b] (+ res[p*ldr + j] unless res is NULL) (+ bias[j] unless NULL);
+//	if (relu && signbit(s)) s = +0;
+//	dst[p*ldd + j] = s;
+void crd_wino_out(const float *mm, long ldm, long es, long t0, int nt, int th, int tw, int oh, int ow, int j0, int j1,
+                  const float *bias, int relu, const float *res, long ldr, float *dst, long ldd);
+
 // The kinds of crd_pool.
 #define CRD_POOL_MAX 0
 #define CRD_POOL_AVG_INCLUDE 1

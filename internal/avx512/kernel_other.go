@@ -62,3 +62,11 @@ func resizeKernel(src []float32, w, h int, xs, xn []int32, xw []float32, xstep i
 func bilinearKernel(x []float32, n, sh, sw, h, w int, ty, tx *Bilinear, rows, dst []float32) {
 	panic("avx512: no kernel in this build")
 }
+
+func winoInKernel(g *WinoTiles, x []float32, t0, nt int, v []float32, ldv, es int) {
+	panic("avx512: no kernel in this build")
+}
+
+func winoOutKernel(g *WinoTiles, m []float32, ldm, es, t0, nt, j0, j1 int, bias []float32, relu bool, res []float32, ldr int, dst []float32, ldd int) {
+	panic("avx512: no kernel in this build")
+}

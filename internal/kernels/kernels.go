@@ -57,10 +57,17 @@ const (
 	// report's heat-map blend (avx512.Blend), else loops in Go (the same
 	// values).
 	Pixels
+	// Winograd is nn's 3x3 stride-1 convolutions (above a size: see
+	// nn.Conv2D) by Winograd F(2x2, 3x3) or F(4x4, 3x3) on the AVX-512
+	// kernels (avx512.WinoInput, PackedB, avx512.WinoOutput): 2.25 or 4
+	// times fewer multiplications, values within float32 rounding of the
+	// direct product's, not bit-identical to it. It runs only with Conv;
+	// without it those convolutions take Conv's direct path.
+	Winograd
 
 	// All is every float32 operation (not ConvBF16, which needs more than
 	// AVX-512F: see AVX512BF16Supported).
-	All = Gram | Score | Conv | Nearest | Pool | Pixels
+	All = Gram | Score | Conv | Nearest | Pool | Pixels | Winograd
 )
 
 // Set is the choice of implementation for every Op. The zero Set is
@@ -81,7 +88,7 @@ var detected = detect()
 func detect() Set {
 	s := Set{forced: true}
 	if avx512.Supported() {
-		s.avx512 = Gram | Score | Conv | Pool | Pixels
+		s.avx512 = Gram | Score | Conv | Pool | Pixels | Winograd
 		if !blas.AVX512Kernels() {
 			s.avx512 |= Nearest
 		}
@@ -129,8 +136,10 @@ func (s Set) UsesAVX512(op Op) bool {
 }
 
 // String lists the operations s runs on the AVX-512 kernels, e.g.
-// "avx512: gram score conv pool pixels conv-bf16; blas: nearest" (ConvBF16 off
-// the kernel: "emulated: conv-bf16").
+// "avx512: gram score conv pool pixels winograd conv-bf16; blas: nearest"
+// (ConvBF16 off the kernel: "emulated: conv-bf16"; Winograd, listed only
+// with Conv, is not a BLAS operation: off, its convolutions run on Conv's
+// direct path).
 func (s Set) String() string {
 	var on, off []string
 	for _, o := range []struct {
@@ -142,6 +151,10 @@ func (s Set) String() string {
 		} else {
 			off = append(off, o.name)
 		}
+	}
+	if s.UsesAVX512(Conv | Winograd) {
+		// Not a BLAS operation: without it nn's convolutions run direct.
+		on = append(on, "winograd")
 	}
 	var parts []string
 	if s.UsesAVX512(ConvBF16) {

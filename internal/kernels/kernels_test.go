@@ -120,3 +120,38 @@ func TestSgemm(t *testing.T) {
 		}
 	}
 }
+
+// TestChoiceWinograd: Detected runs Winograd with Conv where the AVX-512
+// kernels run; All includes it, so that All &^ Winograd forces the direct
+// path; String lists it only with Conv.
+func TestChoiceWinograd(t *testing.T) {
+	t.Parallel()
+	if BLAS().UsesAVX512(Winograd) {
+		t.Error("BLAS() runs Winograd")
+	}
+	if Detected().UsesAVX512(Conv|Winograd) != avx512.Supported() {
+		t.Errorf("Detected: Winograd = %v, kernels supported = %v", !avx512.Supported(), avx512.Supported())
+	}
+	if !avx512.Supported() {
+		return
+	}
+	if s := AVX512(All); !s.UsesAVX512(Conv | Winograd) {
+		t.Errorf("AVX512(All) = %v runs no Winograd", s)
+	}
+	s := AVX512(All &^ Winograd)
+	if s.UsesAVX512(Winograd) || !s.UsesAVX512(Conv) {
+		t.Errorf("AVX512(All &^ Winograd) = %v", s)
+	}
+	for _, c := range []struct {
+		s    Set
+		want string
+	}{
+		{AVX512(Conv | Winograd), "avx512: conv winograd; blas: gram score nearest pool pixels; emulated: conv-bf16"},
+		{AVX512(Conv), "avx512: conv; blas: gram score nearest pool pixels; emulated: conv-bf16"},
+		{AVX512(Gram | Winograd), "avx512: gram; blas: score conv nearest pool pixels; emulated: conv-bf16"},
+	} {
+		if got := c.s.String(); got != c.want {
+			t.Errorf("String() = %q, want %q", got, c.want)
+		}
+	}
+}

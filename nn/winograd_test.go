@@ -1,0 +1,205 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"testing"
+
+	"github.com/crd-ad/crd/internal/kernels"
+)
+
+// refConvNHWC is the convolution formula in float64 on NHWC data (c's HWIO
+// weights), with the residual res (nil: none) added before the bias and
+// the ReLU: each output value and the sum of the magnitudes of its terms
+// (|w x| over the window, |res|, |bias|).
+func refConvNHWC(c *Conv2D, x, res *NHWC) (val, mag []float64) {
+	g := c.Apply(x.H, x.W)
+	val = make([]float64, x.N*g.OutH*g.OutW*c.Cout)
+	mag = make([]float64, len(val))
+	for n := 0; n < x.N; n++ {
+		for oy := 0; oy < g.OutH; oy++ {
+			for ox := 0; ox < g.OutW; ox++ {
+				p := (n*g.OutH+oy)*g.OutW + ox
+				for o := 0; o < c.Cout; o++ {
+					s, m := float64(c.Bias[o]), math.Abs(float64(c.Bias[o]))
+					if res != nil {
+						v := float64(res.Data[p*res.C+o])
+						s, m = s+v, m+math.Abs(v)
+					}
+					for ky := 0; ky < c.KH; ky++ {
+						iy := oy*c.StrideH - g.PadTop + ky
+						if iy < 0 || iy >= x.H {
+							continue
+						}
+						for kx := 0; kx < c.KW; kx++ {
+							ix := ox*c.StrideW - g.PadLeft + kx
+							if ix < 0 || ix >= x.W {
+								continue
+							}
+							xs := x.Data[((n*x.H+iy)*x.W+ix)*x.C:]
+							for i := 0; i < c.Cin; i++ {
+								v := float64(xs[i]) * float64(c.Weight[((ky*c.KW+kx)*c.Cin+i)*c.Cout+o])
+								s, m = s+v, m+math.Abs(v)
+							}
+						}
+					}
+					if c.ReLU && s < 0 {
+						s = 0
+					}
+					val[p*c.Cout+o], mag[p*c.Cout+o] = s, m
+				}
+			}
+		}
+	}
+	return val, mag
+}
+
+// winoTol is the tolerance of a Winograd output relative to the sum of
+// the magnitudes of its terms: the float32 rounding of the transforms (sums
+// of up to 9 terms, by coefficients of magnitude at most 1) and of the
+// products' sums, about a hundred times float32's epsilon.
+const winoTol = 1e-5
+
+// TestWinograd: 3x3 stride-1 convolutions run by Winograd F(2x2, 3x3) on
+// the AVX-512 kernels agree with the float64 formula within winoTol of the
+// magnitudes, and with the direct AVX-512 path (kernels.All &^
+// kernels.Winograd) as closely, for odd and even output sizes (partial
+// edge tiles), padding Same, explicit (1 and 2) and none, several images,
+// a residual apart from the output or in it, the ReLU, a channel offset,
+// channel counts not multiples of 16 or of a panel, one and several
+// cores, with blocks of tiles and blocks cut over columns too.
+func TestWinograd(t *testing.T) {
+	if !kernels.AVX512Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	r := rand.New(rand.NewPCG(41, 42))
+	wino := kernels.AVX512(kernels.All)
+	direct := kernels.AVX512(kernels.All &^ kernels.Winograd)
+	for _, tc := range []struct {
+		n, h, w    int
+		cin, cout  int
+		win        Window
+		relu       bool
+		res        string // "", "apart" or "in"
+		c0, extraC int
+	}{
+		{2, 15, 13, 37, 45, Square(3, 1, 1), true, "", 0, 0},
+		{1, 16, 16, 32, 32, Window{KH: 3, KW: 3, StrideH: 1, StrideW: 1, Same: true}, false, "apart", 0, 0},
+		{3, 9, 11, 40, 70, Square(3, 1, 0), true, "in", 5, 9},
+		{2, 7, 6, 33, 48, Square(3, 1, 2), false, "apart", 3, 1},
+		{1, 5, 5, 200, 300, Square(3, 1, 1), true, "in", 0, 0}, // cut over columns
+		{2, 31, 29, 48, 64, Square(3, 1, 1), true, "apart", 16, 16},
+		{1, 4, 3, 64, 33, Square(3, 1, 0), false, "", 1, 0}, // one row of tiles, a partial one
+	} {
+		name := fmt.Sprintf("%+v", tc)
+		x := FromNCHW(nil, randTensor(r, tc.n, tc.cin, tc.h, tc.w))
+		c := randConv(r, tc.cin, tc.cout, tc.win, tc.relu)
+		if !c.useWinograd(wino) || c.useWinograd(direct) {
+			t.Fatalf("%s: useWinograd = %v with Winograd, %v without", name, c.useWinograd(wino), c.useWinograd(direct))
+		}
+		g := c.Apply(x.H, x.W)
+		var res *NHWC
+		if tc.res != "" {
+			res = FromNCHW(nil, randTensor(r, tc.n, tc.cout, g.OutH, g.OutW))
+		}
+		val, mag := refConvNHWC(c, x, res)
+		run := func(kern Set) *NHWC {
+			out := &NHWC{}
+			out.Reshape(tc.n, g.OutH, g.OutW, tc.c0+tc.cout+tc.extraC)
+			for i := range out.Data {
+				out.Data[i] = 1e6 // must survive outside the channels written
+			}
+			ws := &Workspace{kern: kern}
+			switch tc.res {
+			case "":
+				c.ForwardAt(out, tc.c0, x, ws)
+			case "apart":
+				c.run(out, tc.c0, x, res, ws)
+			case "in":
+				copyResidual(out, tc.c0, res, 0, tc.n*g.OutH*g.OutW)
+				c.run(out, tc.c0, x, out, ws)
+			}
+			return out
+		}
+		want := run(direct)
+		for _, procs := range []int{1, 2, 3} {
+			prev := runtime.GOMAXPROCS(procs)
+			got := run(wino)
+			runtime.GOMAXPROCS(prev)
+			for p := 0; p < tc.n*g.OutH*g.OutW; p++ {
+				for j := 0; j < got.C; j++ {
+					v, d := got.Data[p*got.C+j], want.Data[p*got.C+j]
+					o := j - tc.c0
+					if o < 0 || o >= tc.cout {
+						if v != 1e6 {
+							t.Fatalf("%s procs %d: pixel %d channel %d outside the output = %g", name, procs, p, j, v)
+						}
+						continue
+					}
+					ref, m := val[p*tc.cout+o], mag[p*tc.cout+o]
+					if math.Abs(float64(v)-ref) > winoTol*m || math.Abs(float64(v)-float64(d)) > winoTol*m {
+						t.Fatalf("%s procs %d: pixel %d channel %d = %g, direct path %g, float64 %g (magnitude %g)", name, procs, p, o, v, d, ref, m)
+					}
+					if tc.relu && math.Signbit(float64(v)) {
+						t.Fatalf("%s procs %d: pixel %d channel %d = %g after the ReLU", name, procs, p, o, v)
+					}
+				}
+			}
+		}
+	}
+}
+
+// Set is kernels.Set, short for the tests.
+type Set = kernels.Set
+
+// TestWinogradPaths: Winograd runs only for 3x3 stride-1 convolutions with
+// enough channels, with kernels.Winograd and kernels.Conv on the AVX-512
+// kernels, and not in bf16.
+func TestWinogradPaths(t *testing.T) {
+	if !kernels.AVX512Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	all := kernels.AVX512(kernels.All)
+	for _, tc := range []struct {
+		c    *Conv2D
+		kern Set
+		want bool
+	}{
+		{NewConv2D(64, 64, Square(3, 1, 1)), all, true},
+		{NewConv2D(64, 64, Square(3, 1, 1)), kernels.AVX512(kernels.Winograd), false},
+		{NewConv2D(64, 64, Square(3, 1, 1)), kernels.AVX512(kernels.Conv), false},
+		{NewConv2D(64, 64, Square(3, 1, 1)), kernels.BLAS(), false},
+		{NewConv2D(64, 64, Square(3, 2, 1)), all, false},
+		{NewConv2D(64, 64, Square(1, 1, 0)), all, false},
+		{NewConv2D(64, 64, Window{KH: 1, KW: 3, StrideH: 1, StrideW: 1, Same: true}), all, false},
+		{NewConv2D(winoMinCin-1, 64, Square(3, 1, 1)), all, false},
+		{NewConv2D(64, winoMinCout-1, Square(3, 1, 1)), all, false},
+	} {
+		if got := tc.c.useWinograd(tc.kern); got != tc.want {
+			t.Errorf("%dx%d stride %d, %d -> %d on %v: useWinograd = %v, want %v", tc.c.KH, tc.c.KW, tc.c.StrideH, tc.c.Cin, tc.c.Cout, tc.kern, got, tc.want)
+		}
+	}
+	c := NewConv2D(64, 64, Square(3, 1, 1))
+	c.SetPrecision(BF16)
+	if c.useWinograd(all) {
+		t.Error("a bf16 convolution runs by Winograd")
+	}
+}
+
+// TestWinogradWeights: the cached weight transform follows every change of
+// the weights as the packed weights do (checkWeightCache: after each,
+// Forward gives bit for bit what a fresh convolution gives, also from
+// concurrent calls).
+func TestWinogradWeights(t *testing.T) {
+	if !kernels.AVX512Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	const cin, cout = 40, 36
+	kern := kernels.AVX512(kernels.All)
+	if !NewConv2D(cin, cout, Square(3, 1, 1)).useWinograd(kern) {
+		t.Fatal("the convolution does not run by Winograd")
+	}
+	checkWeightCache(t, rand.New(rand.NewPCG(43, 44)), cin, cout, kern)
+}
