@@ -184,19 +184,16 @@ func ForwardGroup(x *NHWC, ws *Workspace, outs ...ConvOut) {
 	} else {
 		ws = new(Workspace)
 	}
-	alone := x.C != c.Cin || !kern.UsesAVX512(kernels.Conv)
+	g := c.Apply(x.H, x.W)
+	alone := x.C != c.Cin || !kern.UsesAVX512(kernels.Conv) || g.OutH <= 0 || g.OutW <= 0
 	for _, o := range outs {
-		alone = alone || o.Conv.bf16 != nil || o.Conv.useWinograd(kern)
+		alone = alone || o.Conv.bf16 != nil || o.Conv.useWinograd(kern, x.N, g)
 	}
 	if alone {
 		for _, o := range outs {
 			o.Conv.run(o.Dst, o.C0, x, nil, ws)
 		}
 		return
-	}
-	g := c.Apply(x.H, x.W)
-	if g.OutH <= 0 || g.OutW <= 0 {
-		panic(fmt.Sprintf("nn: conv window %dx%d does not fit input %v", c.KH, c.KW, x))
 	}
 	runBlocks(outs, x, nil, g, c.direct(g), ws)
 }
@@ -234,7 +231,7 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		c.runBF16(dst, c0, x, res, g, direct, ws, kern)
 		return
 	}
-	if c.useWinograd(kern) {
+	if c.useWinograd(kern, x.N, g) {
 		c.runWinograd(dst, c0, x, res, g, ws)
 		return
 	}

@@ -32,6 +32,11 @@ const (
 	// of a convolution run by Winograd (measured: docs/profile.md).
 	winoMinCin  = 32
 	winoMinCout = 32
+	// winoMinCallTiles is the fewest tiles of a call run by Winograd: with
+	// fewer (7x7 maps at batch 1: 16 tiles for 49 pixels), the weight
+	// transform, 16/9 of the weights, is streamed for too little work, and
+	// the direct path was as fast or faster.
+	winoMinCallTiles = 32
 	// winoBlockFloats is the target size of a block's transformed input
 	// and products (16 x tiles x (Cin + Cout) floats, 1 MB): they stay in
 	// the core's L2 cache between the transforms and the products.
@@ -48,10 +53,12 @@ const (
 	winoColMinPanels = 2
 )
 
-// useWinograd reports whether c runs as Winograd F(2x2, 3x3) under kern.
-func (c *Conv2D) useWinograd(kern kernels.Set) bool {
+// useWinograd reports whether c runs as Winograd F(2x2, 3x3) under kern on
+// n images of the geometry g.
+func (c *Conv2D) useWinograd(kern kernels.Set, n int, g Geometry) bool {
 	return c.KH == 3 && c.KW == 3 && c.StrideH == 1 && c.StrideW == 1 && c.bf16 == nil &&
-		c.Cin >= winoMinCin && c.Cout >= winoMinCout && kern.UsesAVX512(kernels.Conv|kernels.Winograd)
+		c.Cin >= winoMinCin && c.Cout >= winoMinCout && n*((g.OutH+1)/2)*((g.OutW+1)/2) >= winoMinCallTiles &&
+		kern.UsesAVX512(kernels.Conv|kernels.Winograd)
 }
 
 // winoWeight is the weight transform of a convolution, packed: pbs[4a+b] is
@@ -157,14 +164,20 @@ func (b *winoBlock) Run() {
 }
 
 // winoTiles returns the tiles per block for a convolution of cin to cout
-// channels on tiles tiles: about winoBlockFloats of buffers, in whole
-// 12-row tiles, and small enough that every core gets
-// parallel.ChunksPerWorker blocks.
+// channels on tiles tiles, in whole 12-row tiles: about winoBlockFloats of
+// buffers, small enough that every core gets parallel.ChunksPerWorker
+// blocks; or, when more, enough tiles that the weight transform streamed
+// by each block (16 Cin Cout floats) is about the buffers' traffic (16
+// tiles (Cin + Cout) floats, written and read), small enough that each core
+// gets one block. Measured on the trunks' layers: blocks of few tiles
+// with 512 or 1024 channels stream the weights too often.
 func winoTiles(tiles, cin, cout, procs int) int {
+	ceil := func(a, b int) int { return (a + b - 1) / b }
 	tb := winoBlockFloats / (16 * (cin + cout)) / blockTile * blockTile
-	perCore := (tiles + procs*parallel.ChunksPerWorker - 1) / (procs * parallel.ChunksPerWorker)
-	tb = min(tb, (perCore+blockTile-1)/blockTile*blockTile)
-	return max(min(tb, winoMaxTiles), winoMinTiles)
+	tb = min(tb, ceil(ceil(tiles, procs*parallel.ChunksPerWorker), blockTile)*blockTile)
+	bal := cin * cout / (2 * (cin + cout)) / blockTile * blockTile
+	bal = min(bal, ceil(ceil(tiles, procs), blockTile)*blockTile)
+	return max(min(max(tb, bal), winoMaxTiles), winoMinTiles)
 }
 
 // runWinograd computes c(x) (+ res) into channels [c0, c0+Cout) of dst by

@@ -89,17 +89,17 @@ func TestWinograd(t *testing.T) {
 		{1, 16, 16, 32, 32, Window{KH: 3, KW: 3, StrideH: 1, StrideW: 1, Same: true}, false, "apart", 0, 0},
 		{3, 9, 11, 40, 70, Square(3, 1, 0), true, "in", 5, 9},
 		{2, 7, 6, 33, 48, Square(3, 1, 2), false, "apart", 3, 1},
-		{1, 5, 5, 200, 300, Square(3, 1, 1), true, "in", 0, 0}, // cut over columns
+		{4, 5, 5, 200, 300, Square(3, 1, 1), true, "in", 0, 0}, // cut over columns
 		{2, 31, 29, 48, 64, Square(3, 1, 1), true, "apart", 16, 16},
-		{1, 4, 3, 64, 33, Square(3, 1, 0), false, "", 1, 0}, // one row of tiles, a partial one
+		{40, 4, 3, 64, 33, Square(3, 1, 0), false, "", 1, 0}, // one partial tile an image
 	} {
 		name := fmt.Sprintf("%+v", tc)
 		x := FromNCHW(nil, randTensor(r, tc.n, tc.cin, tc.h, tc.w))
 		c := randConv(r, tc.cin, tc.cout, tc.win, tc.relu)
-		if !c.useWinograd(wino) || c.useWinograd(direct) {
-			t.Fatalf("%s: useWinograd = %v with Winograd, %v without", name, c.useWinograd(wino), c.useWinograd(direct))
-		}
 		g := c.Apply(x.H, x.W)
+		if !c.useWinograd(wino, x.N, g) || c.useWinograd(direct, x.N, g) {
+			t.Fatalf("%s: useWinograd = %v with Winograd, %v without", name, c.useWinograd(wino, x.N, g), c.useWinograd(direct, x.N, g))
+		}
 		var res *NHWC
 		if tc.res != "" {
 			res = FromNCHW(nil, randTensor(r, tc.n, tc.cout, g.OutH, g.OutW))
@@ -155,8 +155,8 @@ func TestWinograd(t *testing.T) {
 type Set = kernels.Set
 
 // TestWinogradPaths: Winograd runs only for 3x3 stride-1 convolutions with
-// enough channels, with kernels.Winograd and kernels.Conv on the AVX-512
-// kernels, and not in bf16.
+// enough channels and tiles, with kernels.Winograd and kernels.Conv on the
+// AVX-512 kernels, and not in bf16.
 func TestWinogradPaths(t *testing.T) {
 	if !kernels.AVX512Supported() {
 		t.Skip("no AVX-512 kernel here")
@@ -165,25 +165,32 @@ func TestWinogradPaths(t *testing.T) {
 	for _, tc := range []struct {
 		c    *Conv2D
 		kern Set
+		n, h int // images and input side (default 1 and 16)
 		want bool
 	}{
-		{NewConv2D(64, 64, Square(3, 1, 1)), all, true},
-		{NewConv2D(64, 64, Square(3, 1, 1)), kernels.AVX512(kernels.Winograd), false},
-		{NewConv2D(64, 64, Square(3, 1, 1)), kernels.AVX512(kernels.Conv), false},
-		{NewConv2D(64, 64, Square(3, 1, 1)), kernels.BLAS(), false},
-		{NewConv2D(64, 64, Square(3, 2, 1)), all, false},
-		{NewConv2D(64, 64, Square(1, 1, 0)), all, false},
-		{NewConv2D(64, 64, Window{KH: 1, KW: 3, StrideH: 1, StrideW: 1, Same: true}), all, false},
-		{NewConv2D(winoMinCin-1, 64, Square(3, 1, 1)), all, false},
-		{NewConv2D(64, winoMinCout-1, Square(3, 1, 1)), all, false},
+		{NewConv2D(64, 64, Square(3, 1, 1)), all, 0, 0, true},
+		{NewConv2D(64, 64, Square(3, 1, 1)), all, 1, 7, false}, // 16 tiles
+		{NewConv2D(64, 64, Square(3, 1, 1)), all, 2, 7, true},  // 32 tiles
+		{NewConv2D(64, 64, Square(3, 1, 1)), kernels.AVX512(kernels.Winograd), 0, 0, false},
+		{NewConv2D(64, 64, Square(3, 1, 1)), kernels.AVX512(kernels.Conv), 0, 0, false},
+		{NewConv2D(64, 64, Square(3, 1, 1)), kernels.BLAS(), 0, 0, false},
+		{NewConv2D(64, 64, Square(3, 2, 1)), all, 0, 0, false},
+		{NewConv2D(64, 64, Square(1, 1, 0)), all, 0, 0, false},
+		{NewConv2D(64, 64, Window{KH: 1, KW: 3, StrideH: 1, StrideW: 1, Same: true}), all, 0, 0, false},
+		{NewConv2D(winoMinCin-1, 64, Square(3, 1, 1)), all, 0, 0, false},
+		{NewConv2D(64, winoMinCout-1, Square(3, 1, 1)), all, 0, 0, false},
 	} {
-		if got := tc.c.useWinograd(tc.kern); got != tc.want {
+		n, h := max(tc.n, 1), tc.h
+		if h == 0 {
+			h = 16
+		}
+		if got := tc.c.useWinograd(tc.kern, n, tc.c.Apply(h, h)); got != tc.want {
 			t.Errorf("%dx%d stride %d, %d -> %d on %v: useWinograd = %v, want %v", tc.c.KH, tc.c.KW, tc.c.StrideH, tc.c.Cin, tc.c.Cout, tc.kern, got, tc.want)
 		}
 	}
 	c := NewConv2D(64, 64, Square(3, 1, 1))
 	c.SetPrecision(BF16)
-	if c.useWinograd(all) {
+	if c.useWinograd(all, 1, c.Apply(16, 16)) {
 		t.Error("a bf16 convolution runs by Winograd")
 	}
 }
@@ -198,8 +205,9 @@ func TestWinogradWeights(t *testing.T) {
 	}
 	const cin, cout = 40, 36
 	kern := kernels.AVX512(kernels.All)
-	if !NewConv2D(cin, cout, Square(3, 1, 1)).useWinograd(kern) {
+	c := NewConv2D(cin, cout, Square(3, 1, 1))
+	if !c.useWinograd(kern, 2, c.Apply(9, 8)) {
 		t.Fatal("the convolution does not run by Winograd")
 	}
-	checkWeightCache(t, rand.New(rand.NewPCG(43, 44)), cin, cout, kern)
+	checkWeightCache(t, rand.New(rand.NewPCG(43, 44)), 2, cin, cout, kern)
 }
