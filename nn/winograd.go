@@ -47,10 +47,16 @@ const (
 	winoMaxTiles = 192
 	// winoColMinWeights is the fewest transformed weights (floats, 2 MB)
 	// of a convolution whose blocks are also cut over column panels when
-	// its tiles make too few blocks for the cores.
+	// its tiles are few or make too few blocks for the cores.
 	winoColMinWeights = 1 << 19
 	// winoColMinPanels is the fewest panels of a column block.
 	winoColMinPanels = 2
+	// winoColMaxTiles is the most tiles of a call whose blocks each take
+	// all its tiles, times winoColBlocksPerCore column blocks a core
+	// (wide_resnet50_2's layer3 at batch 1, 49 tiles, and layer4 at batch
+	// 8, 128 tiles: measured faster than blocks of fewer tiles).
+	winoColMaxTiles      = 144
+	winoColBlocksPerCore = 2
 )
 
 // useWinograd reports whether c runs as Winograd F(2x2, 3x3) under kern on
@@ -201,7 +207,14 @@ func (c *Conv2D) runWinograd(dst *NHWC, c0 int, x, res *NHWC, g Geometry, ws *Wo
 	nb := (tiles + tb - 1) / tb
 	panels := (c.Cout + avx512Panel - 1) / avx512Panel
 	ncol := 1
-	if procs > 1 && nb < procs*parallel.ChunksPerWorker && 16*c.Cin*c.Cout >= winoColMinWeights {
+	switch {
+	case procs == 1 || 16*c.Cin*c.Cout < winoColMinWeights:
+	case tiles <= winoColMaxTiles:
+		// All the tiles in each block, cut over columns only: each core
+		// streams its share of the weight transform once.
+		nb = 1
+		ncol = max(min(procs*winoColBlocksPerCore, panels/winoColMinPanels), 1)
+	case nb < procs*parallel.ChunksPerWorker:
 		ncol = min((procs*parallel.ChunksPerWorker+nb-1)/nb, panels/winoColMinPanels)
 		ncol = max(ncol, 1)
 	}

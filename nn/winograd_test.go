@@ -89,7 +89,8 @@ func TestWinograd(t *testing.T) {
 		{1, 16, 16, 32, 32, Window{KH: 3, KW: 3, StrideH: 1, StrideW: 1, Same: true}, false, "apart", 0, 0},
 		{3, 9, 11, 40, 70, Square(3, 1, 0), true, "in", 5, 9},
 		{2, 7, 6, 33, 48, Square(3, 1, 2), false, "apart", 3, 1},
-		{4, 5, 5, 200, 300, Square(3, 1, 1), true, "in", 0, 0}, // cut over columns
+		{4, 5, 5, 200, 300, Square(3, 1, 1), true, "in", 0, 0},      // all tiles a block, cut over columns
+		{1, 26, 26, 182, 182, Square(3, 1, 1), true, "apart", 2, 0}, // blocks of tiles cut over columns
 		{2, 31, 29, 48, 64, Square(3, 1, 1), true, "apart", 16, 16},
 		{40, 4, 3, 64, 33, Square(3, 1, 0), false, "", 1, 0}, // one partial tile an image
 	} {
