@@ -231,8 +231,8 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 		c.runBF16(dst, c0, x, res, g, direct, ws, kern)
 		return
 	}
-	if c.useWinograd(kern, x.N, g) {
-		c.runWinograd(dst, c0, x, res, g, ws)
+	if m := c.winoTile(kern, x.N, g); m > 0 {
+		c.runWinograd(dst, c0, x, res, g, m, ws)
 		return
 	}
 	if kern.UsesAVX512(kernels.Conv) {

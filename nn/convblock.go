@@ -418,9 +418,9 @@ func (s *convBlocks) finish() {
 type packedCache struct {
 	mu sync.Mutex
 	p  atomic.Pointer[packedWeight]
-	// wino is the Winograd weight transform (winograd.go), cached the same
-	// way.
-	wino atomic.Pointer[winoWeight]
+	// wino and wino4 are the Winograd weight transforms (winograd.go) for
+	// tiles of 2x2 and 4x4 pixels, cached the same way.
+	wino, wino4 atomic.Pointer[winoWeight]
 }
 
 // packedWeight is Weight packed, with the slice it was packed from: a
@@ -495,5 +495,6 @@ func (c *Conv2D) WeightsChanged() {
 	if c.packed != nil {
 		c.packed.p.Store(nil)
 		c.packed.wino.Store(nil)
+		c.packed.wino4.Store(nil)
 	}
 }

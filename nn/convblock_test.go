@@ -196,18 +196,21 @@ func TestConvPackedWeights(t *testing.T) {
 	if !kernels.AVX512Supported() {
 		t.Skip("no AVX-512 kernel here")
 	}
-	checkWeightCache(t, rand.New(rand.NewPCG(23, 24)), 1, 6, 40, kernels.AVX512(kernels.Conv))
+	kern := kernels.AVX512(kernels.Conv)
+	checkWeightCache(t, rand.New(rand.NewPCG(23, 24)), 1, 6, 40, func(c *Conv2D, out, x *NHWC) {
+		c.Forward(out, x, &Workspace{kern: kern})
+	})
 }
 
 // checkWeightCache is TestConvPackedWeights for a 3x3 convolution of cin
-// to cout channels of n 9x8 images on the kernels of kern.
-func checkWeightCache(t *testing.T, r *rand.Rand, n, cin, cout int, kern kernels.Set) {
+// to cout channels of n 9x8 images, computed by run (a Forward).
+func checkWeightCache(t *testing.T, r *rand.Rand, n, cin, cout int, run func(c *Conv2D, out, x *NHWC)) {
 	t.Helper()
 	x := FromNCHW(nil, randTensor(r, n, cin, 9, 8))
 	win := Square(3, 1, 1)
 	forward := func(c *Conv2D) []float32 {
 		out := &NHWC{}
-		c.Forward(out, x, &Workspace{kern: kern})
+		run(c, out, x)
 		return out.Data
 	}
 	fresh := func(c *Conv2D) []float32 {

@@ -10,23 +10,26 @@ import (
 )
 
 // On the AVX-512 kernels with kernels.Winograd, a 3x3 stride-1 convolution
-// with at least winoMinCin input and winoMinCout output channels runs as
-// Winograd F(2x2, 3x3): its output is cut into tiles of 2x2 pixels, each
-// computed from the 4x4 input pixels under it as
+// with at least winoMinCin input and winoMinCout output channels, on
+// enough tiles, runs as Winograd F(m x m, 3x3), m = 2 or 4 (winoF4): its
+// output is cut into tiles of m x m pixels, each computed from the (m+2) x
+// (m+2) input pixels under it as
 //
 //	Y = A^T [ (G g G^T) .* (B^T d B) ] A
 //
 // summed over the input channels, g being a 3x3 kernel slice and d the input
 // tile. The weight transform U = G g G^T is computed once per convolution
-// in float64 (16 matrices Cin x Cout, each packed for the kernel, cached as
-// the packed weights are); per block of tiles, the input transform V = B^T
-// d B (16 matrices tiles x Cin, avx512.WinoInput) is multiplied by the 16
-// U (avx512.PackedB), and the output transform (avx512.WinoOutput) adds the
-// residual and bias and applies the ReLU as it writes each pixel inside the
-// output. That is 16 products of Cin x Cout per 4 output pixels instead of
-// 36: 2.25 times fewer multiplications. The values differ from the direct
-// product's by float32 rounding (the transforms add and subtract up to 9
-// terms), not bit for bit.
+// and tile size in float64 ((m+2)^2 matrices Cin x Cout, each packed for the
+// kernel, cached as the packed weights are); per block of tiles, the input
+// transform V = B^T d B ((m+2)^2 matrices tiles x Cin, avx512.WinoInput) is
+// multiplied by the U (avx512.PackedB), and the output transform
+// (avx512.WinoOutput) adds the residual and bias and applies the ReLU as it
+// writes each pixel inside the output. F(2x2, 3x3) computes 16 products of
+// Cin x Cout per 4 output pixels instead of 36, 2.25 times fewer
+// multiplications; F(4x4, 3x3) 36 per 16 pixels, 4 times fewer. The values
+// differ from the direct product's by float32 rounding (the transforms add
+// and subtract up to 9 terms for m = 2, with coefficients up to 8 for m =
+// 4), not bit for bit.
 const (
 	// winoMinCin and winoMinCout are the fewest input and output channels
 	// of a convolution run by Winograd (measured: docs/profile.md).
@@ -38,7 +41,7 @@ const (
 	// the direct path was as fast or faster.
 	winoMinCallTiles = 32
 	// winoBlockFloats is the target size of a block's transformed input
-	// and products (16 x tiles x (Cin + Cout) floats, 1 MB): they stay in
+	// and products ((m+2)^2 x tiles x (Cin + Cout) floats, 1 MB): they stay in
 	// the core's L2 cache between the transforms and the products.
 	winoBlockFloats = 1 << 18
 	// winoMinTiles and winoMaxTiles bound a block's number of tiles (whole
@@ -59,47 +62,102 @@ const (
 	winoColBlocksPerCore = 2
 )
 
-// useWinograd reports whether c runs as Winograd F(2x2, 3x3) under kern on
-// n images of the geometry g.
-func (c *Conv2D) useWinograd(kern kernels.Set, n int, g Geometry) bool {
-	return c.KH == 3 && c.KW == 3 && c.StrideH == 1 && c.StrideW == 1 && c.bf16 == nil &&
-		c.Cin >= winoMinCin && c.Cout >= winoMinCout && n*((g.OutH+1)/2)*((g.OutW+1)/2) >= winoMinCallTiles &&
-		kern.UsesAVX512(kernels.Conv|kernels.Winograd)
+// F(4x4, 3x3) computes 36 products of Cin x Cout per 16 output pixels,
+// 1.78 times fewer than F(2x2, 3x3), but its weight transform is 2.25 times
+// larger, its transforms cost more per tile and its tiles overhang small
+// maps further. Measured per layer shape (docs/profile.md), it was faster
+// for up to 128 x 128 channels (the trunks' 56x56 and 28x28 layers, the
+// inception stem and 35x35 blocks), and for up to 256 x 256 with many tiles
+// (wide_resnet50_2's layer2 at batch 8); slower with 256 channels or more
+// on fewer tiles (14x14 maps, and 28x28 at batch 1).
+const (
+	// winoF4Small is the most Cin*Cout of a convolution run by F(4x4,
+	// 3x3) whatever its number of tiles (at least winoMinCallTiles).
+	winoF4Small = 128 * 128
+	// winoF4Large and winoF4MinTiles: a convolution with Cin*Cout at most
+	// winoF4Large runs F(4x4, 3x3) on calls of at least winoF4MinTiles
+	// tiles of 4x4.
+	winoF4Large    = 256 * 256
+	winoF4MinTiles = 256
+)
+
+// winoF4 reports whether a convolution of cin to cout channels on n images
+// of the geometry g runs F(4x4, 3x3) rather than F(2x2, 3x3).
+func winoF4(cin, cout, n int, g Geometry) bool {
+	tiles := n * ((g.OutH + 3) / 4) * ((g.OutW + 3) / 4)
+	return tiles >= winoMinCallTiles && (cin*cout <= winoF4Small || (cin*cout <= winoF4Large && tiles >= winoF4MinTiles))
 }
 
-// winoWeight is the weight transform of a convolution, packed: pbs[4a+b] is
-// the Cin x Cout matrix (G g G^T)[a][b], with the slice it was made from.
+// useWinograd reports whether c runs by Winograd under kern on n images of
+// the geometry g.
+func (c *Conv2D) useWinograd(kern kernels.Set, n int, g Geometry) bool {
+	return c.winoTile(kern, n, g) > 0
+}
+
+// winoTile is the output tile side of the Winograd variant that c runs
+// under kern on n images of the geometry g: 2 for F(2x2, 3x3), 4 for
+// F(4x4, 3x3), 0 for none (the direct path).
+func (c *Conv2D) winoTile(kern kernels.Set, n int, g Geometry) int {
+	if c.KH != 3 || c.KW != 3 || c.StrideH != 1 || c.StrideW != 1 || c.bf16 != nil ||
+		c.Cin < winoMinCin || c.Cout < winoMinCout || n*((g.OutH+1)/2)*((g.OutW+1)/2) < winoMinCallTiles ||
+		!kern.UsesAVX512(kernels.Conv|kernels.Winograd) {
+		return 0
+	}
+	if winoF4(c.Cin, c.Cout, n, g) {
+		return 4
+	}
+	return 2
+}
+
+// winoWeight is the weight transform of a convolution for tiles of m x m
+// pixels, packed: pbs[(m+2)a+b] is the Cin x Cout matrix (G g G^T)[a][b],
+// with the slice it was made from.
 type winoWeight struct {
-	pbs  [16]avx512.PackedB
+	m    int
+	pbs  []avx512.PackedB
 	from weightSlice
 }
 
 func (p *winoWeight) madeFrom() weightSlice { return p.from }
 
-// winoG is Winograd F(2, 3)'s weight transform matrix G (4 x 3).
-var winoG = [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
+// winoG2 and winoG4 are Winograd F(2, 3)'s and F(4, 3)'s weight transform
+// matrices G (4 x 3 and 6 x 3).
+var (
+	winoG2 = [][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
+	winoG4 = [][3]float64{{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+		{1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}}
+)
 
-// winoWeights returns the packed weight transform of c, making it if the
-// cache is empty or was made from another slice (as packedWeights).
-func (c *Conv2D) winoWeights() *winoWeight {
-	return cachedWeights(c, func(pc *packedCache) *atomic.Pointer[winoWeight] { return &pc.wino }, c.winoTransform)
+// winoWeights returns the packed weight transform of c for tiles of m x m
+// pixels, making it if the cache is empty or was made from another slice
+// (as packedWeights).
+func (c *Conv2D) winoWeights(m int) *winoWeight {
+	if m == 4 {
+		return cachedWeights(c, func(pc *packedCache) *atomic.Pointer[winoWeight] { return &pc.wino4 }, func() *winoWeight { return c.winoTransform(4) })
+	}
+	return cachedWeights(c, func(pc *packedCache) *atomic.Pointer[winoWeight] { return &pc.wino }, func() *winoWeight { return c.winoTransform(2) })
 }
 
-// winoTransform computes U = G g G^T for every input and output channel in
-// float64 and packs its 16 matrices.
-func (c *Conv2D) winoTransform() *winoWeight {
-	p := &winoWeight{from: c.weightsOf()}
+// winoTransform computes U = G g G^T for tiles of m x m pixels for every
+// input and output channel in float64 and packs its (m+2)^2 matrices.
+func (c *Conv2D) winoTransform(m int) *winoWeight {
+	gm := winoG2
+	if m == 4 {
+		gm = winoG4
+	}
+	t := len(gm)
+	p := &winoWeight{m: m, pbs: make([]avx512.PackedB, t*t), from: c.weightsOf()}
 	cin, cout := c.Cin, c.Cout
 	u := make([]float32, cin*cout)
 	acc := make([]float64, cin*cout)
-	for a := range 4 {
-		for b := range 4 {
+	for a := range t {
+		for b := range t {
 			parallel.For(cin, 0, func(lo, hi int) {
 				s := acc[lo*cout : hi*cout]
 				clear(s)
 				for ky := range 3 {
 					for kx := range 3 {
-						f := winoG[a][ky] * winoG[b][kx]
+						f := gm[a][ky] * gm[b][kx]
 						if f == 0 {
 							continue
 						}
@@ -113,7 +171,7 @@ func (c *Conv2D) winoTransform() *winoWeight {
 					u[lo*cout+j] = float32(v)
 				}
 			})
-			p.pbs[a*4+b].Pack(cin, cout, u, cout)
+			p.pbs[a*t+b].Pack(cin, cout, u, cout)
 		}
 	}
 	return p
@@ -157,11 +215,12 @@ func (b *winoBlock) Run() {
 	c := call.c
 	cin, cout := c.Cin, c.Cout
 	buf := <-call.bufs
+	nt := call.g.Transforms()
 	ves, mes := call.tb*cin, call.tb*cout
-	v, m := buf[:16*ves], buf[16*ves:16*ves+16*mes]
-	scratch := buf[16*ves+16*mes:]
+	v, m := buf[:nt*ves], buf[nt*ves:nt*ves+nt*mes]
+	scratch := buf[nt*ves+nt*mes:]
 	avx512.WinoInput(&call.g, call.x, b.t0, b.nt, v, cin, ves)
-	for e := range 16 {
+	for e := range nt {
 		call.u.pbs[e].MulRowsEpiloguePanels(b.q0, b.q1, b.nt, v[e*ves:], cin, nil, 0, nil, false, m[e*mes:], cout, scratch)
 	}
 	j1 := min(b.q1*avx512Panel, cout)
@@ -170,16 +229,16 @@ func (b *winoBlock) Run() {
 }
 
 // winoTiles returns the tiles per block for a convolution of cin to cout
-// channels on tiles tiles, in whole 12-row tiles: about winoBlockFloats of
-// buffers, small enough that every core gets parallel.ChunksPerWorker
-// blocks; or, when more, enough tiles that the weight transform streamed
-// by each block (16 Cin Cout floats) is about the buffers' traffic (16
-// tiles (Cin + Cout) floats, written and read), small enough that each core
-// gets one block. Measured on the trunks' layers: blocks of few tiles
+// channels on tiles tiles with nt transformed matrices, in whole 12-row
+// tiles: about winoBlockFloats of buffers, small enough that every core
+// gets parallel.ChunksPerWorker blocks; or, when more, enough tiles that
+// the weight transform streamed by each block (nt Cin Cout floats) is about
+// the buffers' traffic (nt tiles (Cin + Cout) floats, written and read),
+// small enough that each core gets one block. Measured on the trunks' layers: blocks of few tiles
 // with 512 or 1024 channels stream the weights too often.
-func winoTiles(tiles, cin, cout, procs int) int {
+func winoTiles(tiles, cin, cout, procs, nt int) int {
 	ceil := func(a, b int) int { return (a + b - 1) / b }
-	tb := winoBlockFloats / (16 * (cin + cout)) / blockTile * blockTile
+	tb := winoBlockFloats / (nt * (cin + cout)) / blockTile * blockTile
 	tb = min(tb, ceil(ceil(tiles, procs*parallel.ChunksPerWorker), blockTile)*blockTile)
 	bal := cin * cout / (2 * (cin + cout)) / blockTile * blockTile
 	bal = min(bal, ceil(ceil(tiles, procs), blockTile)*blockTile)
@@ -187,15 +246,16 @@ func winoTiles(tiles, cin, cout, procs int) int {
 }
 
 // runWinograd computes c(x) (+ res) into channels [c0, c0+Cout) of dst by
-// Winograd F(2x2, 3x3) on the AVX-512 kernels, block by block.
-func (c *Conv2D) runWinograd(dst *NHWC, c0 int, x, res *NHWC, g Geometry, ws *Workspace) {
+// Winograd F(m x m, 3x3) (m = 2 or 4) on the AVX-512 kernels, block by
+// block.
+func (c *Conv2D) runWinograd(dst *NHWC, c0 int, x, res *NHWC, g Geometry, m int, ws *Workspace) {
 	s := &ws.wino
-	u := c.winoWeights()
+	u := c.winoWeights(m)
 	procs := runtime.GOMAXPROCS(0)
 	call := &s.call
 	*call = winoCall{c: c, u: u, x: x.Data, dst: dst.Data[c0:], ldd: dst.C,
-		g: avx512.WinoTiles{N: x.N, H: x.H, W: x.W, C: x.C, PadTop: g.PadTop, PadLeft: g.PadLeft,
-			OutH: g.OutH, OutW: g.OutW, TH: (g.OutH + 1) / 2, TW: (g.OutW + 1) / 2}}
+		g: avx512.WinoTiles{M: m, N: x.N, H: x.H, W: x.W, C: x.C, PadTop: g.PadTop, PadLeft: g.PadLeft,
+			OutH: g.OutH, OutW: g.OutW, TH: (g.OutH + m - 1) / m, TW: (g.OutW + m - 1) / m}}
 	switch {
 	case res == dst:
 		call.res, call.ldr = call.dst, dst.C
@@ -203,12 +263,13 @@ func (c *Conv2D) runWinograd(dst *NHWC, c0 int, x, res *NHWC, g Geometry, ws *Wo
 		call.res, call.ldr = res.Data, res.C
 	}
 	tiles := call.g.Tiles()
-	tb := winoTiles(tiles, c.Cin, c.Cout, procs)
+	nt := call.g.Transforms()
+	tb := winoTiles(tiles, c.Cin, c.Cout, procs, nt)
 	nb := (tiles + tb - 1) / tb
 	panels := (c.Cout + avx512Panel - 1) / avx512Panel
 	ncol := 1
 	switch {
-	case procs == 1 || 16*c.Cin*c.Cout < winoColMinWeights:
+	case procs == 1 || nt*c.Cin*c.Cout < winoColMinWeights:
 	case tiles <= winoColMaxTiles:
 		// All the tiles in each block, cut over columns only: each core
 		// streams its share of the weight transform once.
@@ -222,7 +283,7 @@ func (c *Conv2D) runWinograd(dst *NHWC, c0 int, x, res *NHWC, g Geometry, ws *Wo
 	rt := (tiles + blockTile - 1) / blockTile
 	tbuf := (rt + nb - 1) / nb * blockTile
 	call.tb = tbuf
-	need := 16*tbuf*(c.Cin+c.Cout) + avx512.MulScratch
+	need := nt*tbuf*(c.Cin+c.Cout) + avx512.MulScratch
 	if s.bufs == nil || s.bufLen < need || s.procs != procs {
 		s.bufLen, s.procs = max(need, s.bufLen), procs
 		s.bufs = make(chan []float32, procs)

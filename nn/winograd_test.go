@@ -56,11 +56,16 @@ func refConvNHWC(c *Conv2D, x, res *NHWC) (val, mag []float64) {
 	return val, mag
 }
 
-// winoTol is the tolerance of a Winograd output relative to the sum of
-// the magnitudes of its terms: the float32 rounding of the transforms (sums
-// of up to 9 terms, by coefficients of magnitude at most 1) and of the
-// products' sums, about a hundred times float32's epsilon.
-const winoTol = 1e-5
+// winoTol and wino4Tol are the tolerances of a Winograd F(2x2, 3x3) and
+// F(4x4, 3x3) output relative to the sum of the magnitudes of its terms:
+// the float32 rounding of the transforms (coefficients of magnitude at
+// most 1 for F(2x2, 3x3), up to 8 and 1/24 for F(4x4, 3x3)) and of the
+// products' sums. Measured on TestWinograd's cases: up to 2.3e-7 and
+// 4.1e-6.
+const (
+	winoTol  = 2e-6
+	wino4Tol = 2e-5
+)
 
 // TestWinograd: 3x3 stride-1 convolutions run by Winograd F(2x2, 3x3) on
 // the AVX-512 kernels agree with the float64 formula within winoTol of the
@@ -125,27 +130,62 @@ func TestWinograd(t *testing.T) {
 			return out
 		}
 		want := run(direct)
-		for _, procs := range []int{1, 2, 3} {
-			prev := runtime.GOMAXPROCS(procs)
-			got := run(wino)
-			runtime.GOMAXPROCS(prev)
-			for p := 0; p < tc.n*g.OutH*g.OutW; p++ {
-				for j := 0; j < got.C; j++ {
-					v, d := got.Data[p*got.C+j], want.Data[p*got.C+j]
-					o := j - tc.c0
-					if o < 0 || o >= tc.cout {
-						if v != 1e6 {
-							t.Fatalf("%s procs %d: pixel %d channel %d outside the output = %g", name, procs, p, j, v)
+		for _, m := range []int{2, 4} {
+			for _, procs := range []int{1, 2, 3} {
+				prev := runtime.GOMAXPROCS(procs)
+				got := &NHWC{}
+				got.Reshape(tc.n, g.OutH, g.OutW, tc.c0+tc.cout+tc.extraC)
+				for i := range got.Data {
+					got.Data[i] = 1e6
+				}
+				ws := &Workspace{kern: wino}
+				switch tc.res {
+				case "":
+					c.runWinograd(got, tc.c0, x, nil, g, m, ws)
+				case "apart":
+					c.runWinograd(got, tc.c0, x, res, g, m, ws)
+				case "in":
+					copyResidual(got, tc.c0, res, 0, tc.n*g.OutH*g.OutW)
+					c.runWinograd(got, tc.c0, x, got, g, m, ws)
+				}
+				runtime.GOMAXPROCS(prev)
+				tol := winoTol
+				if m == 4 {
+					tol = wino4Tol
+				}
+				worst := 0.0
+				for p := 0; p < tc.n*g.OutH*g.OutW; p++ {
+					for j := 0; j < got.C; j++ {
+						v, d := got.Data[p*got.C+j], want.Data[p*got.C+j]
+						o := j - tc.c0
+						if o < 0 || o >= tc.cout {
+							if v != 1e6 {
+								t.Fatalf("%s F(%d) procs %d: pixel %d channel %d outside the output = %g", name, m, procs, p, j, v)
+							}
+							continue
 						}
-						continue
+						ref, mg := val[p*tc.cout+o], mag[p*tc.cout+o]
+						worst = max(worst, math.Abs(float64(v)-ref)/mg)
+						if math.Abs(float64(v)-ref) > tol*mg || math.Abs(float64(v)-float64(d)) > tol*mg {
+							t.Fatalf("%s F(%d) procs %d: pixel %d channel %d = %g, direct path %g, float64 %g (magnitude %g)", name, m, procs, p, o, v, d, ref, mg)
+						}
+						if tc.relu && math.Signbit(float64(v)) {
+							t.Fatalf("%s F(%d) procs %d: pixel %d channel %d = %g after the ReLU", name, m, procs, p, o, v)
+						}
 					}
-					ref, m := val[p*tc.cout+o], mag[p*tc.cout+o]
-					if math.Abs(float64(v)-ref) > winoTol*m || math.Abs(float64(v)-float64(d)) > winoTol*m {
-						t.Fatalf("%s procs %d: pixel %d channel %d = %g, direct path %g, float64 %g (magnitude %g)", name, procs, p, o, v, d, ref, m)
-					}
-					if tc.relu && math.Signbit(float64(v)) {
-						t.Fatalf("%s procs %d: pixel %d channel %d = %g after the ReLU", name, procs, p, o, v)
-					}
+				}
+				if procs == 1 {
+					t.Logf("%s F(%d): largest error / magnitude %.2g", name, m, worst)
+				}
+			}
+		}
+		// The public path, with the variant it picks.
+		got := run(wino)
+		for p := 0; p < tc.n*g.OutH*g.OutW; p++ {
+			for o := 0; o < tc.cout; o++ {
+				v := got.Data[p*got.C+tc.c0+o]
+				if math.Abs(float64(v)-val[p*tc.cout+o]) > wino4Tol*mag[p*tc.cout+o] {
+					t.Fatalf("%s: pixel %d channel %d = %g, float64 %g", name, p, o, v, val[p*tc.cout+o])
 				}
 			}
 		}
@@ -196,10 +236,10 @@ func TestWinogradPaths(t *testing.T) {
 	}
 }
 
-// TestWinogradWeights: the cached weight transform follows every change of
-// the weights as the packed weights do (checkWeightCache: after each,
-// Forward gives bit for bit what a fresh convolution gives, also from
-// concurrent calls).
+// TestWinogradWeights: the cached weight transforms, for tiles of 2x2 and
+// 4x4 pixels, follow every change of the weights as the packed weights do
+// (checkWeightCache: after each, the output is bit for bit a fresh
+// convolution's, also from concurrent calls).
 func TestWinogradWeights(t *testing.T) {
 	if !kernels.AVX512Supported() {
 		t.Skip("no AVX-512 kernel here")
@@ -210,5 +250,14 @@ func TestWinogradWeights(t *testing.T) {
 	if !c.useWinograd(kern, 2, c.Apply(9, 8)) {
 		t.Fatal("the convolution does not run by Winograd")
 	}
-	checkWeightCache(t, rand.New(rand.NewPCG(43, 44)), 2, cin, cout, kern)
+	checkWeightCache(t, rand.New(rand.NewPCG(43, 44)), 2, cin, cout, func(c *Conv2D, out, x *NHWC) {
+		c.Forward(out, x, &Workspace{kern: kern})
+	})
+	for _, m := range []int{2, 4} {
+		checkWeightCache(t, rand.New(rand.NewPCG(45, uint64(m))), 1, cin, cout, func(c *Conv2D, out, x *NHWC) {
+			g := c.Apply(x.H, x.W)
+			out.Reshape(x.N, g.OutH, g.OutW, c.Cout)
+			c.runWinograd(out, 0, x, nil, g, m, &Workspace{kern: kern})
+		})
+	}
 }
