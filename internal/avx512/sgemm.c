@@ -14,8 +14,10 @@
 // at the tile's SMR rows of A (row stride lda; read in place) and b at the
 // packed column panel (SNR floats per index). Unless load, the old values
 // are not read (beta = 0 on the first part); with load they are read from
-// src (row stride lds): C itself, or the first part's residual. Rows past
-// `rows` are computed, not stored. With alpha = 1 the tile accumulates onto
+// src (row stride lds): C itself, or the first part's residual. stile_n
+// computes the first nr rows (nr a constant: 12, 8 or 4, see stile), those
+// past `rows` computed but not stored; each row's arithmetic is the same
+// whatever nr. With alpha = 1 the tile accumulates onto
 // the old values; else it starts from zero and is scaled when stored. On
 // the last part (e set), the epilogue runs in registers before the store:
 // + bias (e->bias at the tile's first column, unless NULL), then with
@@ -26,21 +28,22 @@ struct sepi {
 	int relu;
 };
 
-__attribute__((target("avx512f"), noinline))
-static void stile(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src, long lds,
-                  int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
+__attribute__((target("avx512f"), always_inline))
+static inline void stile_n(const int nr, const float *a, long lda, const float *b, long kc, float *c, long ldc,
+                           const float *src, long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha,
+                           const struct sepi *e) {
 	int one = alpha == 1.0f;
 	__m512 al = _mm512_set1_ps(alpha);
 #define SDECL(r) __m512 c##r##0, c##r##1; \
-	if (one && load && r < rows) { c##r##0 = _mm512_maskz_loadu_ps(m0, src + r * lds); c##r##1 = _mm512_maskz_loadu_ps(m1, src + r * lds + 16); } \
+	if (r < nr && one && load && r < rows) { c##r##0 = _mm512_maskz_loadu_ps(m0, src + r * lds); c##r##1 = _mm512_maskz_loadu_ps(m1, src + r * lds + 16); } \
 	else { c##r##0 = _mm512_setzero_ps(); c##r##1 = _mm512_setzero_ps(); }
 	SDECL(0) SDECL(1) SDECL(2) SDECL(3) SDECL(4) SDECL(5) SDECL(6) SDECL(7) SDECL(8) SDECL(9) SDECL(10) SDECL(11)
 	for (long k = 0; k < kc; k++, a++, b += SNR) {
 		__m512 y0 = _mm512_loadu_ps(b), y1 = _mm512_loadu_ps(b + 16);
-#define SSTEP(r) { __m512 x = _mm512_set1_ps(a[r * lda]); c##r##0 = _mm512_fmadd_ps(x, y0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, y1, c##r##1); }
+#define SSTEP(r) if (r < nr) { __m512 x = _mm512_set1_ps(a[r * lda]); c##r##0 = _mm512_fmadd_ps(x, y0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, y1, c##r##1); }
 		SSTEP(0) SSTEP(1) SSTEP(2) SSTEP(3) SSTEP(4) SSTEP(5) SSTEP(6) SSTEP(7) SSTEP(8) SSTEP(9) SSTEP(10) SSTEP(11)
 	}
-#define SSCALE(r) if (r < rows) { \
+#define SSCALE(r) if (r < nr && r < rows) { \
 	c##r##0 = _mm512_fmadd_ps(al, c##r##0, load ? _mm512_maskz_loadu_ps(m0, src + r * lds) : _mm512_setzero_ps()); \
 	c##r##1 = _mm512_fmadd_ps(al, c##r##1, load ? _mm512_maskz_loadu_ps(m1, src + r * lds + 16) : _mm512_setzero_ps()); }
 	if (!one) { SSCALE(0) SSCALE(1) SSCALE(2) SSCALE(3) SSCALE(4) SSCALE(5) SSCALE(6) SSCALE(7) SSCALE(8) SSCALE(9) SSCALE(10) SSCALE(11) }
@@ -56,8 +59,35 @@ static void stile(const float *a, long lda, const float *b, long kc, float *c, l
 			SRELU(0) SRELU(1) SRELU(2) SRELU(3) SRELU(4) SRELU(5) SRELU(6) SRELU(7) SRELU(8) SRELU(9) SRELU(10) SRELU(11)
 		}
 	}
-#define SST(r) if (r < rows) { _mm512_mask_storeu_ps(c + r * ldc, m0, c##r##0); _mm512_mask_storeu_ps(c + r * ldc + 16, m1, c##r##1); }
+#define SST(r) if (r < nr && r < rows) { _mm512_mask_storeu_ps(c + r * ldc, m0, c##r##0); _mm512_mask_storeu_ps(c + r * ldc + 16, m1, c##r##1); }
 	SST(0) SST(1) SST(2) SST(3) SST(4) SST(5) SST(6) SST(7) SST(8) SST(9) SST(10) SST(11)
+}
+
+__attribute__((target("avx512f"), noinline))
+static void stile12(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src, long lds,
+                    int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
+	stile_n(12, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
+}
+__attribute__((target("avx512f"), noinline))
+static void stile8(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src, long lds,
+                   int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
+	stile_n(8, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
+}
+__attribute__((target("avx512f"), noinline))
+static void stile4(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src, long lds,
+                   int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
+	stile_n(4, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
+}
+
+// stile runs a tile of `rows` rows with the smallest of the 12-, 8- and
+// 4-row kernels that covers them: a last, partial tile of rows (49 rows =
+// 4 x 12 + 1) does not pay for 12.
+__attribute__((target("avx512f")))
+static inline void stile(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src,
+                         long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
+	if (rows <= 4) stile4(a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
+	else if (rows <= 8) stile8(a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
+	else stile12(a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
 }
 
 static __mmask16 smask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }

@@ -19,7 +19,7 @@ func TestSgemm(t *testing.T) {
 		t.Skip("no AVX-512 kernel here")
 	}
 	r := rand.New(rand.NewPCG(3, 3))
-	for _, sz := range [][3]int{{1, 1, 1}, {12, 32, 7}, {13, 33, 257}, {5, 16, 3}, {400, 70, 300}, {30, 17, 600}, {100, 64, 0}} {
+	for _, sz := range [][3]int{{1, 1, 1}, {12, 32, 7}, {13, 33, 257}, {5, 16, 3}, {400, 70, 300}, {30, 17, 600}, {100, 64, 0}, {49, 64, 512}, {7, 40, 20}} {
 		m, n, k := sz[0], sz[1], sz[2]
 		for _, ab := range []struct {
 			alpha float32
@@ -396,4 +396,54 @@ func TestMulConv(t *testing.T) {
 		}
 	}()
 	pbParts.MulConv(m, x, xstride, xoff, g, ldg, []int64{int64(len(x)) - 10, 0, 0, 0, 0, 0}, nil, 0, nil, false, make([]float32, m*n), n)
+}
+
+// TestSgemmRowKernels: a last, partial tile of rows runs the 4- or 8-row
+// kernel (sgemm.c, stile), whose rows are computed as the 12-row kernel's
+// are: the product of A's first m rows (m = 1 to 36, every remainder, with
+// more than one inner part) is bit for bit the first m rows of the product
+// of all 36, through Sgemm (alpha 1 and -2, beta 0 and 1) and
+// MulRowsEpilogue (residual, bias, ReLU). TestSgemm checks the values
+// against the float64 product.
+func TestSgemmRowKernels(t *testing.T) {
+	if !Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	r := rand.New(rand.NewPCG(9, 9))
+	const mm, n, k = 36, 70, 300
+	a := make([]float32, mm*k)
+	b := make([]float32, k*n)
+	c0 := make([]float32, mm*n)
+	bias := make([]float32, n)
+	for _, s := range [][]float32{a, b, c0, bias} {
+		for i := range s {
+			s[i] = float32(r.NormFloat64())
+		}
+	}
+	var pb PackedB
+	pb.Pack(k, n, b, n)
+	scratch := make([]float32, MulScratch)
+	run := func(m, v int) []float32 {
+		c := slices.Clone(c0[:m*n])
+		switch v {
+		case 0:
+			Sgemm(m, n, k, 1, a, k, b, n, false, c, n)
+		case 1:
+			Sgemm(m, n, k, -2, a, k, b, n, true, c, n)
+		case 2:
+			pb.MulRowsEpilogue(m, a, k, c0, n, bias, true, c, n, scratch)
+		}
+		return c
+	}
+	for v := range 3 {
+		want := run(mm, v)
+		for m := 1; m < mm; m++ {
+			got := run(m, v)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("variant %d, %d rows: C[%d] = %g, with %d rows %g", v, m, i, got[i], mm, want[i])
+				}
+			}
+		}
+	}
 }
