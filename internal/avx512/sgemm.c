@@ -29,7 +29,7 @@ struct sepi {
 };
 
 __attribute__((target("avx512f"), always_inline))
-static inline void stile_n(const int nr, const float *a, long lda, const float *b, long kc, float *c, long ldc,
+static inline void stile_n(const int nr, const float *pf, const float *a, long lda, const float *b, long kc, float *c, long ldc,
                            const float *src, long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha,
                            const struct sepi *e) {
 	int one = alpha == 1.0f;
@@ -40,6 +40,7 @@ static inline void stile_n(const int nr, const float *a, long lda, const float *
 	SDECL(0) SDECL(1) SDECL(2) SDECL(3) SDECL(4) SDECL(5) SDECL(6) SDECL(7) SDECL(8) SDECL(9) SDECL(10) SDECL(11)
 	for (long k = 0; k < kc; k++, a++, b += SNR) {
 		__m512 y0 = _mm512_loadu_ps(b), y1 = _mm512_loadu_ps(b + 16);
+		if (pf) { _mm_prefetch((const char *)(pf + k * SNR), _MM_HINT_T1); _mm_prefetch((const char *)(pf + k * SNR + 16), _MM_HINT_T1); }
 #define SSTEP(r) if (r < nr) { __m512 x = _mm512_set1_ps(a[r * lda]); c##r##0 = _mm512_fmadd_ps(x, y0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, y1, c##r##1); }
 		SSTEP(0) SSTEP(1) SSTEP(2) SSTEP(3) SSTEP(4) SSTEP(5) SSTEP(6) SSTEP(7) SSTEP(8) SSTEP(9) SSTEP(10) SSTEP(11)
 	}
@@ -63,31 +64,32 @@ static inline void stile_n(const int nr, const float *a, long lda, const float *
 	SST(0) SST(1) SST(2) SST(3) SST(4) SST(5) SST(6) SST(7) SST(8) SST(9) SST(10) SST(11)
 }
 
-__attribute__((target("avx512f"), noinline))
-static void stile12(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src, long lds,
-                    int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
-	stile_n(12, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
-}
-__attribute__((target("avx512f"), noinline))
-static void stile8(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src, long lds,
-                   int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
-	stile_n(8, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
-}
-__attribute__((target("avx512f"), noinline))
-static void stile4(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src, long lds,
-                   int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
-	stile_n(4, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
-}
+// The noinline kernels: stile<nr> and stile<nr>p, the latter also
+// prefetching into L2 the kc x SNR floats at pf (the next panel of B).
+#define STILE(name, nr, pfon)                                                                                        \
+	__attribute__((target("avx512f"), noinline)) static void name(                                                \
+	    const float *pf, const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src,    \
+	    long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {             \
+		stile_n(nr, pfon ? pf : NULL, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);            \
+	}
+STILE(stile12, 12, 0)
+STILE(stile8, 8, 0)
+STILE(stile4, 4, 0)
+STILE(stile12p, 12, 1)
+STILE(stile8p, 8, 1)
+STILE(stile4p, 4, 1)
 
 // stile runs a tile of `rows` rows with the smallest of the 12-, 8- and
-// 4-row kernels that covers them: a last, partial tile of rows (49 rows =
-// 4 x 12 + 1) does not pay for 12.
+// 4-row kernels that covers them (a last, partial tile of rows, 49 rows =
+// 4 x 12 + 1, does not pay for 12), prefetching the kc x SNR floats at pf
+// into L2 unless pf is NULL.
 __attribute__((target("avx512f")))
-static inline void stile(const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src,
-                         long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {
-	if (rows <= 4) stile4(a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
-	else if (rows <= 8) stile8(a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
-	else stile12(a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
+static inline void stile(const float *pf, const float *a, long lda, const float *b, long kc, float *c, long ldc,
+                         const float *src, long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha,
+                         const struct sepi *e) {
+	if (rows <= 4) (pf ? stile4p : stile4)(pf, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
+	else if (rows <= 8) (pf ? stile8p : stile8)(pf, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
+	else (pf ? stile12p : stile12)(pf, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
 }
 
 static __mmask16 smask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
@@ -175,6 +177,15 @@ static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const 
 				int j0 = q * SNR, cols = n - j0 < SNR ? n - j0 : SNR;
 				__mmask16 m0 = smask(cols), m1 = smask(cols - 16);
 				struct sepi e = {bias != NULL ? bias + j0 : NULL, relu};
+				// The first tile of rows prefetches the next panel of B
+				// into L2 (or the next part's first, after the last):
+				// with few rows, B is streamed once at a few flops a byte.
+				const float *pf = NULL;
+				if (q + 1 < q1) pf = bbuf + (size_t)(q + 1) * kc * SNR;
+				else if (pp + 1 < nparts) {
+					int pn = pstart(pk, pp + 1, k), kn = pstart(pk, pp + 2, k) - pn;
+					pf = pb + (size_t)pn * panels * SNR + (size_t)q0 * kn * SNR;
+				}
 				for (int t = 0; t < tiles; t++) {
 					int rows = mc - t * SMR < SMR ? mc - t * SMR : SMR;
 					size_t r0 = (size_t)(ic + t * SMR);
@@ -188,7 +199,7 @@ static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const 
 						if (d >= 0) at = a->x + d + a->xoff[pp], la = a->xstride;
 						else at = a->g + (size_t)(-1 - d) * a->ldg + pc, la = a->ldg;
 					}
-					stile(at, la, bbuf + (size_t)q * kc * SNR, kc, C + r0 * ldc + j0, ldc, src + r0 * lds + j0, lds,
+					stile(t == 0 ? pf : NULL, at, la, bbuf + (size_t)q * kc * SNR, kc, C + r0 * ldc + j0, ldc, src + r0 * lds + j0, lds,
 					      rows, m0, m1, load, alpha, last && epi ? &e : NULL);
 				}
 			}
