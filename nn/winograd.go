@@ -57,9 +57,12 @@ const (
 	// winoColMaxTiles is the most tiles of a call whose blocks each take
 	// all its tiles, times winoColBlocksPerCore column blocks a core
 	// (wide_resnet50_2's layer3 at batch 1, 49 tiles, and layer4 at batch
-	// 8, 128 tiles: measured faster than blocks of fewer tiles).
+	// 8, 128 tiles: measured faster than blocks of fewer tiles). Each
+	// block transforms all the tiles' input: one block a core did that
+	// work once a core, and measured 1-11% faster on layer3 at batch 1
+	// and 10-17% on layer4 at batch 8 than two (docs/profile.md).
 	winoColMaxTiles      = 144
-	winoColBlocksPerCore = 2
+	winoColBlocksPerCore = 1
 	// winoPad pads the rows of a block's transformed input and products
 	// (one row a tile) by a cache line: with 512 or 1024 channels, rows 2
 	// or 4 KB apart fall in the same L1 sets, and the kernel's 12 rows of
