@@ -16,8 +16,10 @@ import (
 
 // Extractor computes patch features: decode, preprocess, backbone, then the
 // local aggregation of package patchfeat.
-// Images are decoded and preprocessed on all cores while the backbone runs
-// the previous batch, so memory stays bounded by two batches whatever the
+// It runs as a pipeline of three stages: images are decoded and
+// preprocessed on all cores while the backbone runs the previous batch,
+// and the backbone runs while the caller consumes the batch before (scores,
+// maps, output), so memory stays bounded by a few batches whatever the
 // number of images. Its methods may be called concurrently (the backbone
 // runs one batch at a time); its fields must not change meanwhile.
 type Extractor struct {
@@ -149,7 +151,10 @@ func (e *Extractor) RunBatches(ctx context.Context, paths []string, fn func(item
 func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, layered bool, fn func(items []*Item, feats *nn.Tensor) error) error {
 	batch := e.imagesPerBatch()
 	stop := make(chan struct{})
-	defer close(stop)
+	var wg sync.WaitGroup
+	// On return, stop both stages and wait for the trunk stage, so that
+	// nothing of this run works on after it.
+	defer func() { close(stop); wg.Wait() }()
 	ch := make(chan loaded, 1)
 	go InStage(ctx, StageDecode, func() {
 		defer close(ch)
@@ -168,32 +173,89 @@ func (e *Extractor) run(ctx context.Context, paths []string, bad badImages, laye
 			}
 		}
 	})
-	for l := range ch {
+	fed := make(chan trunked)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(fed)
+		e.trunkStage(ctx, ch, stop, fed, layered)
+	}()
+	for t := range fed {
+		if t.panicked != nil {
+			panic(t.panicked)
+		}
+		if t.err != nil {
+			return t.err
+		}
 		if err := ctx.Err(); err != nil {
+			e.recycle(t.bf)
 			return err
 		}
+		items := make([]*Item, len(t.idx))
+		for k, i := range t.idx {
+			items[k] = t.bf.item(k, e.tiles())
+			items[k].Index, items[k].Path, items[k].Image = i, paths[i], t.imgs[k]
+		}
+		err := fn(items, t.bf.feats)
+		e.recycle(t.bf)
+		if err != nil {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+// trunked is one batch through the backbone and the embedding, handed
+// from run's trunk stage to its caller: the loaded images and their
+// features, or the error (or panic value) that ended the stage.
+type trunked struct {
+	idx      []int
+	imgs     []*dataset.RGB
+	bf       batchFeatures
+	err      error
+	panicked any
+}
+
+// trunkStage is run's middle stage: it runs the backbone and the embedding
+// on each loaded batch from in and sends the features to out, so that the
+// backbone works on batch i+1 while run's caller consumes batch i. It ends
+// at the first error or when stop is closed; a panic is sent on to the
+// caller's goroutine, where it is raised again.
+func (e *Extractor) trunkStage(ctx context.Context, in <-chan loaded, stop <-chan struct{}, out chan<- trunked, layered bool) {
+	send := func(t trunked) bool {
+		select {
+		case out <- t:
+			return true
+		case <-stop:
+			e.recycle(t.bf)
+			return false
+		}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			send(trunked{panicked: r})
+		}
+	}()
+	for l := range in {
+		if ctx.Err() != nil {
+			return
+		}
 		if l.err != nil {
-			return l.err
+			send(trunked{err: l.err})
+			return
 		}
 		if len(l.idx) == 0 {
 			continue
 		}
 		bf, err := e.features(l.x, layered)
 		if err != nil {
-			return err
+			send(trunked{err: err})
+			return
 		}
-		items := make([]*Item, len(l.idx))
-		for k, i := range l.idx {
-			items[k] = bf.item(k, e.tiles())
-			items[k].Index, items[k].Path, items[k].Image = i, paths[i], l.imgs[k]
-		}
-		err = fn(items, bf.feats)
-		e.recycle(bf)
-		if err != nil {
-			return err
+		if !send(trunked{idx: l.idx, imgs: l.imgs, bf: bf}) {
+			return
 		}
 	}
-	return ctx.Err()
 }
 
 // features runs the backbone and the patch embedding on one input batch,
