@@ -400,7 +400,7 @@ type TrainOptions struct {
 	SyntheticPerImage int
 	// Seed fixes the hold-out split and the coreset selection.
 	Seed uint64
-	// Batch is the backbone batch size.
+	// Batch is the backbone batch size (DefaultBatch).
 	Batch int
 	// SkipBad turns unreadable images into warnings.
 	SkipBad bool
@@ -431,7 +431,7 @@ func DefaultTrainOptions() TrainOptions {
 		Holdout:   0.1,
 		Threshold: ThresholdRule{Quantile: 1, Rate: 0.05},
 		Seed:      1,
-		Batch:     8,
+		Batch:     DefaultBatch,
 	}
 }
 

@@ -14,6 +14,13 @@ import (
 	"github.com/crd-ad/crd/tile"
 )
 
+// DefaultBatch is the default number of images per backbone call. One image
+// a call is the fastest on the CPUs crd runs on: a trunk's activations then
+// stay in the caches (inception_v3 ran 1.2-1.35x faster a image at batch 1
+// than at 8 on 2 cores), and the extractor's pipeline keeps the cores busy
+// with the decoding and the scoring around it.
+const DefaultBatch = 1
+
 // Extractor computes patch features: decode, preprocess, backbone, then the
 // local aggregation of package patchfeat.
 // It runs as a pipeline of three stages: images are decoded and
@@ -25,7 +32,7 @@ import (
 type Extractor struct {
 	Net        backbone.Backbone
 	Preprocess preprocess.Params
-	// Batch is the number of images per backbone call (default 8).
+	// Batch is the number of images per backbone call (0: DefaultBatch).
 	Batch int
 	// SkipBad makes unreadable images a warning (through Warn) instead of
 	// an error.
@@ -111,7 +118,7 @@ func NewExtractor(name string, pre preprocess.Params) (*Extractor, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Extractor{Net: net, Preprocess: pre, Batch: 8}, nil
+	return &Extractor{Net: net, Preprocess: pre, Batch: DefaultBatch}, nil
 }
 
 // Run extracts the features of paths in order and calls fn once per image,

@@ -65,7 +65,7 @@ func (e *Extractor) tiles() int {
 func (e *Extractor) imagesPerBatch() int {
 	b := e.Batch
 	if b <= 0 {
-		b = 8
+		b = DefaultBatch
 	}
 	return max(1, (b+e.tiles()-1)/e.tiles())
 }

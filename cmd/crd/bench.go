@@ -43,7 +43,7 @@ func runBench(ctx context.Context, args []string) error {
 	fs.IntVar(&timing, "timing-images", 10, "test images timed per point of --plot")
 	fs.Float64Var(&holdout, "holdout", detector.DefaultTrainOptions().Holdout, "fraction of training images held out to calibrate every method (per-position normalisation); 0 = raw scores only")
 	fs.IntVar(&maxTrain, "max-train", 0, "use a seeded random subset of this many training images (0 = all)")
-	fs.IntVar(&batch, "batch", 8, "images per backbone call")
+	fs.IntVar(&batch, "batch", detector.DefaultBatch, "images per backbone call")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
 	fs.BoolVar(&asMarkdown, "markdown", false, "print the comparison and lambda tables as Markdown, as docs/benchmarks.md shows them")
 	fs.BoolVar(&quiet, "quiet", false, "no progress or log lines")
