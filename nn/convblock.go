@@ -419,7 +419,8 @@ type packedCache struct {
 	mu sync.Mutex
 	p  atomic.Pointer[packedWeight]
 	// wino and wino4 are the Winograd weight transforms (winograd.go) for
-	// tiles of 2x2 and 4x4 pixels, cached the same way.
+	// tiles of 2x2 pixels (F(2x2, 3x3), or F(2x2, 5x5) for a 5x5 kernel)
+	// and 4x4 pixels, cached the same way.
 	wino, wino4 atomic.Pointer[winoWeight]
 }
 

@@ -197,17 +197,17 @@ func TestConvPackedWeights(t *testing.T) {
 		t.Skip("no AVX-512 kernel here")
 	}
 	kern := kernels.AVX512(kernels.Conv)
-	checkWeightCache(t, rand.New(rand.NewPCG(23, 24)), 1, 6, 40, func(c *Conv2D, out, x *NHWC) {
+	checkWeightCache(t, rand.New(rand.NewPCG(23, 24)), 1, 6, 40, Square(3, 1, 1), func(c *Conv2D, out, x *NHWC) {
 		c.Forward(out, x, &Workspace{kern: kern})
 	})
 }
 
-// checkWeightCache is TestConvPackedWeights for a 3x3 convolution of cin
-// to cout channels of n 9x8 images, computed by run (a Forward).
-func checkWeightCache(t *testing.T, r *rand.Rand, n, cin, cout int, run func(c *Conv2D, out, x *NHWC)) {
+// checkWeightCache is TestConvPackedWeights for a convolution with the
+// window win of cin to cout channels of n 9x8 images, computed by run (a
+// Forward).
+func checkWeightCache(t *testing.T, r *rand.Rand, n, cin, cout int, win Window, run func(c *Conv2D, out, x *NHWC)) {
 	t.Helper()
 	x := FromNCHW(nil, randTensor(r, n, cin, 9, 8))
-	win := Square(3, 1, 1)
 	forward := func(c *Conv2D) []float32 {
 		out := &NHWC{}
 		run(c, out, x)

@@ -30,6 +30,13 @@ import (
 // differ from the direct product's by float32 rounding (the transforms add
 // and subtract up to 9 terms for m = 2, with coefficients up to 8 for m =
 // 4), not bit for bit.
+//
+// A 5x5 stride-1 convolution (Inception's 35x35 5x5s, 48 to 64 channels),
+// with the same bounds on channels and tiles, runs as Winograd F(2x2, 5x5):
+// the same 6x6 input tiles and input transform as F(4x4, 3x3) (the same
+// points), 36 products per 4 output pixels instead of 100, 2.8 times fewer
+// multiplications, with its own weight transform (G, 6 x 5) and output
+// transform (A^T, 2 x 6).
 const (
 	// winoMinCin and winoMinCout are the fewest input and output channels
 	// of a convolution run by Winograd (measured: docs/profile.md).
@@ -90,6 +97,10 @@ const (
 	winoF4MinTiles = 256
 )
 
+// wino5MaxWeights is the most Cin*Cout of a 5x5 convolution run by F(2x2,
+// 5x5) (measured: docs/profile.md).
+const wino5MaxWeights = 256 * 256
+
 // winoF4 reports whether a convolution of cin to cout channels on n images
 // of the geometry g runs F(4x4, 3x3) rather than F(2x2, 3x3).
 func winoF4(cin, cout, n int, g Geometry) bool {
@@ -104,13 +115,20 @@ func (c *Conv2D) useWinograd(kern kernels.Set, n int, g Geometry) bool {
 }
 
 // winoTile is the output tile side of the Winograd variant that c runs
-// under kern on n images of the geometry g: 2 for F(2x2, 3x3), 4 for
-// F(4x4, 3x3), 0 for none (the direct path).
+// under kern on n images of the geometry g: for a 3x3 kernel 2 for F(2x2,
+// 3x3), 4 for F(4x4, 3x3); for a 5x5 kernel 2 for F(2x2, 5x5); 0 for none
+// (the direct path).
 func (c *Conv2D) winoTile(kern kernels.Set, n int, g Geometry) int {
-	if c.KH != 3 || c.KW != 3 || c.StrideH != 1 || c.StrideW != 1 || c.bf16 != nil ||
+	if c.KH != c.KW || (c.KH != 3 && c.KH != 5) || c.StrideH != 1 || c.StrideW != 1 || c.bf16 != nil ||
 		c.Cin < winoMinCin || c.Cout < winoMinCout || n*((g.OutH+1)/2)*((g.OutW+1)/2) < winoMinCallTiles ||
 		!kern.UsesAVX512(kernels.Conv|kernels.Winograd) {
 		return 0
+	}
+	if c.KH == 5 {
+		if c.Cin*c.Cout > wino5MaxWeights {
+			return 0
+		}
+		return 2
 	}
 	if winoF4(c.Cin, c.Cout, n, g) {
 		return 4
@@ -119,8 +137,8 @@ func (c *Conv2D) winoTile(kern kernels.Set, n int, g Geometry) int {
 }
 
 // winoWeight is the weight transform of a convolution for tiles of m x m
-// pixels, packed: pbs[(m+2)a+b] is the Cin x Cout matrix (G g G^T)[a][b],
-// with the slice it was made from.
+// pixels, packed: pbs[q a+b] (q = m + r - 1, r the kernel's side) is the
+// Cin x Cout matrix (G g G^T)[a][b], with the slice it was made from.
 type winoWeight struct {
 	m    int
 	pbs  []avx512.PackedB
@@ -129,12 +147,19 @@ type winoWeight struct {
 
 func (p *winoWeight) madeFrom() weightSlice { return p.from }
 
-// winoG2 and winoG4 are Winograd F(2, 3)'s and F(4, 3)'s weight transform
-// matrices G (4 x 3 and 6 x 3).
+// winoG2, winoG4 and winoG25 are Winograd F(2, 3)'s, F(4, 3)'s and F(2,
+// 5)'s weight transform matrices G (4 x 3, 6 x 3 and 6 x 5). F(2, 5) uses
+// F(4, 3)'s points 0, 1, -1, 2, -2 and infinity, so its input transform is
+// F(4, 3)'s: row k of G is s_k (1, p_k, p_k^2, p_k^3, p_k^4) with the same
+// scales s_k (1/4, -1/6, -1/6, 1/24, 1/24) as F(4, 3)'s rows, and the row
+// of infinity picks the last tap.
 var (
-	winoG2 = [][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
-	winoG4 = [][3]float64{{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+	winoG2 = [][]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
+	winoG4 = [][]float64{{1.0 / 4, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
 		{1.0 / 24, 1.0 / 12, 1.0 / 6}, {1.0 / 24, -1.0 / 12, 1.0 / 6}, {0, 0, 1}}
+	winoG25 = [][]float64{{1.0 / 4, 0, 0, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
+		{-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
+		{1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3}, {0, 0, 0, 0, 1}}
 )
 
 // winoWeights returns the packed weight transform of c for tiles of m x m
@@ -148,13 +173,17 @@ func (c *Conv2D) winoWeights(m int) *winoWeight {
 }
 
 // winoTransform computes U = G g G^T for tiles of m x m pixels for every
-// input and output channel in float64 and packs its (m+2)^2 matrices.
+// input and output channel in float64 and packs its (m+r-1)^2 matrices (r
+// = KH = KW, 3 or 5).
 func (c *Conv2D) winoTransform(m int) *winoWeight {
 	gm := winoG2
-	if m == 4 {
+	switch {
+	case c.KH == 5:
+		gm = winoG25
+	case m == 4:
 		gm = winoG4
 	}
-	t := len(gm)
+	t, r := len(gm), len(gm[0])
 	p := &winoWeight{m: m, pbs: make([]avx512.PackedB, t*t), from: c.weightsOf()}
 	cin, cout := c.Cin, c.Cout
 	u := make([]float32, cin*cout)
@@ -164,13 +193,13 @@ func (c *Conv2D) winoTransform(m int) *winoWeight {
 			parallel.For(cin, 0, func(lo, hi int) {
 				s := acc[lo*cout : hi*cout]
 				clear(s)
-				for ky := range 3 {
-					for kx := range 3 {
+				for ky := range r {
+					for kx := range r {
 						f := gm[a][ky] * gm[b][kx]
 						if f == 0 {
 							continue
 						}
-						wt := c.Weight[((ky*3+kx)*cin+lo)*cout : ((ky*3+kx)*cin+hi)*cout]
+						wt := c.Weight[((ky*r+kx)*cin+lo)*cout : ((ky*r+kx)*cin+hi)*cout]
 						for j, v := range wt {
 							s[j] += f * float64(v)
 						}
@@ -256,15 +285,15 @@ func winoTiles(tiles, cin, cout, procs, nt int) int {
 }
 
 // runWinograd computes c(x) (+ res) into channels [c0, c0+Cout) of dst by
-// Winograd F(m x m, 3x3) (m = 2 or 4) on the AVX-512 kernels, block by
-// block.
+// Winograd F(m x m, r x r) (F(2x2, 3x3), F(4x4, 3x3) or F(2x2, 5x5), r =
+// KH) on the AVX-512 kernels, block by block.
 func (c *Conv2D) runWinograd(dst *NHWC, c0 int, x, res *NHWC, g Geometry, m int, ws *Workspace) {
 	s := &ws.wino
 	u := c.winoWeights(m)
 	procs := runtime.GOMAXPROCS(0)
 	call := &s.call
 	*call = winoCall{c: c, u: u, x: x.Data, dst: dst.Data[c0:], ldd: dst.C,
-		g: avx512.WinoTiles{M: m, N: x.N, H: x.H, W: x.W, C: x.C, PadTop: g.PadTop, PadLeft: g.PadLeft,
+		g: avx512.WinoTiles{M: m, R: c.KH, N: x.N, H: x.H, W: x.W, C: x.C, PadTop: g.PadTop, PadLeft: g.PadLeft,
 			OutH: g.OutH, OutW: g.OutW, TH: (g.OutH + m - 1) / m, TW: (g.OutW + m - 1) / m}}
 	switch {
 	case res == dst:

@@ -56,25 +56,40 @@ func refConvNHWC(c *Conv2D, x, res *NHWC) (val, mag []float64) {
 	return val, mag
 }
 
-// winoTol and wino4Tol are the tolerances of a Winograd F(2x2, 3x3) and
-// F(4x4, 3x3) output relative to the sum of the magnitudes of its terms:
-// the float32 rounding of the transforms (coefficients of magnitude at
-// most 1 for F(2x2, 3x3), up to 8 and 1/24 for F(4x4, 3x3)) and of the
-// products' sums. Measured on TestWinograd's cases: up to 2.3e-7 and
-// 4.1e-6.
+// winoTol, wino4Tol and wino25Tol are the tolerances of a Winograd F(2x2,
+// 3x3), F(4x4, 3x3) and F(2x2, 5x5) output relative to the sum of the
+// magnitudes of its terms: the float32 rounding of the transforms
+// (coefficients of magnitude at most 1 for F(2x2, 3x3), up to 8 and 1/24
+// for F(4x4, 3x3); for F(2x2, 5x5) F(4x4, 3x3)'s B^T, up to 5, weights
+// scaled by up to 16/24 and an A^T of coefficients up to 2) and of the
+// products' sums. Measured on TestWinograd's cases: up to 2.3e-7, 4.1e-6
+// and 1.7e-6 (F(2x2, 5x5): 6x margin).
 const (
-	winoTol  = 2e-6
-	wino4Tol = 2e-5
+	winoTol   = 2e-6
+	wino4Tol  = 2e-5
+	wino25Tol = 1e-5
 )
 
-// TestWinograd: 3x3 stride-1 convolutions run by Winograd F(2x2, 3x3) on
-// the AVX-512 kernels agree with the float64 formula within winoTol of the
-// magnitudes, and with the direct AVX-512 path (kernels.All &^
-// kernels.Winograd) as closely, for odd and even output sizes (partial
-// edge tiles), padding Same, explicit (1 and 2) and none, several images,
-// a residual apart from the output or in it, the ReLU, a channel offset,
-// channel counts not multiples of 16 or of a panel, one and several
-// cores, with blocks of tiles and blocks cut over columns too.
+// winoTolOf is the tolerance of F(m x m, r x r).
+func winoTolOf(m, r int) float64 {
+	switch {
+	case r == 5:
+		return wino25Tol
+	case m == 4:
+		return wino4Tol
+	}
+	return winoTol
+}
+
+// TestWinograd: 3x3 stride-1 convolutions run by Winograd F(2x2, 3x3) and
+// F(4x4, 3x3), and 5x5 ones by F(2x2, 5x5), on the AVX-512 kernels agree
+// with the float64 formula within winoTolOf of the magnitudes, and with the
+// direct AVX-512 path (kernels.All &^ kernels.Winograd) as closely, for odd
+// and even output sizes (partial edge tiles), padding Same, explicit (1 and
+// 2, 1 to 3 for 5x5) and none, several images, a residual apart from the
+// output or in it, the ReLU, a channel offset, channel counts not
+// multiples of 16 or of a panel, one and several cores, with blocks of
+// tiles and blocks cut over columns too.
 func TestWinograd(t *testing.T) {
 	if !kernels.AVX512Supported() {
 		t.Skip("no AVX-512 kernel here")
@@ -98,6 +113,16 @@ func TestWinograd(t *testing.T) {
 		{1, 26, 26, 182, 182, Square(3, 1, 1), true, "apart", 2, 0}, // blocks of tiles cut over columns
 		{2, 31, 29, 48, 64, Square(3, 1, 1), true, "apart", 16, 16},
 		{40, 4, 3, 64, 33, Square(3, 1, 0), false, "", 1, 0}, // one partial tile an image
+		// 5x5: F(2x2, 5x5).
+		{1, 35, 35, 48, 64, Window{KH: 5, KW: 5, StrideH: 1, StrideW: 1, Same: true}, true, "", 0, 0}, // Inception's
+		{2, 15, 13, 37, 45, Square(5, 1, 2), true, "", 0, 0},
+		{1, 16, 16, 32, 32, Window{KH: 5, KW: 5, StrideH: 1, StrideW: 1, Same: true}, false, "apart", 0, 0},
+		{3, 11, 12, 40, 70, Square(5, 1, 0), true, "in", 5, 9},
+		{2, 7, 6, 33, 48, Square(5, 1, 3), false, "apart", 3, 1},
+		{2, 9, 10, 48, 64, Square(5, 1, 1), true, "in", 16, 16},
+		{4, 5, 5, 200, 300, Square(5, 1, 2), true, "in", 0, 0},      // all tiles a block, cut over columns
+		{1, 26, 26, 120, 182, Square(5, 1, 2), true, "apart", 2, 0}, // blocks of tiles cut over columns
+		{40, 6, 5, 64, 33, Square(5, 1, 0), false, "", 1, 0},        // one partial tile an image
 	} {
 		name := fmt.Sprintf("%+v", tc)
 		x := FromNCHW(nil, randTensor(r, tc.n, tc.cin, tc.h, tc.w))
@@ -130,7 +155,11 @@ func TestWinograd(t *testing.T) {
 			return out
 		}
 		want := run(direct)
-		for _, m := range []int{2, 4} {
+		ms := []int{2, 4}
+		if c.KH == 5 {
+			ms = []int{2}
+		}
+		for _, m := range ms {
 			for _, procs := range []int{1, 2, 3} {
 				prev := runtime.GOMAXPROCS(procs)
 				got := &NHWC{}
@@ -149,10 +178,7 @@ func TestWinograd(t *testing.T) {
 					c.runWinograd(got, tc.c0, x, got, g, m, ws)
 				}
 				runtime.GOMAXPROCS(prev)
-				tol := winoTol
-				if m == 4 {
-					tol = wino4Tol
-				}
+				tol := winoTolOf(m, c.KH)
 				worst := 0.0
 				for p := 0; p < tc.n*g.OutH*g.OutW; p++ {
 					for j := 0; j < got.C; j++ {
@@ -184,7 +210,7 @@ func TestWinograd(t *testing.T) {
 		for p := 0; p < tc.n*g.OutH*g.OutW; p++ {
 			for o := 0; o < tc.cout; o++ {
 				v := got.Data[p*got.C+tc.c0+o]
-				if math.Abs(float64(v)-val[p*tc.cout+o]) > wino4Tol*mag[p*tc.cout+o] {
+				if math.Abs(float64(v)-val[p*tc.cout+o]) > max(wino4Tol, wino25Tol)*mag[p*tc.cout+o] {
 					t.Fatalf("%s: pixel %d channel %d = %g, float64 %g", name, p, o, v, val[p*tc.cout+o])
 				}
 			}
@@ -220,6 +246,15 @@ func TestWinogradPaths(t *testing.T) {
 		{NewConv2D(64, 64, Window{KH: 1, KW: 3, StrideH: 1, StrideW: 1, Same: true}), all, 0, 0, false},
 		{NewConv2D(winoMinCin-1, 64, Square(3, 1, 1)), all, 0, 0, false},
 		{NewConv2D(64, winoMinCout-1, Square(3, 1, 1)), all, 0, 0, false},
+		{NewConv2D(48, 64, Square(5, 1, 2)), all, 1, 35, true},
+		{NewConv2D(48, 64, Square(5, 1, 2)), all, 1, 9, false}, // 25 tiles
+		{NewConv2D(48, 64, Square(5, 1, 2)), all, 2, 9, true},  // 50 tiles
+		{NewConv2D(48, 64, Square(5, 1, 2)), kernels.AVX512(kernels.All &^ kernels.Winograd), 1, 35, false},
+		{NewConv2D(48, 64, Square(5, 1, 2)), kernels.BLAS(), 1, 35, false},
+		{NewConv2D(48, 64, Square(5, 2, 2)), all, 1, 35, false},
+		{NewConv2D(48, 64, Window{KH: 5, KW: 3, StrideH: 1, StrideW: 1, Same: true}), all, 1, 35, false},
+		{NewConv2D(winoMinCin-1, 64, Square(5, 1, 2)), all, 1, 35, false},
+		{NewConv2D(64, 64, Square(7, 1, 3)), all, 1, 35, false},
 	} {
 		n, h := max(tc.n, 1), tc.h
 		if h == 0 {
@@ -237,9 +272,10 @@ func TestWinogradPaths(t *testing.T) {
 }
 
 // TestWinogradWeights: the cached weight transforms, for tiles of 2x2 and
-// 4x4 pixels, follow every change of the weights as the packed weights do
-// (checkWeightCache: after each, the output is bit for bit a fresh
-// convolution's, also from concurrent calls).
+// 4x4 pixels of a 3x3 kernel and 2x2 pixels of a 5x5 one, follow every
+// change of the weights as the packed weights do (checkWeightCache: after
+// each, the output is bit for bit a fresh convolution's, also from
+// concurrent calls).
 func TestWinogradWeights(t *testing.T) {
 	if !kernels.AVX512Supported() {
 		t.Skip("no AVX-512 kernel here")
@@ -250,11 +286,18 @@ func TestWinogradWeights(t *testing.T) {
 	if !c.useWinograd(kern, 2, c.Apply(9, 8)) {
 		t.Fatal("the convolution does not run by Winograd")
 	}
-	checkWeightCache(t, rand.New(rand.NewPCG(43, 44)), 2, cin, cout, func(c *Conv2D, out, x *NHWC) {
+	checkWeightCache(t, rand.New(rand.NewPCG(43, 44)), 2, cin, cout, Square(3, 1, 1), func(c *Conv2D, out, x *NHWC) {
+		c.Forward(out, x, &Workspace{kern: kern})
+	})
+	c5 := NewConv2D(cin, cout, Square(5, 1, 2))
+	if !c5.useWinograd(kern, 2, c5.Apply(9, 8)) {
+		t.Fatal("the 5x5 convolution does not run by Winograd")
+	}
+	checkWeightCache(t, rand.New(rand.NewPCG(43, 45)), 2, cin, cout, Square(5, 1, 2), func(c *Conv2D, out, x *NHWC) {
 		c.Forward(out, x, &Workspace{kern: kern})
 	})
 	for _, m := range []int{2, 4} {
-		checkWeightCache(t, rand.New(rand.NewPCG(45, uint64(m))), 1, cin, cout, func(c *Conv2D, out, x *NHWC) {
+		checkWeightCache(t, rand.New(rand.NewPCG(45, uint64(m))), 1, cin, cout, Square(3, 1, 1), func(c *Conv2D, out, x *NHWC) {
 			g := c.Apply(x.H, x.W)
 			out.Reshape(x.N, g.OutH, g.OutW, c.Cout)
 			c.runWinograd(out, 0, x, nil, g, m, &Workspace{kern: kern})

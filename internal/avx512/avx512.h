@@ -148,38 +148,44 @@ void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, co
                     const long *xoff, const float *g, long ldg, const long *tile, const float *res, long ldr,
                     const float *bias, int relu, float *C, long ldc, int q0, int q1);
 
-// Winograd F(m x m, 3x3), m = 2 or 4 (wino.c). A 3x3 stride-1
-// convolution's output is cut into tiles of m x m pixels: tile t of an n x h
-// x w x cin NHWC input x with th x tw tiles per image is image t / (th*tw),
-// tile row ty and column tx of t % (th*tw); it reads the (m+2) x (m+2) input
-// pixels at rows m ty - pt + a and columns m tx - pl + b (a, b in 0..m+1),
-// zero outside the input. Its transforms are (m+2)^2 matrices, element (a,
-// b) being matrix (m+2)a + b. For m = 2:
+// Winograd F(m x m, r x r): F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 5x5)
+// (wino.c). An r x r stride-1 convolution's output is cut into tiles of m x
+// m pixels: tile t of an n x h x w x cin NHWC input x with th x tw tiles per
+// image is image t / (th*tw), tile row ty and column tx of t % (th*tw); it
+// reads the q x q input pixels (q = m + r - 1) at rows m ty - pt + a and
+// columns m tx - pl + b (a, b in 0..q-1), zero outside the input. Its
+// transforms are q^2 matrices, element (a, b) being matrix q a + b. For
+// F(2x2, 3x3):
 //
 //	B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]], A^T = [[1,1,1,0],[0,1,-1,-1]];
 //
-// for m = 4:
+// for F(4x4, 3x3):
 //
 //	B^T = [[4,0,-5,0,1,0],[0,-4,-4,1,1,0],[0,4,-4,-1,1,0],[0,-2,-1,2,1,0],[0,2,-1,-2,1,0],[0,4,0,-5,0,1]],
-//	A^T = [[1,1,1,1,1,0],[0,1,-1,2,-2,0],[0,1,1,4,4,0],[0,1,-1,8,-8,1]].
+//	A^T = [[1,1,1,1,1,0],[0,1,-1,2,-2,0],[0,1,1,4,4,0],[0,1,-1,8,-8,1]];
+//
+// for F(2x2, 5x5), on the same points (0, 1, -1, 2, -2, infinity), the same
+// B^T and
+//
+//	A^T = [[1,1,1,1,1,0],[0,1,-1,2,-2,1]].
 //
 // crd_wino_in computes, for tiles [t0, t0 + nt), V = B^T d B for each
 // channel c:
 //
-//	for (i = 0; i < nt; i++) for (e = 0; e < (m+2)*(m+2); e++) for (c = 0; c < cin; c++)
-//		v[e*es + i*ldv + c] = (B^T d(t0 + i, c) B)[e / (m+2)][e % (m+2)];
-void crd_wino_in(int m, const float *x, int h, int w, int cin, int pt, int pl, int th, int tw, long t0, int nt,
+//	for (i = 0; i < nt; i++) for (e = 0; e < q*q; e++) for (c = 0; c < cin; c++)
+//		v[e*es + i*ldv + c] = (B^T d(t0 + i, c) B)[e / q][e % q];
+void crd_wino_in(int m, int r, const float *x, int h, int w, int cin, int pt, int pl, int th, int tw, long t0, int nt,
                  float *v, long ldv, long es);
 
 // crd_wino_out computes, for tiles [t0, t0 + nt) and channels [j0, j1), Y =
-// A^T M A with M[e / (m+2)][e % (m+2)] = mm[e*es + i*ldm + j], and stores
-// each of its pixels that lies inside the oh x ow output (pixel p =
+// A^T M A with M[e / q][e % q] = mm[e*es + i*ldm + j] (q = m + r - 1), and
+// stores each of its pixels that lies inside the oh x ow output (pixel p =
 // (image*oh + oy)*ow + ox) as
 //
 //	s = Y[a][b] (+ res[p*ldr + j] unless res is NULL) (+ bias[j] unless NULL);
 //	if (relu && signbit(s)) s = +0;
 //	dst[p*ldd + j] = s;
-void crd_wino_out(int m, const float *mm, long ldm, long es, long t0, int nt, int th, int tw, int oh, int ow, int j0,
+void crd_wino_out(int m, int r, const float *mm, long ldm, long es, long t0, int nt, int th, int tw, int oh, int ow, int j0,
                   int j1, const float *bias, int relu, const float *res, long ldr, float *dst, long ldd);
 
 // The kinds of crd_pool.

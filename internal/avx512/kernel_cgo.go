@@ -180,13 +180,13 @@ func bilinearKernel(x []float32, n, sh, sw, h, w int, ty, tx *Bilinear, rows, ds
 
 // winoInKernel runs crd_wino_in.
 func winoInKernel(g *WinoTiles, x []float32, t0, nt int, v []float32, ldv, es int) {
-	C.crd_wino_in(C.int(g.M), (*C.float)(unsafe.Pointer(&x[0])), C.int(g.H), C.int(g.W), C.int(g.C), C.int(g.PadTop), C.int(g.PadLeft),
+	C.crd_wino_in(C.int(g.M), C.int(g.R), (*C.float)(unsafe.Pointer(&x[0])), C.int(g.H), C.int(g.W), C.int(g.C), C.int(g.PadTop), C.int(g.PadLeft),
 		C.int(g.TH), C.int(g.TW), C.long(t0), C.int(nt), (*C.float)(unsafe.Pointer(&v[0])), C.long(ldv), C.long(es))
 }
 
 // winoOutKernel runs crd_wino_out.
 func winoOutKernel(g *WinoTiles, m []float32, ldm, es, t0, nt, j0, j1 int, bias []float32, relu bool, res []float32, ldr int, dst []float32, ldd int) {
-	C.crd_wino_out(C.int(g.M), (*C.float)(unsafe.Pointer(&m[0])), C.long(ldm), C.long(es), C.long(t0), C.int(nt), C.int(g.TH), C.int(g.TW),
+	C.crd_wino_out(C.int(g.M), C.int(g.R), (*C.float)(unsafe.Pointer(&m[0])), C.long(ldm), C.long(es), C.long(t0), C.int(nt), C.int(g.TH), C.int(g.TW),
 		C.int(g.OutH), C.int(g.OutW), C.int(j0), C.int(j1), floatPtr(bias), cBool(relu), floatPtr(res), C.long(ldr),
 		(*C.float)(unsafe.Pointer(&dst[0])), C.long(ldd))
 }

@@ -1,7 +1,7 @@
 //go:build cgo && amd64
 
-// The input and output transforms of Winograd F(2x2, 3x3) and F(4x4, 3x3)
-// convolutions (see avx512.h).
+// The input and output transforms of Winograd F(2x2, 3x3), F(4x4, 3x3) and
+// F(2x2, 5x5) convolutions (see avx512.h).
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -20,17 +20,18 @@ static void wino_tile(long t, int th, int tw, int m, long *n, int *y0, int *x0) 
 	*x0 = m * (r % tw);
 }
 
-// wino_inputs sets px[(m+2)a + b] to input pixel (y0 - pt + a, x0 - pl + b)
-// of tile t's image, or NULL where it lies outside the input.
-static void wino_inputs(const float *x, int h, int w, int cin, int pt, int pl, int th, int tw, long t, int m,
+// wino_inputs sets px[q a + b] to input pixel (y0 - pt + a, x0 - pl + b) of
+// tile t's image (a, b in [0, q), q = m + r - 1), or NULL where it lies
+// outside the input.
+static void wino_inputs(const float *x, int h, int w, int cin, int pt, int pl, int th, int tw, long t, int m, int q,
                         const float **px) {
 	long n;
 	int y0, x0;
 	wino_tile(t, th, tw, m, &n, &y0, &x0);
-	for (int a = 0; a < m + 2; a++)
-		for (int b = 0; b < m + 2; b++) {
+	for (int a = 0; a < q; a++)
+		for (int b = 0; b < q; b++) {
 			int iy = y0 - pt + a, ix = x0 - pl + b;
-			px[a * (m + 2) + b] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x + ((n * h + iy) * w + ix) * (long)cin : NULL;
+			px[a * q + b] = iy >= 0 && iy < h && ix >= 0 && ix < w ? x + ((n * h + iy) * w + ix) * (long)cin : NULL;
 		}
 }
 
@@ -101,22 +102,32 @@ static inline __attribute__((target("avx512f"))) void wino_store(const __m512 *y
 	o[2 * os] = _mm512_fmadd_ps(_f4, _u, _p); \
 	o[3 * os] = _mm512_add_ps(_mm512_fmadd_ps(_f8, _w, _q), _s5); }
 
-// crd_wino_in: V = B^T d B for each (m+2) x (m+2) input tile d, 16
+// WINO25_AT sets o[0], o[os] to A^T s for one column of s (s[k*st]), A^T =
+// [[1,1,1,1,1,0],[0,1,-1,2,-2,1]] (F(2x2, 5x5): the points of F(4x4, 3x3),
+// whose B^T it shares).
+#define WINO25_AT(o, os, s, st) { \
+	__m512 _s0 = s[0], _s1 = s[st], _s2 = s[2 * st], _s3 = s[3 * st], _s4 = s[4 * st], _s5 = s[5 * st]; \
+	__m512 _f2 = _mm512_set1_ps(2.0f); \
+	__m512 _q = _mm512_sub_ps(_s1, _s2), _w = _mm512_sub_ps(_s3, _s4); \
+	o[0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_s0, _s1), _mm512_add_ps(_s2, _s3)), _s4); \
+	o[os] = _mm512_add_ps(_mm512_fmadd_ps(_f2, _w, _q), _s5); }
+
+// crd_wino_in: V = B^T d B for each q x q input tile d (q = m + r - 1), 16
 // channels at a time: B^T down each column of d, then along each row of the
 // result.
 __attribute__((target("avx512f")))
-void crd_wino_in(int m, const float *x, int h, int w, int cin, int pt, int pl, int th, int tw, long t0, int nt,
+void crd_wino_in(int m, int r, const float *x, int h, int w, int cin, int pt, int pl, int th, int tw, long t0, int nt,
                  float *v, long ldv, long es) {
-	int q = m + 2, count = q * q;
+	int q = m + r - 1, count = q * q;
 	for (int i = 0; i < nt; i++) {
 		const float *px[36];
-		wino_inputs(x, h, w, cin, pt, pl, th, tw, t0 + i, m, px);
+		wino_inputs(x, h, w, cin, pt, pl, th, tw, t0 + i, m, q, px);
 		float *vo = v + (long)i * ldv;
 		for (int c = 0; c < cin; c += 16) {
 			__mmask16 k = wmask(cin - c);
 			__m512 d[36], t[36], o[36];
 			wino_load(px, count, c, k, d);
-			if (m == 2) {
+			if (q == 4) {
 				for (int b = 0; b < 4; b++) WINO2_BT((t + b), 4, (d + b), 4)
 				for (int a = 0; a < 4; a++) WINO2_BT((o + 4 * a), 1, (t + 4 * a), 1)
 			} else {
@@ -132,18 +143,21 @@ void crd_wino_in(int m, const float *x, int h, int w, int cin, int pt, int pl, i
 // along each row), + residual, + bias, ReLU, into the output pixels that lie
 // inside the output.
 __attribute__((target("avx512f")))
-void crd_wino_out(int m, const float *mm, long ldm, long es, long t0, int nt, int th, int tw, int oh, int ow, int j0,
+void crd_wino_out(int m, int r, const float *mm, long ldm, long es, long t0, int nt, int th, int tw, int oh, int ow, int j0,
                   int j1, const float *bias, int relu, const float *res, long ldr, float *dst, long ldd) {
-	int q = m + 2, count = q * q;
+	int q = m + r - 1, count = q * q;
 	for (int i = 0; i < nt; i++) {
 		const float *mi = mm + (long)i * ldm;
 		for (int j = j0; j < j1; j += 16) {
 			__mmask16 k = wmask(j1 - j);
 			__m512 s[36], u[24], y[16];
 			for (int e = 0; e < count; e++) s[e] = _mm512_maskz_loadu_ps(k, mi + e * es + j);
-			if (m == 2) {
+			if (m == 2 && q == 4) {
 				for (int b = 0; b < 4; b++) WINO2_AT((u + b), 4, (s + b), 4)
 				for (int a = 0; a < 2; a++) WINO2_AT((y + 2 * a), 1, (u + 4 * a), 1)
+			} else if (m == 2) {
+				for (int b = 0; b < 6; b++) WINO25_AT((u + b), 6, (s + b), 6)
+				for (int a = 0; a < 2; a++) WINO25_AT((y + 2 * a), 1, (u + 6 * a), 1)
 			} else {
 				for (int b = 0; b < 6; b++) WINO4_AT((u + b), 6, (s + b), 6)
 				for (int a = 0; a < 4; a++) WINO4_AT((y + 4 * a), 1, (u + 6 * a), 1)
