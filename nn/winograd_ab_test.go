@@ -13,8 +13,10 @@ import (
 
 // TestWinogradAB times, interleaved in one process (7 rounds, medians), the
 // direct AVX-512 path, F(2x2, 3x3) and F(4x4, 3x3) on the trunks' 3x3
-// stride-1 layer shapes, and prints the same-round speedups: the
-// measurements behind winoF4 and winoColMaxTiles. It runs only with
+// stride-1 layer shapes, and the direct path and F(2x2, 5x5) on 5x5 ones
+// (names starting k5_: Inception's, and others around the crossover), and
+// prints the same-round speedups: the measurements behind winoF4,
+// winoColMaxTiles and wino5MaxWeights. It runs only with
 // CRD_WINO_AB set (a comma-separated list of shape-name prefixes, or "all");
 // it asserts nothing.
 //
@@ -37,6 +39,12 @@ func TestWinogradAB(t *testing.T) {
 		{"inc149_32_32_b1", 1, 149, 149, 32, 32, 0}, {"inc147_32_64_b1", 1, 147, 147, 32, 64, 1}, {"inc73_80_192_b1", 1, 73, 73, 80, 192, 0},
 		{"inc35_64_96_b1", 1, 35, 35, 64, 96, 1}, {"inc35_96_96_b1", 1, 35, 35, 96, 96, 1}, {"inc8_448_384_b1", 1, 8, 8, 448, 384, 1},
 		{"inc35_64_96_b8", 8, 35, 35, 64, 96, 1}, {"inc147_32_64_b8", 8, 147, 147, 32, 64, 1},
+		// 5x5 (padding 2): Inception's, then wider and smaller maps.
+		{"k5_inc35_48_64_b1", 1, 35, 35, 48, 64, 2}, {"k5_inc35_48_64_b8", 8, 35, 35, 48, 64, 2},
+		{"k5_35_32_32_b1", 1, 35, 35, 32, 32, 2}, {"k5_35_128_128_b1", 1, 35, 35, 128, 128, 2},
+		{"k5_17_128_128_b1", 1, 17, 17, 128, 128, 2}, {"k5_17_256_256_b1", 1, 17, 17, 256, 256, 2},
+		{"k5_17_256_256_b8", 8, 17, 17, 256, 256, 2}, {"k5_14_512_512_b1", 1, 14, 14, 512, 512, 2},
+		{"k5_8_48_64_b1", 1, 8, 8, 48, 64, 2}, {"k5_8_48_64_b8", 8, 8, 8, 48, 64, 2},
 	}
 	if filter != "all" {
 		var keep []shape
@@ -53,7 +61,11 @@ func TestWinogradAB(t *testing.T) {
 	for _, s := range shapes {
 		r := rand.New(rand.NewPCG(1, 2))
 		x := FromNCHW(nil, randTensor(r, s.n, s.cin, s.h, s.w))
-		c := NewConv2D(s.cin, s.cout, Square(3, 1, s.pad))
+		k, f2 := 3, 4 // kernel side; the second variant (F(4x4, 3x3), none for 5x5)
+		if strings.HasPrefix(s.name, "k5_") {
+			k, f2 = 5, 0
+		}
+		c := NewConv2D(s.cin, s.cout, Square(k, 1, s.pad))
 		for i := range c.Weight {
 			c.Weight[i] = float32(r.NormFloat64())
 		}
@@ -68,7 +80,9 @@ func TestWinogradAB(t *testing.T) {
 		ws4 := &Workspace{kern: kernels.AVX512(kernels.All)}
 		out.Reshape(s.n, g.OutH, g.OutW, s.cout)
 		c.runWinograd(out, 0, x, nil, g, 2, ws2)
-		c.runWinograd(out, 0, x, nil, g, 4, ws4)
+		if f2 > 0 {
+			c.runWinograd(out, 0, x, nil, g, f2, ws4)
+		}
 		var ta, t2, t4, r2, r4 []float64
 		for range 7 {
 			t0 := time.Now()
@@ -83,11 +97,17 @@ func TestWinogradAB(t *testing.T) {
 			b2 := time.Since(t0).Seconds() / float64(reps)
 			t0 = time.Now()
 			for range reps {
-				c.runWinograd(out, 0, x, nil, g, 4, ws4)
+				if f2 > 0 {
+					c.runWinograd(out, 0, x, nil, g, f2, ws4)
+				}
 			}
 			b4 := time.Since(t0).Seconds() / float64(reps)
 			ta, t2, t4 = append(ta, a), append(t2, b2), append(t4, b4)
 			r2, r4 = append(r2, a/b2), append(r4, a/b4)
+		}
+		if f2 == 0 {
+			t.Logf("%-18s direct %7.3f ms (%4.0f GF/s)  F(2x2, 5x5) %7.3f ms  speedup %.2f", s.name, med(ta)*1e3, flops/med(ta)/1e9, med(t2)*1e3, med(r2))
+			continue
 		}
 		t.Logf("%-18s direct %7.3f ms (%4.0f GF/s)  F2 %7.3f ms  F4 %7.3f ms  speedup F2 %.2f F4 %.2f  F4/F2 %.2f", s.name, med(ta)*1e3, flops/med(ta)/1e9, med(t2)*1e3, med(t4)*1e3, med(r2), med(r4), med(r4)/med(r2))
 	}
