@@ -123,6 +123,7 @@ func TestWinograd(t *testing.T) {
 		{4, 5, 5, 200, 300, Square(5, 1, 2), true, "in", 0, 0},      // all tiles a block, cut over columns
 		{1, 26, 26, 120, 182, Square(5, 1, 2), true, "apart", 2, 0}, // blocks of tiles cut over columns
 		{40, 6, 5, 64, 33, Square(5, 1, 0), false, "", 1, 0},        // one partial tile an image
+		{1, 7, 7, 48, 64, Square(5, 1, 2), true, "apart", 0, 0},     // 16 tiles: wino5MinCallTiles
 	} {
 		name := fmt.Sprintf("%+v", tc)
 		x := FromNCHW(nil, randTensor(r, tc.n, tc.cin, tc.h, tc.w))
@@ -221,8 +222,8 @@ func TestWinograd(t *testing.T) {
 // Set is kernels.Set, short for the tests.
 type Set = kernels.Set
 
-// TestWinogradPaths: Winograd runs only for 3x3 stride-1 convolutions with
-// enough channels and tiles, with kernels.Winograd and kernels.Conv on the
+// TestWinogradPaths: Winograd runs only for 3x3 and 5x5 stride-1
+// convolutions with enough channels and tiles, with kernels.Winograd and kernels.Conv on the
 // AVX-512 kernels, and not in bf16.
 func TestWinogradPaths(t *testing.T) {
 	if !kernels.AVX512Supported() {
@@ -246,14 +247,16 @@ func TestWinogradPaths(t *testing.T) {
 		{NewConv2D(64, 64, Window{KH: 1, KW: 3, StrideH: 1, StrideW: 1, Same: true}), all, 0, 0, false},
 		{NewConv2D(winoMinCin-1, 64, Square(3, 1, 1)), all, 0, 0, false},
 		{NewConv2D(64, winoMinCout-1, Square(3, 1, 1)), all, 0, 0, false},
+		{NewConv2D(48, 64, Square(5, 1, 2)), all, 1, 7, true},  // 16 tiles
+		{NewConv2D(48, 64, Square(5, 1, 2)), all, 1, 6, false}, // 9 tiles
 		{NewConv2D(48, 64, Square(5, 1, 2)), all, 1, 35, true},
-		{NewConv2D(48, 64, Square(5, 1, 2)), all, 1, 9, false}, // 25 tiles
-		{NewConv2D(48, 64, Square(5, 1, 2)), all, 2, 9, true},  // 50 tiles
+		{NewConv2D(winoMinCin, winoMinCout, Square(5, 1, 2)), all, 2, 35, true},
 		{NewConv2D(48, 64, Square(5, 1, 2)), kernels.AVX512(kernels.All &^ kernels.Winograd), 1, 35, false},
 		{NewConv2D(48, 64, Square(5, 1, 2)), kernels.BLAS(), 1, 35, false},
 		{NewConv2D(48, 64, Square(5, 2, 2)), all, 1, 35, false},
 		{NewConv2D(48, 64, Window{KH: 5, KW: 3, StrideH: 1, StrideW: 1, Same: true}), all, 1, 35, false},
 		{NewConv2D(winoMinCin-1, 64, Square(5, 1, 2)), all, 1, 35, false},
+		{NewConv2D(64, winoMinCout-1, Square(5, 1, 2)), all, 1, 35, false},
 		{NewConv2D(64, 64, Square(7, 1, 3)), all, 1, 35, false},
 	} {
 		n, h := max(tc.n, 1), tc.h
