@@ -33,11 +33,11 @@ import (
 //
 // A 5x5 stride-1 convolution (Inception's 35x35 5x5s, 48 to 64 channels),
 // with the same bounds on channels (wino5MinCallTiles on tiles), runs as
-// Winograd F(2x2, 5x5):
-// the same 6x6 input tiles and input transform as F(4x4, 3x3) (the same
-// points), 36 products per 4 output pixels instead of 100, 2.8 times fewer
-// multiplications, with its own weight transform (G, 6 x 5) and output
-// transform (A^T, 2 x 6).
+// Winograd F(2x2, 5x5): the same 6x6 input tiles and input transform as
+// F(4x4, 3x3) (the same points), 36 products per 4 output pixels instead of
+// 100, 2.8 times fewer multiplications, with its own weight transform (G,
+// 6 x 5) and output transform (A^T, 2 x 6). Its values differ from the
+// direct product's by about as much as F(4x4, 3x3)'s.
 const (
 	// winoMinCin and winoMinCout are the fewest input and output channels
 	// of a convolution run by Winograd (measured: docs/profile.md).
