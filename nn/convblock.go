@@ -418,10 +418,11 @@ func (s *convBlocks) finish() {
 type packedCache struct {
 	mu sync.Mutex
 	p  atomic.Pointer[packedWeight]
-	// wino and wino4 are the Winograd weight transforms (winograd.go) for
-	// tiles of 2x2 pixels (F(2x2, 3x3), or F(2x2, 5x5) for a 5x5 kernel)
-	// and 4x4 pixels, cached the same way.
-	wino, wino4 atomic.Pointer[winoWeight]
+	// wino, wino3 and wino4 are the Winograd weight transforms
+	// (winograd.go) for tiles of 2x2 pixels (F(2x2, 3x3), or F(2x2, 5x5)
+	// for a 5x5 kernel), 3x3 (F(3x3, 5x5)) and 4x4 pixels (F(4x4, 3x3)),
+	// cached the same way.
+	wino, wino3, wino4 atomic.Pointer[winoWeight]
 }
 
 // packedWeight is Weight packed, with the slice it was packed from: a
@@ -496,6 +497,7 @@ func (c *Conv2D) WeightsChanged() {
 	if c.packed != nil {
 		c.packed.p.Store(nil)
 		c.packed.wino.Store(nil)
+		c.packed.wino3.Store(nil)
 		c.packed.wino4.Store(nil)
 	}
 }

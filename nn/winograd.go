@@ -33,11 +33,13 @@ import (
 //
 // A 5x5 stride-1 convolution (Inception's 35x35 5x5s, 48 to 64 channels),
 // with the same bounds on channels (wino5MinCallTiles on tiles), runs as
-// Winograd F(2x2, 5x5): the same 6x6 input tiles and input transform as
-// F(4x4, 3x3) (the same points), 36 products per 4 output pixels instead of
-// 100, 2.8 times fewer multiplications, with its own weight transform (G,
-// 6 x 5) and output transform (A^T, 2 x 6). Its values differ from the
-// direct product's by about as much as F(4x4, 3x3)'s.
+// Winograd F(3x3, 5x5) (up to wino35MaxWeights) or F(2x2, 5x5). F(2x2, 5x5)
+// has the same 6x6 input tiles and input transform as F(4x4, 3x3) (the same
+// points), 36 products per 4 output pixels instead of 100, 2.8 times fewer
+// multiplications, with its own weight transform (G, 6 x 5) and output
+// transform (A^T, 2 x 6); F(3x3, 5x5) has 7x7 tiles, 49 products per 9
+// pixels, 4.6 times fewer. Their values differ from the direct product's
+// by about as much as F(4x4, 3x3)'s.
 const (
 	// winoMinCin and winoMinCout are the fewest input and output channels
 	// of a convolution run by Winograd (measured: docs/profile.md).
@@ -106,6 +108,18 @@ const (
 // 32 (docs/profile.md).
 const wino5MinCallTiles = 16
 
+// F(3x3, 5x5) computes 49 products per 9 output pixels, 1.65 times fewer
+// than F(2x2, 5x5), and its transforms cost less per pixel too (7x7 input
+// tiles on the points 0, 1, -1, 2, -2, 1/2, -1/2). Measured (docs/profile.md)
+// 1.3-1.6 times faster than F(2x2, 5x5) on Inception's 35x35 48 -> 64 and
+// on up to 64 x 64 channels, 8x8 maps included; with 128 to 512 channels
+// it was faster on some maps and slower on others (35x35 128 x 128, 10x10
+// 256 x 256, 7x7 512 x 512), its weight transform 49/36 of F(2x2, 5x5)'s.
+//
+// wino35MaxWeights is the most Cin*Cout of a 5x5 convolution run by
+// F(3x3, 5x5); above it F(2x2, 5x5) runs.
+const wino35MaxWeights = 64 * 64
+
 // winoF4 reports whether a convolution of cin to cout channels on n images
 // of the geometry g runs F(4x4, 3x3) rather than F(2x2, 3x3).
 func winoF4(cin, cout, n int, g Geometry) bool {
@@ -121,8 +135,8 @@ func (c *Conv2D) useWinograd(kern kernels.Set, n int, g Geometry) bool {
 
 // winoTile is the output tile side of the Winograd variant that c runs
 // under kern on n images of the geometry g: for a 3x3 kernel 2 for F(2x2,
-// 3x3), 4 for F(4x4, 3x3); for a 5x5 kernel 2 for F(2x2, 5x5); 0 for none
-// (the direct path).
+// 3x3), 4 for F(4x4, 3x3); for a 5x5 kernel 2 for F(2x2, 5x5), 3 for
+// F(3x3, 5x5); 0 for none (the direct path).
 func (c *Conv2D) winoTile(kern kernels.Set, n int, g Geometry) int {
 	minTiles := winoMinCallTiles
 	if c.KH == 5 {
@@ -134,6 +148,9 @@ func (c *Conv2D) winoTile(kern kernels.Set, n int, g Geometry) int {
 		return 0
 	}
 	if c.KH == 5 {
+		if c.Cin*c.Cout <= wino35MaxWeights {
+			return 3
+		}
 		return 2
 	}
 	if winoF4(c.Cin, c.Cout, n, g) {
@@ -166,12 +183,22 @@ var (
 	winoG25 = [][]float64{{1.0 / 4, 0, 0, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6, -1.0 / 6},
 		{-1.0 / 6, 1.0 / 6, -1.0 / 6, 1.0 / 6, -1.0 / 6}, {1.0 / 24, 1.0 / 12, 1.0 / 6, 1.0 / 3, 2.0 / 3},
 		{1.0 / 24, -1.0 / 12, 1.0 / 6, -1.0 / 3, 2.0 / 3}, {0, 0, 0, 0, 1}}
+	// winoG35 is F(3, 5)'s G (7 x 5) on the points p_k = 0, 1, -1, 2, -2,
+	// 1/2, -1/2: row k is (1, p_k, ..., p_k^4) over the product of (p_k -
+	// p_l), l != k.
+	winoG35 = [][]float64{{-1, 0, 0, 0, 0}, {-2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9, -2.0 / 9},
+		{-2.0 / 9, 2.0 / 9, -2.0 / 9, 2.0 / 9, -2.0 / 9}, {1.0 / 90, 2.0 / 90, 4.0 / 90, 8.0 / 90, 16.0 / 90},
+		{1.0 / 90, -2.0 / 90, 4.0 / 90, -8.0 / 90, 16.0 / 90}, {32.0 / 45, 16.0 / 45, 8.0 / 45, 4.0 / 45, 2.0 / 45},
+		{32.0 / 45, -16.0 / 45, 8.0 / 45, -4.0 / 45, 2.0 / 45}}
 )
 
 // winoWeights returns the packed weight transform of c for tiles of m x m
 // pixels, making it if the cache is empty or was made from another slice
 // (as packedWeights).
 func (c *Conv2D) winoWeights(m int) *winoWeight {
+	if m == 3 {
+		return cachedWeights(c, func(pc *packedCache) *atomic.Pointer[winoWeight] { return &pc.wino3 }, func() *winoWeight { return c.winoTransform(3) })
+	}
 	if m == 4 {
 		return cachedWeights(c, func(pc *packedCache) *atomic.Pointer[winoWeight] { return &pc.wino4 }, func() *winoWeight { return c.winoTransform(4) })
 	}
@@ -184,6 +211,8 @@ func (c *Conv2D) winoWeights(m int) *winoWeight {
 func (c *Conv2D) winoTransform(m int) *winoWeight {
 	gm := winoG2
 	switch {
+	case c.KH == 5 && m == 3:
+		gm = winoG35
 	case c.KH == 5:
 		gm = winoG25
 	case m == 4:
@@ -291,8 +320,8 @@ func winoTiles(tiles, cin, cout, procs, nt int) int {
 }
 
 // runWinograd computes c(x) (+ res) into channels [c0, c0+Cout) of dst by
-// Winograd F(m x m, r x r) (F(2x2, 3x3), F(4x4, 3x3) or F(2x2, 5x5), r =
-// KH) on the AVX-512 kernels, block by block.
+// Winograd F(m x m, r x r) (F(2x2, 3x3), F(4x4, 3x3), F(2x2, 5x5) or F(3x3,
+// 5x5), r = KH) on the AVX-512 kernels, block by block.
 func (c *Conv2D) runWinograd(dst *NHWC, c0 int, x, res *NHWC, g Geometry, m int, ws *Workspace) {
 	s := &ws.wino
 	u := c.winoWeights(m)

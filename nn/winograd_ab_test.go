@@ -13,10 +13,11 @@ import (
 
 // TestWinogradAB times, interleaved in one process (7 rounds, medians), the
 // direct AVX-512 path, F(2x2, 3x3) and F(4x4, 3x3) on the trunks' 3x3
-// stride-1 layer shapes, and the direct path and F(2x2, 5x5) on 5x5 ones
-// (names starting k5_: Inception's, and others around the crossover), and
-// prints the same-round speedups: the measurements behind winoF4,
-// winoColMaxTiles and wino5MaxWeights. It runs only with
+// stride-1 layer shapes, and the direct path, F(2x2, 5x5) and F(3x3, 5x5)
+// on 5x5 ones (names starting k5_: Inception's, and others around the
+// crossovers), and prints the same-round speedups: the measurements behind
+// winoF4, winoColMaxTiles, wino5MinCallTiles and wino35MaxWeights. It runs
+// only with
 // CRD_WINO_AB set (a comma-separated list of shape-name prefixes, or "all");
 // it asserts nothing.
 //
@@ -46,6 +47,8 @@ func TestWinogradAB(t *testing.T) {
 		{"k5_17_256_256_b8", 8, 17, 17, 256, 256, 2}, {"k5_14_512_512_b1", 1, 14, 14, 512, 512, 2},
 		{"k5_8_48_64_b1", 1, 8, 8, 48, 64, 2}, {"k5_8_48_64_b8", 8, 8, 8, 48, 64, 2},
 		{"k5_7_512_512_b1", 1, 7, 7, 512, 512, 2}, {"k5_4_64_64_b1", 1, 4, 4, 64, 64, 2}, {"k5_4_32_32_b1", 1, 4, 4, 32, 32, 2},
+		{"k5_10_256_256_b1", 1, 10, 10, 256, 256, 2}, {"k5_12_512_512_b1", 1, 12, 12, 512, 512, 2},
+		{"k5_35_64_64_b1", 1, 35, 35, 64, 64, 2}, {"k5_35_96_96_b1", 1, 35, 35, 96, 96, 2}, {"k5_17_64_64_b1", 1, 17, 17, 64, 64, 2},
 		{"k5_35_16_32_b1", 1, 35, 35, 16, 32, 2}, {"k5_35_32_16_b1", 1, 35, 35, 32, 16, 2}, {"k5_35_24_24_b1", 1, 35, 35, 24, 24, 2},
 	}
 	if filter != "all" {
@@ -63,9 +66,9 @@ func TestWinogradAB(t *testing.T) {
 	for _, s := range shapes {
 		r := rand.New(rand.NewPCG(1, 2))
 		x := FromNCHW(nil, randTensor(r, s.n, s.cin, s.h, s.w))
-		k, f2 := 3, 4 // kernel side; the second variant (F(4x4, 3x3), none for 5x5)
+		k, f2 := 3, 4 // kernel side; the second variant (F(4x4, 3x3), or F(3x3, 5x5))
 		if strings.HasPrefix(s.name, "k5_") {
-			k, f2 = 5, 0
+			k, f2 = 5, 3
 		}
 		c := NewConv2D(s.cin, s.cout, Square(k, 1, s.pad))
 		for i := range c.Weight {
@@ -82,9 +85,7 @@ func TestWinogradAB(t *testing.T) {
 		ws4 := &Workspace{kern: kernels.AVX512(kernels.All)}
 		out.Reshape(s.n, g.OutH, g.OutW, s.cout)
 		c.runWinograd(out, 0, x, nil, g, 2, ws2)
-		if f2 > 0 {
-			c.runWinograd(out, 0, x, nil, g, f2, ws4)
-		}
+		c.runWinograd(out, 0, x, nil, g, f2, ws4)
 		var ta, t2, t4, r2, r4 []float64
 		for range 7 {
 			t0 := time.Now()
@@ -99,16 +100,14 @@ func TestWinogradAB(t *testing.T) {
 			b2 := time.Since(t0).Seconds() / float64(reps)
 			t0 = time.Now()
 			for range reps {
-				if f2 > 0 {
-					c.runWinograd(out, 0, x, nil, g, f2, ws4)
-				}
+				c.runWinograd(out, 0, x, nil, g, f2, ws4)
 			}
 			b4 := time.Since(t0).Seconds() / float64(reps)
 			ta, t2, t4 = append(ta, a), append(t2, b2), append(t4, b4)
 			r2, r4 = append(r2, a/b2), append(r4, a/b4)
 		}
-		if f2 == 0 {
-			t.Logf("%-18s direct %7.3f ms (%4.0f GF/s)  F(2x2, 5x5) %7.3f ms  speedup %.2f", s.name, med(ta)*1e3, flops/med(ta)/1e9, med(t2)*1e3, med(r2))
+		if k == 5 {
+			t.Logf("%-18s direct %7.3f ms (%4.0f GF/s)  F(2x2, 5x5) %7.3f ms  F(3x3, 5x5) %7.3f ms  speedup F2 %.2f F3 %.2f  F3/F2 %.2f", s.name, med(ta)*1e3, flops/med(ta)/1e9, med(t2)*1e3, med(t4)*1e3, med(r2), med(r4), med(r4)/med(r2))
 			continue
 		}
 		t.Logf("%-18s direct %7.3f ms (%4.0f GF/s)  F2 %7.3f ms  F4 %7.3f ms  speedup F2 %.2f F4 %.2f  F4/F2 %.2f", s.name, med(ta)*1e3, flops/med(ta)/1e9, med(t2)*1e3, med(t4)*1e3, med(r2), med(r4), med(r4)/med(r2))

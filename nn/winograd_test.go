@@ -56,23 +56,27 @@ func refConvNHWC(c *Conv2D, x, res *NHWC) (val, mag []float64) {
 	return val, mag
 }
 
-// winoTol, wino4Tol and wino25Tol are the tolerances of a Winograd F(2x2,
-// 3x3), F(4x4, 3x3) and F(2x2, 5x5) output relative to the sum of the
-// magnitudes of its terms: the float32 rounding of the transforms
-// (coefficients of magnitude at most 1 for F(2x2, 3x3), up to 8 and 1/24
-// for F(4x4, 3x3); for F(2x2, 5x5) F(4x4, 3x3)'s B^T, up to 5, weights
-// scaled by up to 16/24 and an A^T of coefficients up to 2) and of the
-// products' sums. Measured on TestWinograd's cases: up to 2.3e-7, 4.1e-6
-// and 1.7e-6 (F(2x2, 5x5): 6x margin).
+// winoTol, wino4Tol, wino25Tol and wino35Tol are the tolerances of a
+// Winograd F(2x2, 3x3), F(4x4, 3x3), F(2x2, 5x5) and F(3x3, 5x5) output
+// relative to the sum of the magnitudes of its terms: the float32 rounding
+// of the transforms (coefficients of magnitude at most 1 for F(2x2, 3x3),
+// up to 8 and 1/24 for F(4x4, 3x3); for F(2x2, 5x5) F(4x4, 3x3)'s B^T, up
+// to 5, weights scaled by up to 16/24 and an A^T of coefficients up to 2;
+// for F(3x3, 5x5) a B^T up to 5.25, an A^T up to 4) and of the products'
+// sums. Measured on TestWinograd's cases: up to 2.3e-7, 4.1e-6, 1.7e-6 and
+// 2.2e-6 (the 5x5 tolerances: 6 and 4.5 times margin).
 const (
 	winoTol   = 2e-6
 	wino4Tol  = 2e-5
 	wino25Tol = 1e-5
+	wino35Tol = 1e-5
 )
 
 // winoTolOf is the tolerance of F(m x m, r x r).
 func winoTolOf(m, r int) float64 {
 	switch {
+	case r == 5 && m == 3:
+		return wino35Tol
 	case r == 5:
 		return wino25Tol
 	case m == 4:
@@ -82,7 +86,8 @@ func winoTolOf(m, r int) float64 {
 }
 
 // TestWinograd: 3x3 stride-1 convolutions run by Winograd F(2x2, 3x3) and
-// F(4x4, 3x3), and 5x5 ones by F(2x2, 5x5), on the AVX-512 kernels agree
+// F(4x4, 3x3), and 5x5 ones by F(2x2, 5x5) and F(3x3, 5x5), on the AVX-512
+// kernels agree
 // with the float64 formula within winoTolOf of the magnitudes, and with the
 // direct AVX-512 path (kernels.All &^ kernels.Winograd) as closely, for odd
 // and even output sizes (partial edge tiles), padding Same, explicit (1 and
@@ -158,7 +163,7 @@ func TestWinograd(t *testing.T) {
 		want := run(direct)
 		ms := []int{2, 4}
 		if c.KH == 5 {
-			ms = []int{2}
+			ms = []int{2, 3}
 		}
 		for _, m := range ms {
 			for _, procs := range []int{1, 2, 3} {
@@ -267,6 +272,13 @@ func TestWinogradPaths(t *testing.T) {
 			t.Errorf("%dx%d stride %d, %d -> %d on %v: useWinograd = %v, want %v", tc.c.KH, tc.c.KW, tc.c.StrideH, tc.c.Cin, tc.c.Cout, tc.kern, got, tc.want)
 		}
 	}
+	// The 5x5 variant: F(3x3, 5x5) up to wino35MaxWeights, else F(2x2, 5x5).
+	for _, tc := range []struct{ cin, cout, want int }{{48, 64, 3}, {64, 64, 3}, {32, 32, 3}, {64, 65, 2}, {128, 128, 2}, {512, 512, 2}} {
+		c := NewConv2D(tc.cin, tc.cout, Square(5, 1, 2))
+		if got := c.winoTile(all, 1, c.Apply(35, 35)); got != tc.want {
+			t.Errorf("5x5 %d -> %d: winoTile = %d, want %d", tc.cin, tc.cout, got, tc.want)
+		}
+	}
 	c := NewConv2D(64, 64, Square(3, 1, 1))
 	c.SetPrecision(BF16)
 	if c.useWinograd(all, 1, c.Apply(16, 16)) {
@@ -293,8 +305,8 @@ func TestWinogradWeights(t *testing.T) {
 		c.Forward(out, x, &Workspace{kern: kern})
 	})
 	c5 := NewConv2D(cin, cout, Square(5, 1, 2))
-	if !c5.useWinograd(kern, 2, c5.Apply(9, 8)) {
-		t.Fatal("the 5x5 convolution does not run by Winograd")
+	if c5.winoTile(kern, 2, c5.Apply(9, 8)) != 3 {
+		t.Fatal("the 5x5 convolution does not run by F(3x3, 5x5)")
 	}
 	checkWeightCache(t, rand.New(rand.NewPCG(43, 45)), 2, cin, cout, Square(5, 1, 2), func(c *Conv2D, out, x *NHWC) {
 		c.Forward(out, x, &Workspace{kern: kern})
@@ -306,4 +318,10 @@ func TestWinogradWeights(t *testing.T) {
 			c.runWinograd(out, 0, x, nil, g, m, &Workspace{kern: kern})
 		})
 	}
+	// F(2x2, 5x5), which Forward does not pick for these channels.
+	checkWeightCache(t, rand.New(rand.NewPCG(47, 48)), 1, cin, cout, Square(5, 1, 2), func(c *Conv2D, out, x *NHWC) {
+		g := c.Apply(x.H, x.W)
+		out.Reshape(x.N, g.OutH, g.OutW, c.Cout)
+		c.runWinograd(out, 0, x, nil, g, 2, &Workspace{kern: kern})
+	})
 }

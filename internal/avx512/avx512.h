@@ -148,8 +148,8 @@ void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, co
                     const long *xoff, const float *g, long ldg, const long *tile, const float *res, long ldr,
                     const float *bias, int relu, float *C, long ldc, int q0, int q1);
 
-// Winograd F(m x m, r x r): F(2x2, 3x3), F(4x4, 3x3) and F(2x2, 5x5)
-// (wino.c). An r x r stride-1 convolution's output is cut into tiles of m x
+// Winograd F(m x m, r x r): F(2x2, 3x3), F(4x4, 3x3), F(2x2, 5x5) and
+// F(3x3, 5x5) (wino.c). An r x r stride-1 convolution's output is cut into tiles of m x
 // m pixels: tile t of an n x h x w x cin NHWC input x with th x tw tiles per
 // image is image t / (th*tw), tile row ty and column tx of t % (th*tw); it
 // reads the q x q input pixels (q = m + r - 1) at rows m ty - pt + a and
@@ -167,7 +167,15 @@ void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, co
 // for F(2x2, 5x5), on the same points (0, 1, -1, 2, -2, infinity), the same
 // B^T and
 //
-//	A^T = [[1,1,1,1,1,0],[0,1,-1,2,-2,1]].
+//	A^T = [[1,1,1,1,1,0],[0,1,-1,2,-2,1]];
+//
+// for F(3x3, 5x5), on the points 0, 1, -1, 2, -2, 1/2, -1/2 (row k of B^T
+// the coefficients, lowest degree first, of the product of (x - p) over
+// the points other than the k-th):
+//
+//	B^T = [[-1,0,21/4,0,-21/4,0,1],[0,1,1,-17/4,-17/4,1,1],[0,-1,1,17/4,-17/4,-1,1],
+//	       [0,1/2,1/4,-5/2,-5/4,2,1],[0,-1/2,1/4,5/2,-5/4,-2,1],[0,2,4,-5/2,-5,1/2,1],[0,-2,4,5/2,-5,-1/2,1]],
+//	A^T = [[1,1,1,1,1,1,1],[0,1,-1,2,-2,1/2,-1/2],[0,1,1,4,4,1/4,1/4]].
 //
 // crd_wino_in computes, for tiles [t0, t0 + nt), V = B^T d B for each
 // channel c:

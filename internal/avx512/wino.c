@@ -1,7 +1,7 @@
 //go:build cgo && amd64
 
-// The input and output transforms of Winograd F(2x2, 3x3), F(4x4, 3x3) and
-// F(2x2, 5x5) convolutions (see avx512.h).
+// The input and output transforms of Winograd F(2x2, 3x3), F(4x4, 3x3),
+// F(2x2, 5x5) and F(3x3, 5x5) convolutions (see avx512.h).
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -112,6 +112,38 @@ static inline __attribute__((target("avx512f"))) void wino_store(const __m512 *y
 	o[0] = _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(_s0, _s1), _mm512_add_ps(_s2, _s3)), _s4); \
 	o[os] = _mm512_add_ps(_mm512_fmadd_ps(_f2, _w, _q), _s5); }
 
+// WINO35_BT sets o[0..6 * os] to B^T d for one column of d (d[k*s]), the
+// 7x7 B^T of F(3x3, 5x5) on the points 0, 1, -1, 2, -2, 1/2, -1/2: row k
+// holds the coefficients, lowest degree first, of the product of (x - p)
+// over the points p other than the k-th (avx512.h). Rows 1 and 2, 3 and 4,
+// 5 and 6 are the sum and difference of an even and an odd part.
+#define WINO35_BT(o, os, d, s) { \
+	__m512 _d0 = d[0], _d1 = d[s], _d2 = d[2 * s], _d3 = d[3 * s], _d4 = d[4 * s], _d5 = d[5 * s], _d6 = d[6 * s]; \
+	o[0] = _mm512_fmadd_ps(_mm512_set1_ps(5.25f), _mm512_sub_ps(_d2, _d4), _mm512_sub_ps(_d6, _d0)); \
+	__m512 _e = _mm512_fnmadd_ps(_mm512_set1_ps(4.25f), _d4, _mm512_add_ps(_d2, _d6)); \
+	__m512 _o = _mm512_fnmadd_ps(_mm512_set1_ps(4.25f), _d3, _mm512_add_ps(_d1, _d5)); \
+	o[os] = _mm512_add_ps(_e, _o); \
+	o[2 * os] = _mm512_sub_ps(_e, _o); \
+	_e = _mm512_fnmadd_ps(_mm512_set1_ps(1.25f), _d4, _mm512_fmadd_ps(_mm512_set1_ps(0.25f), _d2, _d6)); \
+	_o = _mm512_fnmadd_ps(_mm512_set1_ps(2.5f), _d3, _mm512_fmadd_ps(_mm512_set1_ps(0.5f), _d1, _mm512_add_ps(_d5, _d5))); \
+	o[3 * os] = _mm512_add_ps(_e, _o); \
+	o[4 * os] = _mm512_sub_ps(_e, _o); \
+	_e = _mm512_fnmadd_ps(_mm512_set1_ps(5.0f), _d4, _mm512_fmadd_ps(_mm512_set1_ps(4.0f), _d2, _d6)); \
+	_o = _mm512_fnmadd_ps(_mm512_set1_ps(2.5f), _d3, _mm512_fmadd_ps(_mm512_set1_ps(2.0f), _d1, _mm512_mul_ps(_mm512_set1_ps(0.5f), _d5))); \
+	o[5 * os] = _mm512_add_ps(_e, _o); \
+	o[6 * os] = _mm512_sub_ps(_e, _o); }
+
+// WINO35_AT sets o[0], o[os], o[2 * os] to A^T s for one column of s
+// (s[k*st]), A^T = [[1,1,1,1,1,1,1],[0,1,-1,2,-2,1/2,-1/2],[0,1,1,4,4,1/4,1/4]]
+// (F(3x3, 5x5)).
+#define WINO35_AT(o, os, s, st) { \
+	__m512 _s0 = s[0], _s1 = s[st], _s2 = s[2 * st], _s3 = s[3 * st], _s4 = s[4 * st], _s5 = s[5 * st], _s6 = s[6 * st]; \
+	__m512 _p1 = _mm512_add_ps(_s1, _s2), _q1 = _mm512_sub_ps(_s1, _s2), _p2 = _mm512_add_ps(_s3, _s4), _q2 = _mm512_sub_ps(_s3, _s4); \
+	__m512 _p3 = _mm512_add_ps(_s5, _s6), _q3 = _mm512_sub_ps(_s5, _s6); \
+	o[0] = _mm512_add_ps(_mm512_add_ps(_s0, _p1), _mm512_add_ps(_p2, _p3)); \
+	o[os] = _mm512_fmadd_ps(_mm512_set1_ps(0.5f), _q3, _mm512_fmadd_ps(_mm512_set1_ps(2.0f), _q2, _q1)); \
+	o[2 * os] = _mm512_fmadd_ps(_mm512_set1_ps(0.25f), _p3, _mm512_fmadd_ps(_mm512_set1_ps(4.0f), _p2, _p1)); }
+
 // crd_wino_in: V = B^T d B for each q x q input tile d (q = m + r - 1), 16
 // channels at a time: B^T down each column of d, then along each row of the
 // result.
@@ -120,16 +152,19 @@ void crd_wino_in(int m, int r, const float *x, int h, int w, int cin, int pt, in
                  float *v, long ldv, long es) {
 	int q = m + r - 1, count = q * q;
 	for (int i = 0; i < nt; i++) {
-		const float *px[36];
+		const float *px[49];
 		wino_inputs(x, h, w, cin, pt, pl, th, tw, t0 + i, m, q, px);
 		float *vo = v + (long)i * ldv;
 		for (int c = 0; c < cin; c += 16) {
 			__mmask16 k = wmask(cin - c);
-			__m512 d[36], t[36], o[36];
+			__m512 d[49], t[49], o[49];
 			wino_load(px, count, c, k, d);
 			if (q == 4) {
 				for (int b = 0; b < 4; b++) WINO2_BT((t + b), 4, (d + b), 4)
 				for (int a = 0; a < 4; a++) WINO2_BT((o + 4 * a), 1, (t + 4 * a), 1)
+			} else if (q == 7) {
+				for (int b = 0; b < 7; b++) WINO35_BT((t + b), 7, (d + b), 7)
+				for (int a = 0; a < 7; a++) WINO35_BT((o + 7 * a), 1, (t + 7 * a), 1)
 			} else {
 				for (int b = 0; b < 6; b++) WINO4_BT((t + b), 6, (d + b), 6)
 				for (int a = 0; a < 6; a++) WINO4_BT((o + 6 * a), 1, (t + 6 * a), 1)
@@ -150,7 +185,7 @@ void crd_wino_out(int m, int r, const float *mm, long ldm, long es, long t0, int
 		const float *mi = mm + (long)i * ldm;
 		for (int j = j0; j < j1; j += 16) {
 			__mmask16 k = wmask(j1 - j);
-			__m512 s[36], u[24], y[16];
+			__m512 s[49], u[24], y[16];
 			for (int e = 0; e < count; e++) s[e] = _mm512_maskz_loadu_ps(k, mi + e * es + j);
 			if (m == 2 && q == 4) {
 				for (int b = 0; b < 4; b++) WINO2_AT((u + b), 4, (s + b), 4)
@@ -158,6 +193,9 @@ void crd_wino_out(int m, int r, const float *mm, long ldm, long es, long t0, int
 			} else if (m == 2) {
 				for (int b = 0; b < 6; b++) WINO25_AT((u + b), 6, (s + b), 6)
 				for (int a = 0; a < 2; a++) WINO25_AT((y + 2 * a), 1, (u + 6 * a), 1)
+			} else if (m == 3) {
+				for (int b = 0; b < 7; b++) WINO35_AT((u + b), 7, (s + b), 7)
+				for (int a = 0; a < 3; a++) WINO35_AT((y + 3 * a), 1, (u + 7 * a), 1)
 			} else {
 				for (int b = 0; b < 6; b++) WINO4_AT((u + b), 6, (s + b), 6)
 				for (int a = 0; a < 4; a++) WINO4_AT((y + 4 * a), 1, (u + 6 * a), 1)

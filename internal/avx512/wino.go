@@ -3,10 +3,11 @@ package avx512
 import "fmt"
 
 // WinoTiles is the geometry of the M x M-pixel output tiles of a Winograd
-// F(M x M, R x R) convolution (stride 1; F(2x2, 3x3), F(4x4, 3x3) or F(2x2,
-// 5x5)) of an N x H x W x C NHWC input: TH x TW tiles per image, tile t
-// being image t / (TH*TW), tile row (t % (TH*TW)) / TW and column t % TW;
-// tile (ty, tx) reads the Q x Q input pixels (Q = M+R-1: 4 or 6) from row
+// F(M x M, R x R) convolution (stride 1; F(2x2, 3x3), F(4x4, 3x3), F(2x2,
+// 5x5) or F(3x3, 5x5)) of an N x H x W x C NHWC input: TH x TW tiles per
+// image, tile t being image t / (TH*TW), tile row (t % (TH*TW)) / TW and
+// column t % TW; tile (ty, tx) reads the Q x Q input pixels (Q = M+R-1: 4,
+// 6 or 7) from row
 // M ty - PadTop and column M tx - PadLeft (zero outside the input) and
 // writes the output pixels from row M ty and column M tx that lie inside
 // the OutH x OutW output. Its transforms are Q^2 matrices (Transforms).
@@ -18,12 +19,13 @@ type WinoTiles struct {
 	TH, TW          int
 }
 
-// Transforms is the number of transformed matrices, (M+R-1)^2: 16 or 36.
+// Transforms is the number of transformed matrices, (M+R-1)^2: 16, 36 or
+// 49.
 func (g *WinoTiles) Transforms() int { return (g.M + g.R - 1) * (g.M + g.R - 1) }
 
 // valid reports whether g's M and R are a variant the kernels compute.
 func (g *WinoTiles) valid() bool {
-	return g.R == 3 && (g.M == 2 || g.M == 4) || g.R == 5 && g.M == 2
+	return g.R == 3 && (g.M == 2 || g.M == 4) || g.R == 5 && (g.M == 2 || g.M == 3)
 }
 
 // Tiles is the number of tiles of all the images, N*TH*TW.
@@ -33,9 +35,9 @@ func (g *WinoTiles) Tiles() int { return g.N * g.TH * g.TW }
 // of x, for every channel: element (a, b) of tile t0+i's transform,
 // channel c, goes to v[(Q a+b)*es + i*ldv + c] (Q = M+R-1). For F(2x2,
 // 3x3), B^T = [[1,0,-1,0],[0,1,1,0],[0,-1,1,0],[0,1,0,-1]]; F(4x4, 3x3)
-// and F(2x2, 5x5) share a 6x6 B^T (avx512.h, crd_wino_in). It panics on
-// slices too short for the shapes, an M and R of none of the three
-// variants, or unless Supported.
+// and F(2x2, 5x5) share a 6x6 B^T, F(3x3, 5x5) has a 7x7 one (avx512.h,
+// crd_wino_in). It panics on slices too short for the shapes, an M and R
+// of none of the four variants, or unless Supported.
 func WinoInput(g *WinoTiles, x []float32, t0, nt int, v []float32, ldv, es int) {
 	if !Supported() {
 		panic(errUnsupported)
@@ -55,7 +57,7 @@ func WinoInput(g *WinoTiles, x []float32, t0, nt int, v []float32, ldv, es int) 
 // t0+nt), channels [j0, j1), where element (a, b) of tile t0+i's X,
 // channel j, is m[(Q a+b)*es + i*ldm + j] (Q = M+R-1; for F(2x2, 3x3), A^T
 // = [[1,1,1,0],[0,1,-1,-1]]; for F(2x2, 5x5), [[1,1,1,1,1,0],[0,1,-1,2,-2,1]];
-// for F(4x4, 3x3) see avx512.h, crd_wino_out), and
+// for F(4x4, 3x3) and F(3x3, 5x5) see avx512.h, crd_wino_out), and
 // stores each of its pixels p (p = (image*OutH + oy)*OutW + ox) inside the
 // output as
 //
@@ -64,7 +66,7 @@ func WinoInput(g *WinoTiles, x []float32, t0, nt int, v []float32, ldv, es int) 
 // in that order in float32, with no residual when res is nil, no bias when
 // bias is nil, and the ReLU (clearing values with the sign bit set) only
 // when relu. res may alias dst with ldr = ldd. It panics on slices too
-// short for the shapes, an M and R of none of the three variants, or
+// short for the shapes, an M and R of none of the four variants, or
 // unless Supported.
 func WinoOutput(g *WinoTiles, m []float32, ldm, es, t0, nt, j0, j1 int, bias []float32, relu bool, res []float32, ldr int, dst []float32, ldd int) {
 	if !Supported() {

@@ -59,11 +59,11 @@ const (
 	Pixels
 	// Winograd is nn's 3x3 and 5x5 stride-1 convolutions (above a size:
 	// see nn.Conv2D) by Winograd F(2x2, 3x3) or F(4x4, 3x3), and F(2x2,
-	// 5x5), on the AVX-512 kernels (avx512.WinoInput, PackedB,
-	// avx512.WinoOutput): 2.25, 4 or 2.8 times fewer multiplications,
-	// values within float32 rounding of the direct product's, not
-	// bit-identical to it. It runs only with Conv; without it those
-	// convolutions take Conv's direct path.
+	// 5x5) or F(3x3, 5x5), on the AVX-512 kernels (avx512.WinoInput,
+	// PackedB, avx512.WinoOutput): 2.25, 4, 2.8 or 4.6 times fewer
+	// multiplications, values within float32 rounding of the direct
+	// product's, not bit-identical to it. It runs only with Conv; without
+	// it those convolutions take Conv's direct path.
 	Winograd
 
 	// All is every float32 operation (not ConvBF16, which needs more than
