@@ -17,9 +17,8 @@ import (
 // on 5x5 ones (names starting k5_: Inception's, and others around the
 // crossovers), and prints the same-round speedups: the measurements behind
 // winoF4, winoColMaxTiles, wino5MinCallTiles and wino35MaxWeights. It runs
-// only with
-// CRD_WINO_AB set (a comma-separated list of shape-name prefixes, or "all");
-// it asserts nothing.
+// only with CRD_WINO_AB set (a comma-separated list of shape-name prefixes,
+// or "all"); it asserts nothing.
 //
 //	CRD_WINO_AB=all go test -run TestWinogradAB -v ./nn
 func TestWinogradAB(t *testing.T) {
