@@ -112,13 +112,15 @@ const wino5MinCallTiles = 16
 // than F(2x2, 5x5), and its transforms cost less per pixel too (7x7 input
 // tiles on the points 0, 1, -1, 2, -2, 1/2, -1/2). Measured (docs/profile.md)
 // 1.3-1.6 times faster than F(2x2, 5x5) on Inception's 35x35 48 -> 64 and
-// on up to 64 x 64 channels, 8x8 maps included; with 128 to 512 channels
-// it was faster on some maps and slower on others (35x35 128 x 128, 10x10
-// 256 x 256, 7x7 512 x 512), its weight transform 49/36 of F(2x2, 5x5)'s.
+// on up to 96 x 96 channels, 8x8 maps included; with 128 to 512 channels
+// it was faster on some maps and slower on others (35x35 128 x 128: its
+// weight transform, 49/36 of F(2x2, 5x5)'s, is then large enough that the
+// call is cut over column panels with all its tiles in each block; 10x10
+// 256 x 256, 7x7 512 x 512).
 //
 // wino35MaxWeights is the most Cin*Cout of a 5x5 convolution run by
 // F(3x3, 5x5); above it F(2x2, 5x5) runs.
-const wino35MaxWeights = 64 * 64
+const wino35MaxWeights = 96 * 96
 
 // winoF4 reports whether a convolution of cin to cout channels on n images
 // of the geometry g runs F(4x4, 3x3) rather than F(2x2, 3x3).
