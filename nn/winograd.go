@@ -100,12 +100,13 @@ const (
 	winoF4MinTiles = 256
 )
 
-// wino5MinCallTiles is the fewest 2x2 tiles of a 5x5 call run by F(2x2,
-// 5x5). Its weight transform is only 36/25 of the weights for 2.8 times
-// fewer products, and F(2x2, 5x5) measured 1.3-1.5 times faster than the
-// direct path with 16 tiles (8x8 maps at batch 1, 48 to 64 channels; 7x7,
-// 512 channels), 1.5 with 4 tiles of 64 channels, slower (0.88) with 4 of
-// 32 (docs/profile.md).
+// wino5MinCallTiles is the fewest 2x2 tiles of a 5x5 call run by Winograd
+// (either variant). The weight transforms are only 36/25 and 49/25 of the
+// weights for 2.8 and 4.6 times fewer products: with 16 tiles (8x8 maps at
+// batch 1, 48 to 64 channels) F(2x2, 5x5) measured 1.3-1.6 times faster
+// than the direct path and F(3x3, 5x5) faster still; F(2x2, 5x5) 1.2-1.3
+// times with 16 tiles of 512 channels (7x7), 1.2-1.6 with 4 tiles of 64
+// channels, 0.9 with 4 of 32 (docs/profile.md).
 const wino5MinCallTiles = 16
 
 // F(3x3, 5x5) computes 49 products per 9 output pixels, 1.65 times fewer
