@@ -71,6 +71,11 @@ type inception struct {
 	group  []int
 	groups [][]int
 	outs   []nn.ConvOut // scratch of a group's call
+	// poolBias[i], for an average pooling that runs after the 1x1
+	// convolution it fed in the graph (swapPools), is that convolution's
+	// bias: the convolution runs without bias and ReLU, and the pooling
+	// adds the bias and applies the ReLU.
+	poolBias [][]float32
 
 	// slot[i] is the buffer that holds node i's output (-1 for a node that
 	// writes into a concat): a buffer is reused once every reader of its
@@ -121,8 +126,10 @@ func newInception(t weights.Tensors) (*inception, error) {
 		}
 		return w.Data, nil
 	}
-	b := &inception{nodes: inceptionGraph(), index: map[string]int{}}
+	nodes, swapped := swapPools(inceptionGraph())
+	b := &inception{nodes: nodes, index: map[string]int{}}
 	n := len(b.nodes)
+	b.poolBias = make([][]float32, n)
 	b.convs = make([]*nn.Conv2D, n)
 	b.readers = make([]int, n)
 	b.target = make([]int, n)
@@ -161,6 +168,13 @@ func newInception(t weights.Tensors) (*inception, error) {
 		c.ReLU = true
 		b.convs[i] = c
 	}
+	for _, i := range swapped {
+		// Node i is the convolution, node i+1 the pooling of its output.
+		c := b.convs[i]
+		b.poolBias[i+1] = slices.Clone(c.Bias)
+		clear(c.Bias)
+		c.ReLU = false
+	}
 	// A node read only by one concat writes straight into it.
 	for i, nd := range b.nodes {
 		if nd.kind != incConcat {
@@ -184,6 +198,49 @@ func newInception(t weights.Tensors) (*inception, error) {
 	}
 	b.planBuffers()
 	return b, nil
+}
+
+// swapPools moves each average pooling of the graph after the 1x1
+// convolution that reads it (and nothing else reads): Keras's branch
+// relu(conv1x1(avgpool(x)) + b) becomes relu(avgpool(conv1x1(x)) + b),
+// the same values up to rounding, since the pooling is linear with weights
+// that sum to one (each output the mean of the cells inside the map). The
+// pooling then averages the convolution's 32 to 192 outputs instead of
+// the block input's 192 to 768 channels, and the convolution reads the
+// block input, with the block's other 1x1 heads (planGroups). The
+// convolution takes the pooling's place in the order and reads its input;
+// the pooling follows, reads the convolution and takes its place in the
+// concatenation. swapPools returns the nodes and, for each pair, the
+// convolution's new index (the pooling is the next node); the caller
+// moves the bias and ReLU from the convolution to the pooling.
+func swapPools(nodes []inceptionNode) ([]inceptionNode, []int) {
+	readers := map[string]int{}
+	for _, nd := range nodes {
+		for _, in := range nd.in {
+			readers[in]++
+		}
+	}
+	var swapped []int
+	for i := 0; i+1 < len(nodes); i++ {
+		p, c := nodes[i], nodes[i+1]
+		if p.kind != incAvgPool || c.kind != incConvBNReLU || c.in[0] != p.name || readers[p.name] != 1 ||
+			c.kh != 1 || c.kw != 1 || c.stride != 1 {
+			continue
+		}
+		c.in, p.in, p.outC = p.in, []string{c.name}, c.outC
+		nodes[i], nodes[i+1] = c, p
+		for j := range nodes {
+			for k, in := range nodes[j].in {
+				if in == c.name && j != i+1 {
+					nodes[j].in = slices.Clone(nodes[j].in)
+					nodes[j].in[k] = p.name
+				}
+			}
+		}
+		swapped = append(swapped, i)
+		i++
+	}
+	return nodes, swapped
 }
 
 // planGroups finds the groups of convolutions that read the same input
@@ -433,7 +490,12 @@ func (b *inception) forward(x *nn.Tensor, st *stepTimer) ([]*nn.NHWC, error) {
 			} else {
 				nn.AvgPool(dst, src, w, false)
 			}
-			if t >= 0 {
+			switch bias := b.poolBias[i]; {
+			case bias != nil && t >= 0:
+				placeBiasReLU(buffer(t), b.offset[i], dst, bias)
+			case bias != nil:
+				placeBiasReLU(dst, 0, dst, bias)
+			case t >= 0:
 				copyChannels(buffer(t), b.offset[i], dst)
 			}
 			if st.rec != nil {
@@ -471,5 +533,20 @@ func copyChannels(dst *nn.NHWC, c0 int, src *nn.NHWC) {
 	}
 	for r := 0; r < src.Rows(); r++ {
 		copy(dst.Data[r*dst.C+c0:r*dst.C+c0+src.C], src.Data[r*src.C:(r+1)*src.C])
+	}
+}
+
+// placeBiasReLU writes max(src + bias, 0) (bias per channel) into channels
+// [c0, c0+src.C) of dst, which has src's N, H and W (dst may be src, with
+// c0 0).
+func placeBiasReLU(dst *nn.NHWC, c0 int, src *nn.NHWC, bias []float32) {
+	if dst.N != src.N || dst.H != src.H || dst.W != src.W || c0+src.C > dst.C || len(bias) != src.C {
+		panic(fmt.Sprintf("inception_v3: cannot place %v with %d biases at channel %d of %v", src, len(bias), c0, dst))
+	}
+	for r := 0; r < src.Rows(); r++ {
+		o := dst.Data[r*dst.C+c0 : r*dst.C+c0+src.C]
+		for j, v := range src.Data[r*src.C : (r+1)*src.C] {
+			o[j] = max(v+bias[j], 0)
+		}
 	}
 }

@@ -224,9 +224,9 @@ func TestInceptionLoadErrors(t *testing.T) {
 	}
 }
 
-// TestInceptionGroups: the branch heads of the Inception blocks (three
+// TestInceptionGroups: the branch heads of the Inception blocks (four
 // 1x1 convolutions of the block input in mixed0 to mixed2, mixed4 and
-// mixed5) run as groups, and the trunk gives bit for bit what it gives
+// mixed5, the pooling branch's moved before its pooling) run as groups, and the trunk gives bit for bit what it gives
 // with every convolution run alone (random weights, batch 2).
 func TestInceptionGroups(t *testing.T) {
 	bb, err := NewRandom(InceptionName, 3)
@@ -243,8 +243,8 @@ func TestInceptionGroups(t *testing.T) {
 			}
 		}
 	}
-	if !slices.Equal(sizes, []int{3, 3, 3, 3, 3}) {
-		t.Fatalf("groups of %v convolutions, want 5 of 3", sizes)
+	if !slices.Equal(sizes, []int{4, 4, 4, 4, 4}) {
+		t.Fatalf("groups of %v convolutions, want 5 of 4", sizes)
 	}
 	r := rand.New(rand.NewPCG(4, 5))
 	x := nn.NewTensor(2, 3, 75, 80)
