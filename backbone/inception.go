@@ -86,7 +86,6 @@ type inception struct {
 	shaped []bool // per node, during a call: its buffer has its shape
 
 	ws  nn.Workspace
-	in  nn.NHWC
 	tmp nn.NHWC // a pooling output on its way into a concat
 	out []*nn.Tensor
 	// nhwcOut are the output nodes' buffers, as ForwardNHWC returns them.
@@ -420,16 +419,11 @@ func (b *inception) forward(x *nn.Tensor, st *stepTimer) ([]*nn.NHWC, error) {
 	if len(x.Data) < x.Len() {
 		panic(fmt.Sprintf("inception_v3: input tensor %dx%dx%dx%d holds only %d values", x.N, x.C, x.H, x.W, len(x.Data)))
 	}
-	nn.FromNCHW(&b.in, x)
-	st.done(inceptionInput, "layout", &b.in, 0)
 	hs, ws := b.sizes(x.H, x.W)
 	clear(b.shaped)
-	input := func(name string) *nn.NHWC {
-		if name == inceptionInput {
-			return &b.in
-		}
-		return &b.slots[b.slot[b.index[name]]]
-	}
+	// The input stays NCHW: only the first convolution reads it
+	// (nn.Conv2D.ForwardNCHW).
+	input := func(name string) *nn.NHWC { return &b.slots[b.slot[b.index[name]]] }
 	// buffer returns node i's buffer, shaped on first use in this call.
 	buffer := func(i int) *nn.NHWC {
 		m := &b.slots[b.slot[i]]
@@ -441,6 +435,16 @@ func (b *inception) forward(x *nn.Tensor, st *stepTimer) ([]*nn.NHWC, error) {
 	}
 	for i, nd := range b.nodes {
 		t := b.target[i]
+		if nd.in[0] == inceptionInput {
+			if nd.kind != incConvBNReLU || t >= 0 || b.group[i] >= 0 {
+				panic("inception_v3: the input is read by " + nd.name + ", not a lone convolution")
+			}
+			b.convs[i].ForwardNCHW(buffer(i), x, &b.ws)
+			if st.rec != nil {
+				st.done(nd.name, "conv", buffer(i), int64(x.N)*b.convs[i].MACs(x.H, x.W))
+			}
+			continue
+		}
 		var src *nn.NHWC
 		if nd.kind != incConcat {
 			src = input(nd.in[0])

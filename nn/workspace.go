@@ -13,6 +13,9 @@ type Workspace struct {
 	wino   winoScratch // the Winograd path's blocks
 	bf16   bf16Blocks  // the bf16 kernel's blocks
 	bf16In NHWC        // the emulated bf16 path's rounded input
+	// planesIn is ForwardNCHW's input converted to NHWC, where it does
+	// not read the planes in place.
+	planesIn NHWC
 }
 
 // get returns a scratch slice of n elements (contents unspecified).

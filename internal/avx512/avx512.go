@@ -20,6 +20,9 @@
 // PoolRows is the max and average pooling of NHWC maps, 16 channels to a
 // vector.
 //
+// ConvPlanes is a direct convolution of an NCHW input into 32 NHWC output
+// channels (a trunk's first convolution), reading the planes in place.
+//
 // They run on amd64 with cgo and an AVX-512 CPU (Supported); elsewhere
 // Norms, GramUpper, Sgemm and PoolRows panic (PackPanel packs in Go), and
 // callers use BLAS (sgemm, dsyrk) or Go loops (pooling) instead.

@@ -237,6 +237,25 @@ void crd_pool(const float *x, const struct crd_pool_shape *s, float *dst, int r0
 // 16 x 16 blocks at a time. Nothing else of dst is written.
 void crd_transpose(const float *src, int p, int c, int c0, int c1, float *dst, long ldd);
 
+// CPN is the number of output channels of crd_conv_planes.
+#define CPN 32
+
+// crd_conv_planes computes output rows [r0, r1) (row r: output row r % outh
+// of image r / outh) of an unpadded convolution of n images of cin planes
+// of h x w (x: NCHW) with CPN outputs, kh x kw windows and stride `stride`
+// on both axes, into out (NHWC, ldc floats a pixel). wt holds the weights,
+// rows (ky, kx, c) of CPN floats (a Keras HWIO kernel). For each output
+// pixel and channel o, the reference loop:
+//
+//	float s = 0;
+//	for (ky) for (kx) for (c) s = fmaf(x[n][c][oy*stride+ky][ox*stride+kx], wt[((ky*kw+kx)*cin+c)*CPN + o], s);
+//	s += bias[o];
+//	out[pixel*ldc + o] = relu ? max(s, 0) : s;
+//
+// (the ReLU clears values with the sign bit set, as nn's addBiasReLU).
+void crd_conv_planes(const float *x, int cin, int h, int w, int kh, int kw, int stride, int outh, int outw,
+                     const float *wt, const float *bias, int relu, float *out, long ldc, int r0, int r1);
+
 // crd_blur_sum is one row of a separable blur with the symmetric kernel g
 // (2r + 1 taps), its taps r - k and r + k paired, on rows of src that lie
 // lo[k] and hi[k] values into it (lo[0]: the centre row). For 0 <= x < n,

@@ -25,6 +25,8 @@ var (
 	_ [NR - C.NR]struct{}
 	_ [C.GN - GN]struct{}
 	_ [GN - C.GN]struct{}
+	_ [C.CPN - PlanesOut]struct{}
+	_ [PlanesOut - C.CPN]struct{}
 	_ [C.SMR - sgemmRowTile]struct{}
 	_ [sgemmRowTile - C.SMR]struct{}
 	_ [C.SNR - sgemmPanel]struct{}
@@ -149,6 +151,16 @@ func poolKernel(s *PoolShape, x, dst []float32, r0, r1 int) {
 func transposeKernel(src []float32, p, c, c0, c1 int, dst []float32, ldd int) {
 	C.crd_transpose((*C.float)(unsafe.Pointer(&src[0])), C.int(p), C.int(c), C.int(c0), C.int(c1),
 		(*C.float)(unsafe.Pointer(&dst[0])), C.long(ldd))
+}
+
+// convPlanesKernel runs crd_conv_planes.
+func convPlanesKernel(s *PlanesShape, x, w, bias []float32, relu bool, out []float32, ldc, r0, r1 int) {
+	r := C.int(0)
+	if relu {
+		r = 1
+	}
+	C.crd_conv_planes(floatPtr(x), C.int(s.C), C.int(s.H), C.int(s.W), C.int(s.KH), C.int(s.KW), C.int(s.Stride),
+		C.int(s.OutH), C.int(s.OutW), floatPtr(w), floatPtr(bias), r, floatPtr(out), C.long(ldc), C.int(r0), C.int(r1))
 }
 
 // blurKernel runs crd_blur_sum.

@@ -70,3 +70,7 @@ func winoInKernel(g *WinoTiles, x []float32, t0, nt int, v []float32, ldv, es in
 func winoOutKernel(g *WinoTiles, m []float32, ldm, es, t0, nt, j0, j1 int, bias []float32, relu bool, res []float32, ldr int, dst []float32, ldd int) {
 	panic("avx512: no kernel in this build")
 }
+
+func convPlanesKernel(s *PlanesShape, x, w, bias []float32, relu bool, out []float32, ldc, r0, r1 int) {
+	panic("avx512: no kernel in this build")
+}

@@ -35,7 +35,9 @@ const (
 	// avx512.NeighbourProducts (else Go loops).
 	Score
 	// Conv is the float32 matrix product of nn's convolutions:
-	// avx512.Sgemm, else blas.Sgemm.
+	// avx512.Sgemm, else blas.Sgemm; with it, nn.Conv2D.ForwardNCHW reads
+	// an NCHW input in place for the convolutions that avx512.ConvPlanes
+	// computes (else it converts the input to NHWC first).
 	Conv
 	// Nearest is knn's distance and projection products: avx512.PackedB
 	// and avx512.Sgemm, else blas.Sgemm.
