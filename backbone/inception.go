@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/crd-ad/crd/internal/kernels"
 	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/weights"
@@ -484,22 +485,33 @@ func (b *inception) forward(x *nn.Tensor, st *stepTimer) ([]*nn.NHWC, error) {
 				st.done(nd.name, "conv", &nn.NHWC{N: x.N, H: hs[i], W: ws[i], C: nd.outC}, int64(x.N)*b.convs[i].MACs(src.H, src.W))
 			}
 		case incMaxPool, incAvgPool:
+			w := nn.Window{KH: nd.kh, KW: nd.kw, StrideH: nd.stride, StrideW: nd.stride, Same: nd.same}
+			if bias := b.poolBias[i]; bias != nil {
+				// A pooling moved after its convolution: its output, with
+				// the bias and ReLU, straight into the concatenation.
+				var dst *nn.NHWC
+				c0 := 0
+				if t >= 0 {
+					dst, c0 = buffer(t), b.offset[i]
+				} else {
+					dst = buffer(i)
+				}
+				nn.AvgPoolAt(dst, c0, src, w, false, bias, true, kernels.Set{})
+				if st.rec != nil {
+					st.done(nd.name, "avgpool", &nn.NHWC{N: x.N, H: hs[i], W: ws[i], C: nd.outC}, 0)
+				}
+				break
+			}
 			dst := &b.tmp
 			if t < 0 {
 				dst = buffer(i)
 			}
-			w := nn.Window{KH: nd.kh, KW: nd.kw, StrideH: nd.stride, StrideW: nd.stride, Same: nd.same}
 			if nd.kind == incMaxPool {
 				nn.MaxPool(dst, src, w)
 			} else {
 				nn.AvgPool(dst, src, w, false)
 			}
-			switch bias := b.poolBias[i]; {
-			case bias != nil && t >= 0:
-				placeBiasReLU(buffer(t), b.offset[i], dst, bias)
-			case bias != nil:
-				placeBiasReLU(dst, 0, dst, bias)
-			case t >= 0:
+			if t >= 0 {
 				copyChannels(buffer(t), b.offset[i], dst)
 			}
 			if st.rec != nil {
@@ -537,20 +549,5 @@ func copyChannels(dst *nn.NHWC, c0 int, src *nn.NHWC) {
 	}
 	for r := 0; r < src.Rows(); r++ {
 		copy(dst.Data[r*dst.C+c0:r*dst.C+c0+src.C], src.Data[r*src.C:(r+1)*src.C])
-	}
-}
-
-// placeBiasReLU writes max(src + bias, 0) (bias per channel) into channels
-// [c0, c0+src.C) of dst, which has src's N, H and W (dst may be src, with
-// c0 0).
-func placeBiasReLU(dst *nn.NHWC, c0 int, src *nn.NHWC, bias []float32) {
-	if dst.N != src.N || dst.H != src.H || dst.W != src.W || c0+src.C > dst.C || len(bias) != src.C {
-		panic(fmt.Sprintf("inception_v3: cannot place %v with %d biases at channel %d of %v", src, len(bias), c0, dst))
-	}
-	for r := 0; r < src.Rows(); r++ {
-		o := dst.Data[r*dst.C+c0 : r*dst.C+c0+src.C]
-		for j, v := range src.Data[r*src.C : (r+1)*src.C] {
-			o[j] = max(v+bias[j], 0)
-		}
 	}
 }

@@ -42,10 +42,36 @@ func AvgPoolKernels(dst, x *NHWC, w Window, countIncludePad bool, kern kernels.S
 	}
 }
 
+// AvgPoolAt is AvgPoolKernels into channels [c0, c0+x.C) of dst, which
+// must already have the output's N, H and W, with an epilogue: bias (x.C
+// values; nil: none) added to each output pixel, then, with relu, the ReLU
+// of the convolutions (max(v, 0), -0 made +0). It is the tail of
+// relu(conv1x1(x) + bias) computed as relu(avgpool(conv1x1(x)) + bias) (the
+// pooling moved after the convolution, without its bias): one pass over
+// the pooled map, written where the concatenation wants it. The values are
+// AvgPoolKernels's plus the epilogue in float32, bit for bit.
+func AvgPoolAt(dst *NHWC, c0 int, x *NHWC, w Window, countIncludePad bool, bias []float32, relu bool, kern kernels.Set) {
+	kind := poolAvgExclude
+	if countIncludePad {
+		kind = poolAvgInclude
+	}
+	if bias != nil && len(bias) != x.C {
+		panic(fmt.Sprintf("nn: AvgPoolAt: %d biases for %d channels", len(bias), x.C))
+	}
+	poolAt(dst, c0, x, w, kind, kern, bias, relu)
+}
+
 // pool is MaxPool and AvgPool, run by avx512.PoolRows where kern says so
 // (and the map has several channels), else by poolRows or poolPlanes: the
 // same values either way.
 func pool(dst, x *NHWC, w Window, kind poolKind, kern kernels.Set) {
+	poolAt(dst, -1, x, w, kind, kern, nil, false)
+}
+
+// poolAt is pool into dst, reshaped, with c0 < 0, else into channels [c0,
+// c0+x.C) of dst (of the output's N, H and W), adding bias (unless nil) and
+// applying the ReLU with relu.
+func poolAt(dst *NHWC, c0 int, x *NHWC, w Window, kind poolKind, kern kernels.Set, bias []float32, relu bool) {
 	w.check()
 	if dst == x {
 		panic("nn: pooling in place")
@@ -54,25 +80,34 @@ func pool(dst, x *NHWC, w Window, kind poolKind, kern kernels.Set) {
 	if g.OutH <= 0 || g.OutW <= 0 {
 		panic(fmt.Sprintf("nn: pooling window %dx%d does not fit input %v", w.KH, w.KW, x))
 	}
-	dst.Reshape(x.N, g.OutH, g.OutW, x.C)
-	if x.C == 1 {
+	if c0 < 0 {
+		dst.Reshape(x.N, g.OutH, g.OutW, x.C)
+		c0 = 0
+	} else if dst.N != x.N || dst.H != g.OutH || dst.W != g.OutW || c0+x.C > dst.C {
+		panic(fmt.Sprintf("nn: pooling: destination %v cannot hold [%d %d %d %d] at channel %d", dst, x.N, g.OutH, g.OutW, x.C, c0))
+	}
+	epilogue := bias != nil || relu
+	if x.C == 1 && dst.C == 1 && !epilogue {
 		poolPlanes(dst, x, w, g, kind)
 		return
 	}
 	if kern.UsesAVX512(kernels.Pool) {
 		s := avx512.PoolShape{H: x.H, W: x.W, C: x.C, OutH: g.OutH, OutW: g.OutW,
 			KH: w.KH, KW: w.KW, StrideH: w.StrideH, StrideW: w.StrideW,
-			PadTop: g.PadTop, PadLeft: g.PadLeft, PadBottom: g.PadBottom, PadRight: g.PadRight, Kind: kind}
-		parallel.For(x.N*g.OutH, 0, func(lo, hi int) { avx512.PoolRows(&s, x.Data, dst.Data, lo, hi) })
+			PadTop: g.PadTop, PadLeft: g.PadLeft, PadBottom: g.PadBottom, PadRight: g.PadRight, Kind: kind,
+			OutStride: dst.C, Bias: bias, ReLU: relu}
+		parallel.For(x.N*g.OutH, 0, func(lo, hi int) { avx512.PoolRows(&s, x.Data, dst.Data[c0:], lo, hi) })
 		return
 	}
-	parallel.For(x.N*g.OutH, 0, func(lo, hi int) { poolRows(dst, x, w, g, kind, lo, hi) })
+	parallel.For(x.N*g.OutH, 0, func(lo, hi int) { poolRows(dst, c0, x, w, g, kind, bias, relu, lo, hi) })
 }
 
 // poolRows computes output rows [lo, hi) of an NHWC pooling (row r is output
-// row r % OutH of image r / OutH), one output pixel at a time, each window
-// cell's channels added (or maxed) into the pixel's in one loop.
-func poolRows(dst, x *NHWC, w Window, g Geometry, kind poolKind, lo, hi int) {
+// row r % OutH of image r / OutH) into channels [c0, c0+x.C) of dst, one
+// output pixel at a time, each window cell's channels added (or maxed) into
+// the pixel's in one loop, then the bias (unless nil) added and, with
+// relu, the ReLU applied.
+func poolRows(dst *NHWC, c0 int, x *NHWC, w Window, g Geometry, kind poolKind, bias []float32, relu bool, lo, hi int) {
 	C := x.C
 	for r := lo; r < hi; r++ {
 		n, oy := r/g.OutH, r%g.OutH
@@ -83,7 +118,7 @@ func poolRows(dst, x *NHWC, w Window, g Geometry, kind poolKind, lo, hi int) {
 			xs := ox*w.StrideW - g.PadLeft
 			xe := xs + w.KW
 			x0, x1 := max(xs, 0), min(xe, x.W)
-			o := dst.Data[((n*g.OutH+oy)*g.OutW+ox)*C : ((n*g.OutH+oy)*g.OutW+ox+1)*C]
+			o := dst.Data[((n*g.OutH+oy)*g.OutW+ox)*dst.C+c0:][:C]
 			if kind == poolMax {
 				for c := range o {
 					o[c] = float32(math.Inf(-1))
@@ -96,6 +131,7 @@ func poolRows(dst, x *NHWC, w Window, g Geometry, kind poolKind, lo, hi int) {
 						}
 					}
 				}
+				poolEpilogue(o, bias, relu)
 				continue
 			}
 			clear(o)
@@ -119,6 +155,23 @@ func poolRows(dst, x *NHWC, w Window, g Geometry, kind poolKind, lo, hi int) {
 					o[c] *= inv
 				}
 			}
+			poolEpilogue(o, bias, relu)
+		}
+	}
+}
+
+// poolEpilogue adds bias (unless nil) to o and applies the ReLU with relu,
+// as the convolutions' epilogue does.
+func poolEpilogue(o, bias []float32, relu bool) {
+	switch {
+	case bias != nil && relu:
+		addBiasReLU(o, bias)
+	case bias != nil:
+		addBias(o, bias)
+	case relu:
+		for j, v := range o {
+			u := math.Float32bits(v)
+			o[j] = math.Float32frombits(u &^ uint32(int32(u)>>31))
 		}
 	}
 }

@@ -203,12 +203,14 @@ void crd_wino_out(int m, int r, const float *mm, long ldm, long es, long t0, int
 
 // crd_pool_shape is one pooling of an n x h x w x c NHWC map x into the
 // n x oh x ow x c map dst: windows of kh x kw cells, strides sh and sw,
-// padding pt, pl, pb and pr on the top, left, bottom and right.
+// padding pt, pl, pb and pr on the top, left, bottom and right; output
+// pixels lie ldo floats apart in dst (at least c).
 struct crd_pool_shape {
 	int h, w, c, oh, ow;
 	int kh, kw, sh, sw;
 	int pt, pl, pb, pr;
 	int kind;
+	long ldo;
 };
 
 // crd_pool computes output rows [r0, r1) (row r is image r / oh, output row
@@ -223,10 +225,12 @@ struct crd_pool_shape {
 //		for (x = max(xs, 0); x < min(xs + kw, w); x++)
 //			acc = max ? (v(n, y, x, ch) > acc ? v(n, y, x, ch) : acc) : acc + v(n, y, x, ch);
 //	dst = max ? acc : acc * (1.0f / count);
+//	if (bias) dst += bias[ch];
+//	if (relu) dst = the ReLU of nn's addBiasReLU (values with the sign bit set cleared);
 //
 // except that a max over a window holding a NaN is NaN, as with Go's max
 // (-0 and +0 count as equal: the first one seen is kept).
-void crd_pool(const float *x, const struct crd_pool_shape *s, float *dst, int r0, int r1);
+void crd_pool(const float *x, const struct crd_pool_shape *s, float *dst, int r0, int r1, const float *bias, int relu);
 
 // crd_transpose converts channels [c0, c1) of one image's p x c NHWC map
 // src (pixel q's channels at src + q*c) to NCHW: for c0 <= ch < c1 and

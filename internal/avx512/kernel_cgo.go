@@ -143,8 +143,17 @@ var (
 func poolKernel(s *PoolShape, x, dst []float32, r0, r1 int) {
 	cs := C.struct_crd_pool_shape{h: C.int(s.H), w: C.int(s.W), c: C.int(s.C), oh: C.int(s.OutH), ow: C.int(s.OutW),
 		kh: C.int(s.KH), kw: C.int(s.KW), sh: C.int(s.StrideH), sw: C.int(s.StrideW),
-		pt: C.int(s.PadTop), pl: C.int(s.PadLeft), pb: C.int(s.PadBottom), pr: C.int(s.PadRight), kind: C.int(s.Kind)}
-	C.crd_pool((*C.float)(unsafe.Pointer(&x[0])), &cs, (*C.float)(unsafe.Pointer(&dst[0])), C.int(r0), C.int(r1))
+		pt: C.int(s.PadTop), pl: C.int(s.PadLeft), pb: C.int(s.PadBottom), pr: C.int(s.PadRight), kind: C.int(s.Kind),
+		ldo: C.long(s.outStride())}
+	var bias *C.float
+	if s.Bias != nil {
+		bias = floatPtr(s.Bias)
+	}
+	relu := C.int(0)
+	if s.ReLU {
+		relu = 1
+	}
+	C.crd_pool((*C.float)(unsafe.Pointer(&x[0])), &cs, (*C.float)(unsafe.Pointer(&dst[0])), C.int(r0), C.int(r1), bias, relu)
 }
 
 // transposeKernel runs crd_transpose.

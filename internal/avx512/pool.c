@@ -19,7 +19,7 @@ static __mmask16 pmask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask1
 // (past the last channel, m[v]) are neither read nor written.
 __attribute__((target("avx512f")))
 static inline void pool_pixel(const float *x, long rowStride, int W, int C, int y0, int y1, int x0, int x1, int c,
-                              const __mmask16 *m, int kind, float inv, float *o) {
+                              const __mmask16 *m, int kind, float inv, const float *bias, int relu, float *o) {
 	__m512 acc[PB];
 	__mmask16 nan[PB] = {0}; // lanes that have seen a NaN (max only)
 	__m512 init = kind == CRD_POOL_MAX ? _mm512_set1_ps(-INFINITY) : _mm512_setzero_ps();
@@ -45,11 +45,16 @@ static inline void pool_pixel(const float *x, long rowStride, int W, int C, int 
 		__m512 s = _mm512_set1_ps(inv);
 		for (int v = 0; v < PB; v++) acc[v] = _mm512_mul_ps(acc[v], s);
 	}
+	if (bias)
+		for (int v = 0; v < PB; v++) acc[v] = _mm512_add_ps(acc[v], _mm512_maskz_loadu_ps(m[v], bias + c + 16 * v));
+	if (relu)
+		for (int v = 0; v < PB; v++)
+			acc[v] = _mm512_castsi512_ps(_mm512_andnot_si512(_mm512_srai_epi32(_mm512_castps_si512(acc[v]), 31), _mm512_castps_si512(acc[v])));
 	for (int v = 0; v < PB; v++) _mm512_mask_storeu_ps(o + c + 16 * v, m[v], acc[v]);
 }
 
 __attribute__((target("avx512f")))
-void crd_pool(const float *x, const struct crd_pool_shape *s, float *dst, int r0, int r1) {
+void crd_pool(const float *x, const struct crd_pool_shape *s, float *dst, int r0, int r1, const float *bias, int relu) {
 	int C = s->c;
 	long rowStride = (long)s->w * C;
 	__mmask16 full[PB], tail[PB];
@@ -74,10 +79,10 @@ void crd_pool(const float *x, const struct crd_pool_shape *s, float *dst, int r0
 				cnt = (y1 - y0) * (x1 - x0);
 			}
 			float inv = cnt > 0 ? 1.0f / (float)cnt : 1.0f;
-			float *o = dst + ((size_t)r * s->ow + ox) * C;
+			float *o = dst + ((size_t)r * s->ow + ox) * s->ldo;
 			int c = 0;
-			for (; c < cfull; c += 16 * PB) pool_pixel(img, rowStride, s->w, C, y0, y1, x0, x1, c, full, s->kind, inv, o);
-			if (c < C) pool_pixel(img, rowStride, s->w, C, y0, y1, x0, x1, c, tail, s->kind, inv, o);
+			for (; c < cfull; c += 16 * PB) pool_pixel(img, rowStride, s->w, C, y0, y1, x0, x1, c, full, s->kind, inv, bias, relu, o);
+			if (c < C) pool_pixel(img, rowStride, s->w, C, y0, y1, x0, x1, c, tail, s->kind, inv, bias, relu, o);
 		}
 	}
 }

@@ -25,6 +25,23 @@ type PoolShape struct {
 	KH, KW, StrideH, StrideW             int
 	PadTop, PadLeft, PadBottom, PadRight int
 	Kind                                 PoolKind
+	// OutStride is the number of floats from one output pixel to the
+	// next in dst (0: C): at least C, the pooling written into C channels
+	// of a wider map.
+	OutStride int
+	// Bias, unless nil, holds C values added to the outputs' channels;
+	// with ReLU, outputs with the sign bit set are then cleared (nn's
+	// addBiasReLU): the epilogue of a convolution whose output was pooled.
+	Bias []float32
+	ReLU bool
+}
+
+// outStride returns OutStride, or C where it is 0.
+func (s *PoolShape) outStride() int {
+	if s.OutStride == 0 {
+		return s.C
+	}
+	return s.OutStride
 }
 
 // PoolRows computes rows [r0, r1) of the pooling s of x into dst (row r is
@@ -37,6 +54,7 @@ type PoolShape struct {
 //		}
 //	}
 //	out = acc, or acc * (1 / float32(count))
+//	out += Bias[ch] (unless Bias is nil), then the ReLU (with ReLU)
 //
 // for each channel, with ys = oy StrideH - PadTop and xs = ox StrideW -
 // PadLeft, and count the number of cells the average counts (see
@@ -46,8 +64,8 @@ func PoolRows(s *PoolShape, x, dst []float32, r0, r1 int) {
 	if !Supported() {
 		panic(errUnsupported)
 	}
-	if r0 < 0 || r1 <= r0 || s.OutH <= 0 || s.OutW <= 0 || s.C <= 0 ||
-		len(x) < ((r1-1)/s.OutH+1)*s.H*s.W*s.C || len(dst) < r1*s.OutW*s.C {
+	if r0 < 0 || r1 <= r0 || s.OutH <= 0 || s.OutW <= 0 || s.C <= 0 || s.outStride() < s.C || (s.Bias != nil && len(s.Bias) < s.C) ||
+		len(x) < ((r1-1)/s.OutH+1)*s.H*s.W*s.C || len(dst) < (r1*s.OutW-1)*s.outStride()+s.C {
 		panic(fmt.Sprintf("avx512: PoolRows: rows [%d, %d) of %+v on %d, %d values", r0, r1, *s, len(x), len(dst)))
 	}
 	poolKernel(s, x, dst, r0, r1)
