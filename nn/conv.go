@@ -178,12 +178,7 @@ func ForwardGroup(x *NHWC, ws *Workspace, outs ...ConvOut) {
 			panic(fmt.Sprintf("nn: ForwardGroup: destination %v cannot hold [%d %d %d %d] at channel %d", d, x.N, oh, ow, o.Conv.Cout, o.C0))
 		}
 	}
-	var kern kernels.Set
-	if ws != nil {
-		kern = ws.kern
-	} else {
-		ws = new(Workspace)
-	}
+	kern, ws := ws.kernels()
 	g := c.Apply(x.H, x.W)
 	alone := x.C != c.Cin || !kern.UsesAVX512(kernels.Conv) || g.OutH <= 0 || g.OutW <= 0
 	for _, o := range outs {
@@ -220,12 +215,7 @@ func (c *Conv2D) run(dst *NHWC, c0 int, x *NHWC, res *NHWC, ws *Workspace) {
 	}
 	rows := x.N * g.OutH * g.OutW
 	k := c.K()
-	var kern kernels.Set // the detected choice, unless ws says otherwise
-	if ws != nil {
-		kern = ws.kern
-	} else {
-		ws = new(Workspace)
-	}
+	kern, ws := ws.kernels() // the detected choice, unless ws says otherwise
 	direct := c.direct(g)
 	if c.bf16 != nil {
 		c.runBF16(dst, c0, x, res, g, direct, ws, kern)

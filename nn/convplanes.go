@@ -21,12 +21,7 @@ func (c *Conv2D) ForwardNCHW(dst *NHWC, x *Tensor, ws *Workspace) {
 	if x.C != c.Cin {
 		panic(fmt.Sprintf("nn: conv with %d input channels applied to %dx%dx%dx%d", c.Cin, x.N, x.C, x.H, x.W))
 	}
-	var kern kernels.Set
-	if ws != nil {
-		kern = ws.kern
-	} else {
-		ws = new(Workspace)
-	}
+	kern, ws := ws.kernels()
 	g := c.Apply(x.H, x.W)
 	if g.OutH <= 0 || g.OutW <= 0 {
 		panic(fmt.Sprintf("nn: conv window %dx%d does not fit input %dx%dx%dx%d", c.KH, c.KW, x.N, x.C, x.H, x.W))

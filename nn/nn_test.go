@@ -450,6 +450,17 @@ func TestPlanesMatchChannels(t *testing.T) {
 // in float64, with the padding conventions of PyTorch and Keras, on channel
 // counts around the kernel's 16- and 64-channel blocks; the two paths give
 // bit-identical values, and a NaN in a window makes its maximum NaN.
+// sameAsGo fails t unless got is, bit for bit, first: the values of the
+// loops in Go.
+func sameAsGo(t *testing.T, name string, got, first []float32) {
+	t.Helper()
+	for i := range got {
+		if math.Float32bits(got[i]) != math.Float32bits(first[i]) {
+			t.Fatalf("%s: value %d = %g, the Go loops give %g", name, i, got[i], first[i])
+		}
+	}
+}
+
 func TestPoolNHWCDirect(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	sets := []kernels.Set{kernels.BLAS()}
@@ -476,11 +487,7 @@ func TestPoolNHWCDirect(t *testing.T) {
 						first = got
 						continue
 					}
-					for i := range got {
-						if math.Float32bits(got[i]) != math.Float32bits(first[i]) {
-							t.Fatalf("%s: value %d = %g, the Go loops give %g", name, i, got[i], first[i])
-						}
-					}
+					sameAsGo(t, name, got, first)
 				}
 			}
 		}

@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -80,11 +79,7 @@ func TestAvgPoolAt(t *testing.T) {
 							first = got
 							continue
 						}
-						for i := range got {
-							if math.Float32bits(got[i]) != math.Float32bits(first[i]) {
-								t.Fatalf("%s: value %d = %g, the Go loops give %g", name, i, got[i], first[i])
-							}
-						}
+						sameAsGo(t, name, got, first)
 					}
 				}
 			}

@@ -18,6 +18,15 @@ type Workspace struct {
 	planesIn NHWC
 }
 
+// kernels returns the kernel choice of ws (the zero Set, kernels.Detected,
+// for a nil ws) and ws, or a new Workspace for a nil one.
+func (ws *Workspace) kernels() (kernels.Set, *Workspace) {
+	if ws == nil {
+		return kernels.Set{}, new(Workspace)
+	}
+	return ws.kern, ws
+}
+
 // get returns a scratch slice of n elements (contents unspecified).
 func (ws *Workspace) get(n int) []float32 {
 	ws.buf = grow(ws.buf, n)
