@@ -87,7 +87,6 @@ type inception struct {
 	shaped []bool // per node, during a call: its buffer has its shape
 
 	ws  nn.Workspace
-	tmp nn.NHWC // a pooling output on its way into a concat
 	out []*nn.Tensor
 	// nhwcOut are the output nodes' buffers, as ForwardNHWC returns them.
 	nhwcOut []*nn.NHWC
@@ -486,40 +485,26 @@ func (b *inception) forward(x *nn.Tensor, st *stepTimer) ([]*nn.NHWC, error) {
 			}
 		case incMaxPool, incAvgPool:
 			w := nn.Window{KH: nd.kh, KW: nd.kw, StrideH: nd.stride, StrideW: nd.stride, Same: nd.same}
-			if bias := b.poolBias[i]; bias != nil {
-				// A pooling moved after its convolution: its output, with
-				// the bias and ReLU, straight into the concatenation.
-				var dst *nn.NHWC
-				c0 := 0
-				if t >= 0 {
-					dst, c0 = buffer(t), b.offset[i]
-				} else {
-					dst = buffer(i)
-				}
-				nn.AvgPoolAt(dst, c0, src, w, false, bias, true, kernels.Set{})
-				if st.rec != nil {
-					st.done(nd.name, "avgpool", &nn.NHWC{N: x.N, H: hs[i], W: ws[i], C: nd.outC}, 0)
-				}
-				break
-			}
-			dst := &b.tmp
-			if t < 0 {
+			// Into the node's buffer, or straight into its concatenation.
+			var dst *nn.NHWC
+			c0 := 0
+			if t >= 0 {
+				dst, c0 = buffer(t), b.offset[i]
+			} else {
 				dst = buffer(i)
 			}
+			kind := "avgpool"
 			if nd.kind == incMaxPool {
-				nn.MaxPool(dst, src, w)
+				kind = "maxpool"
+				nn.MaxPoolAt(dst, c0, src, w, kernels.Set{})
 			} else {
-				nn.AvgPool(dst, src, w, false)
-			}
-			if t >= 0 {
-				copyChannels(buffer(t), b.offset[i], dst)
+				// With a bias: a pooling moved after its convolution
+				// (swapPools), which adds the convolution's bias and ReLU.
+				bias := b.poolBias[i]
+				nn.AvgPoolAt(dst, c0, src, w, false, bias, bias != nil, kernels.Set{})
 			}
 			if st.rec != nil {
-				kind := "avgpool"
-				if nd.kind == incMaxPool {
-					kind = "maxpool"
-				}
-				st.done(nd.name, kind, dst, 0)
+				st.done(nd.name, kind, &nn.NHWC{N: x.N, H: hs[i], W: ws[i], C: nd.outC}, 0)
 			}
 		case incConcat:
 			dst := buffer(i)

@@ -42,6 +42,17 @@ func AvgPoolKernels(dst, x *NHWC, w Window, countIncludePad bool, kern kernels.S
 	}
 }
 
+// MaxPoolAt is MaxPool, with the implementation chosen by kern (as
+// AvgPoolKernels), into channels [c0, c0+x.C) of dst, which must already
+// have the output's N, H and W: a pooling written where a concatenation
+// wants it. The values are MaxPool's bit for bit.
+func MaxPoolAt(dst *NHWC, c0 int, x *NHWC, w Window, kern kernels.Set) {
+	if c0 < 0 {
+		panic(fmt.Sprintf("nn: MaxPoolAt: channel %d", c0))
+	}
+	poolAt(dst, c0, x, w, poolMax, kern, nil, false)
+}
+
 // AvgPoolAt is AvgPoolKernels into channels [c0, c0+x.C) of dst, which
 // must already have the output's N, H and W, with an epilogue: bias (x.C
 // values; nil: none) added to each output pixel, then, with relu, the ReLU
@@ -55,8 +66,8 @@ func AvgPoolAt(dst *NHWC, c0 int, x *NHWC, w Window, countIncludePad bool, bias 
 	if countIncludePad {
 		kind = poolAvgInclude
 	}
-	if bias != nil && len(bias) != x.C {
-		panic(fmt.Sprintf("nn: AvgPoolAt: %d biases for %d channels", len(bias), x.C))
+	if bias != nil && len(bias) != x.C || c0 < 0 {
+		panic(fmt.Sprintf("nn: AvgPoolAt: %d biases for %d channels, at channel %d", len(bias), x.C, c0))
 	}
 	poolAt(dst, c0, x, w, kind, kern, bias, relu)
 }

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"testing"
 
@@ -10,8 +11,9 @@ import (
 
 // TestAvgPoolAt checks AvgPoolAt against the float64 direct pooling plus
 // bias and ReLU, bit for bit between the Go loops and the AVX-512 kernel,
-// and that it writes only its channels of the wider destination; and that
-// it is relu(avgpool(conv1x1(x)) + b) = relu(conv1x1(avgpool(x)) + b) up to
+// and that it writes only its channels of the wider destination (and
+// MaxPoolAt: MaxPool's values, in its channels only); and that
+// relu(avgpool(conv1x1(x)) + b) = relu(conv1x1(avgpool(x)) + b) up to
 // rounding, the rewrite of inception_v3's pooling branches.
 func TestAvgPoolAt(t *testing.T) {
 	r := rand.New(rand.NewPCG(31, 32))
@@ -81,6 +83,33 @@ func TestAvgPoolAt(t *testing.T) {
 						}
 						sameAsGo(t, name, got, first)
 					}
+				}
+			}
+		}
+	}
+
+	// MaxPoolAt: MaxPool's values (checked against float64 in
+	// TestPoolNHWCDirect) in its channels only, on both paths.
+	for _, kern := range sets {
+		x := FromNCHW(nil, randTensor(r, 2, 37, 9, 8))
+		win := Square(3, 2, 0)
+		var want NHWC
+		pool(&want, x, win, poolMax, kernels.BLAS())
+		d := &NHWC{}
+		d.Reshape(2, want.H, want.W, 37+6)
+		for i := range d.Data {
+			d.Data[i] = -5
+		}
+		MaxPoolAt(d, 4, x, win, kern)
+		for p := range want.Rows() {
+			for ch := range d.C {
+				v := d.Data[p*d.C+ch]
+				if ch < 4 || ch >= 4+37 {
+					if v != -5 {
+						t.Fatalf("MaxPoolAt %v wrote channel %d", kern, ch)
+					}
+				} else if w := want.Data[p*37+ch-4]; math.Float32bits(v) != math.Float32bits(w) {
+					t.Fatalf("MaxPoolAt %v: pixel %d channel %d = %g, MaxPool gives %g", kern, p, ch-4, v, w)
 				}
 			}
 		}
