@@ -322,4 +322,14 @@ void crd_resize_bilinear(const float *x, int n, int H, int W, int h, int w, cons
                          const float *wy0, const float *wy1, const int *xi0, const int *xi1, const float *wx0,
                          const float *wx1, float *rows, float *dst);
 
+// crd_sgemm_rows is crd_sgemm_conv with A given row by row: row i (i < m)
+// holds part p at x + rowoff[i] + xoff[p] (the part's indices contiguous
+// there), for convolutions whose tiles of 12 output pixels are not evenly
+// spaced in the input (they cross an output row, or the input is padded).
+// The reference loop is crd_sgemm_epi's (alpha = 1, beta1 = 0) with
+// A[i][pk[p] + j] = x[rowoff[i] + xoff[p] + j] for 0 <= j < pk[p+1] - pk[p].
+void crd_sgemm_rows(int m, int n, const float *pb, const int *pk, int nparts, const float *x, const long *xoff,
+                    const long *rowoff, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, int q0,
+                    int q1);
+
 #endif

@@ -29,10 +29,16 @@ struct sepi {
 };
 
 __attribute__((target("avx512f"), always_inline))
-static inline void stile_n(const int nr, const float *pf, const float *a, long lda, const float *b, long kc, float *c, long ldc,
-                           const float *src, long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha,
-                           const struct sepi *e) {
+static inline void stile_n(const int nr, const float *pf, const float *a, long lda, const float *const *ar, const float *b,
+                           long kc, float *c, long ldc, const float *src, long lds, int rows, __mmask16 m0, __mmask16 m1,
+                           int load, float alpha, const struct sepi *e) {
 	int one = alpha == 1.0f;
+	// With ar, row r of A is at ar[r] (one pointer a row: an implicit GEMM
+	// whose rows are not evenly spaced); else at a + r*lda. Either way it
+	// is read at a + o<r>, a moving along the inner dimension.
+	if (ar) a = ar[0];
+#define SAROW(r) const long o##r = ar ? (r < nr ? ar[r] - ar[0] : 0) : r * lda;
+	SAROW(0) SAROW(1) SAROW(2) SAROW(3) SAROW(4) SAROW(5) SAROW(6) SAROW(7) SAROW(8) SAROW(9) SAROW(10) SAROW(11)
 	__m512 al = _mm512_set1_ps(alpha);
 #define SDECL(r) __m512 c##r##0, c##r##1; \
 	if (r < nr && one && load && r < rows) { c##r##0 = _mm512_maskz_loadu_ps(m0, src + r * lds); c##r##1 = _mm512_maskz_loadu_ps(m1, src + r * lds + 16); } \
@@ -41,7 +47,7 @@ static inline void stile_n(const int nr, const float *pf, const float *a, long l
 	for (long k = 0; k < kc; k++, a++, b += SNR) {
 		__m512 y0 = _mm512_loadu_ps(b), y1 = _mm512_loadu_ps(b + 16);
 		if (pf) { _mm_prefetch((const char *)(pf + k * SNR), _MM_HINT_T1); _mm_prefetch((const char *)(pf + k * SNR + 16), _MM_HINT_T1); }
-#define SSTEP(r) if (r < nr) { __m512 x = _mm512_set1_ps(a[r * lda]); c##r##0 = _mm512_fmadd_ps(x, y0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, y1, c##r##1); }
+#define SSTEP(r) if (r < nr) { __m512 x = _mm512_set1_ps(a[o##r]); c##r##0 = _mm512_fmadd_ps(x, y0, c##r##0); c##r##1 = _mm512_fmadd_ps(x, y1, c##r##1); }
 		SSTEP(0) SSTEP(1) SSTEP(2) SSTEP(3) SSTEP(4) SSTEP(5) SSTEP(6) SSTEP(7) SSTEP(8) SSTEP(9) SSTEP(10) SSTEP(11)
 	}
 #define SSCALE(r) if (r < nr && r < rows) { \
@@ -66,30 +72,43 @@ static inline void stile_n(const int nr, const float *pf, const float *a, long l
 
 // The noinline kernels: stile<nr> and stile<nr>p, the latter also
 // prefetching into L2 the kc x SNR floats at pf (the next panel of B).
-#define STILE(name, nr, pfon)                                                                                        \
+// stile<nr>r and stile<nr>pr read the rows of A at the pointers ar.
+#define STILE(name, nr, pfon, rowsp)                                                                                 \
 	__attribute__((target("avx512f"), noinline)) static void name(                                                \
-	    const float *pf, const float *a, long lda, const float *b, long kc, float *c, long ldc, const float *src,    \
-	    long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha, const struct sepi *e) {             \
-		stile_n(nr, pfon ? pf : NULL, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);            \
+	    const float *pf, const float *a, long lda, const float *const *ar, const float *b, long kc, float *c,      \
+	    long ldc, const float *src, long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha,         \
+	    const struct sepi *e) {                                                                                   \
+		stile_n(nr, pfon ? pf : NULL, a, lda, rowsp ? ar : NULL, b, kc, c, ldc, src, lds, rows, m0, m1, load,    \
+		        alpha, e);                                                                                        \
 	}
-STILE(stile12, 12, 0)
-STILE(stile8, 8, 0)
-STILE(stile4, 4, 0)
-STILE(stile12p, 12, 1)
-STILE(stile8p, 8, 1)
-STILE(stile4p, 4, 1)
+STILE(stile12, 12, 0, 0)
+STILE(stile8, 8, 0, 0)
+STILE(stile4, 4, 0, 0)
+STILE(stile12p, 12, 1, 0)
+STILE(stile8p, 8, 1, 0)
+STILE(stile4p, 4, 1, 0)
+STILE(stile12r, 12, 0, 1)
+STILE(stile8r, 8, 0, 1)
+STILE(stile4r, 4, 0, 1)
+STILE(stile12pr, 12, 1, 1)
+STILE(stile8pr, 8, 1, 1)
+STILE(stile4pr, 4, 1, 1)
 
 // stile runs a tile of `rows` rows with the smallest of the 12-, 8- and
 // 4-row kernels that covers them (a last, partial tile of rows, 49 rows =
 // 4 x 12 + 1, does not pay for 12), prefetching the kc x SNR floats at pf
-// into L2 unless pf is NULL.
+// into L2 unless pf is NULL, reading row r of A at ar[r] unless ar is NULL
+// (else at a + r*lda).
 __attribute__((target("avx512f")))
-static inline void stile(const float *pf, const float *a, long lda, const float *b, long kc, float *c, long ldc,
-                         const float *src, long lds, int rows, __mmask16 m0, __mmask16 m1, int load, float alpha,
-                         const struct sepi *e) {
-	if (rows <= 4) (pf ? stile4p : stile4)(pf, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
-	else if (rows <= 8) (pf ? stile8p : stile8)(pf, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
-	else (pf ? stile12p : stile12)(pf, a, lda, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
+static inline void stile(const float *pf, const float *a, long lda, const float *const *ar, const float *b, long kc,
+                         float *c, long ldc, const float *src, long lds, int rows, __mmask16 m0, __mmask16 m1, int load,
+                         float alpha, const struct sepi *e) {
+	typedef void (*kern)(const float *, const float *, long, const float *const *, const float *, long, float *, long,
+	                     const float *, long, int, __mmask16, __mmask16, int, float, const struct sepi *);
+	static const kern ks[2][2][3] = {{{stile4, stile8, stile12}, {stile4p, stile8p, stile12p}},
+	                                 {{stile4r, stile8r, stile12r}, {stile4pr, stile8pr, stile12pr}}};
+	int size = rows <= 4 ? 0 : rows <= 8 ? 1 : 2;
+	ks[ar != NULL][pf != NULL][size](pf, a, lda, ar, b, kc, c, ldc, src, lds, rows, m0, m1, load, alpha, e);
 }
 
 static __mmask16 smask(int n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
@@ -139,6 +158,8 @@ struct asrc {
 	const float *x, *g;
 	long xstride, ldg;
 	const long *xoff, *tile;
+	// rowoff (not NULL): row i of A holds part p at x + rowoff[i] + xoff[p].
+	const long *rowoff;
 };
 
 // C (m x n, row stride ldc) = alpha A B (+ R), then + bias and ReLU, A m x
@@ -168,7 +189,7 @@ static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const 
 			int mc = m - ic < SMC ? m - ic : SMC;
 			int tiles = (mc + SMR - 1) / SMR;
 			int part = mc % SMR;
-			if (part && !a->tile) {
+			if (part && !a->tile && !a->rowoff) {
 				const float *srcA = a->A + (size_t)(ic + mc - part) * a->lda + pc;
 				for (int r = 0; r < SMR; r++)
 					for (int p = 0; p < kc; p++) a->abuf[r * kc + p] = r < part ? srcA[(size_t)r * a->lda + p] : 0;
@@ -189,9 +210,13 @@ static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const 
 				for (int t = 0; t < tiles; t++) {
 					int rows = mc - t * SMR < SMR ? mc - t * SMR : SMR;
 					size_t r0 = (size_t)(ic + t * SMR);
-					const float *at;
-					long la;
-					if (!a->tile) {
+					const float *at = NULL, *ar[SMR];
+					long la = 0;
+					if (a->rowoff) {
+						// Rows past m read row r0's values (computed, not stored).
+						const long *ro = a->rowoff + r0;
+						for (int r = 0; r < SMR; r++) ar[r] = a->x + (r < rows ? ro[r] : ro[0]) + a->xoff[pp];
+					} else if (!a->tile) {
 						at = a->A + r0 * a->lda + pc, la = a->lda;
 						if (rows < SMR) at = a->abuf, la = kc;
 					} else {
@@ -199,7 +224,7 @@ static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const 
 						if (d >= 0) at = a->x + d + a->xoff[pp], la = a->xstride;
 						else at = a->g + (size_t)(-1 - d) * a->ldg + pc, la = a->ldg;
 					}
-					stile(t == 0 ? pf : NULL, at, la, bbuf + (size_t)q * kc * SNR, kc, C + r0 * ldc + j0, ldc, src + r0 * lds + j0, lds,
+					stile(t == 0 ? pf : NULL, at, la, a->rowoff ? ar : NULL, bbuf + (size_t)q * kc * SNR, kc, C + r0 * ldc + j0, ldc, src + r0 * lds + j0, lds,
 					      rows, m0, m1, load, alpha, last && epi ? &e : NULL);
 				}
 			}
@@ -229,5 +254,14 @@ void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, co
                     const long *xoff, const float *g, long ldg, const long *tile, const float *res, long ldr,
                     const float *bias, int relu, float *C, long ldc, int q0, int q1) {
 	struct asrc a = {.x = x, .xstride = xstride, .xoff = xoff, .g = g, .ldg = ldg, .tile = tile};
+	sgemm(m, n, pk[nparts], 1.0f, &a, pb, pk, nparts, 0, res, ldr, bias, relu, C, ldc, q0, q1);
+}
+
+// crd_sgemm_rows: sgemm (alpha = 1) on A given row by row.
+__attribute__((target("avx512f")))
+void crd_sgemm_rows(int m, int n, const float *pb, const int *pk, int nparts, const float *x, const long *xoff,
+                    const long *rowoff, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, int q0,
+                    int q1) {
+	struct asrc a = {.x = x, .xoff = xoff, .rowoff = rowoff};
 	sgemm(m, n, pk[nparts], 1.0f, &a, pb, pk, nparts, 0, res, ldr, bias, relu, C, ldc, q0, q1);
 }

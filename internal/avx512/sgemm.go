@@ -273,6 +273,52 @@ func (pb *PackedB) MulConvPanels(q0, q1, m int, x []float32, xstride int, xoff [
 	convKernel(m, n, pb.buf, cuts, x, xstride, xoff, g, ldg, tiles, res, ldr, bias, relu, c, ldc, q0, q1)
 }
 
+// MulConvRowsPanels is MulConvPanels with the left matrix A given row by
+// row rather than tile by tile: row i (0 <= i < m) holds, in part p of the
+// inner dimension (the parts given to PackParts), the values
+// x[rowoff[i] + xoff[p] :] (one for each index of the part). A
+// convolution's rows are its output pixels, rowoff[i] where pixel i's
+// window starts in the input (zero padded, so that every window lies
+// inside it): tiles of 12 pixels that cross an output row or whose
+// windows are not evenly spaced are read in place too. The values are
+// MulRowsEpilogue's on the matrix that the rows describe, bit for bit, on
+// the columns of panels [q0, q1) only. It panics on slices too short for
+// the shapes or on a row reading past x.
+func (pb *PackedB) MulConvRowsPanels(q0, q1, m int, x []float32, xoff, rowoff []int64,
+	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
+	k, n := pb.k, pb.n
+	if q0 < 0 || q1 < q0 || q1 > pb.Panels() {
+		panic(fmt.Sprintf("avx512: MulConvRowsPanels: panels [%d, %d) of %d", q0, q1, pb.Panels()))
+	}
+	if m <= 0 || n == 0 || q0 == q1 {
+		return
+	}
+	cuts := pb.cuts
+	if cuts == nil {
+		for pc := 0; pc < k; pc += MaxPart {
+			cuts = append(cuts, int32(pc))
+		}
+		cuts = append(cuts, int32(k))
+	}
+	nparts := len(cuts) - 1
+	if k == 0 || len(xoff) != nparts || len(rowoff) < m || ldc < n || len(c) < (m-1)*ldc+n ||
+		(res != nil && (ldr < n || len(res) < (m-1)*ldr+n)) || (bias != nil && len(bias) < n) {
+		panic(fmt.Sprintf("avx512: MulConvRows: %d x %d x %d with %d parts, %d rows, %d offsets, C %d (stride %d)",
+			m, n, k, nparts, len(rowoff), len(xoff), len(c), ldc))
+	}
+	// Every row reads [rowoff[i] + lo, rowoff[i] + hi).
+	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
+	for p, off := range xoff {
+		lo, hi = min(lo, off), max(hi, off+int64(cuts[p+1]-cuts[p]))
+	}
+	for i, d := range rowoff[:m] {
+		if d+lo < 0 || d+hi > int64(len(x)) {
+			panic(fmt.Sprintf("avx512: MulConvRows: row %d reads values %d to %d of %d", i, d+lo, d+hi, len(x)))
+		}
+	}
+	convRowsKernel(m, n, pb.buf, cuts, x, xoff, rowoff, res, ldr, bias, relu, c, ldc, q0, q1)
+}
+
 // check panics unless the shapes of a Mul or MulRows call fit the slices,
 // handles the products with nothing to multiply (C cleared unless beta1),
 // and reports whether the kernel has work left.

@@ -398,6 +398,101 @@ func TestMulConv(t *testing.T) {
 	pbParts.MulConv(m, x, xstride, xoff, g, ldg, []int64{int64(len(x)) - 10, 0, 0, 0, 0, 0}, nil, 0, nil, false, make([]float32, m*n), n)
 }
 
+// TestMulConvRows: a product whose rows of A are read in place, each at
+// its own offset in x (not evenly spaced, some overlapping, in parts at
+// their own offsets), gives bit for bit what MulRowsEpilogue gives on the
+// matrix A written out, and within float32 rounding the float64 product,
+// with and without residual, bias and ReLU, by panels or at once, for m
+// with a last tile of 12, of 5 (the 8-row kernel) and of 3 rows (the 4-row
+// one).
+func TestMulConvRows(t *testing.T) {
+	if !Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	parts := []int{100, 56, 200, 3, 256}
+	k := 0
+	for _, l := range parts {
+		k += l
+	}
+	const n = 70
+	x := randMat(20000, 21)
+	xoff := []int64{0, 3000, 150, 7000, 9000}
+	b := randMat(k*n, 22)
+	bias := randMat(n, 23)
+	var pbParts PackedB
+	pbParts.PackParts(k, n, b, n, parts)
+	scratch := make([]float32, MulScratch)
+	cuts := []int{0}
+	for _, l := range parts {
+		cuts = append(cuts, cuts[len(cuts)-1]+l)
+	}
+	for _, m := range []int{48, 12*4 + 5, 3} {
+		rowoff := make([]int64, m)
+		for i := range rowoff {
+			rowoff[i] = int64((i*7919 + i*i*13) % 10000) // uneven, some rows overlapping
+		}
+		rowoff[m-1] = int64(len(x)) - 9000 - 256 // the last row ends at x's end
+		a := make([]float32, m*k)
+		for i, d := range rowoff {
+			for p := range parts {
+				for j := cuts[p]; j < cuts[p+1]; j++ {
+					a[i*k+j] = x[int(d+xoff[p])+j-cuts[p]]
+				}
+			}
+		}
+		res := randMat(m*n, 24)
+		res[1] = float32(math.Copysign(0, -1))
+		for _, tc := range []struct{ res, bias, relu bool }{{false, false, false}, {true, true, true}, {false, true, true}, {true, false, false}} {
+			var rs, bs []float32
+			if tc.res {
+				rs = res
+			}
+			if tc.bias {
+				bs = bias
+			}
+			want := make([]float32, m*n)
+			pbParts.MulRowsEpilogue(m, a, k, rs, n, bs, tc.relu, want, n, scratch)
+			got := make([]float32, m*n)
+			pbParts.MulConvRowsPanels(0, pbParts.Panels(), m, x, xoff, rowoff, rs, n, bs, tc.relu, got, n)
+			byPanel := make([]float32, m*n)
+			pbParts.MulConvRowsPanels(1, 3, m, x, xoff, rowoff, rs, n, bs, tc.relu, byPanel, n)
+			pbParts.MulConvRowsPanels(0, 1, m, x, xoff, rowoff, rs, n, bs, tc.relu, byPanel, n)
+			for i := range got {
+				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
+					t.Fatalf("m %d %+v: C[%d] = %g from the rows, %g from A written out", m, tc, i, got[i], want[i])
+				}
+				if math.Float32bits(byPanel[i]) != math.Float32bits(got[i]) {
+					t.Fatalf("m %d %+v: C[%d] = %g by panels, %g at once", m, tc, i, byPanel[i], got[i])
+				}
+				r, j := i/n, i%n
+				var s float64
+				for p := range k {
+					s += float64(a[r*k+p]) * float64(b[p*n+j])
+				}
+				if tc.res {
+					s += float64(res[i])
+				}
+				if tc.bias {
+					s += float64(bias[j])
+				}
+				if tc.relu {
+					s = max(s, 0)
+				}
+				if math.Abs(float64(got[i])-s) > 1e-4*(math.Abs(s)+1) {
+					t.Fatalf("m %d %+v: C[%d] = %g, the float64 sum %g", m, tc, i, got[i], s)
+				}
+			}
+		}
+	}
+	// A row reading past x panics.
+	defer func() {
+		if recover() == nil {
+			t.Fatal("MulConvRowsPanels read past x without a panic")
+		}
+	}()
+	pbParts.MulConvRowsPanels(0, 1, 2, x, xoff, []int64{0, int64(len(x)) - 9000 - 255}, nil, 0, nil, false, make([]float32, 2*n), n)
+}
+
 // TestSgemmRowKernels: a last, partial tile of rows runs the 4- or 8-row
 // kernel (sgemm.c, stile), whose rows are computed as the 12-row kernel's
 // are: the product of A's first m rows (m = 1 to 36, every remainder, with
