@@ -193,10 +193,17 @@ func colPanels(rows, k, panels, procs int) int {
 	if procs == 1 || rows > colMaxRows || k*panels*avx512Panel < colMinWeights || rows*k*panels*avx512Panel < minBlockWork {
 		return 0
 	}
-	per := (panels + procs*colBlocksPerCore - 1) / (procs * colBlocksPerCore)
-	per = max(per, colMinPanels)
-	if per >= panels {
-		return 0 // one block: no parallelism
+	// colBlocksPerCore blocks a core, or fewer but as many on every core
+	// when the blocks would have fewer than colMinPanels panels (12
+	// panels on 2 cores: 2 blocks of 6, not 3 of 4 that leave a core idle
+	// for a third of the call).
+	nb := procs * colBlocksPerCore
+	for nb > procs && (panels+nb-1)/nb < colMinPanels {
+		nb -= procs
+	}
+	per := (panels + nb - 1) / nb
+	if panels <= colMinPanels || per >= panels {
+		return 0 // one block, or blocks too small
 	}
 	return per
 }
