@@ -55,20 +55,20 @@ type convBlocks struct {
 	cols  []colBlock
 	tiles []int64
 	col   []float32
-	// rowoff and padded are the scratch of a call read row by row: where
-	// each output pixel's window starts, in the input or in padded, the
-	// input with its zero padding written out.
+	// rowoff is the scratch of a call read row by row: where each output
+	// pixel's window starts in the input.
 	rowoff []int64
-	padded []float32
 	noRows bool // TEMP A/B
 }
 
-// blockBuf is the scratch of one block: f holds the rows gathered for the
+// blockBuf is the scratch of one block: rows is where its rows are read
+// (avx512.PackedB.MulConvRowsPanels); f holds the rows gathered for the
 // tiles that cannot be read in place (whole tiles), then
 // avx512.MulScratch floats; tiles says where each tile is read.
 type blockBuf struct {
 	f     []float32
 	tiles []int64
+	rows  []int64
 }
 
 // convCall is what the blocks of one call share: convolutions of the same
@@ -88,10 +88,11 @@ type convCall struct {
 	tiles []int64
 	col   []float32
 	// rowoff, when not nil, is where each output pixel's window starts in
-	// xrows (the input, or its padded copy), and xoff is relative to it:
-	// every tile is read in place, row by row (Conv2D.rowsInPlace).
+	// the input, -1 when it reaches the padding: the tiles are read row by
+	// row, in place but for those pixels, gathered (Conv2D.rowsInPlace).
+	// For blocks over columns, a pixel gathered into col is -1 - its row
+	// there.
 	rowoff []int64
-	xrows  []float32
 }
 
 // convBlock is output pixels [r0, r1) of a convolution call.
@@ -113,7 +114,19 @@ func (b *convBlock) Run() {
 	x := call.x
 	buf := <-call.bufs
 	n := b.r1 - b.r0
-	if !call.direct && call.rowoff == nil {
+	if call.rowoff != nil {
+		// Rows in place, but for those whose windows reach the padding.
+		buf.rows = buf.rows[:0]
+		gathered := 0
+		for p, d := range call.rowoff[b.r0:b.r1] {
+			if d < 0 {
+				c0.im2colRows(buf.f[gathered*k:], x, call.g, b.r0+p, b.r0+p, b.r0+p+1)
+				d = int64(-1 - gathered)
+				gathered++
+			}
+			buf.rows = append(buf.rows, d)
+		}
+	} else if !call.direct {
 		nt := (n + blockTile - 1) / blockTile
 		buf.tiles = buf.tiles[:0]
 		gathered := 0
@@ -139,7 +152,7 @@ func (b *convBlock) Run() {
 			call.pbs[i].MulRowsEpilogue(n, x.Data[b.r0*k:], k, rs, ldr, bias, c.ReLU, out, dst.C, buf.f[len(buf.f)-avx512.MulScratch:])
 		case call.rowoff != nil:
 			pb := call.pbs[i]
-			pb.MulConvRowsPanels(0, pb.Panels(), n, call.xrows, call.xoff, call.rowoff[b.r0:b.r1], rs, ldr, bias, c.ReLU, out, dst.C)
+			pb.MulConvRowsPanels(0, pb.Panels(), n, x.Data, call.xoff, buf.rows, buf.f[:len(buf.f)-avx512.MulScratch], k, rs, ldr, bias, c.ReLU, out, dst.C)
 		default:
 			call.pbs[i].MulConv(n, x.Data, c.StrideW*c.Cin, call.xoff, buf.f[:len(buf.f)-avx512.MulScratch], k, buf.tiles, rs, ldr, bias, c.ReLU, out, dst.C)
 		}
@@ -236,7 +249,7 @@ func (b *colBlock) Run() {
 		return
 	}
 	if call.rowoff != nil {
-		call.pbs[b.i].MulConvRowsPanels(b.q0, b.q1, b.r1, call.xrows, call.xoff, call.rowoff[:b.r1], rs, ldr, bias, c.ReLU, out, dst.C)
+		call.pbs[b.i].MulConvRowsPanels(b.q0, b.q1, b.r1, x.Data, call.xoff, call.rowoff[:b.r1], call.col, k, rs, ldr, bias, c.ReLU, out, dst.C)
 		return
 	}
 	call.pbs[b.i].MulConvPanels(b.q0, b.q1, b.r1, x.Data, c.StrideW*c.Cin, call.xoff, call.col, k, call.tiles, rs, ldr, bias, c.ReLU, out, dst.C)
@@ -281,7 +294,9 @@ func (s *convBlocks) gatherTiles(call *convCall, rows int) {
 // block, on rows output pixels.
 func (s *convBlocks) runCols(rows, per int) {
 	call := &s.call
-	if !call.direct && call.rowoff == nil {
+	if call.rowoff != nil {
+		s.gatherRows(call, rows)
+	} else if !call.direct {
 		s.gatherTiles(call, rows)
 	}
 	s.cols = s.cols[:0]
@@ -310,103 +325,72 @@ func (c *Conv2D) tileOrigin(x *NHWC, g Geometry, p0 int) (int64, bool) {
 	return int64(((n*x.H+iy)*x.W + ix) * c.Cin), true
 }
 
-// rowsInPlace reports whether the AVX-512 path reads every tile of c's
-// left matrix in place, row by row (avx512.PackedB.MulConvRowsPanels), from
-// the input or from a copy with its padding written out, rather than tile
-// by tile with the tiles that cross an output row or reach the padding
+// rowsInPlace reports whether the AVX-512 path reads c's left matrix row
+// by row (avx512.PackedB.MulConvRowsPanels), each output pixel's window in
+// place but those that reach the padding (gathered), rather than tile by
+// tile with the tiles that cross an output row or reach the padding
 // gathered: on inception_v3's 17x17 maps at batch 1, no tile of a 1x7 or
 // 7x1 convolution lay inside the input in one output row, nor most of a
 // stride-2 3x3's, and gathering them cost more than the products. It
-// needs rows of windows long enough to read in place (inPlace), and a
-// padded copy of the input, when the windows reach the padding, of at most
-// padMaxFloats (a larger one, written for the call and read back from
-// beyond L2, measured slower than gathering the tiles as they are needed).
-func (c *Conv2D) rowsInPlace(x *NHWC, g Geometry) bool {
-	if !c.inPlace() {
-		return false
-	}
-	hp, wp := c.paddedSize(g)
-	return !c.needsPadding(x, g) || x.N*hp*wp*x.C <= padMaxFloats
-}
+// needs rows of windows long enough to read in place (inPlace).
+func (c *Conv2D) rowsInPlace() bool { return c.inPlace() }
 
-// padMaxFloats is the largest padded copy of a convolution's input (floats,
-// 1 MB) that rowsInPlace makes.
-const padMaxFloats = 1 << 18
-
-// paddedSize is the height and width of the input that c's windows read
-// for an output of g: (OutH-1)*StrideH + KH rows, likewise columns, from
-// the first padded one.
-func (c *Conv2D) paddedSize(g Geometry) (int, int) {
-	return (g.OutH-1)*c.StrideH + c.KH, (g.OutW-1)*c.StrideW + c.KW
-}
-
-// needsPadding reports whether some window of c on x reaches the padding.
-func (c *Conv2D) needsPadding(x *NHWC, g Geometry) bool {
-	hp, wp := c.paddedSize(g)
-	return g.PadTop > 0 || g.PadLeft > 0 || hp > x.H || wp > x.W
-}
-
-// padInput returns the input of c as the windows read it: x's values when
-// they all lie inside x, else a copy of x with the padding they reach
-// written out as zeros (in s.padded), and its height and width: the n
-// images of hp x wp pixels, hp = (OutH-1)*StrideH + KH and wp likewise,
-// pixel (y, x) of the copy being x's (y - PadTop, x - PadLeft).
-func (s *convBlocks) padInput(c *Conv2D, x *NHWC, g Geometry) ([]float32, int, int) {
-	if !c.needsPadding(x, g) {
-		return x.Data, x.H, x.W
-	}
-	hp, wp := c.paddedSize(g)
-	cin := x.C
-	s.padded = grow(s.padded, x.N*hp*wp*cin)
-	p := s.padded
-	// Columns [pl, pl+cw) of the copy are x's columns [0, cw).
-	pl := g.PadLeft
-	cw := max(min(x.W, wp-pl), 0)
-	rows := func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, y := r/hp, r%hp
-			row := p[r*wp*cin : (r+1)*wp*cin]
-			iy := y - g.PadTop
-			if iy < 0 || iy >= x.H || cw == 0 {
-				clear(row)
-				continue
-			}
-			clear(row[:pl*cin])
-			copy(row[pl*cin:(pl+cw)*cin], x.Data[((n*x.H+iy)*x.W)*cin:])
-			clear(row[(pl+cw)*cin:])
-		}
-	}
-	if len(p) < padParallelFloats {
-		rows(0, x.N*hp)
-	} else {
-		parallel.For(x.N*hp, 0, rows)
-	}
-	return p, hp, wp
-}
-
-// padParallelFloats is the size of a padded copy of the input (floats, 1
-// MB) from which all the cores write it.
-const padParallelFloats = 1 << 18
-
-// rowOffsets returns, in s.rowoff, where the window of each of the n
-// images' output pixels starts in an input of hp x wp pixels.
-func (s *convBlocks) rowOffsets(c *Conv2D, g Geometry, n, hp, wp int) []int64 {
-	rows := n * g.OutH * g.OutW
+// rowOffsets returns, in s.rowoff, where the window of each output pixel of
+// c on x starts in x.Data, or -1 when it reaches the padding.
+func (s *convBlocks) rowOffsets(c *Conv2D, x *NHWC, g Geometry) []int64 {
+	rows := x.N * g.OutH * g.OutW
 	if cap(s.rowoff) < rows {
 		s.rowoff = make([]int64, rows)
 	}
 	ro := s.rowoff[:rows]
 	i := 0
-	for im := range n {
+	for n := range x.N {
 		for oy := range g.OutH {
-			base := int64(((im*hp+oy*c.StrideH)*wp)*c.Cin)
+			iy := oy*c.StrideH - g.PadTop
 			for ox := range g.OutW {
-				ro[i] = base + int64(ox*c.StrideW*c.Cin)
+				ix := ox*c.StrideW - g.PadLeft
+				if iy < 0 || iy+c.KH > x.H || ix < 0 || ix+c.KW > x.W {
+					ro[i] = -1
+				} else {
+					ro[i] = int64(((n*x.H+iy)*x.W + ix) * c.Cin)
+				}
 				i++
 			}
 		}
 	}
 	return ro
+}
+
+// gatherRows sets call.rowoff for output pixels [0, rows), for blocks over
+// columns, to where each is read: in place, or gathered into call.col
+// (resized to hold them) on all cores.
+func (s *convBlocks) gatherRows(call *convCall, rows int) {
+	c := call.outs[0].Conv
+	k := c.K()
+	s.tiles = s.tiles[:0]
+	gathered := 0
+	for _, d := range call.rowoff[:rows] {
+		if d < 0 {
+			d = int64(-1 - gathered)
+			gathered++
+		}
+		s.tiles = append(s.tiles, d)
+	}
+	if cap(s.col) < gathered*k {
+		s.col = make([]float32, gathered*k)
+	}
+	s.col = s.col[:gathered*k]
+	call.rowoff, call.col = s.tiles, s.col
+	if gathered == 0 {
+		return
+	}
+	parallel.For(rows, 0, func(lo, hi int) {
+		for p := lo; p < hi; p++ {
+			if d := s.tiles[p]; d < 0 {
+				c.im2colRows(s.col[(-1-d)*int64(k):], call.x, call.g, p, p, p+1)
+			}
+		}
+	})
 }
 
 // minInPlaceRun is the shortest row of a window (KW*Cin values) that a
@@ -487,9 +471,8 @@ func runBlocks(outs []ConvOut, x, res *NHWC, g Geometry, direct bool, ws *Worksp
 		panels += (o.Conv.Cout + avx512Panel - 1) / avx512Panel
 	}
 	per := colPanels(rows, k, panels, procs)
-	rowsInPlace := !direct && c.rowsInPlace(x, g) && !s.noRows
 	need := avx512.MulScratch
-	if !direct && !rowsInPlace && per == 0 {
+	if !direct && per == 0 {
 		need += (br + blockTile - 1) / blockTile * blockTile * k
 	}
 	if s.bufs == nil || s.bufLen < need || s.bufProc != procs {
@@ -508,10 +491,8 @@ func runBlocks(outs []ConvOut, x, res *NHWC, g Geometry, direct bool, ws *Worksp
 	}
 	s.call = convCall{outs: outs, pbs: s.pbs, x: x, res: res, g: g, direct: direct, bufs: s.bufs,
 		xoff: s.partOffsets(c, parts, x.W), inPlace: c.inPlace()}
-	if rowsInPlace {
-		src, hp, wp := s.padInput(c, x, g)
-		s.call.xoff = s.partOffsets(c, parts, wp)
-		s.call.rowoff, s.call.xrows = s.rowOffsets(c, g, x.N, hp, wp), src
+	if !direct && c.rowsInPlace() && !s.noRows {
+		s.call.rowoff = s.rowOffsets(c, x, g)
 	}
 	if per > 0 {
 		s.runCols(rows, per)

@@ -324,12 +324,14 @@ void crd_resize_bilinear(const float *x, int n, int H, int W, int h, int w, cons
 
 // crd_sgemm_rows is crd_sgemm_conv with A given row by row: row i (i < m)
 // holds part p at x + rowoff[i] + xoff[p] (the part's indices contiguous
-// there), for convolutions whose tiles of 12 output pixels are not evenly
-// spaced in the input (they cross an output row, or the input is padded).
-// The reference loop is crd_sgemm_epi's (alpha = 1, beta1 = 0) with
-// A[i][pk[p] + j] = x[rowoff[i] + xoff[p] + j] for 0 <= j < pk[p+1] - pk[p].
+// there) when rowoff[i] >= 0, else at g + (-1 - rowoff[i])*ldg + pk[p] (a
+// row gathered into g): for convolutions whose tiles of 12 output pixels
+// are not evenly spaced in the input (they cross an output row), with the
+// pixels whose windows reach the padding gathered. The reference loop is
+// crd_sgemm_epi's (alpha = 1, beta1 = 0) with, for 0 <= j < pk[p+1] - pk[p],
+// A[i][pk[p] + j] = rowoff[i] >= 0 ? x[rowoff[i] + xoff[p] + j] : g[(-1 - rowoff[i])*ldg + pk[p] + j].
 void crd_sgemm_rows(int m, int n, const float *pb, const int *pk, int nparts, const float *x, const long *xoff,
-                    const long *rowoff, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, int q0,
-                    int q1);
+                    const long *rowoff, const float *g, long ldg, const float *res, long ldr, const float *bias, int relu,
+                    float *C, long ldc, int q0, int q1);
 
 #endif

@@ -132,12 +132,12 @@ func convKernel(m, n int, pb []float32, cuts []int32, x []float32, xstride int, 
 
 // convRowsKernel runs crd_sgemm_rows on m rows and panels [q0, q1); cuts
 // are the part boundaries (not nil).
-func convRowsKernel(m, n int, pb []float32, cuts []int32, x []float32, xoff, rowoff []int64,
+func convRowsKernel(m, n int, pb []float32, cuts []int32, x []float32, xoff, rowoff []int64, g []float32, ldg int,
 	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, q0, q1 int) {
 	pk, np := cutsPtr(cuts)
 	C.crd_sgemm_rows(C.int(m), C.int(n), (*C.float)(unsafe.Pointer(&pb[0])), pk, np, floatPtr(x),
 		(*C.long)(unsafe.Pointer(&xoff[0])), (*C.long)(unsafe.Pointer(&rowoff[0])),
-		floatPtr(res), C.long(ldr), floatPtr(bias), cBool(relu), (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc), C.int(q0), C.int(q1))
+		floatPtr(g), C.long(ldg), floatPtr(res), C.long(ldr), floatPtr(bias), cBool(relu), (*C.float)(unsafe.Pointer(&c[0])), C.long(ldc), C.int(q0), C.int(q1))
 }
 
 var (

@@ -38,7 +38,7 @@ func convKernel(m, n int, pb []float32, cuts []int32, x []float32, xstride int, 
 	panic("avx512: no kernel in this build")
 }
 
-func convRowsKernel(m, n int, pb []float32, cuts []int32, x []float32, xoff, rowoff []int64,
+func convRowsKernel(m, n int, pb []float32, cuts []int32, x []float32, xoff, rowoff []int64, g []float32, ldg int,
 	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int, q0, q1 int) {
 	panic("avx512: no kernel in this build")
 }

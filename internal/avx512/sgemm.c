@@ -158,7 +158,8 @@ struct asrc {
 	const float *x, *g;
 	long xstride, ldg;
 	const long *xoff, *tile;
-	// rowoff (not NULL): row i of A holds part p at x + rowoff[i] + xoff[p].
+	// rowoff (not NULL): row i of A holds part p at x + rowoff[i] + xoff[p],
+	// or when rowoff[i] < 0 at g + (-1 - rowoff[i])*ldg + pk[p].
 	const long *rowoff;
 };
 
@@ -215,7 +216,10 @@ static void sgemm(int m, int n, int k, float alpha, const struct asrc *a, const 
 					if (a->rowoff) {
 						// Rows past m read row r0's values (computed, not stored).
 						const long *ro = a->rowoff + r0;
-						for (int r = 0; r < SMR; r++) ar[r] = a->x + (r < rows ? ro[r] : ro[0]) + a->xoff[pp];
+						for (int r = 0; r < SMR; r++) {
+							long d = r < rows ? ro[r] : ro[0];
+							ar[r] = d >= 0 ? a->x + d + a->xoff[pp] : a->g + (size_t)(-1 - d) * a->ldg + pc;
+						}
 					} else if (!a->tile) {
 						at = a->A + r0 * a->lda + pc, la = a->lda;
 						if (rows < SMR) at = a->abuf, la = kc;
@@ -260,8 +264,8 @@ void crd_sgemm_conv(int m, int n, const float *pb, const int *pk, int nparts, co
 // crd_sgemm_rows: sgemm (alpha = 1) on A given row by row.
 __attribute__((target("avx512f")))
 void crd_sgemm_rows(int m, int n, const float *pb, const int *pk, int nparts, const float *x, const long *xoff,
-                    const long *rowoff, const float *res, long ldr, const float *bias, int relu, float *C, long ldc, int q0,
-                    int q1) {
-	struct asrc a = {.x = x, .xoff = xoff, .rowoff = rowoff};
+                    const long *rowoff, const float *g, long ldg, const float *res, long ldr, const float *bias, int relu,
+                    float *C, long ldc, int q0, int q1) {
+	struct asrc a = {.x = x, .xoff = xoff, .rowoff = rowoff, .g = g, .ldg = ldg};
 	sgemm(m, n, pk[nparts], 1.0f, &a, pb, pk, nparts, 0, res, ldr, bias, relu, C, ldc, q0, q1);
 }

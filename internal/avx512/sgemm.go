@@ -276,15 +276,16 @@ func (pb *PackedB) MulConvPanels(q0, q1, m int, x []float32, xstride int, xoff [
 // MulConvRowsPanels is MulConvPanels with the left matrix A given row by
 // row rather than tile by tile: row i (0 <= i < m) holds, in part p of the
 // inner dimension (the parts given to PackParts), the values
-// x[rowoff[i] + xoff[p] :] (one for each index of the part). A
-// convolution's rows are its output pixels, rowoff[i] where pixel i's
-// window starts in the input (zero padded, so that every window lies
-// inside it): tiles of 12 pixels that cross an output row or whose
-// windows are not evenly spaced are read in place too. The values are
-// MulRowsEpilogue's on the matrix that the rows describe, bit for bit, on
-// the columns of panels [q0, q1) only. It panics on slices too short for
-// the shapes or on a row reading past x.
-func (pb *PackedB) MulConvRowsPanels(q0, q1, m int, x []float32, xoff, rowoff []int64,
+// x[rowoff[i] + xoff[p] :] (one for each index of the part) when rowoff[i]
+// >= 0, else it is row -1-rowoff[i] of g (row stride ldg, a full row of k
+// values). A convolution's rows are its output pixels, rowoff[i] where
+// pixel i's window starts in the input, or a pixel whose window reaches
+// the padding gathered into g: tiles of 12 pixels that cross an output row
+// or whose windows are not evenly spaced are read in place too. The values
+// are MulRowsEpilogue's on the matrix that the rows describe, bit for bit,
+// on the columns of panels [q0, q1) only. It panics on slices too short
+// for the shapes or on a row reading past x or g.
+func (pb *PackedB) MulConvRowsPanels(q0, q1, m int, x []float32, xoff, rowoff []int64, g []float32, ldg int,
 	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
 	k, n := pb.k, pb.n
 	if q0 < 0 || q1 < q0 || q1 > pb.Panels() {
@@ -306,17 +307,19 @@ func (pb *PackedB) MulConvRowsPanels(q0, q1, m int, x []float32, xoff, rowoff []
 		panic(fmt.Sprintf("avx512: MulConvRows: %d x %d x %d with %d parts, %d rows, %d offsets, C %d (stride %d)",
 			m, n, k, nparts, len(rowoff), len(xoff), len(c), ldc))
 	}
-	// Every row reads [rowoff[i] + lo, rowoff[i] + hi).
+	// A row in place reads [rowoff[i] + lo, rowoff[i] + hi) of x.
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
 	for p, off := range xoff {
 		lo, hi = min(lo, off), max(hi, off+int64(cuts[p+1]-cuts[p]))
 	}
 	for i, d := range rowoff[:m] {
-		if d+lo < 0 || d+hi > int64(len(x)) {
-			panic(fmt.Sprintf("avx512: MulConvRows: row %d reads values %d to %d of %d", i, d+lo, d+hi, len(x)))
+		if d >= 0 && d+hi > int64(len(x)) || d >= 0 && d+lo < 0 ||
+			d < 0 && (ldg < k || (-1-d)*int64(ldg)+int64(k) > int64(len(g))) {
+			panic(fmt.Sprintf("avx512: MulConvRows: row %d (offset %d) reads past x (%d values, parts at %d to %d) or g (%d, stride %d)",
+				i, d, len(x), lo, hi, len(g), ldg))
 		}
 	}
-	convRowsKernel(m, n, pb.buf, cuts, x, xoff, rowoff, res, ldr, bias, relu, c, ldc, q0, q1)
+	convRowsKernel(m, n, pb.buf, cuts, x, xoff, rowoff, g, ldg, res, ldr, bias, relu, c, ldc, q0, q1)
 }
 
 // check panics unless the shapes of a Mul or MulRows call fit the slices,

@@ -400,7 +400,9 @@ func TestMulConv(t *testing.T) {
 
 // TestMulConvRows: a product whose rows of A are read in place, each at
 // its own offset in x (not evenly spaced, some overlapping, in parts at
-// their own offsets), gives bit for bit what MulRowsEpilogue gives on the
+// their own offsets), or from gathered rows (the first row of a tile, one
+// in its middle, the last row of A), gives bit for bit what
+// MulRowsEpilogue gives on the
 // matrix A written out, and within float32 rounding the float64 product,
 // with and without residual, bias and ReLU, by panels or at once, for m
 // with a last tile of 12, of 5 (the 8-row kernel) and of 3 rows (the 4-row
@@ -416,6 +418,8 @@ func TestMulConvRows(t *testing.T) {
 	}
 	const n = 70
 	x := randMat(20000, 21)
+	const ldg = 640
+	g := randMat(ldg*6, 25)
 	xoff := []int64{0, 3000, 150, 7000, 9000}
 	b := randMat(k*n, 22)
 	bias := randMat(n, 23)
@@ -431,12 +435,17 @@ func TestMulConvRows(t *testing.T) {
 		for i := range rowoff {
 			rowoff[i] = int64((i*7919 + i*i*13) % 10000) // uneven, some rows overlapping
 		}
-		rowoff[m-1] = int64(len(x)) - 9000 - 256 // the last row ends at x's end
+		rowoff[m-2] = int64(len(x)) - 9000 - 256 // the row ends at x's end
+		rowoff[0], rowoff[m/2], rowoff[m-1] = -1-5, -1-2, -1-0 // gathered
 		a := make([]float32, m*k)
 		for i, d := range rowoff {
 			for p := range parts {
 				for j := cuts[p]; j < cuts[p+1]; j++ {
-					a[i*k+j] = x[int(d+xoff[p])+j-cuts[p]]
+					if d < 0 {
+						a[i*k+j] = g[int(-1-d)*ldg+j]
+					} else {
+						a[i*k+j] = x[int(d+xoff[p])+j-cuts[p]]
+					}
 				}
 			}
 		}
@@ -453,10 +462,10 @@ func TestMulConvRows(t *testing.T) {
 			want := make([]float32, m*n)
 			pbParts.MulRowsEpilogue(m, a, k, rs, n, bs, tc.relu, want, n, scratch)
 			got := make([]float32, m*n)
-			pbParts.MulConvRowsPanels(0, pbParts.Panels(), m, x, xoff, rowoff, rs, n, bs, tc.relu, got, n)
+			pbParts.MulConvRowsPanels(0, pbParts.Panels(), m, x, xoff, rowoff, g, ldg, rs, n, bs, tc.relu, got, n)
 			byPanel := make([]float32, m*n)
-			pbParts.MulConvRowsPanels(1, 3, m, x, xoff, rowoff, rs, n, bs, tc.relu, byPanel, n)
-			pbParts.MulConvRowsPanels(0, 1, m, x, xoff, rowoff, rs, n, bs, tc.relu, byPanel, n)
+			pbParts.MulConvRowsPanels(1, 3, m, x, xoff, rowoff, g, ldg, rs, n, bs, tc.relu, byPanel, n)
+			pbParts.MulConvRowsPanels(0, 1, m, x, xoff, rowoff, g, ldg, rs, n, bs, tc.relu, byPanel, n)
 			for i := range got {
 				if math.Float32bits(got[i]) != math.Float32bits(want[i]) {
 					t.Fatalf("m %d %+v: C[%d] = %g from the rows, %g from A written out", m, tc, i, got[i], want[i])
@@ -484,13 +493,17 @@ func TestMulConvRows(t *testing.T) {
 			}
 		}
 	}
-	// A row reading past x panics.
-	defer func() {
-		if recover() == nil {
-			t.Fatal("MulConvRowsPanels read past x without a panic")
-		}
-	}()
-	pbParts.MulConvRowsPanels(0, 1, 2, x, xoff, []int64{0, int64(len(x)) - 9000 - 255}, nil, 0, nil, false, make([]float32, 2*n), n)
+	// A row reading past x or g panics.
+	for _, ro := range [][]int64{{0, int64(len(x)) - 9000 - 255}, {0, -1 - 5}} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Fatalf("MulConvRowsPanels read row offsets %v past x or g (%d rows) without a panic", ro, len(g)/ldg)
+				}
+			}()
+			pbParts.MulConvRowsPanels(0, 1, 2, x, xoff, ro, g[:5*ldg], ldg, nil, 0, nil, false, make([]float32, 2*n), n)
+		}()
+	}
 }
 
 // TestSgemmRowKernels: a last, partial tile of rows runs the 4- or 8-row
