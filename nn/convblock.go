@@ -188,8 +188,9 @@ const (
 	// convolution cut over columns.
 	colMinWeights = 1 << 18
 	// colMinPanels is the fewest panels of a column block (the left
-	// matrix's part is reused for each panel of the block).
-	colMinPanels = 4
+	// matrix's part is reused for each panel of the block); a convolution
+	// of fewer than 2*colMinPanels panels is not cut over columns.
+	colMinPanels = 3
 	// colBlocksPerCore is the number of column blocks per core.
 	colBlocksPerCore = 2
 )
@@ -203,14 +204,15 @@ func colPanels(rows, k, panels, procs int) int {
 	}
 	// colBlocksPerCore blocks a core, or fewer but as many on every core
 	// when the blocks would have fewer than colMinPanels panels (12
-	// panels on 2 cores: 2 blocks of 6, not 3 of 4 that leave a core idle
-	// for a third of the call).
+	// panels on 2 cores: 4 blocks of 3, not 3 of 4 that left a core idle
+	// for a third of the call; 2 a core, so that one slowed by other work
+	// takes fewer).
 	nb := procs * colBlocksPerCore
 	for nb > procs && (panels+nb-1)/nb < colMinPanels {
 		nb -= procs
 	}
 	per := (panels + nb - 1) / nb
-	if panels <= colMinPanels || per >= panels {
+	if panels < 2*colMinPanels || per >= panels {
 		return 0 // one block, or blocks too small
 	}
 	return per

@@ -329,7 +329,7 @@ func TestForwardGroup(t *testing.T) {
 // leaves the other cores idle.
 func TestColPanelsEven(t *testing.T) {
 	for _, tc := range []struct{ rows, k, panels, procs, want int }{
-		{289, 2592, 12, 2, 6}, // inception_v3's activation_27 at batch 1: 2 blocks of 6, not 3 of 4
+		{289, 2592, 12, 2, 3}, // inception_v3's activation_27 at batch 1: 4 blocks of 3, not 3 of 4
 		{289, 2592, 12, 3, 4},
 		{196, 1024, 8, 2, 4}, {196, 256, 32, 2, 8}, {196, 512, 16, 2, 4}, {289, 768, 14, 2, 4},
 		{196, 1400, 6, 2, 3}, {196, 1400, 4, 2, 0}, {196, 1400, 2, 2, 0}, {196, 2592, 12, 1, 0},
