@@ -232,26 +232,11 @@ func (pb *PackedB) MulConv(m int, x []float32, xstride int, xoff []int64, g []fl
 // bit for bit.
 func (pb *PackedB) MulConvPanels(q0, q1, m int, x []float32, xstride int, xoff []int64, g []float32, ldg int, tiles []int64,
 	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
-	k, n := pb.k, pb.n
-	if q0 < 0 || q1 < q0 || q1 > pb.Panels() {
-		panic(fmt.Sprintf("avx512: MulConvPanels: panels [%d, %d) of %d", q0, q1, pb.Panels()))
-	}
-	if m <= 0 || n == 0 || q0 == q1 {
-		return
-	}
-	cuts := pb.cuts
-	if cuts == nil {
-		for pc := 0; pc < k; pc += MaxPart {
-			cuts = append(cuts, int32(pc))
-		}
-		cuts = append(cuts, int32(k))
-	}
-	nparts := len(cuts) - 1
+	k := pb.k
 	nt := (m + sgemmRowTile - 1) / sgemmRowTile
-	if k == 0 || len(xoff) != nparts || len(tiles) < nt || ldc < n || len(c) < (m-1)*ldc+n ||
-		(res != nil && (ldr < n || len(res) < (m-1)*ldr+n)) || (bias != nil && len(bias) < n) {
-		panic(fmt.Sprintf("avx512: MulConv: %d x %d x %d with %d parts, %d tiles, %d offsets, C %d (stride %d)",
-			m, n, k, nparts, len(tiles), len(xoff), len(c), ldc))
+	cuts := pb.convCuts("MulConvPanels", q0, q1, m, xoff, len(tiles) >= nt, res, ldr, bias, c, ldc)
+	if cuts == nil {
+		return
 	}
 	last := sgemmRowTile - 1
 	for t, d := range tiles[:nt] {
@@ -270,7 +255,7 @@ func (pb *PackedB) MulConvPanels(q0, q1, m int, x []float32, xstride int, xoff [
 			}
 		}
 	}
-	convKernel(m, n, pb.buf, cuts, x, xstride, xoff, g, ldg, tiles, res, ldr, bias, relu, c, ldc, q0, q1)
+	convKernel(m, pb.n, pb.buf, cuts, x, xstride, xoff, g, ldg, tiles, res, ldr, bias, relu, c, ldc, q0, q1)
 }
 
 // MulConvRowsPanels is MulConvPanels with the left matrix A given row by
@@ -287,25 +272,10 @@ func (pb *PackedB) MulConvPanels(q0, q1, m int, x []float32, xstride int, xoff [
 // for the shapes or on a row reading past x or g.
 func (pb *PackedB) MulConvRowsPanels(q0, q1, m int, x []float32, xoff, rowoff []int64, g []float32, ldg int,
 	res []float32, ldr int, bias []float32, relu bool, c []float32, ldc int) {
-	k, n := pb.k, pb.n
-	if q0 < 0 || q1 < q0 || q1 > pb.Panels() {
-		panic(fmt.Sprintf("avx512: MulConvRowsPanels: panels [%d, %d) of %d", q0, q1, pb.Panels()))
-	}
-	if m <= 0 || n == 0 || q0 == q1 {
-		return
-	}
-	cuts := pb.cuts
+	k := pb.k
+	cuts := pb.convCuts("MulConvRowsPanels", q0, q1, m, xoff, len(rowoff) >= m, res, ldr, bias, c, ldc)
 	if cuts == nil {
-		for pc := 0; pc < k; pc += MaxPart {
-			cuts = append(cuts, int32(pc))
-		}
-		cuts = append(cuts, int32(k))
-	}
-	nparts := len(cuts) - 1
-	if k == 0 || len(xoff) != nparts || len(rowoff) < m || ldc < n || len(c) < (m-1)*ldc+n ||
-		(res != nil && (ldr < n || len(res) < (m-1)*ldr+n)) || (bias != nil && len(bias) < n) {
-		panic(fmt.Sprintf("avx512: MulConvRows: %d x %d x %d with %d parts, %d rows, %d offsets, C %d (stride %d)",
-			m, n, k, nparts, len(rowoff), len(xoff), len(c), ldc))
+		return
 	}
 	// A row in place reads [rowoff[i] + lo, rowoff[i] + hi) of x.
 	lo, hi := int64(math.MaxInt64), int64(math.MinInt64)
@@ -319,7 +289,35 @@ func (pb *PackedB) MulConvRowsPanels(q0, q1, m int, x []float32, xoff, rowoff []
 				i, d, len(x), lo, hi, len(g), ldg))
 		}
 	}
-	convRowsKernel(m, n, pb.buf, cuts, x, xoff, rowoff, g, ldg, res, ldr, bias, relu, c, ldc, q0, q1)
+	convRowsKernel(m, pb.n, pb.buf, cuts, x, xoff, rowoff, g, ldg, res, ldr, bias, relu, c, ldc, q0, q1)
+}
+
+// convCuts checks the shapes common to MulConvPanels and
+// MulConvRowsPanels (name) on m rows, A's description of the rows being
+// long enough when rowsOK, and returns the boundaries of the parts of the
+// inner dimension (0, ..., k), or nil when there is nothing to compute.
+func (pb *PackedB) convCuts(name string, q0, q1, m int, xoff []int64, rowsOK bool, res []float32, ldr int, bias []float32, c []float32, ldc int) []int32 {
+	k, n := pb.k, pb.n
+	if q0 < 0 || q1 < q0 || q1 > pb.Panels() {
+		panic(fmt.Sprintf("avx512: %s: panels [%d, %d) of %d", name, q0, q1, pb.Panels()))
+	}
+	if m <= 0 || n == 0 || q0 == q1 {
+		return nil
+	}
+	cuts := pb.cuts
+	if cuts == nil {
+		for pc := 0; pc < k; pc += MaxPart {
+			cuts = append(cuts, int32(pc))
+		}
+		cuts = append(cuts, int32(k))
+	}
+	nparts := len(cuts) - 1
+	if k == 0 || len(xoff) != nparts || !rowsOK || ldc < n || len(c) < (m-1)*ldc+n ||
+		(res != nil && (ldr < n || len(res) < (m-1)*ldr+n)) || (bias != nil && len(bias) < n) {
+		panic(fmt.Sprintf("avx512: %s: %d x %d x %d with %d parts, %d offsets (rows described: %v), C %d (stride %d)",
+			name, m, n, k, nparts, len(xoff), rowsOK, len(c), ldc))
+	}
+	return cuts
 }
 
 // check panics unless the shapes of a Mul or MulRows call fit the slices,

@@ -291,11 +291,7 @@ func TestMulConv(t *testing.T) {
 	if !Supported() {
 		t.Skip("no AVX-512 kernel here")
 	}
-	parts := []int{100, 56, 200, 3, 256}
-	k := 0
-	for _, l := range parts {
-		k += l
-	}
+	parts, k := mulConvParts, mulConvK()
 	const n, m, xstride, ldg = 70, 12*5 + 7, 9, 640
 	x := randMat(20000, 11)
 	g := randMat(ldg*40, 12)
@@ -332,14 +328,8 @@ func TestMulConv(t *testing.T) {
 	pbParts.PackParts(k, n, b, n, parts)
 	pbFlat.Pack(k, n, b, n)
 	scratch := make([]float32, MulScratch)
-	for _, tc := range []struct{ res, bias, relu bool }{{false, false, false}, {true, true, true}, {false, true, true}, {true, false, false}} {
-		var rs, bs []float32
-		if tc.res {
-			rs = res
-		}
-		if tc.bias {
-			bs = bias
-		}
+	for _, tc := range epilogueCases {
+		rs, bs := tc.pick(res, bias)
 		want := make([]float32, m*n)
 		pbFlat.MulRowsEpilogue(m, a, k, rs, n, bs, tc.relu, want, n, scratch)
 		want2 := make([]float32, m*n)
@@ -372,20 +362,7 @@ func TestMulConv(t *testing.T) {
 				t.Fatalf("%+v: panel 1 alone: C[%d] = %g, want %g in columns [32, 64) and -7 elsewhere", tc, i, one[i], got[i])
 			}
 		}
-		var s float64
-		for j := range k {
-			s += float64(a[j]) * float64(b[j*n])
-		}
-		if tc.res {
-			s += float64(res[0])
-		}
-		if tc.bias {
-			s += float64(bias[0])
-		}
-		if tc.relu {
-			s = max(s, 0)
-		}
-		if math.Abs(float64(got[0])-s) > 1e-4*(math.Abs(s)+1) {
+		if s := epilogueRef(a, k, b, n, 0, 0, rs, bs, tc.relu); math.Abs(float64(got[0])-s) > 1e-4*(math.Abs(s)+1) {
 			t.Fatalf("%+v: C[0] = %g, the float64 sum %g", tc, got[0], s)
 		}
 	}
@@ -398,24 +375,70 @@ func TestMulConv(t *testing.T) {
 	pbParts.MulConv(m, x, xstride, xoff, g, ldg, []int64{int64(len(x)) - 10, 0, 0, 0, 0, 0}, nil, 0, nil, false, make([]float32, m*n), n)
 }
 
+// mulConvParts are the parts of the inner dimension of the MulConv tests:
+// of every length class, the last one full.
+var mulConvParts = []int{100, 56, 200, 3, 256}
+
+// mulConvK is the inner dimension that mulConvParts make.
+func mulConvK() int {
+	k := 0
+	for _, l := range mulConvParts {
+		k += l
+	}
+	return k
+}
+
+// epilogueCases are the residual, bias and ReLU combinations that the
+// tests of MulConv and MulConvRowsPanels check.
+var epilogueCases = []epilogueCase{{false, false, false}, {true, true, true}, {false, true, true}, {true, false, false}}
+
+// epilogueCase says which of a residual, a bias and the ReLU a product
+// fuses.
+type epilogueCase struct{ res, bias, relu bool }
+
+// pick returns res and bias, or nil for those the case leaves out.
+func (tc epilogueCase) pick(res, bias []float32) (rs, bs []float32) {
+	if tc.res {
+		rs = res
+	}
+	if tc.bias {
+		bs = bias
+	}
+	return rs, bs
+}
+
+// epilogueRef is C[i][j] of MulRowsEpilogue in float64, for A (row stride
+// k) times the k x n B, res (row stride n) and bias nil when absent.
+func epilogueRef(a []float32, k int, b []float32, n, i, j int, res, bias []float32, relu bool) float64 {
+	var s float64
+	for p := range k {
+		s += float64(a[i*k+p]) * float64(b[p*n+j])
+	}
+	if res != nil {
+		s += float64(res[i*n+j])
+	}
+	if bias != nil {
+		s += float64(bias[j])
+	}
+	if relu {
+		s = max(s, 0)
+	}
+	return s
+}
+
 // TestMulConvRows: a product whose rows of A are read in place, each at
 // its own offset in x (not evenly spaced, some overlapping, in parts at
 // their own offsets), or from gathered rows (the first row of a tile, one
 // in its middle, the last row of A), gives bit for bit what
-// MulRowsEpilogue gives on the
-// matrix A written out, and within float32 rounding the float64 product,
-// with and without residual, bias and ReLU, by panels or at once, for m
-// with a last tile of 12, of 5 (the 8-row kernel) and of 3 rows (the 4-row
-// one).
+// MulRowsEpilogue gives on the matrix A written out, and within float32
+// rounding the float64 product, with and without residual, bias and ReLU,
+// by panels or at once, for m with a last tile of 12, of 5 (the 8-row
+// kernel) and of 3 rows (the 4-row one).
 func TestMulConvRows(t *testing.T) {
 	if !Supported() {
 		t.Skip("no AVX-512 kernel here")
 	}
-	parts := []int{100, 56, 200, 3, 256}
-	k := 0
-	for _, l := range parts {
-		k += l
-	}
+	parts, k := mulConvParts, mulConvK()
 	const n = 70
 	x := randMat(20000, 21)
 	const ldg = 640
@@ -451,14 +474,8 @@ func TestMulConvRows(t *testing.T) {
 		}
 		res := randMat(m*n, 24)
 		res[1] = float32(math.Copysign(0, -1))
-		for _, tc := range []struct{ res, bias, relu bool }{{false, false, false}, {true, true, true}, {false, true, true}, {true, false, false}} {
-			var rs, bs []float32
-			if tc.res {
-				rs = res
-			}
-			if tc.bias {
-				bs = bias
-			}
+		for _, tc := range epilogueCases {
+			rs, bs := tc.pick(res, bias)
 			want := make([]float32, m*n)
 			pbParts.MulRowsEpilogue(m, a, k, rs, n, bs, tc.relu, want, n, scratch)
 			got := make([]float32, m*n)
@@ -473,21 +490,7 @@ func TestMulConvRows(t *testing.T) {
 				if math.Float32bits(byPanel[i]) != math.Float32bits(got[i]) {
 					t.Fatalf("m %d %+v: C[%d] = %g by panels, %g at once", m, tc, i, byPanel[i], got[i])
 				}
-				r, j := i/n, i%n
-				var s float64
-				for p := range k {
-					s += float64(a[r*k+p]) * float64(b[p*n+j])
-				}
-				if tc.res {
-					s += float64(res[i])
-				}
-				if tc.bias {
-					s += float64(bias[j])
-				}
-				if tc.relu {
-					s = max(s, 0)
-				}
-				if math.Abs(float64(got[i])-s) > 1e-4*(math.Abs(s)+1) {
+				if s := epilogueRef(a, k, b, n, i/n, i%n, rs, bs, tc.relu); math.Abs(float64(got[i])-s) > 1e-4*(math.Abs(s)+1) {
 					t.Fatalf("m %d %+v: C[%d] = %g, the float64 sum %g", m, tc, i, got[i], s)
 				}
 			}
