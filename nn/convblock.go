@@ -14,16 +14,12 @@ import (
 // the cores take one at a time (parallel.Run). A block multiplies its rows
 // of the left matrix by the weights (packed once per convolution,
 // Conv2D.packedWeights): a 1x1 stride-1 convolution's input as it is;
-// otherwise the kernel reads the row of each output pixel whose window
-// lies inside the input straight from the input (an implicit GEMM: each
-// row at its own offset, so that a tile of 12 pixels may cross an output
-// row or skip pixels with a stride) and the block gathers im2col rows for
-// the pixels whose windows reach the padding only; a convolution whose
-// window rows are too short to read in place (inPlace) gathers all its
-// tiles. The kernel starts from the residual, if any, and adds the bias
-// and ReLU in registers before it stores each output
-// (avx512.PackedB.MulConvRowsPanels, MulConv and MulRowsEpilogue): one
-// synchronisation per layer instead of one per step
+// otherwise the kernel reads each tile of 12 pixels of one output row
+// whose windows lie inside the input straight from the input (an implicit
+// GEMM) and the block gathers im2col rows for the other tiles only. The
+// kernel starts from the residual, if any, and adds the bias and ReLU in
+// registers before it stores each output (avx512.PackedB.MulConv and
+// MulRowsEpilogue): one synchronisation per layer instead of one per step
 // of each GEMM chunk, one pass over the output, and a core slowed by other
 // work takes fewer blocks. Each output value is a sum over the same
 // products in the same order as on the chunked path, so the results are
@@ -62,6 +58,7 @@ type convBlocks struct {
 	// rowoff is the scratch of a call read row by row: where each output
 	// pixel's window starts in the input.
 	rowoff []int64
+	noRows bool // TEMP A/B
 }
 
 // blockBuf is the scratch of one block: rows is where its rows are read
@@ -84,6 +81,8 @@ type convCall struct {
 	direct bool
 	bufs   chan *blockBuf
 	xoff   []int64
+	// inPlace: tiles may be read in place (Conv2D.inPlace).
+	inPlace bool
 	// tiles and col: where each tile of 12 pixels is read, and the rows
 	// gathered, for blocks over columns (colBlock).
 	tiles []int64
@@ -103,12 +102,11 @@ type convBlock struct {
 }
 
 // Run computes the block: for a 1x1 convolution, a product with the input
-// as it is; else a product that reads the row of each pixel whose window
-// lies inside the input where it lies in the input (an implicit GEMM), and
-// the other rows from rows gathered first (im2col), or with window rows
-// too short to read in place, all its rows gathered. All fuse the
-// residual, bias and ReLU. The convolutions of a group run one after the
-// other on the block's input rows, gathered once.
+// as it is; else a product that reads each tile of 12 pixels of one output
+// row, all windows inside the input, where it lies in the input (an
+// implicit GEMM), and the other tiles from rows gathered first (im2col).
+// Both fuse the residual, bias and ReLU. The convolutions of a group run
+// one after the other on the block's input rows, gathered once.
 func (b *convBlock) Run() {
 	call := b.call
 	c0 := call.outs[0].Conv // the window and input channels of all
@@ -129,13 +127,20 @@ func (b *convBlock) Run() {
 			buf.rows = append(buf.rows, d)
 		}
 	} else if !call.direct {
-		// Every tile gathered.
 		nt := (n + blockTile - 1) / blockTile
 		buf.tiles = buf.tiles[:0]
+		gathered := 0
 		for t := range nt {
 			p0 := b.r0 + t*blockTile
-			buf.tiles = append(buf.tiles, int64(-1-t*blockTile))
-			c0.im2colRows(buf.f[t*blockTile*k:], x, call.g, p0, p0, min(p0+blockTile, b.r1))
+			if p0+blockTile <= b.r1 && call.inPlace {
+				if d, ok := c0.tileOrigin(x, call.g, p0); ok {
+					buf.tiles = append(buf.tiles, d)
+					continue
+				}
+			}
+			buf.tiles = append(buf.tiles, int64(-1-gathered))
+			c0.im2colRows(buf.f[gathered*k:], x, call.g, p0, p0, min(p0+blockTile, b.r1))
+			gathered += blockTile
 		}
 	}
 	for i, o := range call.outs {
@@ -252,27 +257,37 @@ func (b *colBlock) Run() {
 	call.pbs[b.i].MulConvPanels(b.q0, b.q1, b.r1, x.Data, c.StrideW*c.Cin, call.xoff, call.col, k, call.tiles, rs, ldr, bias, c.ReLU, out, dst.C)
 }
 
-// gatherTiles sets call.tiles for output pixels [0, rows) and gathers all
-// the tiles into call.col (resized to hold them), on all cores: for
-// convolutions whose window rows are too short to read in place.
+// gatherTiles sets call.tiles for output pixels [0, rows) and gathers the
+// tiles that cannot be read in place into call.col (resized to hold them),
+// on all cores.
 func (s *convBlocks) gatherTiles(call *convCall, rows int) {
 	c := call.outs[0].Conv
 	k := c.K()
 	nt := (rows + blockTile - 1) / blockTile
 	s.tiles = s.tiles[:0]
+	gathered := 0
 	for t := range nt {
-		s.tiles = append(s.tiles, int64(-1-t*blockTile))
+		p0 := t * blockTile
+		if p0+blockTile <= rows && call.inPlace {
+			if d, ok := c.tileOrigin(call.x, call.g, p0); ok {
+				s.tiles = append(s.tiles, d)
+				continue
+			}
+		}
+		s.tiles = append(s.tiles, int64(-1-gathered))
+		gathered += blockTile
 	}
-	n := nt * blockTile * k
-	if cap(s.col) < n {
-		s.col = make([]float32, n)
+	if cap(s.col) < gathered*k {
+		s.col = make([]float32, gathered*k)
 	}
-	s.col = s.col[:n]
+	s.col = s.col[:gathered*k]
 	call.tiles, call.col = s.tiles, s.col
 	parallel.For(nt, 0, func(lo, hi int) {
 		for t := lo; t < hi; t++ {
-			p0 := t * blockTile
-			c.im2colRows(s.col[p0*k:], call.x, call.g, p0, p0, min(p0+blockTile, rows))
+			if d := s.tiles[t]; d < 0 {
+				p0 := t * blockTile
+				c.im2colRows(s.col[(-1-d)*int64(k):], call.x, call.g, p0, p0, min(p0+blockTile, rows))
+			}
 		}
 	})
 }
@@ -298,13 +313,43 @@ func (s *convBlocks) runCols(rows, per int) {
 	clear(s.cols)
 }
 
+// tileOrigin says whether the tile of output pixels [p0, p0+12) lies in
+// one output row with all its windows inside the input, and if so where
+// the first window starts in x.Data.
+func (c *Conv2D) tileOrigin(x *NHWC, g Geometry, p0 int) (int64, bool) {
+	ohw := g.OutH * g.OutW
+	n, p := p0/ohw, p0%ohw
+	oy, ox := p/g.OutW, p%g.OutW
+	iy, ix := oy*c.StrideH-g.PadTop, ox*c.StrideW-g.PadLeft
+	if ox+blockTile > g.OutW || iy < 0 || iy+c.KH > x.H || ix < 0 || ix+(blockTile-1)*c.StrideW+c.KW > x.W {
+		return 0, false
+	}
+	return int64(((n*x.H+iy)*x.W + ix) * c.Cin), true
+}
+
+// rowsInPlace reports whether the AVX-512 path reads c's left matrix for
+// the input x row by row (avx512.PackedB.MulConvRowsPanels), each output
+// pixel's window in place but those that reach the padding (gathered),
+// rather than tile by tile with the tiles that cross an output row or
+// reach the padding gathered: on inception_v3's 17x17 maps at batch 1, no
+// tile of a 1x7 or 7x1 convolution lay inside the input in one output row,
+// nor most of a stride-2 3x3's, and gathering them cost more than the
+// products. It needs rows of windows long enough to read in place
+// (inPlace), and an input of at most rowsMaxInput values.
+func (c *Conv2D) rowsInPlace(x *NHWC) bool {
+	return c.inPlace() && x.Len() <= rowsMaxInput
+}
+
+// rowsMaxInput is the largest input (floats, 2 MB: a core's L2 cache) that
+// a convolution reads row by row (rowsInPlace). From an input in L2, the
+// 12 rows of a tile read where they lie cost no more than rows gathered
+// first; from beyond it (wide_resnet50_2's stride-2 3x3 in layer2 at batch
+// 8, a 12.8 MB input), reading them in place measured up to 3-18% slower
+// than gathering the tiles that cross an output row.
+const rowsMaxInput = 1 << 19
+
 // rowOffsets returns, in s.rowoff, where the window of each output pixel of
-// c on x starts in x.Data, or -1 when it reaches the padding: the left
-// matrix of a convolution that reads in place (inPlace), row by row. On
-// inception_v3's 17x17 maps at batch 1, tiles of 12 pixels read in place
-// had to lie in one output row with all their windows inside the input:
-// no tile of a 1x7 or 7x1 convolution did, nor most of a stride-2 3x3's,
-// and gathering them cost more than the products (docs/profile.md).
+// c on x starts in x.Data, or -1 when it reaches the padding.
 func (s *convBlocks) rowOffsets(c *Conv2D, x *NHWC, g Geometry) []int64 {
 	rows := x.N * g.OutH * g.OutW
 	if cap(s.rowoff) < rows {
@@ -367,9 +412,9 @@ func (s *convBlocks) gatherRows(call *convCall, rows int) {
 // 3-channel first convolutions of the trunks gather instead).
 const minInPlaceRun = 64
 
-// inPlace reports whether c reads the rows of its left matrix in place
-// (rowOffsets): a window larger than 1x1 (1x1 stride-1 convolutions read
-// the input as it is) whose rows are at least minInPlaceRun long.
+// inPlace reports whether c reads tiles of its input in place: a window
+// larger than 1x1 (1x1 stride-1 convolutions read the input as it is)
+// whose rows are at least minInPlaceRun long.
 func (c *Conv2D) inPlace() bool {
 	return c.KH*c.KW > 1 && c.KW*c.Cin >= minInPlaceRun
 }
@@ -458,8 +503,8 @@ func runBlocks(outs []ConvOut, x, res *NHWC, g Geometry, direct bool, ws *Worksp
 		parts = pw.parts // the same for all: they depend on the window and Cin
 	}
 	s.call = convCall{outs: outs, pbs: s.pbs, x: x, res: res, g: g, direct: direct, bufs: s.bufs,
-		xoff: s.partOffsets(c, parts, x.W)}
-	if !direct && c.inPlace() {
+		xoff: s.partOffsets(c, parts, x.W), inPlace: c.inPlace()}
+	if !direct && c.rowsInPlace(x) && !s.noRows {
 		s.call.rowoff = s.rowOffsets(c, x, g)
 	}
 	if per > 0 {
