@@ -14,14 +14,19 @@ import (
 // the cores take one at a time (parallel.Run). A block multiplies its rows
 // of the left matrix by the weights (packed once per convolution,
 // Conv2D.packedWeights): a 1x1 stride-1 convolution's input as it is;
-// otherwise the kernel reads each tile of 12 pixels of one output row
-// whose windows lie inside the input straight from the input (an implicit
-// GEMM) and the block gathers im2col rows for the other tiles only. The
-// kernel starts from the residual, if any, and adds the bias and ReLU in
-// registers before it stores each output (avx512.PackedB.MulConv and
-// MulRowsEpilogue): one synchronisation per layer instead of one per step
-// of each GEMM chunk, one pass over the output, and a core slowed by other
-// work takes fewer blocks. Each output value is a sum over the same
+// otherwise, from an input of at most 2 MB, the kernel reads the row of
+// each output pixel whose window lies inside the input straight from the
+// input (an implicit GEMM, each row at its own offset: rowsInPlace) and
+// the block gathers im2col rows for the pixels whose windows reach the
+// padding only; from a larger input, it reads each tile of 12 pixels of
+// one output row whose windows lie inside the input straight from the
+// input and the block gathers im2col rows for the other tiles. The kernel
+// starts from the residual, if any, and adds the bias and ReLU in
+// registers before it stores each output
+// (avx512.PackedB.MulConvRowsPanels, MulConv and MulRowsEpilogue): one
+// synchronisation per layer instead of one per step of each GEMM chunk,
+// one pass over the output, and a core slowed by other work takes fewer
+// blocks. Each output value is a sum over the same
 // products in the same order as on the chunked path, so the results are
 // bit-identical.
 const (
@@ -58,7 +63,6 @@ type convBlocks struct {
 	// rowoff is the scratch of a call read row by row: where each output
 	// pixel's window starts in the input.
 	rowoff []int64
-	noRows bool // TEMP A/B
 }
 
 // blockBuf is the scratch of one block: rows is where its rows are read
@@ -102,11 +106,12 @@ type convBlock struct {
 }
 
 // Run computes the block: for a 1x1 convolution, a product with the input
-// as it is; else a product that reads each tile of 12 pixels of one output
-// row, all windows inside the input, where it lies in the input (an
-// implicit GEMM), and the other tiles from rows gathered first (im2col).
-// Both fuse the residual, bias and ReLU. The convolutions of a group run
-// one after the other on the block's input rows, gathered once.
+// as it is; else a product that reads the row of each pixel whose window
+// lies inside the input where it lies (rowsInPlace), or each tile of 12
+// pixels of one output row, all windows inside the input, where it lies
+// (an implicit GEMM), and the other rows or tiles from rows gathered first
+// (im2col). All fuse the residual, bias and ReLU. The convolutions of a
+// group run one after the other on the block's input rows, gathered once.
 func (b *convBlock) Run() {
 	call := b.call
 	c0 := call.outs[0].Conv // the window and input channels of all
@@ -341,11 +346,14 @@ func (c *Conv2D) rowsInPlace(x *NHWC) bool {
 }
 
 // rowsMaxInput is the largest input (floats, 2 MB: a core's L2 cache) that
-// a convolution reads row by row (rowsInPlace). From an input in L2, the
-// 12 rows of a tile read where they lie cost no more than rows gathered
-// first; from beyond it (wide_resnet50_2's stride-2 3x3 in layer2 at batch
-// 8, a 12.8 MB input), reading them in place measured up to 3-18% slower
-// than gathering the tiles that cross an output row.
+// a convolution reads row by row (rowsInPlace). Timed alone, on an input
+// left in cache by the previous call, reading every row in place was as
+// fast or faster for larger inputs too; but inception_v3's trunk at batch
+// 8, where the 35x35 layers' inputs (up to 11 MB) come from the previous
+// layer, ran 11-14% slower in two same-run A/B runs (0.893 and 0.859),
+// and 8% faster with this cap (docs/profile.md): the 12 rows of a tile
+// read in place are 12 streams from beyond L2, where gathering the tiles
+// that cannot be read in one piece streams the input once.
 const rowsMaxInput = 1 << 19
 
 // rowOffsets returns, in s.rowoff, where the window of each output pixel of
@@ -504,7 +512,7 @@ func runBlocks(outs []ConvOut, x, res *NHWC, g Geometry, direct bool, ws *Worksp
 	}
 	s.call = convCall{outs: outs, pbs: s.pbs, x: x, res: res, g: g, direct: direct, bufs: s.bufs,
 		xoff: s.partOffsets(c, parts, x.W), inPlace: c.inPlace()}
-	if !direct && c.rowsInPlace(x) && !s.noRows {
+	if !direct && c.rowsInPlace(x) {
 		s.call.rowoff = s.rowOffsets(c, x, g)
 	}
 	if per > 0 {

@@ -41,12 +41,17 @@ func TestConvBlocks(t *testing.T) {
 		{Window{KH: 7, KW: 1, StrideH: 1, StrideW: 1, Same: true}, 40, true, false}, // rows too short: gathered
 		{Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2}, 25, true, false},             // on a wider map (below)
 		{Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2}, 3, true, false},              // rows too short: gathered
+		// On an input over rowsMaxInput: tiles read in place or gathered.
+		{Square(3, 1, 1), 130, true, false}, {Window{KH: 1, KW: 7, StrideH: 1, StrideW: 1, Same: true}, 130, false, true},
 	} {
 		win := tc.win
 		if xs[tc.cin] == nil {
 			w := 29
-			if tc.cin == 25 {
+			switch tc.cin {
+			case 25:
 				w = 61
+			case 130:
+				w = 70
 			}
 			xs[tc.cin] = FromNCHW(nil, randTensor(r, 2, tc.cin, 30, w))
 		}
@@ -57,19 +62,27 @@ func TestConvBlocks(t *testing.T) {
 		if br := blockRows(rows, c.K(), c.Cout, 2); rows < 3*br {
 			t.Fatalf("%+v: %d pixels make fewer than 3 blocks of %d", win, rows, br)
 		}
-		// Tiles of both kinds, read in place and gathered, unless 1x1 or
-		// with rows too short to be read in place.
-		inPlace := 0
-		for p0 := 0; p0+blockTile <= rows; p0 += blockTile {
-			if _, ok := c.tileOrigin(x, g, p0); ok {
-				inPlace++
-			}
-		}
+		// Rows of both kinds, read in place and gathered, when padded, all
+		// in place when not, on a small input; on a large one, tiles of
+		// both kinds; unless 1x1 or with rows too short to be read in place.
 		if c.inPlace() != (c.KH*c.KW > 1 && c.KW*tc.cin >= 64) {
 			t.Fatalf("%+v: inPlace() = %v", tc, c.inPlace())
 		}
-		if c.inPlace() && !(c.Same && c.StrideW > 1) && (inPlace == 0 || inPlace == rows/blockTile) {
-			t.Fatalf("%+v: %d of %d tiles read in place", tc, inPlace, rows/blockTile)
+		if c.rowsInPlace(x) != (c.inPlace() && tc.cin != 130) {
+			t.Fatalf("%+v: rowsInPlace() = %v on %v", tc, c.rowsInPlace(x), x)
+		}
+		if c.rowsInPlace(x) {
+			checkRowKinds(t, c, x, g)
+		} else if c.inPlace() {
+			inPlace := 0
+			for p0 := 0; p0+blockTile <= rows; p0 += blockTile {
+				if _, ok := c.tileOrigin(x, g, p0); ok {
+					inPlace++
+				}
+			}
+			if inPlace == 0 || inPlace == rows/blockTile {
+				t.Fatalf("%+v: %d of %d tiles read in place", tc, inPlace, rows/blockTile)
+			}
 		}
 		res := FromNCHW(nil, randTensor(r, x.N, c.Cout, g.OutH, g.OutW))
 		for i := 0; i < len(res.Data); i += 11 {
@@ -134,9 +147,9 @@ func checkOneGEMM(t *testing.T, name string, c *Conv2D, x, res *NHWC, resApart b
 
 // TestConvColumns: convolutions with few output pixels and large weights,
 // which the AVX-512 path cuts over column panels (colPanels), give the
-// values of one GEMM bit for bit: 1x1 (the input as it is), 3x3 padded (all
-// tiles gathered once for the blocks), 3x3 unpadded on a wider map (tiles
-// read in place and gathered), strided, with a residual apart or in the
+// values of one GEMM bit for bit: 1x1 (the input as it is), 3x3 padded (the
+// rows that reach the padding gathered once for the blocks), 3x3 unpadded
+// on a wider map (all rows read in place), strided, with a residual apart or in the
 // output, a number of panels not a multiple of the blocks and a last
 // panel cut short.
 func TestConvColumns(t *testing.T) {
@@ -168,16 +181,11 @@ func TestConvColumns(t *testing.T) {
 		if colPanels(rows, c.K(), panels, 1) != 0 {
 			t.Fatalf("%+v: cut over columns on one core", tc)
 		}
-		if tc.w == 20 { // the unpadded 3x3: tiles of both kinds
-			inPlace := 0
-			for p0 := 0; p0+blockTile <= rows; p0 += blockTile {
-				if _, ok := c.tileOrigin(x, g, p0); ok {
-					inPlace++
-				}
+		if c.inPlace() {
+			if !c.rowsInPlace(x) {
+				t.Fatalf("%+v: not read row by row", tc)
 			}
-			if inPlace == 0 || inPlace == rows/blockTile {
-				t.Fatalf("%+v: %d of %d tiles read in place", tc, inPlace, rows/blockTile)
-			}
+			checkRowKinds(t, c, x, g)
 		}
 		res := FromNCHW(nil, randTensor(r, 1, c.Cout, g.OutH, g.OutW))
 		res.Data[7] = float32(math.Copysign(0, -1))
@@ -350,5 +358,30 @@ func TestColPanelsEven(t *testing.T) {
 		if got := colPanels(tc.rows, tc.k, tc.panels, tc.procs); got != tc.want {
 			t.Errorf("colPanels(%d, %d, %d, %d) = %d, want %d", tc.rows, tc.k, tc.panels, tc.procs, got, tc.want)
 		}
+	}
+}
+
+// checkRowKinds checks that the rows of c's left matrix on x that the
+// AVX-512 path reads in place (rowOffsets) are those of the pixels whose
+// windows lie inside x, at their windows' first values, and that a padded
+// convolution has rows of both kinds.
+func checkRowKinds(t *testing.T, c *Conv2D, x *NHWC, g Geometry) {
+	t.Helper()
+	ro := new(convBlocks).rowOffsets(c, x, g)
+	gathered := 0
+	for i, d := range ro {
+		n, p := i/(g.OutH*g.OutW), i%(g.OutH*g.OutW)
+		iy, ix := p/g.OutW*c.StrideH-g.PadTop, p%g.OutW*c.StrideW-g.PadLeft
+		inside := iy >= 0 && iy+c.KH <= x.H && ix >= 0 && ix+c.KW <= x.W
+		if want := int64(((n*x.H+iy)*x.W + ix) * x.C); inside && d != want || !inside && d != -1 {
+			t.Fatalf("%+v: row %d read at %d, window inside the input %v (at %d)", c.Window, i, d, inside, want)
+		}
+		if d < 0 {
+			gathered++
+		}
+	}
+	padded := g.PadTop > 0 || g.PadLeft > 0 || g.PadBottom > 0 || g.PadRight > 0
+	if padded && (gathered == 0 || gathered == len(ro)) || !padded && gathered > 0 {
+		t.Fatalf("%+v: %d of %d rows gathered", c.Window, gathered, len(ro))
 	}
 }

@@ -458,7 +458,7 @@ func TestMulConvRows(t *testing.T) {
 		for i := range rowoff {
 			rowoff[i] = int64((i*7919 + i*i*13) % 10000) // uneven, some rows overlapping
 		}
-		rowoff[m-2] = int64(len(x)) - 9000 - 256 // the row ends at x's end
+		rowoff[m-2] = int64(len(x)) - 9000 - 256               // the row ends at x's end
 		rowoff[0], rowoff[m/2], rowoff[m-1] = -1-5, -1-2, -1-0 // gathered
 		a := make([]float32, m*k)
 		for i, d := range rowoff {
