@@ -147,11 +147,11 @@ func checkOneGEMM(t *testing.T, name string, c *Conv2D, x, res *NHWC, resApart b
 
 // TestConvColumns: convolutions with few output pixels and large weights,
 // which the AVX-512 path cuts over column panels (colPanels), give the
-// values of one GEMM bit for bit: 1x1 (the input as it is), 3x3 padded (the
-// rows that reach the padding gathered once for the blocks), 3x3 unpadded
-// on a wider map (all rows read in place), strided, with a residual apart or in the
-// output, a number of panels not a multiple of the blocks and a last
-// panel cut short.
+// values of one GEMM bit for bit: 1x1 (the input as it is), 3x3 padded
+// (the rows that reach the padding gathered once for the blocks), 3x3
+// unpadded on a wider map (all rows read in place), strided, with a
+// residual apart or in the output, a number of panels not a multiple of
+// the blocks and a last panel cut short.
 func TestConvColumns(t *testing.T) {
 	if !kernels.AVX512Supported() {
 		t.Skip("no AVX-512 kernel here")
