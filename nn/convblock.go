@@ -346,14 +346,15 @@ func (c *Conv2D) rowsInPlace(x *NHWC) bool {
 }
 
 // rowsMaxInput is the largest input (floats, 2 MB: a core's L2 cache) that
-// a convolution reads row by row (rowsInPlace). Timed alone, on an input
-// left in cache by the previous call, reading every row in place was as
-// fast or faster for larger inputs too; but inception_v3's trunk at batch
-// 8, where the 35x35 layers' inputs (up to 11 MB) come from the previous
-// layer, ran 11-14% slower in two same-run A/B runs (0.893 and 0.859),
-// and 8% faster with this cap (docs/profile.md): the 12 rows of a tile
-// read in place are 12 streams from beyond L2, where gathering the tiles
-// that cannot be read in one piece streams the input once.
+// a convolution reads row by row (rowsInPlace). Timed alone, one core,
+// reading every row in place was as fast or faster for larger inputs too,
+// also with the caches flushed between calls; but inception_v3's trunk at
+// batch 8, where the 35x35 layers' inputs (up to 11 MB) come from the
+// previous layer, ran at 0.893 and 0.859 of main's speed in two same-run
+// A/B runs without this cap, and at 1.080, 1.007 and 0.994 with it (a busy
+// machine: docs/profile.md). The 12 rows of a tile read in place are 12
+// streams from beyond L2, where gathering the tiles that cannot be read in
+// one piece streams the input once.
 const rowsMaxInput = 1 << 19
 
 // rowOffsets returns, in s.rowoff, where the window of each output pixel of
