@@ -67,7 +67,8 @@ type convBlocks struct {
 
 // blockBuf is the scratch of one block: rows is where its rows are read
 // (avx512.PackedB.MulConvRowsPanels); f holds the rows gathered for the
-// tiles that cannot be read in place (whole tiles), then
+// tiles that cannot be read in place (whole tiles), or for the rows that
+// cannot when read row by row, then
 // avx512.MulScratch floats; tiles says where each tile is read.
 type blockBuf struct {
 	f     []float32
@@ -338,9 +339,11 @@ func (c *Conv2D) tileOrigin(x *NHWC, g Geometry, p0 int) (int64, bool) {
 // rather than tile by tile with the tiles that cross an output row or
 // reach the padding gathered: on inception_v3's 17x17 maps at batch 1, no
 // tile of a 1x7 or 7x1 convolution lay inside the input in one output row,
-// nor most of a stride-2 3x3's, and gathering them cost more than the
-// products. It needs rows of windows long enough to read in place
-// (inPlace), and an input of at most rowsMaxInput values.
+// nor most of a stride-2 3x3's, so nearly all their left matrix was
+// gathered before the product (alone, one core, these layers measured
+// 4-17% faster read row by row: docs/profile.md). It needs rows of
+// windows long enough to read in place (inPlace), and an input of at most
+// rowsMaxInput values.
 func (c *Conv2D) rowsInPlace(x *NHWC) bool {
 	return c.inPlace() && x.Len() <= rowsMaxInput
 }
@@ -351,8 +354,9 @@ func (c *Conv2D) rowsInPlace(x *NHWC) bool {
 // also with the caches flushed between calls; but inception_v3's trunk at
 // batch 8, where the 35x35 layers' inputs (up to 11 MB) come from the
 // previous layer, ran at 0.893 and 0.859 of main's speed in two same-run
-// A/B runs without this cap, and at 1.080, 1.007 and 0.994 with it (a busy
-// machine: docs/profile.md). The 12 rows of a tile read in place are 12
+// A/B runs without this cap, and at 1.080, 1.007, 0.994 and 0.898 with it
+// (a busy machine, where the same build pair also gave 0.748 and 1.131:
+// docs/profile.md). The 12 rows of a tile read in place are 12
 // streams from beyond L2, where gathering the tiles that cannot be read in
 // one piece streams the input once.
 const rowsMaxInput = 1 << 19
