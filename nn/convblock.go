@@ -65,11 +65,11 @@ type convBlocks struct {
 	rowoff []int64
 }
 
-// blockBuf is the scratch of one block: rows is where its rows are read
-// (avx512.PackedB.MulConvRowsPanels); f holds the rows gathered for the
+// blockBuf is the scratch of one block: f holds the rows gathered for the
 // tiles that cannot be read in place (whole tiles), or for the rows that
-// cannot when read row by row, then
-// avx512.MulScratch floats; tiles says where each tile is read.
+// cannot when read row by row, then avx512.MulScratch floats; tiles says
+// where each tile is read, rows where each row is
+// (avx512.PackedB.MulConvRowsPanels).
 type blockBuf struct {
 	f     []float32
 	tiles []int64
