@@ -385,3 +385,72 @@ func checkRowKinds(t *testing.T, c *Conv2D, x *NHWC, g Geometry) {
 		t.Fatalf("%+v: %d of %d rows gathered", c.Window, gathered, len(ro))
 	}
 }
+
+// TestConvRowsDirect: convolutions read row by row on the AVX-512 kernels
+// (rowsInPlace: windows of rows long enough, a small input) give the
+// float64 convolution within float32 rounding, on odd map sizes where the
+// windows reach the padding on every side or not at all, with strides,
+// 1x7 and 7x1 windows, an odd number of outputs (a last panel cut short),
+// with and without a residual, over pixels and over column panels.
+func TestConvRowsDirect(t *testing.T) {
+	if !kernels.AVX512Supported() {
+		t.Skip("no AVX-512 kernel here")
+	}
+	r := rand.New(rand.NewPCG(27, 28))
+	for _, tc := range []struct {
+		win       Window
+		h, w      int
+		cin, cout int
+	}{
+		{Window{KH: 1, KW: 7, StrideH: 1, StrideW: 1, PadW: 3}, 17, 13, 70, 37},
+		{Window{KH: 7, KW: 1, StrideH: 1, StrideW: 1, PadH: 3}, 9, 17, 70, 37},
+		{Window{KH: 1, KW: 7, StrideH: 1, StrideW: 1, Same: true}, 5, 23, 70, 33},
+		{Square(3, 2, 0), 17, 15, 70, 37},
+		{Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}, 16, 11, 70, 37},
+		{Square(3, 2, 1), 9, 8, 70, 37},
+		{Square(5, 1, 2), 11, 7, 70, 37},
+		{Window{KH: 2, KW: 3, StrideH: 1, StrideW: 2, PadH: 1}, 10, 13, 70, 37},
+		{Square(3, 1, 1), 9, 8, 256, 300},   // cut over column panels
+		{Square(3, 2, 0), 17, 17, 288, 384}, // activation_27's shape, over column panels
+	} {
+		x := randTensor(r, 2, tc.cin, tc.h, tc.w)
+		if tc.cout >= 300 {
+			x = randTensor(r, 1, tc.cin, tc.h, tc.w)
+		}
+		c := NewConv2D(tc.cin, tc.cout, tc.win)
+		w := make([]float32, len(c.Weight))
+		for i := range w {
+			w[i] = float32(r.NormFloat64())
+		}
+		c.SetWeightsOIHW(w)
+		for i := range c.Bias {
+			c.Bias[i] = float32(r.NormFloat64())
+		}
+		xh := FromNCHW(nil, x)
+		g := c.Apply(tc.h, tc.w)
+		if !c.rowsInPlace(xh) {
+			t.Fatalf("%+v: not read row by row", tc)
+		}
+		cols := colPanels(x.N*g.OutH*g.OutW, c.K(), (tc.cout+avx512Panel-1)/avx512Panel, 2) > 0
+		if cols != (tc.cout >= 300) {
+			t.Fatalf("%+v: cut over columns %v", tc, cols)
+		}
+		checkRowKinds(t, c, xh, g)
+		want, _ := directConv(x, w, tc.cout, tc.win.KH, tc.win.KW, tc.win, c.Bias)
+		res := randTensor(r, want.N, want.C, want.H, want.W)
+		for _, procs := range []int{1, 2} {
+			prev := runtime.GOMAXPROCS(procs)
+			ws := Workspace{kern: kernels.AVX512(kernels.Conv)}
+			var out NHWC
+			c.Forward(&out, xh, &ws)
+			closeTo(t, fmt.Sprintf("%+v procs %d", tc, procs), out.ToNCHW(nil).Data, want.Data, 1e-5)
+			c.ForwardAdd(&out, xh, FromNCHW(nil, res), &ws)
+			exp := make([]float32, want.Len())
+			for i := range exp {
+				exp[i] = want.Data[i] + res.Data[i]
+			}
+			closeTo(t, fmt.Sprintf("%+v procs %d residual", tc, procs), out.ToNCHW(nil).Data, exp, 1e-5)
+			runtime.GOMAXPROCS(prev)
+		}
+	}
+}
