@@ -15,10 +15,13 @@ import (
 )
 
 // DefaultBatch is the default number of images per backbone call. One image
-// a call is the fastest on the CPUs crd runs on: a trunk's activations then
-// stay in the caches (inception_v3 ran 1.2-1.35x faster a image at batch 1
-// than at 8 on 2 cores), and the extractor's pipeline keeps the cores busy
-// with the decoding and the scoring around it.
+// a call made the trunk fastest on the CPUs crd was measured on: its
+// activations then stay in the caches (inception_v3 ran 1.2-1.35x faster a
+// image at batch 1 than at 8 on 2 cores), and the extractor's pipeline keeps
+// the cores busy with the decoding and the scoring around it. One exception
+// was measured and is not handled: `crd predict --out`, whose heat-map
+// writer shares the cores, ran about 1.17x faster at batch 8
+// (docs/profile.md).
 const DefaultBatch = 1
 
 // Extractor computes patch features: decode, preprocess, backbone, then the
