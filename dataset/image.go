@@ -3,10 +3,14 @@
 //
 // Images are decoded into RGB: planar float32 in [0,1], channel-major (CHW). Every supported pixel format is
 // converted exactly: 8-bit samples become v/255, 16-bit samples v/65535, grey is replicated to the three channels,
-// paletted images are expanded through their palette, JPEG YCbCr and CMYK go through the standard library's
-// conversions. Alpha is dropped: the colour channels are taken as straight (non-premultiplied) values, as if the
-// image were opaque, so a transparent pixel keeps its colour; a pixel stored premultiplied with alpha 0 becomes
-// black.
+// paletted images are expanded through their palette. Alpha is dropped: the colour channels are taken as straight
+// (non-premultiplied) values, as if the image were opaque, so a transparent pixel keeps its colour; a pixel stored
+// premultiplied with alpha 0 becomes black.
+//
+// JPEGs are decoded by libjpeg-turbo (in a cgo build without the tag noturbojpeg) as Pillow decodes them: accurate
+// inverse DCT, chroma upsampled by interpolation. CMYK and YCCK JPEGs, and builds without it, go through the standard
+// library's decoder and conversions, whose pixels differ by a few levels where chroma is subsampled (it replicates
+// chroma samples).
 //
 // The supported formats are PNG, JPEG, BMP and TIFF; importing this package registers their decoders with
 // image.Decode. Files are read under Limits: only regular files within a size limit, with the pixel count checked

@@ -170,6 +170,15 @@ func (l Limits) decode(r io.ReadSeeker, size, outBPP int64, convert func(image.I
 	}
 	held := decodes.acquire(decodeBytes(f.name, cfg.ColorModel, pixels, size, outBPP))
 	defer decodes.release(held)
+	if f.name == "jpeg" {
+		if m, ok := decodeJPEGFile(r, size, cfg.Width, cfg.Height); ok {
+			convert(m)
+			return nil
+		}
+		if _, err := r.Seek(0, io.SeekStart); err != nil {
+			return err
+		}
+	}
 	m, _, err := image.Decode(r)
 	if err != nil {
 		return describe(err, f.display)
@@ -179,6 +188,20 @@ func (l Limits) decode(r io.ReadSeeker, size, outBPP int64, convert func(image.I
 	}
 	convert(m)
 	return nil
+}
+
+// decodeJPEGFile decodes the size-byte JPEG file r of w x h pixels with
+// decodeJPEG, and reports false where that does not (image/jpeg then
+// decodes it, or says what is wrong with it).
+func decodeJPEGFile(r io.Reader, size int64, w, h int) (image.Image, bool) {
+	if jpegLibrary == "image/jpeg" {
+		return nil, false
+	}
+	data := make([]byte, size)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, false
+	}
+	return decodeJPEG(data, w, h)
 }
 
 func lookupFormat(name string) (format, bool) {
