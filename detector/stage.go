@@ -9,9 +9,11 @@ import (
 // predict path are doing, so that a CPU profile (crd's CRD_CPUPROFILE) splits
 // by stage with `go tool pprof -tags` or `-tagfocus=crd_stage=trunk`. The
 // values are the Stage* constants. Goroutines started inside a stage inherit
-// its label; the long-lived workers of the fused kernels do not, so their
-// samples are unlabelled (trunk GEMMs under fused.Sgemm, patch scores under
-// fused.(*Packed).Norms).
+// its label, and so do the long-lived workers of internal/parallel: they keep
+// the label of the stage whose work started them (the trunk's, in predict)
+// whatever tasks they run later, so with several cores a share of the other
+// stages' kernels is counted as the trunk's. For an exact split, profile
+// with GOMAXPROCS=1: then every kernel runs on its caller's goroutine.
 const StageLabel = "crd_stage"
 
 // Stages of one image's path through the detector, as StageLabel values.
