@@ -127,7 +127,10 @@ func triangularFactor(m *Model) []float32 {
 	} else {
 		a = gramOfColumns(m.M, d, m.kern)
 	}
-	if err := blas.Cholesky(d, a, d); err != nil {
+	// On the calling goroutine's pure-Go LAPACK: the factor is made once,
+	// while the backbone works on the other cores, where OpenBLAS's threads
+	// would spin on after the call (blas.CholeskyGo).
+	if err := blas.CholeskyGo(d, a, d); err != nil {
 		return nil
 	}
 	u := make([]float32, d*d)

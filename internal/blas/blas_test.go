@@ -133,8 +133,14 @@ func TestShapePanics(t *testing.T) {
 	Sgemm(false, false, 3, 3, 3, 1, make([]float32, 8), 3, make([]float32, 9), 3, 0, make([]float32, 9), 3)
 }
 
-// TestCholesky: U is upper triangular and U^T U gives A back (float64).
+// TestCholesky: U is upper triangular and U^T U gives A back (float64),
+// from Cholesky and from CholeskyGo.
 func TestCholesky(t *testing.T) {
+	t.Run("Cholesky", func(t *testing.T) { testCholesky(t, Cholesky) })
+	t.Run("CholeskyGo", func(t *testing.T) { testCholesky(t, CholeskyGo) })
+}
+
+func testCholesky(t *testing.T, cholesky func(n int, a []float64, lda int) error) {
 	const n = 37
 	r := rand.New(rand.NewPCG(9, 9))
 	b := make([]float64, n*n)
@@ -151,7 +157,7 @@ func TestCholesky(t *testing.T) {
 		a[i*n+i] += 1
 	}
 	u := slices.Clone(a)
-	if err := Cholesky(n, u, n); err != nil {
+	if err := cholesky(n, u, n); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < n; i++ {
@@ -169,7 +175,7 @@ func TestCholesky(t *testing.T) {
 		}
 	}
 	neg := []float64{1, 2, 2, 1}
-	if err := Cholesky(2, neg, 2); err != ErrNotPositiveDefinite {
+	if err := cholesky(2, neg, 2); err != ErrNotPositiveDefinite {
 		t.Fatalf("indefinite matrix: %v", err)
 	}
 }
