@@ -231,8 +231,10 @@ func decodeBytes(name string, model color.Model, pixels, size, outBPP int64) int
 	switch name {
 	case "jpeg":
 		// A progressive JPEG keeps an int32 coefficient per sample of up to
-		// four components, then the decoded samples.
+		// four components, then the decoded samples (image/jpeg; libjpeg-turbo
+		// keeps less), and decodeJPEGFile reads the whole file first.
 		bpp = 4*4 + 4
+		return pixels*(bpp+outBPP) + size
 	case "png":
 		bpp *= 2 // an interlaced PNG is decoded pass by pass, then copied
 	case "tiff":
