@@ -193,10 +193,10 @@ type resNet struct {
 	layers [3][]block
 
 	// Activation buffers, reused between calls.
-	in, stemOut, x, d, t1, t2 nn.NHWC
-	e                         nn.NHWC // layer3's spare once layer2 is done
-	ws                        nn.Workspace
-	out                       [2]nn.Tensor
+	stemOut, x, d, t1, t2 nn.NHWC
+	e                     nn.NHWC // layer3's spare once layer2 is done
+	ws                    nn.Workspace
+	out                   [2]nn.Tensor
 }
 
 // newResNet builds the trunk from t, which must hold the trunk's tensors.
@@ -303,9 +303,9 @@ func (r *resNet) forward(x *nn.Tensor, st *stepTimer) ([]*nn.NHWC, error) {
 	if err := checkInput(r.info, x); err != nil {
 		return nil, err
 	}
-	nn.FromNCHW(&r.in, x)
-	st.done("input", "layout", &r.in, 0)
-	r.stem.Forward(&r.stemOut, &r.in, &r.ws)
+	// The input stays NCHW: the stem reads it (or its padded copy) in place
+	// where the AVX-512 kernels run (nn.Conv2D.ForwardNCHW).
+	r.stem.ForwardNCHW(&r.stemOut, x, &r.ws)
 	st.done("conv1", "conv", &r.stemOut, int64(x.N)*r.stem.MACs(x.H, x.W))
 	nn.MaxPool(&r.x, &r.stemOut, nn.Square(3, 2, 1))
 	st.done("maxpool", "maxpool", &r.x, 0)

@@ -11,12 +11,14 @@ import (
 // ForwardNCHW computes dst = conv(x) (+ ReLU) for an NCHW input x (a
 // preprocessed batch), reshaping dst: Forward of x converted to NHWC by
 // FromNCHW, the same values bit for bit. On the AVX-512 kernels
-// (kernels.Conv) an unpadded convolution with the same stride on both axes,
-// avx512.PlanesOut outputs and a window of at most avx512.MaxPart values (a
-// trunk's first convolution: inception_v3's 3x3 stride 2 of 3 channels
-// into 32) reads x where it lies (avx512.ConvPlanes), with no layout
-// conversion and no gathered rows; otherwise x is converted into ws's
-// scratch first and Forward runs on it.
+// (kernels.Conv) a convolution with the same stride on both axes, a
+// multiple of avx512.PlanesOut outputs and a window of at most
+// avx512.MaxPart values (a trunk's first convolution: inception_v3's 3x3
+// stride 2 of 3 channels into 32, the ResNets' 7x7 stride 2 of 3 into 64)
+// reads x where it lies (avx512.ConvPlanes, PlanesOut outputs a call), or
+// a copy of x with its zero padding around it when the convolution pads,
+// with no layout conversion and no gathered rows; otherwise x is converted
+// into ws's scratch first and Forward runs on it.
 func (c *Conv2D) ForwardNCHW(dst *NHWC, x *Tensor, ws *Workspace) {
 	if x.C != c.Cin {
 		panic(fmt.Sprintf("nn: conv with %d input channels applied to %dx%dx%dx%d", c.Cin, x.N, x.C, x.H, x.W))
@@ -32,10 +34,32 @@ func (c *Conv2D) ForwardNCHW(dst *NHWC, x *Tensor, ws *Workspace) {
 		return
 	}
 	dst.Reshape(x.N, g.OutH, g.OutW, c.Cout)
-	s := avx512.PlanesShape{C: c.Cin, H: x.H, W: x.W, KH: c.KH, KW: c.KW, Stride: c.StrideH, OutH: g.OutH, OutW: g.OutW}
+	in, h, w := x.Data, x.H, x.W
+	if g.PadTop != 0 || g.PadLeft != 0 || g.PadBottom != 0 || g.PadRight != 0 {
+		h, w = x.H+g.PadTop+g.PadBottom, x.W+g.PadLeft+g.PadRight
+		in = padPlanes(ws.get(x.N*x.C*h*w), x, g.PadTop, g.PadLeft, h, w)
+	}
+	s := avx512.PlanesShape{C: c.Cin, H: h, W: w, KH: c.KH, KW: c.KW, Stride: c.StrideH, OutH: g.OutH, OutW: g.OutW}
 	parallel.For(x.N*g.OutH, 0, func(lo, hi int) {
-		avx512.ConvPlanes(&s, x.Data, c.Weight, c.Bias, c.ReLU, dst.Data, c.Cout, lo, hi)
+		for o := 0; o < c.Cout; o += avx512.PlanesOut {
+			avx512.ConvPlanes(&s, in, c.Weight[o:], c.Cout, c.Bias[o:], c.ReLU, dst.Data[o:], c.Cout, lo, hi)
+		}
 	})
+}
+
+// padPlanes writes the planes of x into dst as h x w planes, each plane's
+// values at rows top.. and columns left.. with zeros around them, and
+// returns dst[:N*C*h*w].
+func padPlanes(dst []float32, x *Tensor, top, left, h, w int) []float32 {
+	dst = dst[:x.N*x.C*h*w]
+	clear(dst)
+	for p := 0; p < x.N*x.C; p++ {
+		src, out := x.Data[p*x.H*x.W:], dst[p*h*w:]
+		for y := 0; y < x.H; y++ {
+			copy(out[(y+top)*w+left:][:x.W], src[y*x.W:][:x.W])
+		}
+	}
+	return dst
 }
 
 // readsPlanes reports whether ForwardNCHW runs c on avx512.ConvPlanes for
@@ -44,6 +68,5 @@ func (c *Conv2D) ForwardNCHW(dst *NHWC, x *Tensor, ws *Workspace) {
 // of the packed weights, so that the values are Forward's.
 func (c *Conv2D) readsPlanes(kern kernels.Set, n int, g Geometry) bool {
 	return kern.UsesAVX512(kernels.Conv) && c.bf16 == nil && c.winoTile(kern, n, g) == 0 &&
-		c.Cout == avx512.PlanesOut && c.StrideH == c.StrideW && c.K() <= avx512.MaxPart &&
-		g.PadTop == 0 && g.PadLeft == 0 && g.PadBottom == 0 && g.PadRight == 0
+		c.Cout%avx512.PlanesOut == 0 && c.StrideH == c.StrideW && c.K() <= avx512.MaxPart
 }

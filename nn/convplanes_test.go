@@ -12,9 +12,11 @@ import (
 // TestForwardNCHW checks ForwardNCHW against the float64 direct
 // convolution and, bit for bit, against Forward of the input converted to
 // NHWC, on every kernel path: the AVX-512 kernel that reads the planes in
-// place (inception_v3's first convolution and other unpadded ones of 32
-// outputs, widths whose rows end in tiles of 12, 4 and 1 pixels) and the
-// convolutions that convert the input first (padding, other widths).
+// place (inception_v3's first convolution and others of 32 or 64 outputs,
+// padded ones read from a padded copy such as the ResNets' 7x7 stride 2,
+// widths whose rows end in tiles of 12, 4 and 1 pixels) and the
+// convolutions that convert the input first (other output counts and
+// strides).
 func TestForwardNCHW(t *testing.T) {
 	kerns := []kernels.Set{kernels.BLAS()}
 	if kernels.AVX512Supported() {
@@ -30,7 +32,11 @@ func TestForwardNCHW(t *testing.T) {
 		{1, 3, 32, 11, 299, Square(3, 2, 0), true},
 		{2, 3, 32, 30, 29, Square(3, 1, 0), true},
 		{1, 4, 32, 20, 23, Window{KH: 2, KW: 3, StrideH: 2, StrideW: 2}, true},
-		{2, 3, 32, 17, 19, Square(3, 2, 1), false},
+		{2, 3, 32, 17, 19, Square(3, 2, 1), true},
+		{1, 3, 64, 45, 38, Square(7, 2, 3), true},
+		{2, 2, 64, 13, 16, Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}, true},
+		{1, 3, 48, 17, 19, Square(3, 2, 0), false},
+		{1, 6, 32, 17, 19, Square(11, 1, 5), false},
 		{2, 3, 16, 17, 19, Square(3, 2, 0), false},
 		{1, 3, 32, 17, 19, Window{KH: 3, KW: 3, StrideH: 1, StrideW: 2}, false},
 	}

@@ -248,17 +248,18 @@ void crd_transpose(const float *src, int p, int c, int c0, int c1, float *dst, l
 // of image r / outh) of an unpadded convolution of n images of cin planes
 // of h x w (x: NCHW) with CPN outputs, kh x kw windows and stride `stride`
 // on both axes, into out (NHWC, ldc floats a pixel). wt holds the weights,
-// rows (ky, kx, c) of CPN floats (a Keras HWIO kernel). For each output
-// pixel and channel o, the reference loop:
+// rows (ky, kx, c) ldw floats apart of which the first CPN are read (CPN
+// columns of a Keras HWIO kernel). For each output pixel and channel o, the
+// reference loop:
 //
 //	float s = 0;
-//	for (ky) for (kx) for (c) s = fmaf(x[n][c][oy*stride+ky][ox*stride+kx], wt[((ky*kw+kx)*cin+c)*CPN + o], s);
+//	for (ky) for (kx) for (c) s = fmaf(x[n][c][oy*stride+ky][ox*stride+kx], wt[((ky*kw+kx)*cin+c)*ldw + o], s);
 //	s += bias[o];
 //	out[pixel*ldc + o] = relu ? max(s, 0) : s;
 //
 // (the ReLU clears values with the sign bit set, as nn's addBiasReLU).
 void crd_conv_planes(const float *x, int cin, int h, int w, int kh, int kw, int stride, int outh, int outw,
-                     const float *wt, const float *bias, int relu, float *out, long ldc, int r0, int r1);
+                     const float *wt, long ldw, const float *bias, int relu, float *out, long ldc, int r0, int r1);
 
 // crd_blur_sum is one row of a separable blur with the symmetric kernel g
 // (2r + 1 taps), its taps r - k and r + k paired, on rows of src that lie

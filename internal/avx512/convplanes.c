@@ -15,13 +15,13 @@
 // pixel (one part of the inner dimension), so the same values bit for bit.
 __attribute__((target("avx512f"), always_inline))
 static inline void cp_tile(const int nr, const float *x0, long plane, long w, int kh, int kw, int cin, int stride,
-                           const float *wt, __m512 b0, __m512 b1, int relu, float *out, long ldc) {
+                           const float *wt, long ldw, __m512 b0, __m512 b1, int relu, float *out, long ldc) {
 #define CDECL(r) __m512 c##r##0 = _mm512_setzero_ps(), c##r##1 = _mm512_setzero_ps();
 	CDECL(0) CDECL(1) CDECL(2) CDECL(3) CDECL(4) CDECL(5) CDECL(6) CDECL(7) CDECL(8) CDECL(9) CDECL(10) CDECL(11)
 	for (int ky = 0; ky < kh; ky++) {
 		for (int kx = 0; kx < kw; kx++) {
 			const float *xr = x0 + ky * w + kx;
-			for (int c = 0; c < cin; c++, wt += CPN, xr += plane) {
+			for (int c = 0; c < cin; c++, wt += ldw, xr += plane) {
 				__m512 y0 = _mm512_loadu_ps(wt), y1 = _mm512_loadu_ps(wt + 16);
 #define CSTEP(r) if (r < nr) { __m512 v = _mm512_set1_ps(xr[r * stride]); c##r##0 = _mm512_fmadd_ps(v, y0, c##r##0); c##r##1 = _mm512_fmadd_ps(v, y1, c##r##1); }
 				CSTEP(0) CSTEP(1) CSTEP(2) CSTEP(3) CSTEP(4) CSTEP(5) CSTEP(6) CSTEP(7) CSTEP(8) CSTEP(9) CSTEP(10) CSTEP(11)
@@ -37,9 +37,9 @@ static inline void cp_tile(const int nr, const float *x0, long plane, long w, in
 
 #define CPTILE(name, nr)                                                                                              \
 	__attribute__((target("avx512f"), noinline)) static void name(                                                 \
-	    const float *x0, long plane, long w, int kh, int kw, int cin, int stride, const float *wt, __m512 b0,         \
-	    __m512 b1, int relu, float *out, long ldc) {                                                                  \
-		cp_tile(nr, x0, plane, w, kh, kw, cin, stride, wt, b0, b1, relu, out, ldc);                               \
+	    const float *x0, long plane, long w, int kh, int kw, int cin, int stride, const float *wt, long ldw,          \
+	    __m512 b0, __m512 b1, int relu, float *out, long ldc) {                                                       \
+		cp_tile(nr, x0, plane, w, kh, kw, cin, stride, wt, ldw, b0, b1, relu, out, ldc);                          \
 	}
 CPTILE(cp_tile12, 12)
 CPTILE(cp_tile4, 4)
@@ -47,7 +47,7 @@ CPTILE(cp_tile1, 1)
 
 __attribute__((target("avx512f")))
 void crd_conv_planes(const float *x, int cin, int h, int w, int kh, int kw, int stride, int outh, int outw,
-                     const float *wt, const float *bias, int relu, float *out, long ldc, int r0, int r1) {
+                     const float *wt, long ldw, const float *bias, int relu, float *out, long ldc, int r0, int r1) {
 	__m512 b0 = _mm512_loadu_ps(bias), b1 = _mm512_loadu_ps(bias + 16);
 	long plane = (long)h * w;
 	for (int r = r0; r < r1; r++) {
@@ -56,10 +56,10 @@ void crd_conv_planes(const float *x, int cin, int h, int w, int kh, int kw, int 
 		float *orow = out + (long)r * outw * ldc;
 		int ox = 0;
 		for (; ox + 12 <= outw; ox += 12)
-			cp_tile12(xrow + (long)ox * stride, plane, w, kh, kw, cin, stride, wt, b0, b1, relu, orow + ox * ldc, ldc);
+			cp_tile12(xrow + (long)ox * stride, plane, w, kh, kw, cin, stride, wt, ldw, b0, b1, relu, orow + ox * ldc, ldc);
 		for (; ox + 4 <= outw; ox += 4)
-			cp_tile4(xrow + (long)ox * stride, plane, w, kh, kw, cin, stride, wt, b0, b1, relu, orow + ox * ldc, ldc);
+			cp_tile4(xrow + (long)ox * stride, plane, w, kh, kw, cin, stride, wt, ldw, b0, b1, relu, orow + ox * ldc, ldc);
 		for (; ox < outw; ox++)
-			cp_tile1(xrow + (long)ox * stride, plane, w, kh, kw, cin, stride, wt, b0, b1, relu, orow + ox * ldc, ldc);
+			cp_tile1(xrow + (long)ox * stride, plane, w, kh, kw, cin, stride, wt, ldw, b0, b1, relu, orow + ox * ldc, ldc);
 	}
 }

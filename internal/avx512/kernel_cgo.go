@@ -173,13 +173,13 @@ func transposeKernel(src []float32, p, c, c0, c1 int, dst []float32, ldd int) {
 }
 
 // convPlanesKernel runs crd_conv_planes.
-func convPlanesKernel(s *PlanesShape, x, w, bias []float32, relu bool, out []float32, ldc, r0, r1 int) {
+func convPlanesKernel(s *PlanesShape, x, w []float32, ldw int, bias []float32, relu bool, out []float32, ldc, r0, r1 int) {
 	r := C.int(0)
 	if relu {
 		r = 1
 	}
 	C.crd_conv_planes(floatPtr(x), C.int(s.C), C.int(s.H), C.int(s.W), C.int(s.KH), C.int(s.KW), C.int(s.Stride),
-		C.int(s.OutH), C.int(s.OutW), floatPtr(w), floatPtr(bias), r, floatPtr(out), C.long(ldc), C.int(r0), C.int(r1))
+		C.int(s.OutH), C.int(s.OutW), floatPtr(w), C.long(ldw), floatPtr(bias), r, floatPtr(out), C.long(ldc), C.int(r0), C.int(r1))
 }
 
 // blurKernel runs crd_blur_sum.

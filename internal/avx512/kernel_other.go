@@ -76,6 +76,6 @@ func winoOutKernel(g *WinoTiles, m []float32, ldm, es, t0, nt, j0, j1 int, bias 
 	panic("avx512: no kernel in this build")
 }
 
-func convPlanesKernel(s *PlanesShape, x, w, bias []float32, relu bool, out []float32, ldc, r0, r1 int) {
+func convPlanesKernel(s *PlanesShape, x, w []float32, ldw int, bias []float32, relu bool, out []float32, ldc, r0, r1 int) {
 	panic("avx512: no kernel in this build")
 }
