@@ -71,6 +71,9 @@ type Detector struct {
 	// Limits bounds the image and mask files the detector reads (the zero
 	// value: dataset's defaults). Set it before the first prediction.
 	Limits dataset.Limits
+	// Batch is the number of images per backbone call when the detector
+	// predicts (0: DefaultBatch). Set it before the first prediction.
+	Batch int
 
 	mu  sync.Mutex // guards ext
 	ext *Extractor
@@ -184,6 +187,9 @@ func (d *Detector) extractor() (*Extractor, error) {
 			return nil, err
 		}
 		e.Limits = d.Limits
+		if d.Batch > 0 {
+			e.Batch = d.Batch
+		}
 		d.ext = e
 	}
 	return d.ext, nil

@@ -409,3 +409,48 @@ func TestUnreadableHoldout(t *testing.T) {
 		t.Fatalf("warnings %q, want one per unreadable held-out image", warned)
 	}
 }
+
+// TestPredictBatch: Detector.Batch sets the images per backbone call of
+// its predictions (DefaultBatch when 0), and the scores do not depend on
+// it (the tiny backbone treats each image alone, so they are equal).
+func TestPredictBatch(t *testing.T) {
+	cat := setup(t)
+	d, err := Train(context.Background(), cat.Train, tinyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var paths []string
+	for _, it := range cat.Test {
+		paths = append(paths, it.Path)
+	}
+	var want []float64
+	for _, batch := range []int{0, 1, 3} {
+		l, err := Load(saveTemp(t, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.Batch = batch
+		got := scoresOf(t, l, paths)
+		wantBatch := batch
+		if batch == 0 {
+			wantBatch = DefaultBatch
+		}
+		if l.ext == nil || l.ext.Batch != wantBatch {
+			t.Fatalf("Batch %d: the extractor runs %v images a call, want %d", batch, l.ext, wantBatch)
+		}
+		if want == nil {
+			want = got
+		} else if !slices.Equal(got, want) {
+			t.Fatalf("Batch %d: scores %v, at batch %d %v", batch, got, DefaultBatch, want)
+		}
+	}
+}
+
+func saveTemp(t *testing.T, d *Detector) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "m.crd")
+	if err := d.Save(path, true); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}

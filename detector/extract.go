@@ -19,9 +19,9 @@ import (
 // activations then stay in the caches (inception_v3 ran 1.2-1.35x faster a
 // image at batch 1 than at 8 on 2 cores), and the extractor's pipeline keeps
 // the cores busy with the decoding and the scoring around it. One exception
-// was measured and is not handled: `crd predict --out`, whose heat-map
-// writer shares the cores, ran about 1.17x faster at batch 8
-// (docs/profile.md).
+// was measured: `crd predict --out`, whose heat-map writer shares the
+// cores, ran 1.13-1.17x faster at batch 8, which it therefore uses
+// (Detector.Batch; docs/profile.md).
 const DefaultBatch = 1
 
 // Extractor computes patch features: decode, preprocess, backbone, then the

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -42,6 +43,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"train", "--data", t.TempDir()}, 2, "-o MODEL is required"},
 		{[]string{"train", "--data", t.TempDir(), "-o", "x.crd"}, 1, "no images"},
 		{[]string{"predict", "x.png"}, 2, "-m MODEL is required"},
+		{[]string{"predict", "-m", "x.crd", "--batch", "-1", "x.png"}, 2, "--batch must be 0 or more, not -1"},
 		{[]string{"eval", "-m", "missing.crd", "--data", t.TempDir()}, 1, ""},
 		{[]string{"train", "--data", "x", "-o", "y", "--lambda-mode", "sideways"}, 2, "sideways"},
 		{[]string{"train", "--data", "x", "-o", "y", "--precision", "fp8"}, 2, `--precision: unknown precision "fp8"`},
@@ -114,6 +116,28 @@ func TestEndToEnd(t *testing.T) {
 	}
 	if len(preds) != 4 || preds[0].Path != img {
 		t.Fatalf("predictions %+v", preds)
+	}
+	// --out ran 8 images a backbone call; one and three a call give the
+	// same scores (the convolutions' work is cut differently, so to float32
+	// rounding, not bit for bit).
+	for _, batch := range []string{"1", "3"} {
+		code, stdout, stderr := capture(t, "predict", "-m", model, "--json", "--batch", batch, img, filepath.Join(data, "test", "good"))
+		if code != 0 {
+			t.Fatalf("predict --batch %s: %s", batch, stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(stdout), "\n")
+		if len(lines) != len(preds) {
+			t.Fatalf("predict --batch %s: %d lines, want %d", batch, len(lines), len(preds))
+		}
+		for i, l := range lines {
+			var p prediction
+			if err := json.Unmarshal([]byte(l), &p); err != nil {
+				t.Fatalf("predict --batch %s line %q: %v", batch, l, err)
+			}
+			if p.Path != preds[i].Path || math.Abs(p.Score-preds[i].Score) > 1e-4*math.Abs(preds[i].Score) {
+				t.Errorf("predict --batch %s: %s scored %v, at batch 8 %v", batch, p.Path, p.Score, preds[i].Score)
+			}
+		}
 	}
 	for _, p := range preds {
 		if p.Label != "ok" && p.Label != "defect" || (p.Label == "defect") != (p.Score > p.Threshold) {

@@ -46,6 +46,13 @@ func expandPaths(args []string) ([]string, error) {
 	return out, nil
 }
 
+// outBatch is predict's default batch when it writes heat maps: the PNG
+// writer shares the cores with the trunk, which at one image a call (with
+// its activations in the caches) then lost 1.13-1.17x against 8 images a
+// call in interleaved runs on 301 ball_screw images, while without --out
+// one image a call was 1.07-1.1x faster (docs/profile.md).
+const outBatch = 8
+
 func runPredict(ctx context.Context, args []string) error {
 	fs := newFlags("predict", "-m MODEL [--out DIR] [--json] PATH...", `  crd predict -m ball_screw.crd part_0001.png part_0002.png
   crd predict -m ball_screw.crd --out heatmaps/ --json incoming/      # every image in a folder
@@ -53,7 +60,9 @@ func runPredict(ctx context.Context, args []string) error {
 	var model, out string
 	var asJSON, skipBad, quiet bool
 	var maxPixels int64
+	var batch int
 	fs.StringVar(&model, "m", "", "model file")
+	fs.IntVar(&batch, "batch", 0, fmt.Sprintf("images per backbone call (0: %d, or %d with --out, the faster choices measured)", detector.DefaultBatch, outBatch))
 	fs.Int64Var(&maxPixels, "max-pixels", 0, maxPixelsHelp)
 	fs.StringVar(&out, "out", "", "write a heatmap overlay PNG and a binary defect-mask PNG per image into this folder")
 	fs.BoolVar(&asJSON, "json", false, "print one JSON object per image")
@@ -66,6 +75,9 @@ func runPredict(ctx context.Context, args []string) error {
 	if model == "" {
 		return usagef("-m MODEL is required")
 	}
+	if batch < 0 {
+		return usagef("--batch must be 0 or more, not %d", batch)
+	}
 	if len(pos) == 0 {
 		return usagef("no images given")
 	}
@@ -76,6 +88,10 @@ func runPredict(ctx context.Context, args []string) error {
 	d, err := loadModel(model, maxPixels)
 	if err != nil {
 		return err
+	}
+	d.Batch = batch
+	if batch == 0 && out != "" {
+		d.Batch = outBatch
 	}
 	if !d.Calibrated() {
 		fmt.Fprintf(os.Stderr, "warning: %s has no threshold (run 'crd calibrate'): every image is labelled ok\n", oneLine(model))
