@@ -106,6 +106,22 @@ func randConv(r *rand.Rand, cin, cout int, win Window, relu bool) *Conv2D {
 	return c
 }
 
+// randConvOIHW returns a convolution with random weights, set from OIHW
+// order (SetWeightsOIHW), and a random bias, and the OIHW weights, which
+// directConv takes.
+func randConvOIHW(r *rand.Rand, cin, cout int, win Window) (*Conv2D, []float32) {
+	c := NewConv2D(cin, cout, win)
+	w := make([]float32, len(c.Weight))
+	for i := range w {
+		w[i] = float32(r.NormFloat64())
+	}
+	c.SetWeightsOIHW(w)
+	for i := range c.Bias {
+		c.Bias[i] = float32(r.NormFloat64())
+	}
+	return c, w
+}
+
 // checkOneGEMM checks that c.run on the AVX-512 kernels, with the residual
 // res apart from the output or in it, gives bit for bit the values of one
 // GEMM over all the output pixels (im2col, avx512.Sgemm, then the residual,
@@ -417,15 +433,7 @@ func TestConvRowsDirect(t *testing.T) {
 		if tc.cout >= 300 {
 			x = randTensor(r, 1, tc.cin, tc.h, tc.w)
 		}
-		c := NewConv2D(tc.cin, tc.cout, tc.win)
-		w := make([]float32, len(c.Weight))
-		for i := range w {
-			w[i] = float32(r.NormFloat64())
-		}
-		c.SetWeightsOIHW(w)
-		for i := range c.Bias {
-			c.Bias[i] = float32(r.NormFloat64())
-		}
+		c, w := randConvOIHW(r, tc.cin, tc.cout, tc.win)
 		xh := FromNCHW(nil, x)
 		g := c.Apply(tc.h, tc.w)
 		if !c.rowsInPlace(xh) {

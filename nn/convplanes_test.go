@@ -42,18 +42,9 @@ func TestForwardNCHW(t *testing.T) {
 	}
 	for _, tc := range cases {
 		for _, relu := range []bool{false, true} {
-			c := randConv(r, tc.cin, tc.cout, tc.win, relu)
+			c, oihw := randConvOIHW(r, tc.cin, tc.cout, tc.win)
+			c.ReLU = relu
 			x := randTensor(r, tc.n, tc.cin, tc.h, tc.w)
-			oihw := make([]float32, len(c.Weight))
-			for o := 0; o < tc.cout; o++ {
-				for i := 0; i < tc.cin; i++ {
-					for ky := 0; ky < tc.win.KH; ky++ {
-						for kx := 0; kx < tc.win.KW; kx++ {
-							oihw[((o*tc.cin+i)*tc.win.KH+ky)*tc.win.KW+kx] = c.Weight[((ky*tc.win.KW+kx)*tc.cin+i)*tc.cout+o]
-						}
-					}
-				}
-			}
 			want, _ := directConv(x, oihw, tc.cout, tc.win.KH, tc.win.KW, tc.win, c.Bias)
 			if relu {
 				for i, v := range want.Data {

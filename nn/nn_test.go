@@ -157,15 +157,7 @@ func TestConvDirect(t *testing.T) {
 		for _, sz := range [][2]int{{9, 8}, {10, 13}} {
 			x := randTensor(r, 2, 5, sz[0], sz[1])
 			cout := 6
-			c := NewConv2D(5, cout, win)
-			w := make([]float32, len(c.Weight))
-			for i := range w {
-				w[i] = float32(r.NormFloat64())
-			}
-			c.SetWeightsOIHW(w)
-			for i := range c.Bias {
-				c.Bias[i] = float32(r.NormFloat64())
-			}
+			c, w := randConvOIHW(r, 5, cout, win)
 			want, _ := directConv(x, w, cout, win.KH, win.KW, win, c.Bias)
 			got := runConv(c, x)
 			closeTo(t, fmt.Sprintf("%+v %v", win, sz), got.Data, want.Data, 1e-5)
@@ -213,12 +205,7 @@ func TestConvDirect(t *testing.T) {
 func TestFoldBatchNorm(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	x := randTensor(r, 1, 3, 6, 6)
-	c := NewConv2D(3, 4, Square(3, 1, 1))
-	w := make([]float32, len(c.Weight))
-	for i := range w {
-		w[i] = float32(r.NormFloat64())
-	}
-	c.SetWeightsOIHW(w)
+	c, w := randConvOIHW(r, 3, 4, Square(3, 1, 1))
 	mean, variance, beta := []float32{0.1, -0.2, 0.3, 0}, []float32{0.5, 1.5, 2, 0.01}, []float32{1, 0, -1, 0.5}
 	gamma := []float32{2, 0.5, 1, -1}
 	_, ref := directConv(x, w, 4, 3, 3, c.Window, make([]float32, 4))
@@ -335,15 +322,7 @@ func TestConvChunked(t *testing.T) {
 		t.Fatal("the test input is too small to be split into chunks")
 	}
 	for _, win := range []Window{Square(3, 1, 1), {KH: 3, KW: 3, StrideH: 2, StrideW: 2, Same: true}, Square(1, 1, 0)} {
-		c := NewConv2D(64, 8, win)
-		w := make([]float32, len(c.Weight))
-		for i := range w {
-			w[i] = float32(r.NormFloat64())
-		}
-		c.SetWeightsOIHW(w)
-		for i := range c.Bias {
-			c.Bias[i] = float32(r.NormFloat64())
-		}
+		c, w := randConvOIHW(r, 64, 8, win)
 		want, _ := directConv(x, w, 8, win.KH, win.KW, win, c.Bias)
 		closeTo(t, "chunked", runConv(c, x).Data, want.Data, 1e-5)
 
@@ -383,12 +362,7 @@ func TestConvKernelPaths(t *testing.T) {
 	r := rand.New(rand.NewPCG(13, 14))
 	x := randTensor(r, 2, 7, 11, 9)
 	for _, win := range []Window{Square(3, 2, 1), Square(1, 1, 0)} {
-		c := NewConv2D(7, 5, win)
-		w := make([]float32, len(c.Weight))
-		for i := range w {
-			w[i] = float32(r.NormFloat64())
-		}
-		c.SetWeightsOIHW(w)
+		c, w := randConvOIHW(r, 7, 5, win)
 		want, _ := directConv(x, w, 5, win.KH, win.KW, win, c.Bias)
 		res := randTensor(r, want.N, want.C, want.H, want.W)
 		for _, kern := range kerns {
