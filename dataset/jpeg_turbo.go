@@ -4,7 +4,6 @@ package dataset
 
 /*
 #cgo LDFLAGS: -lturbojpeg
-#include <stdlib.h>
 #include <turbojpeg.h>
 
 // crd_jpeg_decode decodes the JPEG in buf (size bytes), w x h pixels as its
@@ -13,22 +12,14 @@ package dataset
 // DCT and fancy chroma upsampling. A warning (a truncated or damaged file)
 // is an error; progressive files of more than 500 scans are refused. It
 // returns 0 on success.
-static int crd_jpeg_decode(const unsigned char *buf, unsigned long size, unsigned char *dst, int w, int pitch, int h, int pf) {
-	tjhandle t = tjInitDecompress();
-	if (t == NULL) return -1;
-	int rc = tjDecompress2(t, buf, size, dst, w, pitch, h, pf, TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS);
-	tjDestroy(t);
-	return rc;
+static int crd_jpeg_decode(tjhandle t, const unsigned char *buf, unsigned long size, unsigned char *dst, int w, int pitch, int h, int pf) {
+	return tjDecompress2(t, buf, size, dst, w, pitch, h, pf, TJFLAG_STOPONWARNING | TJFLAG_LIMITSCANS);
 }
 
 // crd_jpeg_header reads the JPEG header in buf: its size and colour space.
-static int crd_jpeg_header(const unsigned char *buf, unsigned long size, int *w, int *h, int *cs) {
-	tjhandle t = tjInitDecompress();
-	if (t == NULL) return -1;
+static int crd_jpeg_header(tjhandle t, const unsigned char *buf, unsigned long size, int *w, int *h, int *cs) {
 	int sub;
-	int rc = tjDecompressHeader3(t, buf, size, w, h, &sub, cs);
-	tjDestroy(t);
-	return rc;
+	return tjDecompressHeader3(t, buf, size, w, h, &sub, cs);
 }
 */
 import "C"
@@ -52,9 +43,14 @@ func decodeJPEG(data []byte, w, h int) (image.Image, bool) {
 	if len(data) == 0 {
 		return nil, false
 	}
+	t := C.tjInitDecompress()
+	if t == nil {
+		return nil, false
+	}
+	defer C.tjDestroy(t)
 	buf := (*C.uchar)(unsafe.Pointer(&data[0]))
 	var cw, ch, cs C.int
-	if C.crd_jpeg_header(buf, C.ulong(len(data)), &cw, &ch, &cs) != 0 || int(cw) != w || int(ch) != h {
+	if C.crd_jpeg_header(t, buf, C.ulong(len(data)), &cw, &ch, &cs) != 0 || int(cw) != w || int(ch) != h {
 		return nil, false
 	}
 	var m image.Image
@@ -71,7 +67,7 @@ func decodeJPEG(data []byte, w, h int) (image.Image, bool) {
 	default:
 		return nil, false
 	}
-	if C.crd_jpeg_decode(buf, C.ulong(len(data)), (*C.uchar)(unsafe.Pointer(&pix[0])), C.int(w), C.int(pitch), C.int(h), pf) != 0 {
+	if C.crd_jpeg_decode(t, buf, C.ulong(len(data)), (*C.uchar)(unsafe.Pointer(&pix[0])), C.int(w), C.int(pitch), C.int(h), pf) != 0 {
 		return nil, false
 	}
 	return m, true
