@@ -127,9 +127,9 @@ func triangularFactor(m *Model) []float32 {
 	} else {
 		a = gramOfColumns(m.M, d, m.kern)
 	}
-	// On the calling goroutine's pure-Go LAPACK: the factor is made once,
-	// while the backbone works on the other cores, where OpenBLAS's threads
-	// would spin on after the call (blas.CholeskyGo).
+	// On gonum's pure-Go LAPACK: the factor is made once, while the backbone
+	// works on the cores, where OpenBLAS's threads would spin on after the
+	// call (blas.CholeskyGo).
 	if err := blas.CholeskyGo(d, a, d); err != nil {
 		return nil
 	}
