@@ -209,7 +209,7 @@ func BenchmarkScoreLayers(b *testing.B) {
 		a := NewAccumulator(d)
 		for k := 0; k < 2; k++ {
 			f := make([]float32, d*p)
-			concatLayers(f, testLayers(bb.shapes, uint64(k)), h, w)
+			concatLayers(f, toNHWC(testLayers(bb.shapes, uint64(k))), h, w, &nn.NHWC{})
 			a.Add(f, p)
 		}
 		m, err := a.Solve(DefaultSolveOptions())
@@ -217,7 +217,7 @@ func BenchmarkScoreLayers(b *testing.B) {
 			b.Fatal(err)
 		}
 		y := make([]float32, d*p)
-		concatLayers(y, layers, h, w)
+		concatLayers(y, toNHWC(layers), h, w, &nn.NHWC{})
 		out := make([]float32, p)
 		kerns := map[string]kernels.Set{"detected": kernels.Detected(), "blas": kernels.BLAS()}
 		for kn, kern := range kerns {
@@ -229,8 +229,9 @@ func BenchmarkScoreLayers(b *testing.B) {
 				}
 			})
 			b.Run(bb.name+"/"+kn+"/layers", func(b *testing.B) {
+				nl := toNHWC(layers)
 				for i := 0; i < b.N; i++ {
-					m.ScoreLayers(layers, out)
+					m.ScoreLayers(nl, out)
 				}
 			})
 		}

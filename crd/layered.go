@@ -8,37 +8,40 @@ import (
 	"github.com/crd-ad/crd/nn"
 )
 
-// triBlock is the number of rows of the triangular factor per product in
-// ScoreLayers: each block of rows multiplies only the features from its
-// first row on, so the zero half of U is mostly skipped (a fraction
-// 1/2 + triBlock/(2 C) of a layer's C x C diagonal block is multiplied).
-// A multiple of the kernel's 12-row tile.
+// triBlock is the number of columns of T^T per product in ScoreLayers on
+// the triangular factor: each block of columns multiplies only the
+// features from its first column on, so the zero half of U is mostly
+// skipped (a fraction 1/2 + triBlock/(2 C) of a layer's C x C diagonal
+// block is multiplied). A multiple of the kernel's 32-column panel.
 const triBlock = 96
 
 // ScoreLayers writes to out[:p] the patch scores that Score gives to the
 // concatenated patch features of one image, computed from its pooled
-// feature layers without forming them. layers[l] is layer l of the image,
-// 1 x C_l x H_l x W_l (the C_l sum to D); the patch grid is layer 0's,
-// p = H_0 W_0, and the concatenated features are the layers in order, each
-// resized to the grid by nn.ResizeBilinear (the identity on layers of the
-// grid's size), as package patchfeat builds them.
+// feature layers without forming them. layers[l] is layer l of the image
+// in NHWC layout, 1 x H_l x W_l x C_l (the C_l sum to D); the patch grid
+// is layer 0's, p = H_0 W_0, and the concatenated features are the layers
+// in order, each resized to the grid by nn.ResizeBilinear (the identity on
+// layers of the grid's size), as package patchfeat builds them.
 //
-// The resize is linear and acts on each channel alone, so it commutes with
-// the matrix: with T the scoring matrix (the triangular factor U where
-// crd's AVX-512 kernel runs, else M), T y = sum_l R_l(T_l x_l), where T_l
-// are T's columns of layer l, x_l its features and R_l its resize. Each
-// product T_l x_l is made at the layer's own resolution (H_l W_l columns
-// instead of p), then resized and added; the scores are the squared column
-// norms, summed in float64. With U, the rows that only the last layer
-// reaches (inception_v3's 768 of 1056) are not even resized: their squared
-// norms come from inner products of neighbouring columns at the layer's
-// size (quadSquares). For Objective scores without the factor
-// (-y^T M y needs y itself), ScoreLayers concatenates the layers and calls
-// Score. The results equal Score's up to float32 rounding, not bit for bit.
+// The work is patch-major: the NHWC layers are the transposed feature
+// matrices X_l^T (a row per patch) as they are, and the products are
+// X_l^T T_l^T, a row per patch, with T the scoring matrix (the triangular
+// factor U where crd's AVX-512 kernels run, packed once per model, else
+// M) and T_l its columns of layer l. The resize is linear and acts on each
+// feature alone, so it commutes with the matrix: T y = sum_l R_l(T_l x_l),
+// with R_l layer l's resize. Each product is made at the layer's own
+// resolution (H_l W_l rows instead of p), then resized and added; the
+// scores are the squared row norms, summed in float64. With U, the columns
+// that only the last layer reaches (inception_v3's 768 of 1056) are not
+// even resized: their squared norms come from inner products of
+// neighbouring rows at the layer's size (quadSquares). For Objective
+// scores without the factor (-y^T M y needs y itself), ScoreLayers
+// concatenates the layers and calls Score. The results equal Score's up to
+// float32 rounding, not bit for bit.
 //
 // ScoreLayers panics if the layers' shapes do not fit the model or
 // len(out) < p.
-func (m *Model) ScoreLayers(layers []*nn.Tensor, out []float32) {
+func (m *Model) ScoreLayers(layers []*nn.NHWC, out []float32) {
 	h, w := checkLayers(m.D, layers)
 	p := h * w
 	if len(out) < p {
@@ -49,18 +52,14 @@ func (m *Model) ScoreLayers(layers []*nn.Tensor, out []float32) {
 	defer m.putScratch(s)
 	if u == nil && m.Options.Score == Objective {
 		s.y = grow(s.y, m.D*p)
-		concatLayers(s.y, layers, h, w)
+		concatLayers(s.y, layers, h, w, &s.resizedMap)
 		m.scoreGEMM(s.y, p, out)
 		return
-	}
-	t := u
-	if u == nil {
-		t = m.M
 	}
 	s.acc = grow(s.acc, p)
 	acc := s.acc
 	clear(acc)
-	m.layeredSquares(acc, t, u != nil, layers, h, w, s)
+	m.layeredSquares(acc, u != nil, layers, h, w, s)
 	for j, v := range acc {
 		out[j] = float32(v)
 	}
@@ -69,14 +68,14 @@ func (m *Model) ScoreLayers(layers []*nn.Tensor, out []float32) {
 // checkLayers returns the grid of layers (layer 0's size) and panics unless
 // every layer is one image with the values its shape says and the channels
 // sum to d.
-func checkLayers(d int, layers []*nn.Tensor) (h, w int) {
+func checkLayers(d int, layers []*nn.NHWC) (h, w int) {
 	if len(layers) == 0 {
 		panic("crd: ScoreLayers: no layers")
 	}
 	c := 0
 	for l, x := range layers {
-		if x.N != 1 || x.C <= 0 || x.H <= 0 || x.W <= 0 || len(x.Data) != x.C*x.H*x.W {
-			panic(fmt.Sprintf("crd: ScoreLayers: layer %d is %d x %d x %d x %d with %d values", l, x.N, x.C, x.H, x.W, len(x.Data)))
+		if x.N != 1 || x.C <= 0 || x.H <= 0 || x.W <= 0 || len(x.Data) != x.Len() {
+			panic(fmt.Sprintf("crd: ScoreLayers: layer %d is %d x %d x %d x %d with %d values", l, x.N, x.H, x.W, x.C, len(x.Data)))
 		}
 		c += x.C
 	}
@@ -94,39 +93,46 @@ func grow[T any](s []T, n int) []T {
 	return s[:n]
 }
 
-// concatLayers writes the concatenated features of layers (each resized to
-// h x w) to the d x hw matrix y, as package patchfeat does.
-func concatLayers(y []float32, layers []*nn.Tensor, h, w int) {
+// concatLayers writes the concatenated features of the NHWC layers (each
+// resized to h x w, in tmp where it is not that size) to the d x hw
+// matrix y, as package patchfeat does.
+func concatLayers(y []float32, layers []*nn.NHWC, h, w int, tmp *nn.NHWC) {
+	d := 0
+	for _, x := range layers {
+		d += x.C
+	}
+	dst := &nn.Tensor{N: 1, C: d, H: h, W: w, Data: y}
 	off := 0
 	for _, x := range layers {
-		dst := y[off*h*w : (off+x.C)*h*w]
-		if x.H == h && x.W == w {
-			copy(dst, x.Data)
-		} else {
-			nn.ResizeBilinearInto(&nn.Tensor{Data: dst}, x, h, w)
+		src := x
+		if x.H != h || x.W != w {
+			nn.ResizeBilinearNHWC(tmp, x, h, w)
+			src = tmp
 		}
+		src.ToNCHWAt(dst, off)
 		off += x.C
 	}
 }
 
-// layeredSquares adds to acc (hw) the squared column norms of T y, y being
-// the concatenated features of layers on the h x w grid, without forming
-// y: layers off the grid, grouped by size, are multiplied at their size,
-// resized and added; the grid's layers are multiplied on it last. upper
-// says that T is upper triangular, so that the products skip its zero
-// half; then the rows of T y that only the last layer's size reaches
-// (from r on, below the rows of every other layer, when the last layer is
-// off the grid) are never resized: their squared norms are quadratic forms
-// in the products' inner products at that size (quadSquares).
-func (m *Model) layeredSquares(acc []float64, t []float32, upper bool, layers []*nn.Tensor, h, w int, s *scoreScratch) {
+// layeredSquares adds to acc (hw) the squared row norms of Y^T T^T, Y^T
+// the concatenated features of layers on the h x w grid (a row per
+// patch), without forming Y^T: layers off the grid, grouped by size, are
+// multiplied at their size, resized and added; the grid's layers are
+// multiplied on it last. upper says that T is the triangular factor, so
+// that the products skip its zero half; then the columns of the product
+// that only the last layer's size reaches (from r on, right of every other
+// layer's, when the last layer is off the grid) are never resized: their
+// squared norms are quadratic forms in the products' inner products at
+// that size (quadSquares).
+func (m *Model) layeredSquares(acc []float64, upper bool, layers []*nn.NHWC, h, w int, s *scoreScratch) {
 	d, p := m.D, h*w
 	offs := make([]int, len(layers)+1)
 	for l, x := range layers {
 		offs[l+1] = offs[l] + x.C
 	}
 	last := layers[len(layers)-1]
-	sameSize := func(a, b *nn.Tensor) bool { return a.H == b.H && a.W == b.W }
-	r := d // rows of T y resized and added on the grid
+	sameSize := func(a, b *nn.NHWC) bool { return a.H == b.H && a.W == b.W }
+	r := d // columns of the product resized and added on the grid
 	if upper && !sameSize(last, layers[0]) {
 		r = 0
 		for l, x := range layers {
@@ -135,7 +141,7 @@ func (m *Model) layeredSquares(acc []float64, t []float32, upper bool, layers []
 			}
 		}
 	}
-	s.z = grow(s.z, r*p)
+	s.z = grow(s.z, p*r)
 	q := s.z
 	done := make([]bool, len(layers))
 	first := true // q holds nothing yet
@@ -145,93 +151,152 @@ func (m *Model) layeredSquares(acc []float64, t []float32, upper bool, layers []
 		}
 		// Every layer of x's size, multiplied at that size.
 		pc := x.H * x.W
-		s.coarse = grow(s.coarse, d*pc)
+		s.coarse = grow(s.coarse, pc*d)
 		z := s.coarse
 		clear(z)
 		for k := l; k < len(layers); k++ {
 			if y := layers[k]; !done[k] && sameSize(y, x) {
-				m.mulLayer(z, pc, t, upper, offs[k], offs[k+1], y.Data)
+				m.mulLayer(z, d, pc, upper, offs[k], offs[k+1], y.Data)
 				done[k] = true
 			}
 		}
 		if sameSize(x, last) && r < d {
-			m.quadSquares(acc, z[r*pc:], d-r, x.H, x.W, h, w, s)
+			m.quadSquares(acc, z[r:], d, d-r, x.H, x.W, h, w, s)
 		}
-		zt := &nn.Tensor{N: 1, C: r, H: x.H, W: x.W, Data: z[:r*pc]}
-		if first {
-			nn.ResizeBilinearIntoKernels(&nn.Tensor{Data: q}, zt, h, w, m.kern)
-			first = false
-			continue
-		}
-		s.resized = grow(s.resized, r*p)
-		nn.ResizeBilinearIntoKernels(&nn.Tensor{Data: s.resized}, zt, h, w, m.kern)
-		for i, v := range s.resized {
-			q[i] += v
-		}
-	}
-	if upper && !first && r == layers[0].C {
-		// Layer 0 is all that is left, and its product reaches rows 0 to
-		// r alone: ||U_00 x_0 + q||^2 in one pass of the AVX-512 kernel,
-		// U_00 x_0 never stored (r == C_0 leaves no layer but layer 0 off
-		// the last size, whose products are in q).
-		s.out = grow(s.out, p)
-		m.topFactor(r).NormsAdd(layers[0].Data, q, p, s.out)
-		for j, v := range s.out {
-			acc[j] += float64(v)
-		}
-		return
+		m.resizeRows(z, d, x.H, x.W, r, h, w, q, r, !first)
+		first = false
 	}
 	if first {
 		clear(q)
 	}
 	for k, x := range layers {
 		if !done[k] {
-			m.mulLayer(q, p, t, upper, offs[k], offs[k+1], x.Data)
+			m.mulLayer(q, r, p, upper, offs[k], offs[k+1], x.Data)
 		}
 	}
-	reduceSquares(acc, q, r, p)
+	if m.kern.UsesAVX512(kernels.Score) {
+		avx512.RowNorms(q, r, r, p, acc)
+		return
+	}
+	for j := range p {
+		sum := 0.0
+		for _, v := range q[j*r : (j+1)*r] {
+			sum += float64(v) * float64(v)
+		}
+		acc[j] += sum
+	}
 }
 
-// topFactor returns the leading c x c block of the triangular factor,
-// packed for the AVX-512 kernel: U_00, the factor of layer 0's rows and
-// columns. It is made on first use (and again for another c).
-func (m *Model) topFactor(c int) *avx512.Packed {
+// mulLayer adds X T[:, c0:c1]^T to the pc rows of z (row stride ldz), for
+// the layer whose features X (pc x (c1-c0), a row per patch) are columns
+// c0 to c1 of Y^T. With upper (T the triangular factor) only columns 0 to
+// c1 of z are touched, in the blocks of layerBlocks; otherwise all d, in
+// one product by M's rows c0 to c1 (M is symmetric).
+func (m *Model) mulLayer(z []float32, ldz, pc int, upper bool, c0, c1 int, x []float32) {
+	d, k := m.D, c1-c0
+	if !upper {
+		m.kern.Sgemm(kernels.Score, pc, d, k, 1, x, k, m.M[c0*d:], d, 1, z, ldz)
+		return
+	}
+	for _, b := range m.layerBlocks(c0, c1) {
+		b.pb.Mul(pc, 1, x[b.k0-c0:], k, true, z[b.i0:], ldz)
+	}
+}
+
+// factorBlock is columns [i0, i0 + its width) of U^T's rows [k0, c1) of a
+// layer [c0, c1), packed for the AVX-512 product: the part of the layer's
+// product X U[:, c0:c1]^T in those columns, from the features k0 - c0 on
+// (U[i][k] is zero for k < i).
+type factorBlock struct {
+	i0, k0 int
+	pb     *avx512.PackedB
+}
+
+// layerBlocks returns the blocks of the layer whose features are [c0, c1)
+// (made on first use): the columns left of the layer in one block, over
+// all its features, then its own columns in blocks of triBlock, each from
+// its first column's feature on.
+func (m *Model) layerBlocks(c0, c1 int) []factorBlock {
 	m.factorMu.Lock()
 	defer m.factorMu.Unlock()
-	if m.top == nil || m.topD != c {
-		u := make([]float32, c*c)
-		for i := 0; i < c; i++ {
-			copy(u[i*c:(i+1)*c], m.factorU[i*m.D:i*m.D+c])
-		}
-		m.top, m.topD = avx512.Pack(u, c, true), c
+	key := [2]int{c0, c1}
+	if bs, ok := m.blocks[key]; ok {
+		return bs
 	}
-	return m.top
+	d, l := m.D, m.factorL
+	pack := func(i0, i1, k0 int) factorBlock {
+		pb := new(avx512.PackedB)
+		pb.Pack(c1-k0, i1-i0, l[k0*d+i0:], d)
+		return factorBlock{i0: i0, k0: k0, pb: pb}
+	}
+	var bs []factorBlock
+	if c0 > 0 {
+		bs = append(bs, pack(0, c0, c0))
+	}
+	for i0 := c0; i0 < c1; i0 += triBlock {
+		bs = append(bs, pack(i0, min(i0+triBlock, c1), i0))
+	}
+	if m.blocks == nil {
+		m.blocks = map[[2]int][]factorBlock{}
+	}
+	m.blocks[key] = bs
+	return bs
 }
 
-// quadSquares adds to acc (h x w) the squared column norms of the n x hc wc
-// matrix v resized to h x w (nn.ResizeBilinear), without resizing it: the
-// resized column at output (i, j) is sum_a w_a v_a over its four taps a,
-// neighbours on the hc x wc grid, so its squared norm is
-// sum_ab w_a w_b <v_a, v_b>, and the inner products of neighbouring columns
-// (with themselves, the next one right, and the three below) are all it
-// needs: 5 n hc wc multiply-adds in float64 instead of resizing n planes.
-func (m *Model) quadSquares(acc []float64, v []float32, n, hc, wc, h, w int, s *scoreScratch) {
+// resizeRows resizes the first n values of the rows of src (stride lds, an
+// hc x wc grid) to h x w into dst's rows (stride ldd), or adds them there
+// when add: nn.ResizeBilinear's taps and arithmetic, on AVX-512 where kern
+// says so (avx512.ResizeRows), else in Go.
+func (m *Model) resizeRows(src []float32, lds, hc, wc, n, h, w int, dst []float32, ldd int, add bool) {
+	y0, y1, wy0, wy1 := nn.BilinearTaps(hc, h)
+	x0, x1, wx0, wx1 := nn.BilinearTaps(wc, w)
+	if m.kern.UsesAVX512(kernels.Score) {
+		ty := &avx512.Bilinear{I0: int32s(y0), I1: int32s(y1), W0: wy0, W1: wy1}
+		tx := &avx512.Bilinear{I0: int32s(x0), I1: int32s(x1), W0: wx0, W1: wx1}
+		avx512.ResizeRows(src, lds, hc, wc, n, ty, tx, h, w, dst, ldd, add)
+		return
+	}
+	for oy := range h {
+		for ox := range w {
+			a, b := src[(y0[oy]*wc+x0[ox])*lds:][:n], src[(y0[oy]*wc+x1[ox])*lds:][:n]
+			c, e := src[(y1[oy]*wc+x0[ox])*lds:][:n], src[(y1[oy]*wc+x1[ox])*lds:][:n]
+			o := dst[(oy*w+ox)*ldd:][:n]
+			for i := range o {
+				v := wy0[oy]*(wx0[ox]*a[i]+wx1[ox]*b[i]) + wy1[oy]*(wx0[ox]*c[i]+wx1[ox]*e[i])
+				if add {
+					v += o[i]
+				}
+				o[i] = v
+			}
+		}
+	}
+}
+
+// int32s returns s as int32s.
+func int32s(s []int) []int32 {
+	out := make([]int32, len(s))
+	for i, v := range s {
+		out[i] = int32(v)
+	}
+	return out
+}
+
+// quadSquares adds to acc (h x w) the squared row norms of the first n
+// values of the hc wc rows of v (stride ldv) resized to h x w
+// (nn.ResizeBilinear), without resizing them: the resized row at output
+// (i, j) is sum_a w_a v_a over its four taps a, neighbours on the hc x wc
+// grid, so its squared norm is sum_ab w_a w_b <v_a, v_b>, and the inner
+// products of neighbouring rows (with themselves, the next one right, and
+// the three below) are all it needs: 5 n hc wc multiply-adds in float64
+// (avx512.NeighbourDots) instead of resizing n values per output. It runs
+// only on the triangular factor, which only the AVX-512 kernels make.
+func (m *Model) quadSquares(acc []float64, v []float32, ldv, n, hc, wc, h, w int, s *scoreScratch) {
 	pc := hc * wc
 	s.gram = grow(s.gram, 5*pc)
 	clear(s.gram)
-	// Inner products of column t with t, t+1, t+wc-1, t+wc, t+wc+1.
+	// Inner products of row t with t, t+1, t+wc-1, t+wc, t+wc+1.
 	g0, gr, gdl, gd, gdr := s.gram[:pc], s.gram[pc:2*pc], s.gram[2*pc:3*pc], s.gram[3*pc:4*pc], s.gram[4*pc:]
-	if m.kern.UsesAVX512(kernels.Score) {
-		avx512.NeighbourProducts(v, n, pc, wc, s.gram)
-	} else {
-		for i := 0; i < n; i += 2 {
-			rb := s.zeros(pc) // the row after an odd last one
-			if i+1 < n {
-				rb = v[(i+1)*pc : (i+2)*pc]
-			}
-			neighbourProducts(s.gram, v[i*pc:(i+1)*pc], rb, wc)
-		}
-	}
+	avx512.NeighbourDots(v, ldv, n, pc, wc, s.gram)
 	// inner is <v_a, v_b> for taps a = (ya, xa), b = (yb, xb), neighbours.
 	inner := func(ya, xa, yb, xb int) float64 {
 		if yb < ya || yb == ya && xb < xa {
@@ -269,66 +334,4 @@ func (m *Model) quadSquares(acc []float64, v []float32, n, hc, wc, h, w int, s *
 			acc[i*w+j] += sum
 		}
 	}
-}
-
-// mulLayer adds T[:, c0:c1] x to the d x p matrix z, for the layer whose
-// features x (c1-c0 x p) are rows c0 to c1 of y. With upper (T upper
-// triangular) the rows from c1 on are left alone, and rows c0 to c1 are
-// multiplied in blocks of triBlock rows, each by the features from its
-// first row on (the first block with the rows above c0).
-func (m *Model) mulLayer(z []float32, p int, t []float32, upper bool, c0, c1 int, x []float32) {
-	d, k := m.D, c1-c0
-	if !upper {
-		m.kern.Sgemm(kernels.Score, d, p, k, 1, t[c0:], d, x, p, 1, z, p)
-		return
-	}
-	// The rows above the layer's and its first block: one product.
-	r := min(c0+triBlock, c1)
-	m.kern.Sgemm(kernels.Score, r, p, k, 1, t[c0:], d, x, p, 1, z, p)
-	for r0 := r; r0 < c1; r0 += triBlock {
-		r1 := min(r0+triBlock, c1)
-		m.kern.Sgemm(kernels.Score, r1-r0, p, c1-r0, 1, t[r0*d+r0:], d, x[(r0-c0)*p:], p, 1, z[r0*p:], p)
-	}
-}
-
-// neighbourProducts adds to g (5 pc: the g0, gr, gdl, gd, gdr of
-// quadSquares) the products of each value of the rows a and b (pc values
-// of an hc x wc grid) with itself and its neighbours at +1, +wc-1, +wc
-// and +wc+1, in float64: two rows a pass, so that g is loaded and stored
-// half as often.
-func neighbourProducts(g []float64, a, b []float32, wc int) {
-	pc := len(a)
-	g0, gr, gdl, gd, gdr := g[:pc], g[pc:2*pc], g[2*pc:3*pc], g[3*pc:4*pc], g[4*pc:5*pc]
-	b = b[:pc]
-	k := 0
-	// Where every neighbour exists.
-	for ; k < pc-wc-1; k++ {
-		a0, a1, a2, a3, a4 := float64(a[k]), float64(a[k+1]), float64(a[k+wc-1]), float64(a[k+wc]), float64(a[k+wc+1])
-		b0, b1, b2, b3, b4 := float64(b[k]), float64(b[k+1]), float64(b[k+wc-1]), float64(b[k+wc]), float64(b[k+wc+1])
-		g0[k] += a0*a0 + b0*b0
-		gr[k] += a0*a1 + b0*b1
-		gdl[k] += a0*a2 + b0*b2
-		gd[k] += a0*a3 + b0*b3
-		gdr[k] += a0*a4 + b0*b4
-	}
-	for k = max(k, 0); k < pc; k++ {
-		a0, b0 := float64(a[k]), float64(b[k])
-		g0[k] += a0*a0 + b0*b0
-		for _, o := range [...]struct {
-			g   []float64
-			off int
-		}{{gr, 1}, {gdl, wc - 1}, {gd, wc}, {gdr, wc + 1}} {
-			if j := k + o.off; j < pc {
-				o.g[k] += a0*float64(a[j]) + b0*float64(b[j])
-			}
-		}
-	}
-}
-
-// zeros returns n zero float32s of s's.
-func (s *scoreScratch) zeros(n int) []float32 {
-	if len(s.zero) < n {
-		s.zero = make([]float32, n)
-	}
-	return s.zero[:n]
 }

@@ -49,6 +49,15 @@ func testLayers(shapes []layerShape, seed uint64) []*nn.Tensor {
 	return out
 }
 
+// toNHWC returns the NCHW layers in NHWC layout, as ScoreLayers takes them.
+func toNHWC(layers []*nn.Tensor) []*nn.NHWC {
+	out := make([]*nn.NHWC, len(layers))
+	for l, x := range layers {
+		out[l] = nn.FromNCHW(nil, x)
+	}
+	return out
+}
+
 // resize64 is bilinear resizing with align_corners = false in float64,
 // written from its definition: output index i samples the input at
 // (i + 0.5) in/out - 0.5, clamped at 0, between its two neighbours (the
@@ -113,14 +122,14 @@ func TestScoreLayersAgainstFloat64(t *testing.T) {
 		var normal [][]float32
 		for seed := uint64(1); seed <= 8; seed++ {
 			f := make([]float32, d*p)
-			concatLayers(f, testLayers(shapes, seed), h, w)
+			concatLayers(f, toNHWC(testLayers(shapes, seed)), h, w, &nn.NHWC{})
 			normal = append(normal, f)
 		}
 		_, m := train(t, normal, d, p, DefaultSolveOptions())
 		y := concat64(layers, func(v float64) float64 { return v })
 		ya := concat64(layers, math.Abs)
 		y32 := make([]float32, d*p)
-		concatLayers(y32, layers, h, w)
+		concatLayers(y32, toNHWC(layers), h, w, &nn.NHWC{})
 		for _, kern := range kerns {
 			m.kern = kern
 			for _, kind := range []ScoreKind{Residual, Objective} {
@@ -128,7 +137,7 @@ func TestScoreLayersAgainstFloat64(t *testing.T) {
 				name := fmt.Sprintf("case %d, %v, %s", ci, kern, kind)
 				got, conc := make([]float32, p+1), make([]float32, p)
 				got[p] = 42
-				m.ScoreLayers(layers, got)
+				m.ScoreLayers(toNHWC(layers), got)
 				if got[p] != 42 {
 					t.Fatalf("%s: ScoreLayers wrote past p", name)
 				}
@@ -168,16 +177,17 @@ func TestScoreLayersAgainstFloat64(t *testing.T) {
 func TestScoreLayersShapePanics(t *testing.T) {
 	const d, p = 12, 16
 	_, m := train(t, images(1, 4, d, p), d, p, DefaultSolveOptions())
-	ok := []*nn.Tensor{nn.NewTensor(1, 5, 4, 4), nn.NewTensor(1, 7, 2, 2)}
+	layer := func(n, h, w, c int) *nn.NHWC { return &nn.NHWC{N: n, H: h, W: w, C: c, Data: make([]float32, n*h*w*c)} }
+	ok := []*nn.NHWC{layer(1, 4, 4, 5), layer(1, 2, 2, 7)}
 	m.ScoreLayers(ok, make([]float32, p))
 	for name, tc := range map[string]struct {
-		layers []*nn.Tensor
+		layers []*nn.NHWC
 		out    int
 	}{
 		"no layers":      {nil, p},
-		"channels short": {[]*nn.Tensor{nn.NewTensor(1, 5, 4, 4), nn.NewTensor(1, 6, 2, 2)}, p},
-		"two images":     {[]*nn.Tensor{nn.NewTensor(2, 5, 4, 4), nn.NewTensor(1, 7, 2, 2)}, p},
-		"values short":   {[]*nn.Tensor{{N: 1, C: 5, H: 4, W: 4, Data: make([]float32, 79)}, nn.NewTensor(1, 7, 2, 2)}, p},
+		"channels short": {[]*nn.NHWC{layer(1, 4, 4, 5), layer(1, 2, 2, 6)}, p},
+		"two images":     {[]*nn.NHWC{layer(2, 4, 4, 5), layer(1, 2, 2, 7)}, p},
+		"values short":   {[]*nn.NHWC{{N: 1, H: 4, W: 4, C: 5, Data: make([]float32, 79)}, layer(1, 2, 2, 7)}, p},
 		"outputs short":  {ok, p - 1},
 	} {
 		func() {

@@ -8,6 +8,7 @@ import (
 	"github.com/crd-ad/crd/internal/blas"
 	"github.com/crd-ad/crd/internal/kernels"
 	"github.com/crd-ad/crd/internal/parallel"
+	"github.com/crd-ad/crd/nn"
 )
 
 // Model is a solved CRD model: the float32 d x d matrix
@@ -46,23 +47,23 @@ type Model struct {
 	factorKind ScoreKind
 	factorDone bool
 	factor     *avx512.Packed
-	// factorU is the same factor row-major (d x d), for ScoreLayers;
-	// top its leading topD x topD block packed (nil: not made yet).
-	factorU []float32
-	top     *avx512.Packed
-	topD    int
+	// factorL is the same factor transposed, U^T row-major (d x d), for
+	// ScoreLayers; blocks are its parts packed per layer (layerBlocks),
+	// keyed by the layer's first and last feature.
+	factorL []float32
+	blocks  map[[2]int][]factorBlock
 }
 
 type scoreScratch struct {
 	z   []float32 // M Y, d x p
 	acc []float64 // per-column sums, p
 
-	// ScoreLayers's buffers: the product on a coarse grid, its resize
-	// when added to another, the concatenated features of its fallback,
-	// the inner products of quadSquares with a row of zeros, and the
-	// scores of the top rows.
-	coarse, resized, y, zero, out []float32
-	gram                          []float64
+	// ScoreLayers's buffers: the product on a coarse grid (z holds the
+	// one on the grid), the concatenated features of its fallback, a
+	// layer resized for them, and the inner products of quadSquares.
+	coarse, y  []float32
+	resizedMap nn.NHWC
+	gram       []float64
 }
 
 // Score writes the patch scores of one image to out[:p]. y is the image's
@@ -94,9 +95,9 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	m.scoreGEMM(y, p, out)
 }
 
-// scoringFactor returns the triangular factor packed for the AVX-512
-// kernel and row-major (d x d), or nils where the AVX-512 kernel does not
-// run or the factorisation failed.
+// scoringFactor returns the triangular factor U packed for the AVX-512
+// kernel and its transpose U^T row-major (d x d), or nils where the
+// AVX-512 kernel does not run or the factorisation failed.
 func (m *Model) scoringFactor() (*avx512.Packed, []float32) {
 	if !m.kern.UsesAVX512(kernels.Score) {
 		return nil, nil
@@ -104,13 +105,20 @@ func (m *Model) scoringFactor() (*avx512.Packed, []float32) {
 	m.factorMu.Lock()
 	defer m.factorMu.Unlock()
 	if !m.factorDone || m.factorKind != m.Options.Score {
-		m.factorU = triangularFactor(m)
-		m.factor, m.factorKind, m.factorDone, m.top = nil, m.Options.Score, true, nil
-		if m.factorU != nil {
-			m.factor = avx512.Pack(m.factorU, m.D, true)
+		u := triangularFactor(m)
+		m.factor, m.factorL, m.factorKind, m.factorDone, m.blocks = nil, nil, m.Options.Score, true, nil
+		if u != nil {
+			d := m.D
+			m.factor = avx512.Pack(u, d, true)
+			m.factorL = make([]float32, d*d)
+			for i := range d {
+				for k, v := range u[i*d : (i+1)*d] {
+					m.factorL[k*d+i] = v
+				}
+			}
 		}
 	}
-	return m.factor, m.factorU
+	return m.factor, m.factorL
 }
 
 // triangularFactor returns U, upper triangular with U^T U = M^T M

@@ -54,7 +54,7 @@ type Extractor struct {
 	net   sync.Mutex
 	embed patchfeat.Embedder
 	// feats recycles patch-feature tensors between batches, and pooled
-	// the pooled layers (*[]*nn.Tensor) of layered runs.
+	// the pooled layers (*[]*nn.NHWC) of layered runs.
 	feats, pooled sync.Pool
 	// inputs recycles input batches once the backbone is done with them.
 	inputs sync.Pool
@@ -75,17 +75,17 @@ type Item struct {
 
 	// layers are, in a layered run (for a LayeredScorer), the image's
 	// feature layers pooled at their own sizes instead of Features: layer
-	// l is T x C_l x H_l x W_l, layer 0 on the grid. Only valid during the
-	// callback.
-	layers []*nn.Tensor
+	// l is T x H_l x W_l x C_l (NHWC), layer 0 on the grid. Only valid
+	// during the callback.
+	layers []*nn.NHWC
 }
 
 // batchFeatures are one backbone batch's patch features: the concatenated
 // N x d x gh x gw tensor (feats) or, in a layered run, the layers pooled
-// at their own sizes (layers, each N x C_l x H_l x W_l).
+// at their own sizes (layers, each N x H_l x W_l x C_l).
 type batchFeatures struct {
 	feats  *nn.Tensor
-	layers []*nn.Tensor
+	layers []*nn.NHWC
 }
 
 type loaded struct {
@@ -271,8 +271,8 @@ func (e *Extractor) trunkStage(ctx context.Context, in <-chan loaded, stop <-cha
 // features runs the backbone and the patch embedding on one input batch,
 // and then recycles x for prepare: the caller must not use x afterwards.
 // The embedding is patchfeat's concatenated features, or with layered only
-// its pooling (patchfeat.PooledInto); a backbone.NHWCForwarder's layers are
-// pooled before their conversion to NCHW (patchfeat.Embedder: the same
+// its pooling (patchfeat.PooledInto, NHWC maps); a backbone.NHWCForwarder's
+// layers are pooled as they are, in NHWC (patchfeat.Embedder: the same
 // values). The result does not share memory with the backbone's buffers;
 // it may be recycled tensors, which the caller hands back with recycle
 // when done.
@@ -295,8 +295,8 @@ func (e *Extractor) features(x *nn.Tensor, layered bool) (batchFeatures, error) 
 	}
 	var bf batchFeatures
 	if layered {
-		var ls []*nn.Tensor
-		if p, ok := e.pooled.Get().(*[]*nn.Tensor); ok {
+		var ls []*nn.NHWC
+		if p, ok := e.pooled.Get().(*[]*nn.NHWC); ok {
 			ls = *p
 		}
 		bf.layers, err = embedStage(ls, nhwc, outs, e.embed.PooledInto, patchfeat.PooledInto)
@@ -340,9 +340,10 @@ func (bf batchFeatures) item(k, t int) *Item {
 	if bf.layers == nil {
 		return &Item{Features: imageTiles(bf.feats, k, t)}
 	}
-	it := &Item{layers: make([]*nn.Tensor, len(bf.layers))}
+	it := &Item{layers: make([]*nn.NHWC, len(bf.layers))}
 	for l, f := range bf.layers {
-		it.layers[l] = imageTiles(f, k, t)
+		s := f.H * f.W * f.C
+		it.layers[l] = &nn.NHWC{N: t, H: f.H, W: f.W, C: f.C, Data: f.Data[k*t*s : (k+1)*t*s : (k+1)*t*s]}
 	}
 	return it
 }

@@ -47,11 +47,11 @@ type Method interface {
 type LayeredScorer interface {
 	Method
 	// ScoreLayers writes to out[:p] the patch scores of one image (or
-	// tile) given its pooled layers, each 1 x C_l x H_l x W_l, the grid
-	// layer 0's (p = H_0 W_0): Score's scores of the layers resized to
-	// the grid and concatenated (patchfeat.FeaturesInto), up to float32
-	// rounding. It must be safe for concurrent use.
-	ScoreLayers(layers []*nn.Tensor, out []float32)
+	// tile) given its pooled layers in NHWC layout, each 1 x H_l x W_l x
+	// C_l, the grid layer 0's (p = H_0 W_0): Score's scores of the layers
+	// resized to the grid and concatenated (patchfeat.FeaturesInto), up
+	// to float32 rounding. It must be safe for concurrent use.
+	ScoreLayers(layers []*nn.NHWC, out []float32)
 }
 
 // scoreLayers reports whether every method in ms is a LayeredScorer, so that

@@ -110,7 +110,7 @@ func scoreTiles(m Method, it *Item) (grid []float32, gh, gw int) {
 		ls, g := m.(LayeredScorer), it.layers[0]
 		p := g.H * g.W
 		grid = make([]float32, g.N*p)
-		tile := make([]*nn.Tensor, len(it.layers))
+		tile := make([]*nn.NHWC, len(it.layers))
 		for t := 0; t < g.N; t++ {
 			for l, f := range it.layers {
 				tile[l] = f.Image(t)

@@ -28,6 +28,12 @@ func (m *NHWC) Reshape(n, h, w, c int) {
 	m.Data = grow(m.Data, n*h*w*c)
 }
 
+// Image returns image n of the batch as a 1 x H x W x C view of m's data.
+func (m *NHWC) Image(n int) *NHWC {
+	s := m.H * m.W * m.C
+	return &NHWC{N: 1, H: m.H, W: m.W, C: m.C, Data: m.Data[n*s : (n+1)*s : (n+1)*s]}
+}
+
 // Rows is the number of pixels, N*H*W.
 func (m *NHWC) Rows() int { return m.N * m.H * m.W }
 

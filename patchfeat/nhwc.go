@@ -10,8 +10,9 @@ import (
 // Embedder is the patch embedding of feature layers in NHWC layout (what
 // a backbone.NHWCForwarder returns): each layer is pooled while still
 // NHWC, by nn's NHWC pooling (the AVX-512 kernel where the Set says so,
-// on all cores), and only the pooled map is converted to NCHW (by the
-// AVX-512 transpose where the Set's kernels.Pool says so). The sums
+// on all cores); FeaturesInto then converts the pooled map to NCHW (by the
+// AVX-512 transpose where the Set's kernels.Pool says so), PooledInto
+// keeps it NHWC. The sums
 // are those of the NCHW path in the same order, so FeaturesInto and
 // PooledInto give the package functions' values on the layers' NCHW
 // forms bit for bit.
@@ -98,22 +99,16 @@ func (e *Embedder) FeaturesInto(dst *nn.Tensor, layers []*nn.NHWC) (*nn.Tensor, 
 }
 
 // PooledInto is the package's PooledInto on NHWC layers: it pools every
-// layer at its own size into dst[l] as an N x C_l x H_l x W_l NCHW tensor
-// (tensors reused when large enough; missing or nil ones are allocated),
-// and returns dst.
-func (e *Embedder) PooledInto(dst []*nn.Tensor, layers []*nn.NHWC) ([]*nn.Tensor, error) {
+// layer at its own size into dst[l], an N x H_l x W_l x C_l map (maps
+// reused when large enough; missing or nil ones are allocated), and
+// returns dst.
+func (e *Embedder) PooledInto(dst []*nn.NHWC, layers []*nn.NHWC) ([]*nn.NHWC, error) {
 	if err := checkNHWC(layers); err != nil {
 		return nil, err
 	}
-	dst = dst[:min(len(dst), len(layers))]
-	for len(dst) < len(layers) {
-		dst = append(dst, nil)
-	}
+	dst = pooledMaps(dst, len(layers))
 	for i, l := range layers {
-		if dst[i] == nil {
-			dst[i] = &nn.Tensor{}
-		}
-		e.toNCHW(e.pool(l), dst[i])
+		nn.AvgPoolKernels(dst[i], l, nn.Square(3, 1, 1), true, e.kern)
 	}
 	return dst, nil
 }

@@ -51,7 +51,7 @@ func TestEmbedderMatchesPlanes(t *testing.T) {
 	for _, kern := range poolSets() {
 		e := NewEmbedder(kern)
 		var feats *nn.Tensor
-		var pooled []*nn.Tensor
+		var pooled []*nn.NHWC
 		for _, shapes := range [][][4]int{
 			{{3, 70, 12, 11}, {3, 37, 6, 6}, {3, 16, 3, 3}}, // a larger batch first: reused below
 			{{2, 64, 9, 9}, {2, 130, 4, 5}, {2, 3, 9, 9}},
@@ -95,7 +95,7 @@ func TestEmbedderMatchesPlanes(t *testing.T) {
 			for l, p := range pooled {
 				w := wantPooled[l]
 				if p.N != w.N || p.C != w.C || p.H != w.H || p.W != w.W {
-					t.Fatalf("%s: pooled layer %d is %dx%dx%dx%d", name, l, p.N, p.C, p.H, p.W)
+					t.Fatalf("%s: pooled layer %d is %dx%dx%dx%d (NHWC)", name, l, p.N, p.H, p.W, p.C)
 				}
 				equalBits(t, fmt.Sprintf("%s pooled layer %d", name, l), p.Data[:p.Len()], w.Data)
 			}
@@ -150,7 +150,7 @@ func BenchmarkEmbedding(b *testing.B) {
 		}
 		b.Run(step+"/planes", func(b *testing.B) {
 			nchw := []*nn.Tensor{{}, {}}
-			var pooled []*nn.Tensor
+			var pooled []*nn.NHWC
 			var feats *nn.Tensor
 			for b.Loop() {
 				for i, l := range in {
@@ -165,7 +165,7 @@ func BenchmarkEmbedding(b *testing.B) {
 		})
 		b.Run(step+"/nhwc", func(b *testing.B) {
 			var e Embedder
-			var pooled []*nn.Tensor
+			var pooled []*nn.NHWC
 			var feats *nn.Tensor
 			for b.Loop() {
 				if concat {

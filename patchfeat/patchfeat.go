@@ -9,10 +9,10 @@
 // layers' channels, P = the grid's height times width.
 //
 // PooledInto stops after the pooling, for a scorer that resizes products of
-// the layers instead of the layers themselves (crd.Model.ScoreLayers).
-// Embedder computes both, with the same values, from layers in NHWC layout
-// (a backbone.NHWCForwarder's), pooling them before their conversion to
-// NCHW.
+// the layers instead of the layers themselves (crd.Model.ScoreLayers), and
+// gives the pooled layers in NHWC layout. Embedder computes both, with the
+// same values, from layers in NHWC layout (a backbone.NHWCForwarder's),
+// pooling them before any conversion to NCHW.
 package patchfeat
 
 import (
@@ -74,11 +74,12 @@ func featuresTensor(dst *nn.Tensor, n, d, h, w int) *nn.Tensor {
 }
 
 // PooledInto is the first step of FeaturesInto alone: it pools every layer
-// (N x C_l x H_l x W_l) at its own size into dst[l], whose tensors are
+// (N x C_l x H_l x W_l) at its own size into dst[l] in NHWC layout (N x
+// H_l x W_l x C_l, the layout crd.Model.ScoreLayers reads), whose maps are
 // reused when large enough (missing or nil ones are allocated), and
 // returns dst. Resizing each pooled layer to layer 0's grid and
 // concatenating them gives FeaturesInto's features bit for bit.
-func PooledInto(dst []*nn.Tensor, layers []*nn.Tensor) ([]*nn.Tensor, error) {
+func PooledInto(dst []*nn.NHWC, layers []*nn.Tensor) ([]*nn.NHWC, error) {
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("patchfeat: no feature layers")
 	}
@@ -87,16 +88,25 @@ func PooledInto(dst []*nn.Tensor, layers []*nn.Tensor) ([]*nn.Tensor, error) {
 			return nil, fmt.Errorf("patchfeat: layer %d has batch %d, layer 0 has %d", i, l.N, layers[0].N)
 		}
 	}
-	dst = dst[:min(len(dst), len(layers))]
-	for len(dst) < len(layers) {
-		dst = append(dst, nil)
-	}
+	dst = pooledMaps(dst, len(layers))
 	win := nn.Square(3, 1, 1)
+	var pooled nn.Tensor
 	for i, l := range layers {
-		if dst[i] == nil {
-			dst[i] = &nn.Tensor{}
-		}
-		nn.AvgPool2DInto(dst[i], l, win, true)
+		nn.FromNCHW(dst[i], nn.AvgPool2DInto(&pooled, l, win, true))
 	}
 	return dst, nil
+}
+
+// pooledMaps returns dst cut or extended to n maps, nil ones allocated.
+func pooledMaps(dst []*nn.NHWC, n int) []*nn.NHWC {
+	dst = dst[:min(len(dst), n)]
+	for len(dst) < n {
+		dst = append(dst, nil)
+	}
+	for i := range dst {
+		if dst[i] == nil {
+			dst[i] = &nn.NHWC{}
+		}
+	}
+	return dst
 }

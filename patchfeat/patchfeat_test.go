@@ -120,12 +120,12 @@ func TestFeaturesIntoReuses(t *testing.T) {
 	}
 }
 
-// TestPooledThenResizedIsFeatures: PooledInto's layers, each image's
-// resized to the grid by nn.ResizeBilinear and concatenated, are
+// TestPooledThenResizedIsFeatures: PooledInto's layers (NHWC), each
+// image's converted to NCHW, resized to the grid by nn.ResizeBilinear and concatenated, are
 // FeaturesInto's features bit for bit, also with dst reused from a larger
 // batch.
 func TestPooledThenResizedIsFeatures(t *testing.T) {
-	var dst []*nn.Tensor
+	var dst []*nn.NHWC
 	for _, shapes := range [][][4]int{
 		{{3, 6, 12, 12}, {3, 5, 6, 6}, {3, 4, 3, 3}}, // a larger batch first: reused below
 		{{2, 4, 9, 9}, {2, 7, 4, 5}, {2, 3, 9, 9}},
@@ -150,9 +150,9 @@ func TestPooledThenResizedIsFeatures(t *testing.T) {
 		for b := 0; b < layers[0].N; b++ {
 			for l, p := range dst {
 				if p.N != layers[l].N || p.C != layers[l].C || p.H != layers[l].H || p.W != layers[l].W {
-					t.Fatalf("%v: pooled layer %d is %d x %d x %d x %d", shapes, l, p.N, p.C, p.H, p.W)
+					t.Fatalf("%v: pooled layer %d is %d x %d x %d x %d (NHWC)", shapes, l, p.N, p.H, p.W, p.C)
 				}
-				got = append(got, nn.ResizeBilinear(p.Image(b), h, w).Data...)
+				got = append(got, nn.ResizeBilinear(p.Image(b).ToNCHW(nil), h, w).Data...)
 			}
 		}
 		if len(got) != len(want.Data) {

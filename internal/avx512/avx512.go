@@ -90,18 +90,11 @@ const NR = 32
 // y: float32 products, summed in float32 over blocks of 96 rows of T and in
 // float64 across blocks. It panics unless Supported.
 func (pk *Packed) Norms(y []float32, p int, out []float32) {
-	pk.NormsAdd(y, nil, p, out)
-}
-
-// NormsAdd is Norms of T y_j + c_j: out[j] = ||T y_j + c_j||^2 for the d x p
-// row-major y and addend c (nil: none), the addend taking the place of
-// the zeros that each row's float32 sum starts from.
-func (pk *Packed) NormsAdd(y, c []float32, p int, out []float32) {
 	if !Supported() {
 		panic(errUnsupported)
 	}
-	if p < 0 || len(y) != pk.d*p || len(out) < p || c != nil && len(c) != pk.d*p {
-		panic(fmt.Sprintf("avx512: %d features and %d addends for %d x %d, %d outputs", len(y), len(c), pk.d, p, len(out)))
+	if p < 0 || len(y) != pk.d*p || len(out) < p {
+		panic(fmt.Sprintf("avx512: %d features for %d x %d, %d outputs", len(y), pk.d, p, len(out)))
 	}
 	if p == 0 {
 		return
@@ -113,10 +106,10 @@ func (pk *Packed) NormsAdd(y, c []float32, p int, out []float32) {
 	if p*pk.d < 1<<16 {
 		parts = 1
 	}
-	s := pk.scratch(parts, p, c != nil)
+	s := pk.scratch(parts, p)
 	for w := 0; w < parts; w++ {
 		c0, c1 := min(p, w*panels/parts*NR), min(p, (w+1)*panels/parts*NR)
-		s.tasks[w] = task{pk: pk, y: y, c: c, p: p, c0: c0, c1: c1, buf: s.bufs[w], acc: s.acc[c0:c1]}
+		s.tasks[w] = task{pk: pk, y: y, p: p, c0: c0, c1: c1, buf: s.bufs[w], acc: s.acc[c0:c1]}
 	}
 	parallel.Run(s.tasks[:parts])
 	for j, v := range s.acc[:p] {
@@ -128,7 +121,7 @@ func (pk *Packed) NormsAdd(y, c []float32, p int, out []float32) {
 // task is one part of a Norms call: columns [c0, c1).
 type task struct {
 	pk        *Packed
-	y, c      []float32
+	y         []float32
 	p, c0, c1 int
 	buf       []float32
 	acc       []float64
@@ -137,7 +130,7 @@ type task struct {
 func (t *task) Run() {
 	if t.c0 < t.c1 {
 		clear(t.acc)
-		normsKernel(t.pk.a, t.pk.d, t.pk.tiles, t.pk.upper, t.y, t.c, t.p, t.c0, t.c1, t.buf, t.acc)
+		normsKernel(t.pk.a, t.pk.d, t.pk.tiles, t.pk.upper, t.y, t.p, t.c0, t.c1, t.buf, t.acc)
 	}
 }
 
@@ -148,9 +141,8 @@ type scratch struct {
 }
 
 // scratch returns buffers for parts parts of p columns: each part's
-// packed panels (with the addend's when add) and the float64 sums.
-// Buffers are reused across calls.
-func (pk *Packed) scratch(parts, p int, add bool) *scratch {
+// packed panels and the float64 sums. Buffers are reused across calls.
+func (pk *Packed) scratch(parts, p int) *scratch {
 	s := pk.free.Get()
 	if cap(s.acc) < p {
 		s.acc = make([]float64, p)
@@ -161,11 +153,7 @@ func (pk *Packed) scratch(parts, p int, add bool) *scratch {
 		s.tasks = append(s.tasks, task{})
 	}
 	for w := 0; w < parts; w++ {
-		panel := pk.d * NR
-		if add {
-			panel += pk.tiles * MR * NR
-		}
-		need := ((w+1)*panels/parts - w*panels/parts) * panel
+		need := ((w+1)*panels/parts - w*panels/parts) * pk.d * NR
 		if cap(s.bufs[w]) < need {
 			s.bufs[w] = make([]float32, need)
 		}
@@ -175,23 +163,3 @@ func (pk *Packed) scratch(parts, p int, add bool) *scratch {
 }
 
 func (pk *Packed) put(s *scratch) { pk.free.Put(s) }
-
-// NeighbourProducts adds to g (5 pc float64s: five runs of pc) the inner
-// products, over the n rows of the n x pc row-major v (each row a map on an
-// hc x wc grid, pc = hc wc, wc given), of each position k with itself and
-// with the positions k+1, k+wc-1, k+wc and k+wc+1 (where they are below pc):
-// what the squared norms of v's columns after a bilinear resize need
-// (crd.Model.ScoreLayers). Products and sums are float64. It panics on
-// slices too short for the shapes, or unless Supported.
-func NeighbourProducts(v []float32, n, pc, wc int, g []float64) {
-	if !Supported() {
-		panic(errUnsupported)
-	}
-	if n < 0 || pc < 0 || wc < 1 || len(v) < n*pc || len(g) < 5*pc {
-		panic(fmt.Sprintf("avx512: NeighbourProducts: %d values for %d x %d, %d sums", len(v), n, pc, len(g)))
-	}
-	if n == 0 || pc == 0 {
-		return
-	}
-	neighboursKernel(v, n, pc, wc, g)
-}

@@ -22,39 +22,62 @@
 #define SKC 256
 
 // crd_norms adds, for the columns j in [c0, c1) of the d x p matrix y, the
-// squared norms of T y_j + c_j to out[j - c0], c being the d x p addend (or
-// none: NULL). T is d x d, packed in tiles of MR
+// squared norms of T y_j to out[j - c0]. T is d x d, packed in tiles of MR
 // rows, each k-major: a[t*MR*d + k*MR + r] = T[t*MR + r][k] (rows past d
 // zero). With upper, T is upper triangular and tile t skips k < t*MR. buf
-// holds d*NR floats per panel of NR columns (tiles*MR*NR more with c).
-// Sums are float32 within a block
-// of rows of T and float64 across blocks. The reference loop:
+// holds d*NR floats per panel of NR columns. Sums are float32 within a
+// block of rows of T and float64 across blocks. The reference loop:
 //
 //	for (j = c0; j < c1; j++)
 //		for (i = 0; i < d; i++) {
-//			float z = c ? c[i*p + j] : 0;
+//			float z = 0;
 //			for (k = 0; k < d; k++) z += T[i][k] * y[k*p + j];
 //			out[j - c0] += z * z;
 //		}
 void crd_norms(const float *a, int d, int tiles, int upper, const float *y, int p, int c0, int c1,
-               float *buf, double *out, const float *c);
+               float *buf, double *out);
 
-// crd_neighbours adds to g (5 pc doubles: g0, gr, gdl, gd, gdr, pc each)
-// the inner products, over the n rows of the n x pc matrix v (pc = hc wc
-// positions of an hc x wc grid, row-major), of each column k with itself
-// and with the columns k+1, k+wc-1, k+wc and k+wc+1 where they exist, in
-// double. The reference loop:
+// crd_row_norms adds to acc[j] the squared norm of the first n values of
+// row j of the p rows of z (row stride ldz), in double (rows.c). The
+// reference loop:
 //
-//	for (i = 0; i < n; i++)
-//		for (k = 0; k < pc; k++) {
-//			const float *a = v + i*pc;
-//			g0[k] += (double)a[k] * a[k];
-//			if (k+1 < pc) gr[k] += (double)a[k] * a[k+1];
-//			if (k+wc-1 < pc) gdl[k] += (double)a[k] * a[k+wc-1];
-//			if (k+wc < pc) gd[k] += (double)a[k] * a[k+wc];
-//			if (k+wc+1 < pc) gdr[k] += (double)a[k] * a[k+wc+1];
+//	for (j = 0; j < p; j++)
+//		for (i = 0; i < n; i++) acc[j] += (double)z[j*ldz + i] * z[j*ldz + i];
+void crd_row_norms(const float *z, long ldz, int n, int p, double *acc);
+
+// crd_neighbour_dots adds to g (5 pc doubles: g0, gr, gdl, gd, gdr, pc
+// each) the inner products of the first n values of each row k of z (row
+// stride ldz; pc rows, the positions of a grid wc wide, row-major) with
+// itself and with rows k+1, k+wc-1, k+wc and k+wc+1 where they exist, in
+// double (rows.c). The reference loop:
+//
+//	for (k = 0; k < pc; k++)
+//		for (i = 0; i < n; i++) {
+//			double a = z[k*ldz + i];
+//			g0[k] += a * z[k*ldz + i];
+//			if (k+1 < pc) gr[k] += a * z[(k+1)*ldz + i];
+//			if (k+wc-1 < pc) gdl[k] += a * z[(k+wc-1)*ldz + i];
+//			if (k+wc < pc) gd[k] += a * z[(k+wc)*ldz + i];
+//			if (k+wc+1 < pc) gdr[k] += a * z[(k+wc+1)*ldz + i];
 //		}
-void crd_neighbours(const float *v, int n, int pc, int wc, double *g);
+void crd_neighbour_dots(const float *z, long ldz, int n, int pc, int wc, double *g);
+
+// crd_resize_rows resizes the first n values of the rows of src (row
+// stride lds; the positions of a grid wc wide, row-major) bilinearly to an
+// h x w grid, into the rows of dst (stride ldd), or adds the result to
+// them when add; the taps are given per axis (rows.c). The reference loop:
+//
+//	for (oy = 0; oy < h; oy++) for (ox = 0; ox < w; ox++) for (i = 0; i < n; i++) {
+//		#define S(y, x) src[((y)*wc + (x))*lds + i]
+//		float v = wy0[oy]*(wx0[ox]*S(y0[oy], x0[ox]) + wx1[ox]*S(y0[oy], x1[ox])) +
+//		          wy1[oy]*(wx0[ox]*S(y1[oy], x0[ox]) + wx1[ox]*S(y1[oy], x1[ox]));
+//		dst[(oy*w + ox)*ldd + i] = add ? dst[(oy*w + ox)*ldd + i] + v : v;
+//	}
+//
+// every product and sum rounded to float32 (no fused multiply-add).
+void crd_resize_rows(const float *src, long lds, int wc, int n, const int *y0, const int *y1, const float *wy0,
+                     const float *wy1, const int *x0, const int *x1, const float *wx0, const float *wx1, int h, int w,
+                     float *dst, long ldd, int add);
 
 // crd_gram adds Y Y^T to the d x d float64 matrix g on and above the
 // diagonal (tiles on the diagonal also write their true values just below

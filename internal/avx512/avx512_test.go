@@ -24,7 +24,19 @@ func upperOf(m []float32, d int) []float32 {
 }
 
 // reference computes ||T y_j||^2 directly in float64.
-func reference(m, y []float32, d, p int) []float64 { return referenceAdd(m, y, nil, d, p) }
+func reference(m, y []float32, d, p int) []float64 {
+	norms := make([]float64, p)
+	for j := 0; j < p; j++ {
+		for i := 0; i < d; i++ {
+			var z float64
+			for k := 0; k < d; k++ {
+				z += float64(m[i*d+k]) * float64(y[k*p+j])
+			}
+			norms[j] += z * z
+		}
+	}
+	return norms
+}
 
 // TestAgainstFloat64: dense and upper-triangular T, shapes that are and
 // are not multiples of the 12 x 32 tile and of the 256-long inner blocks,
@@ -53,35 +65,8 @@ func TestAgainstFloat64(t *testing.T) {
 			if n[p] != 7 {
 				t.Fatalf("d=%d p=%d: wrote past p", d, p)
 			}
-			// With an addend: ||T y_j + c_j||^2.
-			c := randMat(d*p, uint64(p)+200)
-			wantAdd := referenceAdd(m, y, c, d, p)
-			Pack(m, d, upper).NormsAdd(y, c, p, n)
-			for j := 0; j < p; j++ {
-				if e := math.Abs(float64(n[j])-wantAdd[j]) / wantAdd[j]; e > tol {
-					t.Fatalf("d=%d p=%d upper=%v col %d, addend: norm %g, float64 %g (rel %.2g)", d, p, upper, j, n[j], wantAdd[j], e)
-				}
-			}
 		}
 	}
-}
-
-// referenceAdd is ||T y_j + c_j||^2 in float64 (c nil: none).
-func referenceAdd(m, y, c []float32, d, p int) []float64 {
-	norms := make([]float64, p)
-	for j := 0; j < p; j++ {
-		for i := 0; i < d; i++ {
-			var z float64
-			if c != nil {
-				z = float64(c[i*p+j])
-			}
-			for k := 0; k < d; k++ {
-				z += float64(m[i*d+k]) * float64(y[k*p+j])
-			}
-			norms[j] += z * z
-		}
-	}
-	return norms
 }
 
 func TestPanics(t *testing.T) {
@@ -121,39 +106,5 @@ func BenchmarkNorms(b *testing.B) {
 			}
 			b.ReportMetric(2*d*d*p*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 		})
-	}
-}
-
-// TestNeighbourProducts checks the kernel against the reference loop of
-// avx512.h in float64, on grids with and without the inner run, one
-// column wide, and a row of one.
-func TestNeighbourProducts(t *testing.T) {
-	if !Supported() {
-		t.Skip("no AVX-512 kernel here")
-	}
-	for _, sz := range [][3]int{{768, 17, 17}, {5, 4, 5}, {3, 3, 1}, {4, 1, 6}, {2, 1, 1}} {
-		n, hc, wc := sz[0], sz[1], sz[2]
-		pc := hc * wc
-		v := randMat(n*pc, uint64(n+pc))
-		want := make([]float64, 5*pc)
-		for i := 0; i < n; i++ {
-			a := v[i*pc : (i+1)*pc]
-			for k := 0; k < pc; k++ {
-				for o, off := range []int{0, 1, wc - 1, wc, wc + 1} {
-					if k+off < pc {
-						want[o*pc+k] += float64(a[k]) * float64(a[k+off])
-					}
-				}
-			}
-		}
-		got := make([]float64, 5*pc)
-		got[0] = 1 // added to, not overwritten
-		want[0]++
-		NeighbourProducts(v, n, pc, wc, got)
-		for i, w := range want {
-			if math.Abs(got[i]-w) > 1e-12*(1+math.Abs(w)) {
-				t.Fatalf("%v: sum %d is %g, want %g", sz, i, got[i], w)
-			}
-		}
 	}
 }

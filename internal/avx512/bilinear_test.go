@@ -5,6 +5,17 @@ import (
 	"testing"
 )
 
+// bilinearTaps are bilinear taps from in to out positions with random weights:
+// output i reads i*in/out and the next (clamped).
+func bilinearTaps(in, out int, seed uint64) *Bilinear {
+	b := &Bilinear{I0: make([]int32, out), I1: make([]int32, out), W0: randMat(out, seed), W1: randMat(out, seed+1)}
+	for i := range out {
+		b.I0[i] = int32(i * in / out)
+		b.I1[i] = min(b.I0[i]+1, int32(in-1))
+	}
+	return b
+}
+
 // TestResizeBilinear: ResizeBilinear gives its doc's loops bit for bit on
 // upsampling and downsampling taps (edges clamped, tails of 16), several
 // planes, and panics on taps outside the planes.
@@ -12,18 +23,10 @@ func TestResizeBilinear(t *testing.T) {
 	if !Supported() {
 		t.Skip("no AVX-512 here")
 	}
-	taps := func(in, out int, seed uint64) *Bilinear {
-		b := &Bilinear{I0: make([]int32, out), I1: make([]int32, out), W0: randMat(out, seed), W1: randMat(out, seed+1)}
-		for i := range out {
-			b.I0[i] = int32(i * in / out)
-			b.I1[i] = min(b.I0[i]+1, int32(in-1))
-		}
-		return b
-	}
 	for _, sz := range [][5]int{{3, 17, 17, 35, 35}, {2, 35, 35, 17, 20}, {1, 1, 1, 3, 2}, {4, 5, 40, 9, 33}} {
 		n, sh, sw, h, w := sz[0], sz[1], sz[2], sz[3], sz[4]
 		x := randMat(n*sh*sw, uint64(sh*sw))
-		ty, tx := taps(sh, h, 3), taps(sw, w, 5)
+		ty, tx := bilinearTaps(sh, h, 3), bilinearTaps(sw, w, 5)
 		rows, dst := make([]float32, sh*w), make([]float32, n*h*w)
 		ResizeBilinear(x, n, sh, sw, h, w, ty, tx, rows, dst)
 		for p := range n {
@@ -41,12 +44,12 @@ func TestResizeBilinear(t *testing.T) {
 			}
 		}
 	}
-	bad := taps(4, 3, 7)
+	bad := bilinearTaps(4, 3, 7)
 	bad.I1[2] = 4
 	defer func() {
 		if recover() == nil {
 			t.Error("no panic on a tap outside the plane")
 		}
 	}()
-	ResizeBilinear(make([]float32, 16), 1, 4, 4, 3, 3, taps(4, 3, 1), bad, make([]float32, 12), make([]float32, 9))
+	ResizeBilinear(make([]float32, 16), 1, 4, 4, 3, 3, bilinearTaps(4, 3, 1), bad, make([]float32, 12), make([]float32, 9))
 }

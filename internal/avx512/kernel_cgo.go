@@ -35,25 +35,36 @@ var (
 	_ [sgemmABuf - C.SMR*C.SKC]struct{}
 )
 
-// normsKernel adds the scores of columns [c0, c1) of y (plus the addend
-// c, unless nil) to out[:c1-c0], using buf (enough for the packed columns)
-// as scratch.
-func normsKernel(a []float32, d, tiles int, upper bool, y, c []float32, p, c0, c1 int, buf []float32, out []float64) {
+// normsKernel adds the scores of columns [c0, c1) of y to out[:c1-c0],
+// using buf (enough for the packed columns) as scratch.
+func normsKernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, buf []float32, out []float64) {
 	up := C.int(0)
 	if upper {
 		up = 1
 	}
-	var cp *C.float
-	if c != nil {
-		cp = (*C.float)(unsafe.Pointer(&c[0]))
-	}
 	C.crd_norms((*C.float)(unsafe.Pointer(&a[0])), C.int(d), C.int(tiles), up, (*C.float)(unsafe.Pointer(&y[0])),
-		C.int(p), C.int(c0), C.int(c1), (*C.float)(unsafe.Pointer(&buf[0])), (*C.double)(unsafe.Pointer(&out[0])), cp)
+		C.int(p), C.int(c0), C.int(c1), (*C.float)(unsafe.Pointer(&buf[0])), (*C.double)(unsafe.Pointer(&out[0])))
 }
 
-// neighboursKernel is NeighbourProducts's C loop.
-func neighboursKernel(v []float32, n, pc, wc int, g []float64) {
-	C.crd_neighbours((*C.float)(unsafe.Pointer(&v[0])), C.int(n), C.int(pc), C.int(wc), (*C.double)(unsafe.Pointer(&g[0])))
+// rowNormsKernel runs crd_row_norms.
+func rowNormsKernel(z []float32, ldz, n, p int, acc []float64) {
+	C.crd_row_norms(floatPtr(z), C.long(ldz), C.int(n), C.int(p), (*C.double)(unsafe.Pointer(&acc[0])))
+}
+
+// neighbourDotsKernel runs crd_neighbour_dots.
+func neighbourDotsKernel(z []float32, ldz, n, pc, wc int, g []float64) {
+	C.crd_neighbour_dots(floatPtr(z), C.long(ldz), C.int(n), C.int(pc), C.int(wc), (*C.double)(unsafe.Pointer(&g[0])))
+}
+
+// resizeRowsKernel runs crd_resize_rows.
+func resizeRowsKernel(src []float32, lds, wc, n int, ty, tx *Bilinear, h, w int, dst []float32, ldd int, add bool) {
+	ip := func(s []int32) *C.int { return (*C.int)(unsafe.Pointer(&s[0])) }
+	a := C.int(0)
+	if add {
+		a = 1
+	}
+	C.crd_resize_rows(floatPtr(src), C.long(lds), C.int(wc), C.int(n), ip(ty.I0), ip(ty.I1), floatPtr(ty.W0), floatPtr(ty.W1),
+		ip(tx.I0), ip(tx.I1), floatPtr(tx.W0), floatPtr(tx.W1), C.int(h), C.int(w), floatPtr(dst), C.long(ldd), a)
 }
 
 // packKernel is PackPanel for a full panel (features [q GN, q GN + GN)

@@ -5,11 +5,19 @@ package avx512
 // built: this build has no kernels (they need cgo on amd64).
 const built = false
 
-func normsKernel(a []float32, d, tiles int, upper bool, y, c []float32, p, c0, c1 int, buf []float32, out []float64) {
+func normsKernel(a []float32, d, tiles int, upper bool, y []float32, p, c0, c1 int, buf []float32, out []float64) {
 	panic("avx512: no kernel in this build")
 }
 
-func neighboursKernel(v []float32, n, pc, wc int, g []float64) {
+func rowNormsKernel(z []float32, ldz, n, p int, acc []float64) {
+	panic("avx512: no kernel in this build")
+}
+
+func neighbourDotsKernel(z []float32, ldz, n, pc, wc int, g []float64) {
+	panic("avx512: no kernel in this build")
+}
+
+func resizeRowsKernel(src []float32, lds, wc, n int, ty, tx *Bilinear, h, w int, dst []float32, ldd int, add bool) {
 	panic("avx512: no kernel in this build")
 }
 

@@ -10,15 +10,13 @@
 // One MR x NR tile of Z = T Y over inner indices [k, k + kc), kept in 24
 // registers. a and yk point at the first k in the tile's packed rows and in
 // the packed column panel (NR consecutive floats per k). The partial tile is
-// loaded from z unless first, when it starts from the tile of the packed
-// addend cz (MR rows of NR) or, where cz is NULL, from zero; unless last it
-// is stored back to z. On the last part its squares are added per column to
+// loaded from z unless first, when it starts from zero; unless last it is
+// stored back to z. On the last part its squares are added per column to
 // s0 (columns 0..15) and s1 (16..31).
 __attribute__((target("avx512f"), noinline))
-static void tile(const float *a, const float *yk, int kc, float *z, const float *cz, int first, int last, __m512 *s0, __m512 *s1) {
+static void tile(const float *a, const float *yk, int kc, float *z, int first, int last, __m512 *s0, __m512 *s1) {
 #define DECL(r) __m512 c##r##0, c##r##1; \
-	if (first && cz) { c##r##0 = _mm512_loadu_ps(cz + r * NR); c##r##1 = _mm512_loadu_ps(cz + r * NR + 16); } \
-	else if (first) { c##r##0 = _mm512_setzero_ps(); c##r##1 = _mm512_setzero_ps(); } \
+	if (first) { c##r##0 = _mm512_setzero_ps(); c##r##1 = _mm512_setzero_ps(); } \
 	else { c##r##0 = _mm512_loadu_ps(z + r * NR); c##r##1 = _mm512_loadu_ps(z + r * NR + 16); }
 	DECL(0) DECL(1) DECL(2) DECL(3) DECL(4) DECL(5) DECL(6) DECL(7) DECL(8) DECL(9) DECL(10) DECL(11)
 	for (int k = 0; k < kc; k++, a += MR, yk += NR) {
@@ -39,9 +37,8 @@ static void tile(const float *a, const float *yk, int kc, float *z, const float 
 }
 
 // Columns [c0, c1) of the d x p row-major y against every row tile of the
-// packed matrix a, plus the same columns of the d x p addend c unless it is
-// NULL. The columns are first packed, NR at a time (zero padded), into buf
-// (d * NR floats per panel, and tiles * MR * NR more for c's). Loops, outer to inner: blocks of TB
+// packed matrix a. The columns are first packed, NR at a time (zero
+// padded), into buf (d * NR floats per panel). Loops, outer to inner: blocks of TB
 // row tiles (their rows stay in L2), column panels, KC-long parts of the
 // inner dimension (the panel's part stays in L1 for all the block's tiles),
 // tiles. With upper, tile t starts at k = t * MR: entries left of its first
@@ -50,9 +47,9 @@ static void tile(const float *a, const float *yk, int kc, float *z, const float 
 #define KC 256
 __attribute__((target("avx512f")))
 void crd_norms(const float *a, int d, int tiles, int upper, const float *y, int p, int c0, int c1,
-                      float *buf, double *out, const float *c) {
+                      float *buf, double *out) {
 	int panels = (c1 - c0 + NR - 1) / NR;
-	size_t psize = (size_t)d * NR + (c ? (size_t)tiles * MR * NR : 0);
+	size_t psize = (size_t)d * NR;
 	for (int q = 0; q < panels; q++) {
 		int j = c0 + q * NR, n = c1 - j < NR ? c1 - j : NR;
 		float *dst = buf + (size_t)q * psize;
@@ -60,12 +57,6 @@ void crd_norms(const float *a, int d, int tiles, int upper, const float *y, int 
 			const float *src = y + (size_t)k * p + j;
 			for (int t = 0; t < n; t++) dst[k * NR + t] = src[t];
 			for (int t = n; t < NR; t++) dst[k * NR + t] = 0;
-		}
-		if (!c) continue;
-		float *cd = dst + (size_t)d * NR;
-		for (int k = 0; k < tiles * MR; k++) {
-			const float *src = c + (size_t)k * p + j;
-			for (int t = 0; t < NR; t++) cd[k * NR + t] = k < d && t < n ? src[t] : 0;
 		}
 	}
 	float sums[NR];
@@ -75,7 +66,6 @@ void crd_norms(const float *a, int d, int tiles, int upper, const float *y, int 
 		for (int q = 0; q < panels; q++) {
 			int j = c0 + q * NR, n = c1 - j < NR ? c1 - j : NR;
 			const float *yp = buf + (size_t)q * psize;
-			const float *cp = c ? yp + (size_t)d * NR : NULL;
 			__m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
 			for (int k0 = 0; k0 < d; k0 += KC) {
 				int k1 = d - k0 < KC ? d : k0 + KC;
@@ -84,7 +74,7 @@ void crd_norms(const float *a, int d, int tiles, int upper, const float *y, int 
 					if (start >= k1) continue;
 					int ks = start > k0 ? start : k0;
 					tile(a + (size_t)t * MR * d + (size_t)ks * MR, yp + (size_t)ks * NR, k1 - ks,
-					     z + (t - tb) * MR * NR, cp ? cp + (size_t)t * MR * NR : NULL, ks == start, k1 == d, &s0, &s1);
+					     z + (t - tb) * MR * NR, ks == start, k1 == d, &s0, &s1);
 				}
 			}
 			_mm512_storeu_ps(sums, s0);

@@ -31,8 +31,8 @@ const (
 	// Score is crd's patch scoring ||U y||^2 on the triangular factor U:
 	// avx512.Packed.Norms, else the sgemm of M Y and column norms; for
 	// scores from pooled layers (crd.Model.ScoreLayers) also the layers'
-	// products (avx512.Sgemm, else blas.Sgemm), avx512.Packed.NormsAdd and
-	// avx512.NeighbourProducts (else Go loops).
+	// products (avx512.PackedB, else blas.Sgemm), avx512.RowNorms,
+	// avx512.ResizeRows (else Go loops) and avx512.NeighbourDots.
 	Score
 	// Conv is the float32 matrix product of nn's convolutions:
 	// avx512.Sgemm, else blas.Sgemm; with it, nn.Conv2D.ForwardNCHW reads
