@@ -165,15 +165,16 @@ func FromImage(src image.Image) *RGB {
 	case *image.RGBA:
 		for y := 0; y < h; y++ {
 			row := s.Pix[y*s.Stride : y*s.Stride+4*w]
-			for x := 0; x < w; x++ {
-				i := y*w + x
-				a := row[4*x+3]
-				if a == 0xff {
-					r[i], g[i], bl[i] = lut8[row[4*x]], lut8[row[4*x+1]], lut8[row[4*x+2]]
+			rr, gg, bb := r[y*w:(y+1)*w], g[y*w:(y+1)*w], bl[y*w:(y+1)*w]
+			gg, bb, row = gg[:len(rr)], bb[:len(rr)], row[:4*len(rr)]
+			for x := range rr {
+				p := row[4*x : 4*x+4 : 4*x+4]
+				if p[3] != 0xff {
+					c := color.NRGBAModel.Convert(color.RGBA{p[0], p[1], p[2], p[3]}).(color.NRGBA)
+					rr[x], gg[x], bb[x] = lut8[c.R], lut8[c.G], lut8[c.B]
 					continue
 				}
-				c := color.NRGBAModel.Convert(color.RGBA{row[4*x], row[4*x+1], row[4*x+2], a}).(color.NRGBA)
-				r[i], g[i], bl[i] = lut8[c.R], lut8[c.G], lut8[c.B]
+				rr[x], gg[x], bb[x] = lut8[p[0]], lut8[p[1]], lut8[p[2]]
 			}
 		}
 	case *image.YCbCr:

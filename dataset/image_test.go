@@ -352,3 +352,18 @@ func TestFromYCbCr(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkFromImageRGBA converts an opaque 565 x 230 RGBA picture (what
+// libjpeg-turbo gives for a ball_screw image) to planar float32.
+func BenchmarkFromImageRGBA(b *testing.B) {
+	src := image.NewRGBA(image.Rect(0, 0, 565, 230))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i*31 + i/4096)
+		if i%4 == 3 {
+			src.Pix[i] = 0xff
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		FromImage(src)
+	}
+}
