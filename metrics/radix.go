@@ -77,3 +77,19 @@ func radixSort[T uint32 | uint64](a, buf []T, shift uint) {
 		copy(a, src)
 	}
 }
+
+// SortFloat32s sorts v in increasing order with the package's radix sort, in
+// linear time (three passes over v), as slices.Sort does except that -0
+// comes back as +0 and NaNs, placed first, as one NaN value.
+func SortFloat32s(v []float32) {
+	keys := make([]uint32, len(v))
+	for i, x := range v {
+		if x == x {
+			keys[i] = floatKey(x) // NaN keeps key 0, below every number's
+		}
+	}
+	radixSort(keys, make([]uint32, len(v)), 0)
+	for i, k := range keys {
+		v[i] = keyFloat(k) // key 0 gives a NaN back
+	}
+}

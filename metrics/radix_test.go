@@ -64,3 +64,45 @@ func TestRadixSort(t *testing.T) {
 		}
 	}
 }
+
+// TestSortFloat32s: SortFloat32s orders values as slices.Sort does, bit for
+// bit, on random values of both signs and many magnitudes with duplicates,
+// infinities, subnormals and the largest finite values; NaNs go first and
+// -0 becomes +0.
+func TestSortFloat32s(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for _, n := range []int{0, 1, 5, 1023, 1024, 5000, 300000} {
+		v := make([]float32, n)
+		for i := range v {
+			switch rng.IntN(10) {
+			case 0:
+				v[i] = float32(rng.IntN(5)) // duplicates
+			case 1:
+				v[i] = []float32{float32(math.Inf(1)), float32(math.Inf(-1)), math.MaxFloat32, -math.MaxFloat32,
+					math.SmallestNonzeroFloat32, -math.SmallestNonzeroFloat32}[rng.IntN(6)]
+			default:
+				v[i] = float32(rng.NormFloat64() * math.Pow(10, float64(rng.IntN(20)-10)))
+			}
+		}
+		want := slices.Clone(v)
+		slices.Sort(want)
+		SortFloat32s(v)
+		for i := range v {
+			if math.Float32bits(v[i]) != math.Float32bits(want[i]) {
+				t.Fatalf("n=%d: value %d is %g, slices.Sort's %g", n, i, v[i], want[i])
+			}
+		}
+	}
+	v := make([]float32, 2000)
+	for i := range v {
+		v[i] = float32(1000 - i)
+	}
+	v[7], v[70] = float32(math.NaN()), float32(math.Copysign(0, -1))
+	SortFloat32s(v)
+	if !math.IsNaN(float64(v[0])) || !slices.IsSorted(v[1:]) {
+		t.Errorf("NaN first, then sorted: got %v ...", v[:4])
+	}
+	if i := slices.Index(v, 0); i < 0 || math.Signbit(float64(v[i])) {
+		t.Errorf("-0 not turned into +0")
+	}
+}

@@ -28,7 +28,8 @@ type Figures struct {
 	Figure float64 `json:"figure"`
 }
 
-// Validator collects one candidate's results on the validation set.
+// Validator collects one candidate's results on the validation set. It
+// is not safe for concurrent use.
 type Validator struct {
 	fprLimit float64
 	scores   []float64
@@ -39,6 +40,9 @@ type Validator struct {
 	normal []float32
 	defect [][]float32
 	seen   int
+	// sorted says that normal is in increasing order (RegionValues sorts
+	// it in place; Add appends and clears it).
+	sorted bool
 }
 
 // normalStride is the stride of the normal-pixel sample behind
@@ -68,6 +72,7 @@ func (v *Validator) Add(score float64, m []float32, mask []bool) {
 			def = append(def, s)
 		case (v.seen+j)%normalStride == 0:
 			v.normal = append(v.normal, s)
+			v.sorted = false
 		}
 	}
 	v.seen += len(m)
@@ -167,8 +172,11 @@ func bounds(sorted []float64, x float64) (lo, hi int) {
 // under the PRO curve up to fprLimit, divided by fprLimit, so their mean is
 // the AUPRO up to the trapezoid rule and the sampling of normal pixels.
 func (v *Validator) RegionValues() []float64 {
-	normal := slices.Clone(v.normal)
-	slices.Sort(normal)
+	if !v.sorted {
+		metrics.SortFloat32s(v.normal)
+		v.sorted = true
+	}
+	normal := v.normal
 	n := float64(len(normal))
 	out := make([]float64, len(v.defect))
 	for i, def := range v.defect {

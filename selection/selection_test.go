@@ -160,3 +160,4 @@ func TestBetterNeedsConfidence(t *testing.T) {
 		t.Errorf("Pick = %d, want the default", got)
 	}
 }
+
