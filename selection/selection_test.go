@@ -160,4 +160,3 @@ func TestBetterNeedsConfidence(t *testing.T) {
 		t.Errorf("Pick = %d, want the default", got)
 	}
 }
-
