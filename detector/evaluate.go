@@ -109,6 +109,10 @@ type Evaluator struct {
 // NewEvaluator starts an evaluation of d on cat's test images.
 func (d *Detector) NewEvaluator(cat *dataset.Category) *Evaluator {
 	e := &Evaluator{d: d, cat: cat, overall: &metrics.PixelSet{}, per: map[string]*metrics.PixelSet{}, masks: map[int][]bool{}}
+	// Every map has the input's size: room for all of them at once, so that
+	// the pixel sets are not copied over and over while they grow.
+	w, h := d.InputSize()
+	e.overall.Grow(len(cat.Test) * w * h)
 	for _, t := range cat.Defects {
 		if !slices.Contains(cat.NoMasks, t) {
 			e.per[t] = &metrics.PixelSet{}
@@ -179,6 +183,7 @@ func (e *Evaluator) Finish() *Evaluation {
 		}
 		ps := e.per[t]
 		if ps != nil {
+			ps.Grow(len(e.good) * w * h)
 			empty := make([]bool, w*h)
 			for _, m := range e.good {
 				ps.Add(m, empty, w)
