@@ -3,6 +3,7 @@ package crd
 import (
 	"fmt"
 	"math"
+	"sync"
 	"testing"
 
 	"github.com/crd-ad/crd/internal/kernels"
@@ -227,4 +228,57 @@ func tolLayers(m *Model, y, ya []float64, p, j int) float64 {
 		}
 	}
 	return gamma*scale + 1e-30
+}
+
+// TestScoreLayersConcurrent: goroutines scoring through ScoreLayers on a
+// fresh model (making its factor and packed blocks on first use, racing
+// for them) get the scores a sequential caller gets from an identical
+// model, bit for bit, on every kernel set.
+func TestScoreLayersConcurrent(t *testing.T) {
+	shapes := layeredCases[0]
+	h, w := shapes[0].h, shapes[0].w
+	p, d := h*w, shapes[0].c+shapes[1].c
+	var normal [][]float32
+	for seed := uint64(1); seed <= 4; seed++ {
+		f := make([]float32, d*p)
+		concatLayers(f, toNHWC(testLayers(shapes, seed)), h, w, &nn.NHWC{})
+		normal = append(normal, f)
+	}
+	kerns := []kernels.Set{kernels.BLAS()}
+	if kernels.AVX512Supported() {
+		kerns = append(kerns, kernels.AVX512(kernels.All))
+	}
+	for _, kern := range kerns {
+		_, ref := train(t, normal, d, p, DefaultSolveOptions())
+		_, m := train(t, normal, d, p, DefaultSolveOptions())
+		ref.kern, m.kern = kern, kern
+		queries := make([][]*nn.NHWC, 6)
+		want := make([][]float32, len(queries))
+		for i := range queries {
+			queries[i] = toNHWC(testLayers(shapes, uint64(20+i)))
+			want[i] = make([]float32, p)
+			ref.ScoreLayers(queries[i], want[i])
+		}
+		var wg sync.WaitGroup
+		errs := make(chan string, len(queries))
+		for i := range queries {
+			wg.Go(func() {
+				out := make([]float32, p)
+				for range 5 {
+					m.ScoreLayers(queries[i], out)
+					for j := range out {
+						if math.Float32bits(out[j]) != math.Float32bits(want[i][j]) {
+							errs <- fmt.Sprintf("%v: query %d, patch %d: %g, sequentially %g", kern, i, j, out[j], want[i][j])
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for e := range errs {
+			t.Fatal(e)
+		}
+	}
 }

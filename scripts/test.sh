@@ -14,6 +14,9 @@ go vet ./...
 echo "== go test (OpenBLAS)"
 go test -count=1 -timeout 30m ./...
 
+echo "== go test -race of package crd (concurrent scoring, factors made on first use)"
+go test -race -count=1 ./crd
+
 echo "== go test (pure Go, CGO_ENABLED=0)"
 CGO_ENABLED=0 go test -count=1 -timeout 30m ./...
 

@@ -46,7 +46,7 @@ static void *run(void *arg) {
 		crd_gram(gbuf, D, P, g, &next);
 		break;
 	case NORMS:
-		if (j->lo < j->hi) crd_norms(tp, D, (D + MR - 1) / MR, 1, yp, P, j->lo, j->hi, j->buf, j->acc, NULL);
+		if (j->lo < j->hi) crd_norms(tp, D, (D + MR - 1) / MR, 1, yp, P, j->lo, j->hi, j->buf, j->acc);
 		break;
 	case SGEMM:
 		if (j->lo < j->hi)
