@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/internal/parallel"
 	"github.com/crd-ad/crd/metrics"
 )
 
@@ -167,31 +168,49 @@ func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
 	return mask, nil
 }
 
-// Finish computes the metrics, overall and per defect type.
+// Finish computes the metrics, overall and per defect type. The rows are
+// independent (each its own pixel set, sorted and swept), so they are
+// computed on all cores, the overall one (with the curves) first.
 func (e *Evaluator) Finish() *Evaluation {
 	ev := &Evaluation{PerDefect: map[string]Metrics{}, Images: e.scored}
-	ev.Overall = e.d.metricsOf(e.scores, e.labels, e.overall, true, ev)
-	w, h := e.d.InputSize()
-	for _, t := range e.cat.Defects {
-		var sc []float64
-		var lb []bool
-		for k, s := range e.scored {
-			if s.Truth == t || s.Truth == dataset.Good {
-				sc = append(sc, e.scores[k])
-				lb = append(lb, e.labels[k])
+	rows := make([]Metrics, 1+len(e.cat.Defects))
+	parallel.For(len(rows), 0, func(lo, hi int) {
+		for k := lo; k < hi; k++ {
+			if k == 0 {
+				rows[0] = e.d.metricsOf(e.scores, e.labels, e.overall, true, ev)
+				continue
 			}
+			rows[k] = e.defectMetrics(e.cat.Defects[k-1])
 		}
-		ps := e.per[t]
-		if ps != nil {
-			ps.Grow(len(e.good) * w * h)
-			empty := make([]bool, w*h)
-			for _, m := range e.good {
-				ps.Add(m, empty, w)
-			}
-		}
-		ev.PerDefect[t] = e.d.metricsOf(sc, lb, ps, false, nil)
+	})
+	ev.Overall = rows[0]
+	for k, t := range e.cat.Defects {
+		ev.PerDefect[t] = rows[k+1]
 	}
 	return ev
+}
+
+// defectMetrics is the row of defect type t: its images against the normal
+// ones, its pixel set completed with the normal images' maps.
+func (e *Evaluator) defectMetrics(t string) Metrics {
+	var sc []float64
+	var lb []bool
+	for k, s := range e.scored {
+		if s.Truth == t || s.Truth == dataset.Good {
+			sc = append(sc, e.scores[k])
+			lb = append(lb, e.labels[k])
+		}
+	}
+	ps := e.per[t]
+	if ps != nil {
+		w, h := e.d.InputSize()
+		ps.Grow(len(e.good) * w * h)
+		empty := make([]bool, w*h)
+		for _, m := range e.good {
+			ps.Add(m, empty, w)
+		}
+	}
+	return e.d.metricsOf(sc, lb, ps, false, nil)
 }
 
 // Evaluate scores every test image of an MVTec-layout category and computes
