@@ -67,12 +67,15 @@ const (
 	// winoColMaxTiles is the most tiles of a call whose blocks each take
 	// all its tiles, times winoColBlocksPerCore column blocks a core
 	// (wide_resnet50_2's layer3 at batch 1, 49 tiles, and layer4 at batch
-	// 8, 128 tiles: measured faster than blocks of fewer tiles). Each
-	// block transforms all the tiles' input: one block a core did that
-	// work once a core, and measured 1-11% faster on layer3 at batch 1
-	// and 10-17% on layer4 at batch 8 than two (docs/profile.md).
+	// 8, 128 tiles: measured faster than blocks of fewer tiles). The input
+	// of all the tiles is transformed once, on all cores, into a buffer
+	// the blocks share, so that more blocks cost no more transforms: with
+	// four a core, a core slowed by other work takes fewer (layer3's 3x3
+	// at batch 1 on two shared cores, alternated with the former one
+	// block a core, each transforming all the tiles: 3.1 against 4.1 ms,
+	// and 0.88 against 0.95 ms for resnet18's; docs/profile.md).
 	winoColMaxTiles      = 144
-	winoColBlocksPerCore = 1
+	winoColBlocksPerCore = 4
 	// winoPad pads the rows of a block's transformed input and products
 	// (one row a tile) by a cache line: with 512 or 1024 channels, rows 2
 	// or 4 KB apart fall in the same L1 sets, and the kernel's 12 rows of
@@ -260,6 +263,7 @@ type winoScratch struct {
 	bufs   chan []float32 // one buffer per goroutine that may run a block at once
 	bufLen int
 	procs  int
+	v      []float32 // the transformed input the blocks share (column cut)
 }
 
 // winoCall is what the blocks of one call share.
@@ -275,6 +279,9 @@ type winoCall struct {
 	tb     int // the tiles of a block's buffers
 	bufs   chan []float32
 	colCut bool
+	// v is the transformed input of all the tiles, shared by the blocks
+	// (nil: each block transforms its own tiles).
+	v []float32
 }
 
 // winoBlock is tiles [t0, t0+nt) times panels [q0, q1) of a call.
@@ -296,7 +303,11 @@ func (b *winoBlock) Run() {
 	ves, mes := call.tb*ldv, call.tb*ldm
 	v, m := buf[:nt*ves], buf[nt*ves:nt*ves+nt*mes]
 	scratch := buf[nt*ves+nt*mes:]
-	avx512.WinoInput(&call.g, call.x, b.t0, b.nt, v, ldv, ves)
+	if call.v != nil {
+		v = call.v[b.t0*ldv:]
+	} else {
+		avx512.WinoInput(&call.g, call.x, b.t0, b.nt, v, ldv, ves)
+	}
 	for e := range nt {
 		call.u.pbs[e].MulRowsEpiloguePanels(b.q0, b.q1, b.nt, v[e*ves:], ldv, nil, 0, nil, false, m[e*mes:], ldm, scratch)
 	}
@@ -369,6 +380,19 @@ func (c *Conv2D) runWinograd(dst *NHWC, c0 int, x, res *NHWC, g Geometry, m int,
 		}
 	}
 	call.bufs = s.bufs
+	if nb == 1 && ncol > 1 {
+		// One block of tiles cut over columns: transform the input once.
+		ldv := c.Cin + winoPad
+		ves := tbuf * ldv
+		if cap(s.v) < nt*ves {
+			s.v = make([]float32, nt*ves)
+		}
+		call.v = s.v[:nt*ves]
+		parallel.For(rt, 0, func(lo, hi int) {
+			t0, t1 := lo*blockTile, min(hi*blockTile, tiles)
+			avx512.WinoInput(&call.g, call.x, t0, t1-t0, call.v[t0*ldv:], ldv, ves)
+		})
+	}
 	s.blocks = s.blocks[:0]
 	// nb blocks of tiles, spread evenly in whole 12-row tiles.
 	for i := range nb {
