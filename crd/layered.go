@@ -163,7 +163,7 @@ func (m *Model) layeredSquares(acc []float64, upper bool, layers []*nn.NHWC, h, 
 		if sameSize(x, last) && r < d {
 			m.quadSquares(acc, z[r:], d, d-r, x.H, x.W, h, w, s)
 		}
-		m.resizeRows(z, d, x.H, x.W, r, h, w, q, r, !first)
+		nn.ResizeRowsKernels(z, d, x.H, x.W, r, h, w, q, r, !first, m.kern)
 		first = false
 	}
 	if first {
@@ -241,44 +241,6 @@ func (m *Model) layerBlocks(c0, c1 int) []factorBlock {
 	}
 	m.blocks[key] = bs
 	return bs
-}
-
-// resizeRows resizes the first n values of the rows of src (stride lds, an
-// hc x wc grid) to h x w into dst's rows (stride ldd), or adds them there
-// when add: nn.ResizeBilinear's taps and arithmetic, on AVX-512 where kern
-// says so (avx512.ResizeRows), else in Go.
-func (m *Model) resizeRows(src []float32, lds, hc, wc, n, h, w int, dst []float32, ldd int, add bool) {
-	y0, y1, wy0, wy1 := nn.BilinearTaps(hc, h)
-	x0, x1, wx0, wx1 := nn.BilinearTaps(wc, w)
-	if m.kern.UsesAVX512(kernels.Score) {
-		ty := &avx512.Bilinear{I0: int32s(y0), I1: int32s(y1), W0: wy0, W1: wy1}
-		tx := &avx512.Bilinear{I0: int32s(x0), I1: int32s(x1), W0: wx0, W1: wx1}
-		avx512.ResizeRows(src, lds, hc, wc, n, ty, tx, h, w, dst, ldd, add)
-		return
-	}
-	for oy := range h {
-		for ox := range w {
-			a, b := src[(y0[oy]*wc+x0[ox])*lds:][:n], src[(y0[oy]*wc+x1[ox])*lds:][:n]
-			c, e := src[(y1[oy]*wc+x0[ox])*lds:][:n], src[(y1[oy]*wc+x1[ox])*lds:][:n]
-			o := dst[(oy*w+ox)*ldd:][:n]
-			for i := range o {
-				v := wy0[oy]*(wx0[ox]*a[i]+wx1[ox]*b[i]) + wy1[oy]*(wx0[ox]*c[i]+wx1[ox]*e[i])
-				if add {
-					v += o[i]
-				}
-				o[i] = v
-			}
-		}
-	}
-}
-
-// int32s returns s as int32s.
-func int32s(s []int) []int32 {
-	out := make([]int32, len(s))
-	for i, v := range s {
-		out[i] = int32(v)
-	}
-	return out
 }
 
 // quadSquares adds to acc (h x w) the squared row norms of the first n

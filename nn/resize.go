@@ -84,8 +84,9 @@ func bilinearTaps(in, out int) interp {
 // ResizeBilinearNHWC is ResizeBilinear on an NHWC map, into dst (reshaped).
 func ResizeBilinearNHWC(dst, x *NHWC, h, w int) { resizeBilinearNHWC(dst, x, h, w, kernels.Set{}) }
 
-// resizeBilinearNHWC is ResizeBilinearNHWC with single-channel maps (the
-// planes of an NCHW tensor) resized on the kernel where kern says so.
+// resizeBilinearNHWC is ResizeBilinearNHWC on the kernels where kern
+// says so: single-channel maps (the planes of an NCHW tensor) as planes,
+// others as rows of channels (resizeRows).
 func resizeBilinearNHWC(dst, x *NHWC, h, w int, kern kernels.Set) {
 	if h <= 0 || w <= 0 || x.H <= 0 || x.W <= 0 {
 		panic("nn: ResizeBilinear to or from an empty size")
@@ -97,20 +98,54 @@ func resizeBilinearNHWC(dst, x *NHWC, h, w int, kern kernels.Set) {
 		resizePlanes(dst, x, ty, tx, kern)
 		return
 	}
-	parallel.For(x.N*h, 0, func(lo, hi int) {
-		for r := lo; r < hi; r++ {
-			n, oy := r/h, r%h
-			row0 := x.Data[(n*x.H+ty.i0[oy])*x.W*C:]
-			row1 := x.Data[(n*x.H+ty.i1[oy])*x.W*C:]
+	for n := range x.N {
+		resizeRows(x.Data[n*x.H*x.W*C:], C, x.H, x.W, C, ty, tx, w, dst.Data[n*h*w*C:], C, false, kern)
+	}
+}
+
+// ResizeRowsKernels resizes the first n values of the rows of src (row
+// stride lds), the positions of an hc x wc grid, to an h x w grid by
+// ResizeBilinear's taps and arithmetic, into the rows of dst (stride ldd),
+// or adds the result to them when add: ResizeBilinearNHWC of n channels
+// whose rows are wider than n. A scorer that resizes products of features
+// (crd.Model.ScoreLayers) resizes their rows with it. kern's kernels.Pool
+// runs it on avx512.ResizeRows, else in Go (the same values); output rows
+// are shared among the cores.
+func ResizeRowsKernels(src []float32, lds, hc, wc, n, h, w int, dst []float32, ldd int, add bool, kern kernels.Set) {
+	if h <= 0 || w <= 0 || hc <= 0 || wc <= 0 {
+		panic("nn: ResizeBilinear to or from an empty size")
+	}
+	resizeRows(src, lds, hc, wc, n, bilinearTaps(hc, h), bilinearTaps(wc, w), w, dst, ldd, add, kern)
+}
+
+// resizeRows is ResizeRowsKernels with the taps given (ty's length is the
+// output height).
+func resizeRows(src []float32, lds, hc, wc, n int, ty, tx interp, w int, dst []float32, ldd int, add bool, kern kernels.Set) {
+	h := len(ty.i0)
+	if kern.UsesAVX512(kernels.Pool) {
+		by, bx := ty.int32s(), tx.int32s()
+		parallel.For(h, 0, func(lo, hi int) {
+			rows := &avx512.Bilinear{I0: by.I0[lo:hi], I1: by.I1[lo:hi], W0: by.W0[lo:hi], W1: by.W1[lo:hi]}
+			avx512.ResizeRows(src, lds, hc, wc, n, rows, bx, hi-lo, w, dst[lo*w*ldd:], ldd, add)
+		})
+		return
+	}
+	parallel.For(h, 0, func(lo, hi int) {
+		for oy := lo; oy < hi; oy++ {
+			row0, row1 := src[ty.i0[oy]*wc*lds:], src[ty.i1[oy]*wc*lds:]
 			wy0, wy1 := ty.l0[oy], ty.l1[oy]
 			for ox := 0; ox < w; ox++ {
-				a, b := tx.i0[ox]*C, tx.i1[ox]*C
+				a, b := tx.i0[ox]*lds, tx.i1[ox]*lds
 				wx0, wx1 := tx.l0[ox], tx.l1[ox]
-				o := dst.Data[((n*h+oy)*w+ox)*C:][:C]
-				p00, p01 := row0[a:a+C], row0[b:b+C]
-				p10, p11 := row1[a:a+C], row1[b:b+C]
+				o := dst[(oy*w+ox)*ldd:][:n]
+				p00, p01 := row0[a:a+n], row0[b:b+n]
+				p10, p11 := row1[a:a+n], row1[b:b+n]
 				for c := range o {
-					o[c] = wy0*(wx0*p00[c]+wx1*p01[c]) + wy1*(wx0*p10[c]+wx1*p11[c])
+					v := wy0*(wx0*p00[c]+wx1*p01[c]) + wy1*(wx0*p10[c]+wx1*p11[c])
+					if add {
+						v += o[c]
+					}
+					o[c] = v
 				}
 			}
 		}

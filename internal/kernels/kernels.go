@@ -31,8 +31,8 @@ const (
 	// Score is crd's patch scoring ||U y||^2 on the triangular factor U:
 	// avx512.Packed.Norms, else the sgemm of M Y and column norms; for
 	// scores from pooled layers (crd.Model.ScoreLayers) also the layers'
-	// products (avx512.PackedB, else blas.Sgemm), avx512.RowNorms,
-	// avx512.ResizeRows (else Go loops) and avx512.NeighbourDots.
+	// products (avx512.PackedB, else blas.Sgemm), avx512.RowNorms (else
+	// a Go loop) and avx512.NeighbourDots.
 	Score
 	// Conv is the float32 matrix product of nn's convolutions:
 	// avx512.Sgemm, else blas.Sgemm; with it, nn.Conv2D.ForwardNCHW reads
@@ -44,9 +44,10 @@ const (
 	Nearest
 	// Pool is nn's max and average pooling of NHWC maps, the conversion of
 	// pooled maps to NCHW (nn.NHWC.ToNCHWAtKernels) and the bilinear resize
-	// of planes (nn.ResizeBilinearIntoKernels): avx512.PoolRows,
-	// avx512.TransposeChannels and avx512.ResizeBilinear, else nn's loops
-	// in Go.
+	// of planes (nn.ResizeBilinearIntoKernels) and of rows of channels
+	// (nn.ResizeRowsKernels, also the layered scores' products):
+	// avx512.PoolRows, avx512.TransposeChannels, avx512.ResizeBilinear and
+	// avx512.ResizeRows, else nn's loops in Go.
 	Pool
 	// ConvBF16 is the matrix product of nn's convolutions set to bf16
 	// precision: avx512.PackedBF16 (vdpbf16ps) on a CPU with AVX512_BF16,
