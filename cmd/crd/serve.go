@@ -69,7 +69,7 @@ func serve(ctx context.Context, args []string, hup <-chan os.Signal, listening f
 	var f serveFlags
 	fs.Var(&f.models, "m", "model file, as NAME=PATH or PATH (named after the file); repeat for several stations")
 	fs.StringVar(&f.addr, "addr", "127.0.0.1:8080", "listen address (loopback unless told otherwise)")
-	fs.IntVar(&f.opts.MaxBatch, "max-batch", 8, "largest backbone batch gathered from concurrent requests")
+	fs.IntVar(&f.opts.MaxBatch, "max-batch", server.DefaultMaxBatch, "largest backbone batch gathered from concurrent requests")
 	fs.DurationVar(&f.opts.MaxWait, "max-wait", 50*time.Millisecond, "how long a batch waits for more images after its first, when more are expected (a lone client never waits)")
 	fs.IntVar(&f.opts.QueueSize, "queue", 32, "images per model that may wait for a batch (503 with Retry-After beyond)")
 	fs.Int64Var(&f.opts.MaxBodyBytes, "max-body", 32<<20, "largest request body in bytes (413 beyond)")

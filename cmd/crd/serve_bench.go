@@ -26,11 +26,13 @@ import (
 // serveBench is the report of `crd bench serve`.
 type serveBench struct {
 	Images int `json:"images"`
-	// Rounds alternate a `crd predict` pass (batch 8, in this process)
+	// Rounds alternate a `crd predict` pass (its default batch, in this process)
 	// and a pass of Clients concurrent clients through the server over the
 	// same images, so that both see the same machine load.
-	Rounds      int       `json:"rounds"`
-	Clients     int       `json:"clients"`
+	Rounds  int `json:"rounds"`
+	Clients int `json:"clients"`
+	// MaxBatch is the server's --max-batch.
+	MaxBatch    int       `json:"max_batch"`
 	PredictPerS []float64 `json:"predict_per_s_by_round"`
 	ServePerS   []float64 `json:"serve_per_s_by_round"`
 	// Ratio is the serve throughput over the predict throughput, all
@@ -69,7 +71,7 @@ func runBenchServe(ctx context.Context, args []string) error {
   crd bench serve -m ball_screw.crd --data ../shared/data/ball_screw --images 32 --soak 500 --json
 `)
 	var model, data string
-	var images, clients, rounds, queue, soak int
+	var images, clients, rounds, queue, soak, maxBatch int
 	var limit, maxWait time.Duration
 	var asJSON bool
 	fs.StringVar(&model, "m", "", "model file")
@@ -79,6 +81,7 @@ func runBenchServe(ctx context.Context, args []string) error {
 	fs.IntVar(&rounds, "rounds", 3, "predict/serve rounds of the throughput comparison")
 	fs.IntVar(&queue, "queue", 32, "the server's queue size (the overload run uses 4 x (queue + 8) clients)")
 	fs.IntVar(&soak, "soak", 2000, "requests of the soak run (10% junk bodies)")
+	fs.IntVar(&maxBatch, "max-batch", server.DefaultMaxBatch, "the server's --max-batch")
 	fs.DurationVar(&maxWait, "max-wait", 50*time.Millisecond, "the server's --max-wait")
 	fs.DurationVar(&limit, "limit", 30*time.Minute, "time bound of each run")
 	fs.BoolVar(&asJSON, "json", false, "print the report as JSON")
@@ -88,12 +91,15 @@ func runBenchServe(ctx context.Context, args []string) error {
 	if model == "" || data == "" {
 		return usagef("-m MODEL and --data DIR are required")
 	}
+	if maxBatch < 1 {
+		return usagef("--max-batch must be 1 or more, not %d", maxBatch)
+	}
 	paths, bodies, err := benchImages(data, images)
 	if err != nil {
 		return err
 	}
 	logf := func(format string, a ...any) { fmt.Fprintf(os.Stderr, format+"\n", a...) }
-	rep := &serveBench{Images: len(paths), Clients: clients, Rounds: rounds, Codes: map[int]int{}}
+	rep := &serveBench{Images: len(paths), Clients: clients, MaxBatch: maxBatch, Rounds: rounds, Codes: map[int]int{}}
 
 	d, err := detector.Load(model)
 	if err != nil {
@@ -102,7 +108,7 @@ func runBenchServe(ctx context.Context, args []string) error {
 	if _, err := d.Predict(ctx, paths[0]); err != nil { // loads the backbone
 		return err
 	}
-	s := server.New(server.Options{QueueSize: queue, MaxWait: maxWait, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
+	s := server.New(server.Options{QueueSize: queue, MaxBatch: maxBatch, MaxWait: maxWait, Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))})
 	defer s.Close()
 	if err := s.AddModel("bench", model); err != nil {
 		return err

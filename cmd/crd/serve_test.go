@@ -40,6 +40,7 @@ func TestServeUsage(t *testing.T) {
 		{[]string{"serve", "-m", "a.crd", "extra"}, `unexpected argument "extra"`},
 		{[]string{"serve", "-m", "missing.crd", "--addr", "127.0.0.1:0"}, "missing.crd"},
 		{[]string{"bench", "serve", "-m", "a.crd"}, "--data DIR are required"},
+		{[]string{"bench", "serve", "-m", "a.crd", "--data", "d", "--max-batch", "0"}, "--max-batch must be 1 or more"},
 	}
 	for _, c := range cases {
 		code, _, stderr := capture(t, c.args...)
