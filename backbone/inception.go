@@ -92,19 +92,9 @@ type inception struct {
 	nhwcOut []*nn.NHWC
 }
 
-// loadInception reads converted weights (a safetensors file of the tensors
-// named by inceptionTensorNames) and builds the trunk.
-func loadInception(path string) (Backbone, error) {
-	t, err := weights.ReadSafetensors(path)
-	if err != nil {
-		return nil, err
-	}
-	b, err := newInception(t)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return b, nil
-}
+// loadInception builds the trunk from converted weights (the tensors named
+// by inceptionTensorNames).
+func loadInception(t weights.Tensors) (Backbone, error) { return newInception(t) }
 
 // newInception builds the trunk from Keras-named tensors, folding each batch
 // norm (no gamma, epsilon 1e-3) into its convolution.

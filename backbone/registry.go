@@ -78,10 +78,11 @@ type NHWCForwarder interface {
 	ForwardNHWC(x *nn.Tensor) ([]*nn.NHWC, error)
 }
 
-// LoadFunc builds a backbone from a weight file (normally a safetensors file
-// in the cache). It must return an error naming the first tensor that is
-// missing or has the wrong shape.
-type LoadFunc func(weightsPath string) (Backbone, error)
+// LoadFunc builds a backbone from its weights, which Load and LoadFile
+// read from a weight file (normally a safetensors file in the cache). It
+// must return an error naming the first tensor that is missing or has the
+// wrong shape.
+type LoadFunc func(t weights.Tensors) (Backbone, error)
 
 // FetchOptions configure Fetch.
 type FetchOptions struct {
@@ -211,12 +212,19 @@ func Load(name string) (Backbone, error) {
 		}
 		return nil, fmt.Errorf("backbone %s: %w", name, err)
 	}
-	if err := weights.VerifyFile(path); err != nil {
-		return nil, fmt.Errorf("backbone %s: %w", name, err)
-	}
-	b, err := e.load(path)
+	return e.loadFile(name, path, true)
+}
+
+// loadFile builds the backbone from the weight file at path, read once and
+// checked against its SHA-256 sidecar first when verify.
+func (e *entry) loadFile(name, path string, verify bool) (Backbone, error) {
+	t, err := weights.OpenWith(path, weights.Options{Verify: verify})
 	if err != nil {
 		return nil, fmt.Errorf("backbone %s: %w", name, err)
+	}
+	b, err := e.load(t)
+	if err != nil {
+		return nil, fmt.Errorf("backbone %s: %s: %w", name, path, err)
 	}
 	return b, nil
 }
@@ -228,16 +236,8 @@ func LoadFile(name, path string) (Backbone, error) {
 	if err != nil {
 		return nil, err
 	}
-	if _, err := os.Stat(weights.SidecarPath(path)); err == nil {
-		if err := weights.VerifyFile(path); err != nil {
-			return nil, fmt.Errorf("backbone %s: %w", name, err)
-		}
-	}
-	b, err := e.load(path)
-	if err != nil {
-		return nil, fmt.Errorf("backbone %s: %w", name, err)
-	}
-	return b, nil
+	_, err = os.Stat(weights.SidecarPath(path))
+	return e.loadFile(name, path, err == nil)
 }
 
 // Import converts a local checkpoint src (a torch.save .pth file or a
@@ -287,8 +287,9 @@ func Fetch(name string, opts FetchOptions) error {
 	return store(e, t, meta)
 }
 
-// store writes t to a temporary file in the cache, checks that it loads,
-// then moves it into place and writes its SHA-256 sidecar.
+// store checks that t, encoded as it will be stored, loads for the
+// architecture, then writes it into the cache and writes its SHA-256
+// sidecar, each atomically.
 func store(e *entry, t weights.Tensors, meta map[string]string) error {
 	name := e.info.Name
 	dst, err := weights.CachePath(name)
@@ -299,20 +300,19 @@ func store(e *entry, t weights.Tensors, meta map[string]string) error {
 	if err != nil {
 		return fmt.Errorf("backbone %s: %w", name, err)
 	}
+	back, _, err := weights.DecodeSafetensors(b)
+	if err == nil {
+		_, err = e.load(back)
+	}
+	if err != nil {
+		return fmt.Errorf("backbone %s: the weights do not fit the architecture: %w", name, err)
+	}
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return fmt.Errorf("backbone %s: %w", name, err)
 	}
-	tmp := dst + ".importing"
-	defer os.Remove(tmp)
-	if err := weights.WriteFileAtomic(tmp, b); err != nil {
-		return fmt.Errorf("backbone %s: %w", name, err)
-	}
-	if _, err := e.load(tmp); err != nil {
-		return fmt.Errorf("backbone %s: the weights do not fit the architecture: %w", name, err)
-	}
-	// The data is renamed first: a crash before the sidecar is written
+	// The data is written first: a crash before the sidecar is written
 	// leaves a mismatch that Load reports, never a silently wrong file.
-	if err := os.Rename(tmp, dst); err != nil {
+	if err := weights.WriteFileAtomic(dst, b); err != nil {
 		return fmt.Errorf("backbone %s: %w", name, err)
 	}
 	if err := weights.WriteSidecar(dst, b); err != nil {

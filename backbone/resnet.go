@@ -47,7 +47,7 @@ func init() {
 			Preprocess: ImageNet,
 			MinInput:   resnetMinInput,
 			Weights:    "torchvision " + a.name + " ImageNet weights (IMAGENET1K_V1, " + a.checkpoint + ")",
-		}, func(path string) (Backbone, error) { return loadResNet(a, path) })
+		}, func(t weights.Tensors) (Backbone, error) { return loadResNet(a, t) })
 		RegisterImporter(a.name, func(src string) (weights.Tensors, error) { return importResNet(a, src) })
 		RegisterFetcher(a.name, torchvisionFetcher(a))
 	}
@@ -234,20 +234,12 @@ func newResNet(a resnetArch, info Info, t weights.Tensors) (*resNet, error) {
 	return r, nil
 }
 
-func loadResNet(a resnetArch, path string) (Backbone, error) {
+func loadResNet(a resnetArch, t weights.Tensors) (Backbone, error) {
 	info, err := Lookup(a.name)
 	if err != nil {
 		return nil, err
 	}
-	t, err := weights.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	r, err := newResNet(a, info, t)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	return r, nil
+	return newResNet(a, info, t)
 }
 
 func (r *resNet) Info() Info { return r.info }

@@ -232,8 +232,9 @@ func tolLayers(m *Model, y, ya []float64, p, j int) float64 {
 
 // TestScoreLayersConcurrent: goroutines scoring through ScoreLayers on a
 // fresh model (making its factor and packed blocks on first use, racing
-// for them) get the scores a sequential caller gets from an identical
-// model, bit for bit, on every kernel set.
+// for them and with Prepare making the factor beside them) get the scores
+// a sequential caller gets from an identical model, bit for bit, on every
+// kernel set.
 func TestScoreLayersConcurrent(t *testing.T) {
 	shapes := layeredCases[0]
 	h, w := shapes[0].h, shapes[0].w
@@ -260,6 +261,7 @@ func TestScoreLayersConcurrent(t *testing.T) {
 			ref.ScoreLayers(queries[i], want[i])
 		}
 		var wg sync.WaitGroup
+		wg.Go(m.Prepare) // as the detector does while its backbone loads
 		errs := make(chan string, len(queries))
 		for i := range queries {
 			wg.Go(func() {

@@ -95,6 +95,13 @@ func (m *Model) Score(y []float32, p int, out []float32) {
 	m.scoreGEMM(y, p, out)
 }
 
+// Prepare makes now what Score and ScoreLayers otherwise make on their
+// first call: the triangular factor of the scores (about 0.1 s of one core
+// for d = 1056). A caller that is about to do other work, such as loading
+// the backbone, can run it on another goroutine so that the first image
+// does not wait for it. It is safe to call concurrently with the scores.
+func (m *Model) Prepare() { m.scoringFactor() }
+
 // scoringFactor returns the triangular factor U packed for the AVX-512
 // kernel and its transpose U^T row-major (d x d), or nils where the
 // AVX-512 kernel does not run or the factorisation failed.

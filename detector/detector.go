@@ -176,6 +176,10 @@ func (d *Detector) extractor() (*Extractor, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.ext == nil {
+		// The scorer's one-time work overlaps the backbone's loading.
+		if p, ok := d.Method.(interface{ Prepare() }); ok {
+			go p.Prepare()
+		}
 		e, err := NewExtractor(d.Backbone, d.Preprocess)
 		if err == nil {
 			err = e.SetTiling(d.Tiling)

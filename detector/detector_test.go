@@ -75,7 +75,7 @@ func (tiny) Forward(x *nn.Tensor) ([]*nn.Tensor, error) {
 }
 
 func init() {
-	backbone.Register(tinyInfo, func(string) (backbone.Backbone, error) { return tiny{}, nil })
+	backbone.Register(tinyInfo, func(weights.Tensors) (backbone.Backbone, error) { return tiny{}, nil })
 }
 
 // setup points the weight cache at a temporary folder holding the tiny

@@ -42,7 +42,7 @@ func (tinyPrec) SetPrecision(p nn.Precision) {
 func init() {
 	i := tinyInfo
 	i.Name = tinyPrecName
-	backbone.Register(i, func(string) (backbone.Backbone, error) { return tinyPrec{}, nil })
+	backbone.Register(i, func(weights.Tensors) (backbone.Backbone, error) { return tinyPrec{}, nil })
 }
 
 // TestPrecisionHeader: a float32 model's header has no precision member

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"slices"
 
 	"github.com/crd-ad/crd/internal/atomicfile"
 	"github.com/crd-ad/crd/internal/safeio"
@@ -243,7 +244,7 @@ func Read(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("modelfile: %w", err)
 	}
-	f, err := Decode(b)
+	f, err := decode(b, true)
 	if err != nil {
 		return nil, fmt.Errorf("modelfile: %s: %w", path, err)
 	}
@@ -257,7 +258,11 @@ const MaxFileSize = 16 << 30
 
 // Decode parses and verifies a model file held in memory. The returned arrays
 // do not share memory with b. Its errors wrap the same sentinels as Read's.
-func Decode(b []byte) (*File, error) {
+func Decode(b []byte) (*File, error) { return decode(b, false) }
+
+// decode is Decode; with private (b is the reader's own buffer) the arrays
+// may share b's memory instead of being copied out of it.
+func decode(b []byte, private bool) (*File, error) {
 	le := binary.LittleEndian
 	size := len(b)
 	if size < len(Magic) {
@@ -292,7 +297,7 @@ func Decode(b []byte) (*File, error) {
 	if sum := sha256.Sum256(body); !bytes.Equal(sum[:], b[size-trailerLen:]) {
 		return nil, ErrChecksum
 	}
-	r := reader{b: body, off: prefixLen}
+	r := reader{b: body, off: prefixLen, private: private}
 	f := &File{Version: version}
 	hlen, ok := r.u32()
 	if !ok || uint64(hlen) > uint64(r.left()) {
@@ -329,6 +334,17 @@ func Decode(b []byte) (*File, error) {
 type reader struct {
 	b   []byte
 	off int
+	// private: arrays may share b (decode).
+	private bool
+}
+
+// own returns v, the values of bytes of r.b (shared: in place): as they
+// are where r is private or they are a copy already, else copied.
+func own[T float32 | float64](r *reader, v []T, shared bool) []T {
+	if shared && !r.private {
+		return slices.Clone(v)
+	}
+	return v
 }
 
 func (r *reader) left() int { return len(r.b) - r.off }
@@ -414,17 +430,12 @@ func (r *reader) array(a *Array) error {
 		return fmt.Errorf("%q: shape %v needs %d bytes, %d are left", a.Name, a.Shape, n*elem, r.left())
 	}
 	data := r.bytes(int(n * elem))
-	le := binary.LittleEndian
 	if dtype == dtypeF64 {
-		a.F64 = make([]float64, n)
-		for j := range a.F64 {
-			a.F64[j] = math.Float64frombits(le.Uint64(data[8*j:]))
-		}
+		v, shared := safeio.Float64s(data)
+		a.F64 = own(r, v, shared)
 	} else {
-		a.F32 = make([]float32, n)
-		for j := range a.F32 {
-			a.F32[j] = math.Float32frombits(le.Uint32(data[4*j:]))
-		}
+		v, shared := safeio.Float32s(data)
+		a.F32 = own(r, v, shared)
 	}
 	return nil
 }

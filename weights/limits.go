@@ -102,6 +102,14 @@ type Options struct {
 	// Arch names the architecture in shape errors ("the architecture" when
 	// empty).
 	Arch string
+	// Verify (OpenWith) checks the file against its SHA-256 sidecar
+	// (SidecarPath), which must exist, on the bytes it then decodes: one
+	// read, and what is decoded is what was checked.
+	Verify bool
+	// private says that the bytes being decoded belong to the decoder
+	// alone (OpenWith's read), so that float32 tensors may share them
+	// instead of being copied out.
+	private bool
 }
 
 // index maps the names in o.Expect to their shapes (nil without Expect).

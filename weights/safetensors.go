@@ -17,6 +17,8 @@ import (
 	"math"
 	"sort"
 	"strings"
+
+	"github.com/crd-ad/crd/internal/safeio"
 )
 
 // Tensor is a dense float32 array with a shape, row-major (C order).
@@ -73,7 +75,7 @@ func ReadSafetensorsMeta(path string) (Tensors, map[string]string, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	t, meta, err := DecodeSafetensors(b)
+	t, meta, err := decodeSafetensors(b, Options{private: true})
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -135,7 +137,7 @@ func decodeSafetensors(b []byte, o Options) (Tensors, map[string]string, error) 
 	out := make(Tensors, len(entries))
 	var total int64
 	for name, e := range entries {
-		t, err := decodeEntry(name, e, data, lim)
+		t, err := decodeEntry(name, e, data, lim, o.private)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -147,7 +149,7 @@ func decodeSafetensors(b []byte, o Options) (Tensors, map[string]string, error) 
 	return out, meta, nil
 }
 
-func decodeEntry(name string, e stEntry, data []byte, lim Limits) (*Tensor, error) {
+func decodeEntry(name string, e stEntry, data []byte, lim Limits, private bool) (*Tensor, error) {
 	if len(e.DataOffsets) != 2 {
 		return nil, fmt.Errorf("safetensors: tensor %q: data_offsets must have 2 values, got %d", name, len(e.DataOffsets))
 	}
@@ -171,7 +173,13 @@ func decodeEntry(name string, e stEntry, data []byte, lim Limits) (*Tensor, erro
 	if count*int64(size) != end-begin {
 		return nil, fmt.Errorf("safetensors: tensor %q: shape %v of %s needs %d bytes, data_offsets give %d", name, e.Shape, e.Dtype, count*int64(size), end-begin)
 	}
-	t := &Tensor{Shape: append([]int{}, e.Shape...), Data: make([]float32, count)}
+	t := &Tensor{Shape: append([]int{}, e.Shape...)}
+	if private && e.Dtype == "F32" {
+		// The reader's own buffer: read in place where it can be.
+		t.Data, _ = safeio.Float32s(data[begin:end])
+		return t, nil
+	}
+	t.Data = make([]float32, count)
 	decodeFloats(t.Data, data[begin:end], e.Dtype)
 	return t, nil
 }

@@ -449,14 +449,21 @@ func (c *collector) walk(v any, depth int) error {
 // not check a SHA-256 sidecar (see VerifyFile and ReadVerified).
 func Open(path string) (Tensors, error) { return OpenWith(path, Options{}) }
 
-// OpenWith is Open with options: limits, and the tensors expected (only those
-// are decoded, after their shapes are checked).
+// OpenWith is Open with options: limits, the tensors expected (only those
+// are decoded, after their shapes are checked), and the check against the
+// SHA-256 sidecar (Verify).
 func OpenWith(path string, o Options) (Tensors, error) {
 	o.Limits = o.Limits.withDefaults()
 	b, err := readFileLimited(path, o.Limits.MaxFileBytes, maxFileName)
 	if err != nil {
 		return nil, err
 	}
+	if o.Verify {
+		if err := VerifyBytes(path, b); err != nil {
+			return nil, err
+		}
+	}
+	o.private = true
 	var t Tensors
 	switch {
 	case bytes.HasPrefix(b, []byte("PK\x03\x04")) || bytes.HasPrefix(b, legacyMagic) || isTar(b):

@@ -1,7 +1,9 @@
 package weights
 
 import (
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -242,9 +244,77 @@ func TestCacheAndVerify(t *testing.T) {
 	if _, _, err := ReadVerified(p); err == nil {
 		t.Error("ReadVerified accepted a corrupt file")
 	}
+	if _, err := OpenWith(p, Options{Verify: true}); err == nil || !strings.Contains(err.Error(), "SHA-256 mismatch") {
+		t.Errorf("OpenWith Verify, corrupt: err = %v", err)
+	}
+	if _, err := OpenWith(p, Options{}); err != nil {
+		t.Errorf("OpenWith without Verify, corrupt data byte: %v", err)
+	}
 	os.Remove(SidecarPath(p))
 	if err := VerifyFile(p); err == nil || !strings.Contains(err.Error(), "sidecar") {
 		t.Errorf("no sidecar: err = %v", err)
+	}
+	if _, err := OpenWith(p, Options{Verify: true}); !errors.Is(err, ErrNoSidecar) {
+		t.Errorf("OpenWith Verify, no sidecar: err = %v", err)
+	}
+	if err := WriteVerified(p, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := OpenWith(p, Options{Verify: true}); err != nil || !slices.Equal(got["w"].Data, in["w"].Data) {
+		t.Errorf("OpenWith Verify: %v %v", got, err)
+	}
+}
+
+// TestOpenAlignment: OpenWith reads float32 tensors in place from its own
+// buffer where they are 4-byte aligned and copies them out where not; the
+// values are the same either way, and a tensor does not see a later change
+// of another file's buffer.
+func TestOpenAlignment(t *testing.T) {
+	// "h": 3 float16 values at bytes 0-5; "f": 2 float32 at 6-13 (not
+	// aligned); "g": 2 float32 at 16-23 (aligned, after 2 pad bytes of "p").
+	hdr := `{"h":{"dtype":"F16","shape":[3],"data_offsets":[0,6]},` +
+		`"f":{"dtype":"F32","shape":[2],"data_offsets":[6,14]},` +
+		`"p":{"dtype":"F16","shape":[1],"data_offsets":[14,16]},` +
+		`"g":{"dtype":"F32","shape":[2],"data_offsets":[16,24]}}`
+	for len(hdr)%8 != 0 {
+		hdr += " "
+	}
+	var b []byte
+	b = binary.LittleEndian.AppendUint64(b, uint64(len(hdr)))
+	b = append(b, hdr...)
+	b = binary.LittleEndian.AppendUint16(b, 0x3c00) // 1
+	b = binary.LittleEndian.AppendUint16(b, 0xc000) // -2
+	b = binary.LittleEndian.AppendUint16(b, 0x3800) // 0.5
+	for _, v := range []float32{1.25, -3e-40} {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	b = binary.LittleEndian.AppendUint16(b, 0)
+	for _, v := range []float32{float32(math.Inf(-1)), 7} {
+		b = binary.LittleEndian.AppendUint32(b, math.Float32bits(v))
+	}
+	p := filepath.Join(t.TempDir(), "a.safetensors")
+	if err := os.WriteFile(p, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got, err := OpenWith(p, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]float32{"h": {1, -2, 0.5}, "f": {1.25, -3e-40}, "p": {0}, "g": {float32(math.Inf(-1)), 7}}
+	for name, w := range want {
+		if g := got[name]; g == nil || !slices.Equal(g.Data, w) {
+			t.Errorf("%s: got %v, want %v", name, g, w)
+		}
+	}
+	// DecodeSafetensors copies: changing the caller's bytes afterwards
+	// does not change its tensors.
+	dec, _, err := DecodeSafetensors(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clear(b)
+	if !slices.Equal(dec["g"].Data, want["g"]) || !slices.Equal(dec["f"].Data, want["f"]) {
+		t.Errorf("DecodeSafetensors' tensors changed with the caller's bytes: %v %v", dec["f"].Data, dec["g"].Data)
 	}
 }
 

@@ -179,3 +179,29 @@ func testCholesky(t *testing.T, cholesky func(n int, a []float64, lda int) error
 		t.Fatalf("indefinite matrix: %v", err)
 	}
 }
+
+// TestGemmThreaded: a product large enough for OpenBLAS to run on its
+// threads (stopped at init, started again by the call) matches the loops,
+// twice in a row.
+func TestGemmThreaded(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const m, n, k = 257, 263, 300
+	a, b := randSlice(r, m*k), randSlice(r, k*n)
+	want := make([]float64, m*n)
+	for i := 0; i < m; i++ {
+		for p := 0; p < k; p++ {
+			for j := 0; j < n; j++ {
+				want[i*n+j] += a[i*k+p] * b[p*n+j]
+			}
+		}
+	}
+	for round := range 2 {
+		got := make([]float64, m*n)
+		Dgemm(false, false, m, n, k, 1, a, k, b, n, 0, got, n)
+		for i := range want {
+			if math.Abs(got[i]-want[i]) > 1e-9*(1+math.Abs(want[i])) {
+				t.Fatalf("round %d: c[%d] = %g, want %g", round, i, got[i], want[i])
+			}
+		}
+	}
+}

@@ -5,10 +5,13 @@
 package safeio
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
+	"unsafe"
 )
 
 // ErrNotRegular is wrapped by the error for anything but a regular file.
@@ -143,3 +146,45 @@ func Kind(m os.FileMode) string {
 	}
 	return "irregular file"
 }
+
+// Float32s returns the little-endian float32 values that b holds: as a
+// slice sharing b's memory (shared) where this CPU is little-endian and b is
+// 4-byte aligned, else as a copy. b's length must be a multiple of 4. For
+// bytes read into a buffer of one's own (ReadFile), this reads arrays in
+// place instead of copying them.
+func Float32s(b []byte) (v []float32, shared bool) {
+	return floats(b, func(b []byte) float32 { return math.Float32frombits(binary.LittleEndian.Uint32(b)) })
+}
+
+// Float64s is Float32s for float64 values (8-byte alignment to share).
+func Float64s(b []byte) (v []float64, shared bool) {
+	return floats(b, func(b []byte) float64 { return math.Float64frombits(binary.LittleEndian.Uint64(b)) })
+}
+
+// floats is Float32s and Float64s; decode reads one value from its bytes
+// where the CPU is big-endian.
+func floats[T float32 | float64](b []byte, decode func([]byte) T) (v []T, shared bool) {
+	size := int(unsafe.Sizeof(T(0)))
+	if len(b)%size != 0 {
+		panic(fmt.Sprintf("safeio: %d bytes are not a whole number of %d-byte values", len(b), size))
+	}
+	if len(b) == 0 {
+		return []T{}, false
+	}
+	if littleEndian && uintptr(unsafe.Pointer(&b[0]))%uintptr(size) == 0 {
+		return unsafe.Slice((*T)(unsafe.Pointer(&b[0])), len(b)/size), true
+	}
+	v = make([]T, len(b)/size)
+	if littleEndian {
+		copy(unsafe.Slice((*byte)(unsafe.Pointer(&v[0])), len(b)), b)
+		return v, false
+	}
+	for i := range v {
+		v[i] = decode(b[size*i:])
+	}
+	return v, false
+}
+
+// littleEndian says whether this CPU stores numbers little-endian, as the
+// files crd reads do.
+var littleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1

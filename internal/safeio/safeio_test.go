@@ -1,9 +1,12 @@
 package safeio
 
 import (
+	"encoding/binary"
 	"errors"
+	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -59,4 +62,47 @@ func TestReadFileOneBuffer(t *testing.T) {
 	if err != nil || string(b) != string(data) {
 		t.Fatalf("ReadAll: %d bytes, %v", len(b), err)
 	}
+}
+
+// TestFloats: Float32s and Float64s read little-endian values in place
+// where the bytes are aligned (the slice shares them) and copy them where
+// not, the same values either way, and panic on a length that is not a
+// whole number of values.
+func TestFloats(t *testing.T) {
+	f32 := []float32{1.5, -2, float32(math.Inf(1)), 1e-40}
+	f64 := []float64{3.25, -1e300, math.SmallestNonzeroFloat64}
+	buf := make([]byte, 1+8*len(f64)+8) // room to shift by 1 byte
+	for _, off := range []int{0, 8, 1} {
+		b := buf[off : off+4*len(f32)]
+		for i, v := range f32 {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
+		}
+		got, shared := Float32s(b)
+		if !slices.Equal(got, f32) || shared != (off%4 == 0) {
+			t.Fatalf("offset %d: Float32s = %v, shared %v; want %v", off, got, shared, f32)
+		}
+		got[0] = 7
+		if written := binary.LittleEndian.Uint32(b) == math.Float32bits(7); written != shared {
+			t.Errorf("offset %d: shared %v, but a write through the slice reached the bytes: %v", off, shared, written)
+		}
+	}
+	for _, off := range []int{0, 4} {
+		b := buf[off : off+8*len(f64)]
+		for i, v := range f64 {
+			binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
+		}
+		got, shared := Float64s(b)
+		if !slices.Equal(got, f64) || shared != (off%8 == 0) {
+			t.Fatalf("offset %d: Float64s = %v, shared %v; want %v", off, got, shared, f64)
+		}
+	}
+	if v, _ := Float32s(nil); v == nil || len(v) != 0 {
+		t.Errorf("Float32s(nil) = %#v, want an empty slice", v)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Float32s of 6 bytes did not panic")
+		}
+	}()
+	Float32s(buf[:6])
 }
