@@ -190,6 +190,11 @@ func (l Limits) decode(r io.ReadSeeker, size, outBPP int64, convert func(image.I
 	return nil
 }
 
+// JPEGDecoder names the JPEG decoder of this build: "libjpeg-turbo" (a cgo
+// build) or "image/jpeg" (CGO_ENABLED=0, or the noturbojpeg tag). The two
+// give pixels a few levels apart where chroma is subsampled.
+func JPEGDecoder() string { return jpegLibrary }
+
 // decodeJPEGFile decodes the size-byte JPEG file r of w x h pixels with
 // decodeJPEG, and reports false where that does not (image/jpeg then
 // decodes it, or says what is wrong with it).

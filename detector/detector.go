@@ -62,6 +62,12 @@ type Detector struct {
 	// Selection, when set, records how training chose the normalisation
 	// and lambda on synthetic defects.
 	Selection *Selection
+	// JPEG names the JPEG decoder of the build that made the model
+	// (dataset.JPEGDecoder; empty for a model made before it was
+	// recorded). Another decoder gives JPEG pixels a few levels apart
+	// where chroma is subsampled, so scores of JPEG images move slightly
+	// (JPEGMismatch).
+	JPEG string
 	// Created is an RFC 3339 timestamp; Tool names the program and version
 	// that made the model.
 	Created, Tool string
@@ -92,7 +98,7 @@ func New(m Method, backboneName string, pre preprocess.Params) (*Detector, error
 		pre = info.Preprocess
 	}
 	d := &Detector{Method: m, Backbone: info.Name, Layers: slices.Clone(info.Layers), Preprocess: pre,
-		Calibration: Calibration{ImageMethod: Uncalibrated}, Created: time.Now().UTC().Format(time.RFC3339), Tool: Tool}
+		Calibration: Calibration{ImageMethod: Uncalibrated}, JPEG: dataset.JPEGDecoder(), Created: time.Now().UTC().Format(time.RFC3339), Tool: Tool}
 	if err := d.checkBackbone(); err != nil {
 		return nil, err
 	}
@@ -113,6 +119,16 @@ func (d *Detector) checkBackbone() error {
 	return nil
 }
 
+// JPEGMismatch returns, for a model made by a build whose JPEG decoder is
+// not this build's, a note saying so; "" where they are the same or the
+// model does not say.
+func (d *Detector) JPEGMismatch() string {
+	if d.JPEG == "" || d.JPEG == dataset.JPEGDecoder() {
+		return ""
+	}
+	return fmt.Sprintf("the model was made by a build that decodes JPEG with %s, this build decodes it with %s: their pixels differ by a few levels where chroma is subsampled, so JPEG images score slightly differently than at training (other formats do not)", d.JPEG, dataset.JPEGDecoder())
+}
+
 // Raw returns a detector that shares d's method and backbone but has no
 // calibration: its scores are the method's raw patch scores, and it flags
 // nothing.
@@ -120,7 +136,7 @@ func (d *Detector) Raw() *Detector {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return &Detector{Method: d.Method, Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess, Tiling: d.Tiling,
-		Precision: d.Precision, Calibration: Calibration{ImageMethod: Uncalibrated}, Created: d.Created, Tool: d.Tool, ext: d.ext}
+		Precision: d.Precision, JPEG: d.JPEG, Calibration: Calibration{ImageMethod: Uncalibrated}, Created: d.Created, Tool: d.Tool, ext: d.ext}
 }
 
 // Updatable reports whether the model kept the training statistics that

@@ -270,6 +270,15 @@ func TestResumeAndMergeEqualUnion(t *testing.T) {
 	if nImages(merged) != 12 || merged.Calibrated() {
 		t.Fatalf("merged: %d images, calibrated %v", nImages(merged), merged.Calibrated())
 	}
+	// The merged model keeps the shards' JPEG decoder where they agree.
+	if merged.JPEG != dataset.JPEGDecoder() || da.JPEG != dataset.JPEGDecoder() {
+		t.Fatalf("JPEG decoders: shard %q, merged %q, want %q", da.JPEG, merged.JPEG, dataset.JPEGDecoder())
+	}
+	db.JPEG = "another-decoder"
+	if m2, err := Merge([]*Detector{da, db}); err != nil || m2.JPEG != "" {
+		t.Fatalf("shards with two JPEG decoders merged into %q (%v), want none named", m2.JPEG, err)
+	}
+	db.JPEG = da.JPEG
 	// A model with another lambda does not merge.
 	o2 := o
 	o2.Solve.Lambda *= 2

@@ -37,6 +37,9 @@ type header struct {
 	// Precision, when present, is the backbone's arithmetic ("bf16");
 	// absent for float32, so a float32 model's header is as before.
 	Precision string `json:"precision,omitempty"`
+	// JPEG names the JPEG decoder of the build that made the model
+	// (dataset.JPEGDecoder); absent in models made before it was recorded.
+	JPEG string `json:"jpeg_decoder,omitempty"`
 	// Calibration holds the thresholds and normalisation fitted on held-out
 	// normal images.
 	Calibration Calibration `json:"calibration"`
@@ -89,11 +92,12 @@ type Calibration struct {
 
 // MarshalHeader returns the model-file header that Save writes for d: the
 // header members (method, backbone, layers, preprocess, tiling when set,
-// precision when not float32, calibration, created, tool), then the members
+// precision when not float32, the JPEG decoder when known, calibration,
+// created, tool), then the members
 // of the method's Params, as one JSON object.
 func (d *Detector) MarshalHeader() ([]byte, error) {
 	h := header{Method: d.Method.Name(), Backbone: d.Backbone, Layers: d.Layers, Preprocess: d.Preprocess, Tiling: d.Tiling,
-		Calibration: d.Calibration, Selection: d.Selection, Created: d.Created, Tool: d.Tool}
+		JPEG: d.JPEG, Calibration: d.Calibration, Selection: d.Selection, Created: d.Created, Tool: d.Tool}
 	if d.Precision != nn.Float32 {
 		h.Precision = d.Precision.String()
 	}
@@ -152,7 +156,7 @@ func Decode(f *modelfile.File) (*Detector, error) {
 		return nil, err
 	}
 	return &Detector{Method: m, Backbone: h.Backbone, Layers: h.Layers, Preprocess: h.Preprocess, Tiling: h.Tiling,
-		Precision: prec, Calibration: h.Calibration, Selection: h.Selection, Created: h.Created, Tool: h.Tool}, nil
+		Precision: prec, JPEG: h.JPEG, Calibration: h.Calibration, Selection: h.Selection, Created: h.Created, Tool: h.Tool}, nil
 }
 
 // checkPositionMean reports a stored normalisation that cannot be used by

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/crd-ad/crd/backbone"
+	"github.com/crd-ad/crd/dataset"
 	"github.com/crd-ad/crd/modelfile"
 	"github.com/crd-ad/crd/nn"
 	"github.com/crd-ad/crd/weights"
@@ -93,6 +94,49 @@ func TestPrecisionHeader(t *testing.T) {
 		f.Header = bytes.Replace(h16, []byte(`"bf16"`), []byte(`"fp8"`), 1)
 		if _, err := Decode(f); !errors.Is(err, modelfile.ErrMalformed) || !strings.Contains(err.Error(), `precision "fp8"`) {
 			t.Fatalf("%s: precision fp8: got %v, want a malformed header naming it", name, err)
+		}
+	}
+}
+
+// TestJPEGDecoderHeader: models made before the JPEG decoder was recorded
+// (the fixtures) name none and get no warning; a new detector records this
+// build's, which the header round-trips, and one naming another decoder
+// gets a warning naming both.
+func TestJPEGDecoderHeader(t *testing.T) {
+	for _, name := range fixtures {
+		f, err := modelfile.Read(filepath.Join("testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		old, err := Decode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if old.JPEG != "" || old.JPEGMismatch() != "" {
+			t.Fatalf("%s: JPEG %q, warning %q; want none", name, old.JPEG, old.JPEGMismatch())
+		}
+		d, err := New(old.Method, tinyInfo.Name, old.Preprocess)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.JPEG != dataset.JPEGDecoder() || d.JPEGMismatch() != "" {
+			t.Fatalf("%s: new detector's JPEG %q (warning %q), want %q", name, d.JPEG, d.JPEGMismatch(), dataset.JPEGDecoder())
+		}
+		d.JPEG = "another-decoder"
+		h, err := d.MarshalHeader()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Contains(h, []byte(`"jpeg_decoder":"another-decoder"`)) {
+			t.Fatalf("%s: header %s names no JPEG decoder", name, h)
+		}
+		f.Header = h
+		back, err := Decode(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w := back.JPEGMismatch(); back.JPEG != "another-decoder" || !strings.Contains(w, "another-decoder") || !strings.Contains(w, dataset.JPEGDecoder()) {
+			t.Fatalf("%s: decoded JPEG %q, warning %q", name, back.JPEG, w)
 		}
 	}
 }

@@ -90,6 +90,12 @@ func Merge(ds []*Detector) (*Detector, error) {
 		return nil, err
 	}
 	first := ds[0]
+	jpeg := first.JPEG // the shards' JPEG decoder where they agree
+	for _, d := range ds[1:] {
+		if d.JPEG != jpeg {
+			jpeg = ""
+		}
+	}
 	return &Detector{Method: m, Backbone: first.Backbone, Layers: slices.Clone(first.Layers), Preprocess: first.Preprocess, Tiling: first.Tiling,
-		Precision: first.Precision, Calibration: Calibration{ImageMethod: Uncalibrated}, Created: time.Now().UTC().Format(time.RFC3339), Tool: Tool}, nil
+		Precision: first.Precision, JPEG: jpeg, Calibration: Calibration{ImageMethod: Uncalibrated}, Created: time.Now().UTC().Format(time.RFC3339), Tool: Tool}, nil
 }

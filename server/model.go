@@ -64,6 +64,9 @@ type ModelInfo struct {
 	// loaded it.
 	Created  string    `json:"created"`
 	LoadedAt time.Time `json:"loaded_at"`
+	// Warning, when set, is a note on the model from this build, such as
+	// detector.JPEGMismatch's.
+	Warning string `json:"warning,omitempty"`
 }
 
 // loadModel reads and warms up the model file at path: after it returns,
@@ -82,7 +85,7 @@ func loadModel(path string) (model, ModelInfo, error) {
 	info := ModelInfo{
 		Checksum: sum, Method: d.Method.Name(), Backbone: d.Backbone, Layers: d.Layers, InputSize: d.Preprocess.Crop,
 		TrainImages: images, Threshold: cal.ImageThreshold, Calibrated: d.Calibrated(),
-		ThresholdRule: cal.ImageMethod, HeldOut: cal.HeldOut, Created: d.Created,
+		ThresholdRule: cal.ImageMethod, HeldOut: cal.HeldOut, Created: d.Created, Warning: d.JPEGMismatch(),
 	}
 	m := &detectorModel{d: d}
 	warm := dataset.NewRGB(d.Preprocess.Crop, d.Preprocess.Crop)

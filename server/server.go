@@ -206,6 +206,9 @@ func (s *Server) load(st *station) error {
 		s.metrics.reloads.WithLabelValues(st.name, "ok").Inc()
 		s.log.Info("model loaded", "model", st.name, "path", st.path, "checksum", info.Checksum,
 			"method", info.Method, "backbone", info.Backbone, "replaced", old != nil)
+		if info.Warning != "" {
+			s.log.Warn("model warning", "model", st.name, "path", st.path, "warning", info.Warning)
+		}
 		return nil
 	}
 	s.metrics.reloads.WithLabelValues(st.name, "error").Inc()

@@ -71,6 +71,9 @@ func loadModel(path string, maxPixels int64) (*detector.Detector, error) {
 	if err != nil {
 		return nil, err
 	}
+	if note := d.JPEGMismatch(); note != "" {
+		fmt.Fprintf(os.Stderr, "warning: %s: %s\n", path, note)
+	}
 	d.Limits = limits
 	return d, nil
 }

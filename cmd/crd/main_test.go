@@ -117,6 +117,22 @@ func TestEndToEnd(t *testing.T) {
 	if len(preds) != 4 || preds[0].Path != img {
 		t.Fatalf("predictions %+v", preds)
 	}
+	// A model made by a build with another JPEG decoder gets a warning.
+	if strings.Contains(stderr, "decodes JPEG") {
+		t.Errorf("predict with this build's model warned: %s", stderr)
+	}
+	d, err := detector.Load(model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.JPEG = "another-decoder"
+	other := filepath.Join(dir, "other-jpeg.crd")
+	if err := d.Save(other, true); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := capture(t, "predict", "-m", other, img); code != 0 || !strings.Contains(stderr, "warning: "+other) || !strings.Contains(stderr, "another-decoder") {
+		t.Errorf("predict with another JPEG decoder's model: exit %d, stderr %q", code, stderr)
+	}
 	// --out ran 8 images a backbone call; one and three a call give the
 	// same scores (the convolutions' work is cut differently, so to float32
 	// rounding, not bit for bit).
