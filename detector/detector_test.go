@@ -224,6 +224,42 @@ func TestEvaluate(t *testing.T) {
 	}
 }
 
+// TestEvaluateOneDefectType: with one defect type, its row is the overall
+// row, and it is what the general path (a row per type, each with its own
+// pixel set) computes for it: the same category with a second, empty,
+// defect type listed takes that path.
+func TestEvaluateOneDefectType(t *testing.T) {
+	cat := setup(t)
+	d, err := Train(context.Background(), cat.Train, tinyOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := *cat
+	one.Test = nil
+	for _, s := range cat.Test {
+		if !s.Anomalous() || s.Defect == "missing" {
+			one.Test = append(one.Test, s)
+		}
+	}
+	one.Defects = []string{"missing"}
+	ev, err := d.Evaluate(context.Background(), &one, EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(ev.PerDefect["missing"], ev.Overall) || ev.Overall.NImages != 7 || ev.Overall.NDefect != 3 {
+		t.Fatalf("one defect type: row %+v, overall %+v", ev.PerDefect["missing"], ev.Overall)
+	}
+	general := one
+	general.Defects = []string{"missing", "unseen"}
+	evg, err := d.Evaluate(context.Background(), &general, EvalOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(evg.PerDefect["missing"], ev.PerDefect["missing"]) || !reflect.DeepEqual(evg.Overall, ev.Overall) {
+		t.Fatalf("general path: row %+v overall %+v; one-type path: %+v", evg.PerDefect["missing"], evg.Overall, ev.PerDefect["missing"])
+	}
+}
+
 // Resuming with new images and merging shards must equal training on the
 // union of the images, up to rounding.
 func TestResumeAndMergeEqualUnion(t *testing.T) {

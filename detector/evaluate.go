@@ -105,6 +105,10 @@ type Evaluator struct {
 	labels  []bool
 	good    [][]float32 // maps of normal images, added to every per-defect set at the end
 	masks   map[int][]bool
+	// same: the category has one defect type, with masks, so its row is
+	// the overall one (the same images and pixels) and is not computed
+	// twice; per is then empty and good unused.
+	same bool
 }
 
 // NewEvaluator starts an evaluation of d on cat's test images.
@@ -114,8 +118,9 @@ func (d *Detector) NewEvaluator(cat *dataset.Category) *Evaluator {
 	// the pixel sets are not copied over and over while they grow.
 	w, h := d.InputSize()
 	e.overall.Grow(len(cat.Test) * w * h)
+	e.same = len(cat.Defects) == 1 && !slices.Contains(cat.NoMasks, cat.Defects[0])
 	for _, t := range cat.Defects {
-		if !slices.Contains(cat.NoMasks, t) {
+		if !slices.Contains(cat.NoMasks, t) && !e.same {
 			e.per[t] = &metrics.PixelSet{}
 		}
 	}
@@ -157,10 +162,14 @@ func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
 	switch {
 	case !s.Anomalous():
 		e.overall.Add(r.Map.Pix, make([]bool, len(r.Map.Pix)), c)
-		e.good = append(e.good, slices.Clone(r.Map.Pix))
+		if !e.same {
+			e.good = append(e.good, slices.Clone(r.Map.Pix))
+		}
 	case mask != nil:
 		e.overall.Add(r.Map.Pix, mask, c)
-		e.per[s.Defect].Add(r.Map.Pix, mask, c)
+		if !e.same {
+			e.per[s.Defect].Add(r.Map.Pix, mask, c)
+		}
 	}
 	e.scored = append(e.scored, Result{Index: r.Index, Path: s.Path, Truth: s.Defect, Score: r.Score, Normalized: r.Normalized, Defect: r.Defect})
 	e.scores = append(e.scores, r.Score)
@@ -170,9 +179,15 @@ func (e *Evaluator) Add(r *Result, w, h int) ([]bool, error) {
 
 // Finish computes the metrics, overall and per defect type. The rows are
 // independent (each its own pixel set, sorted and swept), so they are
-// computed on all cores, the overall one (with the curves) first.
+// computed on all cores, the overall one (with the curves) first. A single
+// defect type's row is the overall one.
 func (e *Evaluator) Finish() *Evaluation {
 	ev := &Evaluation{PerDefect: map[string]Metrics{}, Images: e.scored}
+	if e.same {
+		ev.Overall = e.d.metricsOf(e.scores, e.labels, e.overall, true, ev)
+		ev.PerDefect[e.cat.Defects[0]] = ev.Overall
+		return ev
+	}
 	rows := make([]Metrics, 1+len(e.cat.Defects))
 	parallel.For(len(rows), 0, func(lo, hi int) {
 		for k := lo; k < hi; k++ {
