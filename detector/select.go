@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/crd-ad/crd/dataset"
+	"github.com/crd-ad/crd/internal/parallel"
 	"github.com/crd-ad/crd/preprocess"
 	"github.com/crd-ad/crd/selection"
 	"github.com/crd-ad/crd/synth"
@@ -110,36 +111,49 @@ func syntheticSet(imgs []*dataset.RGB, toInput func(*dataset.Mask) []bool, seed 
 	per = max(per, 1)
 	out := make([]*dataset.RGB, len(imgs)*per)
 	masks := make([][]bool, len(imgs)*per)
-	for i, src := range imgs {
-		for k := 0; k < per; k++ {
-			r := rand.New(rand.NewPCG(seed, 0x73796e74<<16|uint64(i)|uint64(k)<<48))
-			img := &dataset.RGB{W: src.W, H: src.H, Pix: slices.Clone(src.Pix)}
-			d := imgs[(i+1+k)%len(imgs)]
-			var donor *synth.Image
-			if d.W == src.W && d.H == src.H && d != src {
-				donor = &synth.Image{W: d.W, H: d.H, Pix: d.Pix}
-			}
-			area := float64(src.W*src.H) * 1e-3 * math.Pow(10, r.Float64())
-			kind := kinds[(i*per+k)%len(kinds)]
-			m, err := synth.Paint(r, kind, synth.Image{W: img.W, H: img.H, Pix: img.Pix}, donor, area)
-			if err != nil {
-				return nil, nil, err
-			}
-			// Fade the defect toward the original image.
-			a := float32(strength[0] + (strength[1]-strength[0])*r.Float64())
-			n := img.W * img.H
-			for j, in := range m {
-				if in {
-					for c := 0; c < 3; c++ {
-						q := c*n + j
-						img.Pix[q] = src.Pix[q] + a*(img.Pix[q]-src.Pix[q])
-					}
-				}
-			}
-			out[i*per+k], masks[i*per+k] = img, toInput(&dataset.Mask{W: img.W, H: img.H, Pix: m})
+	errs := make([]error, len(imgs)*per)
+	// Each defect draws from its own generator, so they are painted on all
+	// cores in any order.
+	parallel.For(len(out), 0, func(lo, hi int) {
+		for q := lo; q < hi; q++ {
+			out[q], masks[q], errs[q] = paintOne(imgs, q/per, q%per, per, kinds, toInput, seed, strength)
 		}
+	})
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
 	}
 	return out, masks, nil
+}
+
+// paintOne is syntheticSet's k-th defect (of per) on imgs[i], drawn from
+// its own generator.
+func paintOne(imgs []*dataset.RGB, i, k, per int, kinds []string, toInput func(*dataset.Mask) []bool, seed uint64, strength [2]float64) (*dataset.RGB, []bool, error) {
+	src := imgs[i]
+	r := rand.New(rand.NewPCG(seed, 0x73796e74<<16|uint64(i)|uint64(k)<<48))
+	img := &dataset.RGB{W: src.W, H: src.H, Pix: slices.Clone(src.Pix)}
+	d := imgs[(i+1+k)%len(imgs)]
+	var donor *synth.Image
+	if d.W == src.W && d.H == src.H && d != src {
+		donor = &synth.Image{W: d.W, H: d.H, Pix: d.Pix}
+	}
+	area := float64(src.W*src.H) * 1e-3 * math.Pow(10, r.Float64())
+	kind := kinds[(i*per+k)%len(kinds)]
+	m, err := synth.Paint(r, kind, synth.Image{W: img.W, H: img.H, Pix: img.Pix}, donor, area)
+	if err != nil {
+		return nil, nil, err
+	}
+	// Fade the defect toward the original image.
+	a := float32(strength[0] + (strength[1]-strength[0])*r.Float64())
+	n := img.W * img.H
+	for j, in := range m {
+		if in {
+			for c := 0; c < 3; c++ {
+				q := c*n + j
+				img.Pix[q] = src.Pix[q] + a*(img.Pix[q]-src.Pix[q])
+			}
+		}
+	}
+	return img, toInput(&dataset.Mask{W: img.W, H: img.H, Pix: m}), nil
 }
 
 // ValidationGrids are patch-score grids of held-out normal images and of
