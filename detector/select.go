@@ -191,41 +191,68 @@ func (d *Detector) ScoreValidation(ctx context.Context, imgs []*dataset.RGB, sco
 		v.Normal[s], v.Defect[s] = make([][]float32, n), make([][]float32, len(painted))
 	}
 	all := append(slices.Clone(imgs), painted...)
-	batch := e.imagesPerBatch()
-	for from := 0; from < len(all); from += batch {
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		to := min(from+batch, len(all))
-		_, errs, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) {
-			return all[from+k], e.fits(all[from+k], fmt.Sprintf("validation image %d", from+k+1))
-		})
-		if err := errors.Join(errs...); err != nil {
-			return nil, err
-		}
-		bf, err := e.features(x, scoreLayers(scorers...))
-		if err != nil {
-			return nil, err
-		}
-		for k := 0; k < to-from; k++ {
-			it := bf.item(k, e.tiles())
-			i := from + k
-			for s, sc := range scorers {
-				var g []float32
-				g, v.GH, v.GW = scoreTiles(sc, it)
-				if i < n {
-					v.Normal[s][i] = g
-				} else {
-					v.Defect[s][i-n] = g
+	// Two stages, as prediction's pipeline: the backbone runs the next
+	// batch while the scorers score the last one.
+	type batchOut struct {
+		bf       batchFeatures
+		from, to int
+	}
+	ch := make(chan batchOut, 1)
+	scored := make(chan struct{})
+	go func() {
+		defer close(scored)
+		for b := range ch {
+			for k := 0; k < b.to-b.from; k++ {
+				it := b.bf.item(k, e.tiles())
+				i := b.from + k
+				for s, sc := range scorers {
+					var g []float32
+					g, v.GH, v.GW = scoreTiles(sc, it)
+					if i < n {
+						v.Normal[s][i] = g
+					} else {
+						v.Defect[s][i-n] = g
+					}
 				}
 			}
+			e.recycle(b.bf)
+			if progress != nil {
+				progress("validate", b.to, len(all))
+			}
 		}
-		e.recycle(bf)
-		if progress != nil {
-			progress("validate", to, len(all))
-		}
+	}()
+	err = e.validationFeatures(ctx, all, func(bf batchFeatures, from, to int) { ch <- batchOut{bf, from, to} }, scoreLayers(scorers...))
+	close(ch)
+	<-scored
+	if err != nil {
+		return nil, err
 	}
 	return v, nil
+}
+
+// validationFeatures runs the backbone on imgs, batch by batch, and hands
+// each batch's features (to be recycled by the receiver) to out. It stops
+// at the first error or when ctx is done.
+func (e *Extractor) validationFeatures(ctx context.Context, imgs []*dataset.RGB, out func(bf batchFeatures, from, to int), layered bool) error {
+	batch := e.imagesPerBatch()
+	for from := 0; from < len(imgs); from += batch {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		to := min(from+batch, len(imgs))
+		_, errs, x := e.prepare(to-from, func(k int) (*dataset.RGB, error) {
+			return imgs[from+k], e.fits(imgs[from+k], fmt.Sprintf("validation image %d", from+k+1))
+		})
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		bf, err := e.features(x, layered)
+		if err != nil {
+			return err
+		}
+		out(bf, from, to)
+	}
+	return nil
 }
 
 // Validate scores candidate c on the validation grids: normal image i and
@@ -374,12 +401,20 @@ func (d *Detector) Choose(v *ValidationGrids, cands []Candidate) (*Choice, error
 	ch := &Choice{Validators: make([]*selection.Validator, len(cands)), Figures: make([]selection.Figures, len(cands)),
 		ImageValues: make([][]float64, len(cands)), MapValues: make([][]float64, len(cands))}
 	imgVals, pixVals := ch.ImageValues, ch.MapValues
-	for i, c := range cands {
-		var err error
-		if ch.Validators[i], ch.Figures[i], err = d.Validate(v, c); err != nil {
+	// The candidates are independent (each its own validator; the grids
+	// are only read): validated on all cores.
+	errs := make([]error, len(cands))
+	parallel.For(len(cands), 0, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			if ch.Validators[i], ch.Figures[i], errs[i] = d.Validate(v, cands[i]); errs[i] == nil {
+				imgVals[i], pixVals[i] = pairValues(ch.Validators[i], v.per())
+			}
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
 			return nil, err
 		}
-		imgVals[i], pixVals[i] = pairValues(ch.Validators[i], v.per())
 	}
 	ch.Map = selection.Pick(pixVals, SelectZ)
 	var same []int
