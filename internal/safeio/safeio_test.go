@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestReadFile(t *testing.T) {
@@ -69,33 +70,11 @@ func TestReadFileOneBuffer(t *testing.T) {
 // not, the same values either way, and panic on a length that is not a
 // whole number of values.
 func TestFloats(t *testing.T) {
-	f32 := []float32{1.5, -2, float32(math.Inf(1)), 1e-40}
-	f64 := []float64{3.25, -1e300, math.SmallestNonzeroFloat64}
-	buf := make([]byte, 1+8*len(f64)+8) // room to shift by 1 byte
-	for _, off := range []int{0, 8, 1} {
-		b := buf[off : off+4*len(f32)]
-		for i, v := range f32 {
-			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(v))
-		}
-		got, shared := Float32s(b)
-		if !slices.Equal(got, f32) || shared != (off%4 == 0) {
-			t.Fatalf("offset %d: Float32s = %v, shared %v; want %v", off, got, shared, f32)
-		}
-		got[0] = 7
-		if written := binary.LittleEndian.Uint32(b) == math.Float32bits(7); written != shared {
-			t.Errorf("offset %d: shared %v, but a write through the slice reached the bytes: %v", off, shared, written)
-		}
-	}
-	for _, off := range []int{0, 4} {
-		b := buf[off : off+8*len(f64)]
-		for i, v := range f64 {
-			binary.LittleEndian.PutUint64(b[8*i:], math.Float64bits(v))
-		}
-		got, shared := Float64s(b)
-		if !slices.Equal(got, f64) || shared != (off%8 == 0) {
-			t.Fatalf("offset %d: Float64s = %v, shared %v; want %v", off, got, shared, f64)
-		}
-	}
+	buf := make([]byte, 64) // room to shift the values by a byte
+	checkFloats(t, buf, []float32{1.5, -2, float32(math.Inf(1)), 1e-40}, []int{0, 8, 1}, Float32s,
+		func(b []byte, v float32) { binary.LittleEndian.PutUint32(b, math.Float32bits(v)) })
+	checkFloats(t, buf, []float64{3.25, -1e300, math.SmallestNonzeroFloat64}, []int{0, 8, 4}, Float64s,
+		func(b []byte, v float64) { binary.LittleEndian.PutUint64(b, math.Float64bits(v)) })
 	if v, _ := Float32s(nil); v == nil || len(v) != 0 {
 		t.Errorf("Float32s(nil) = %#v, want an empty slice", v)
 	}
@@ -105,4 +84,28 @@ func TestFloats(t *testing.T) {
 		}
 	}()
 	Float32s(buf[:6])
+}
+
+// checkFloats writes want at each offset of buf with put and reads it back
+// with read: the values, shared exactly where the offset is a multiple of
+// the value's size, and a write through a shared slice reaching the bytes.
+func checkFloats[T float32 | float64](t *testing.T, buf []byte, want []T, offsets []int, read func([]byte) ([]T, bool), put func([]byte, T)) {
+	t.Helper()
+	size := int(unsafe.Sizeof(want[0]))
+	for _, off := range offsets {
+		b := buf[off : off+size*len(want)]
+		for i, v := range want {
+			put(b[size*i:], v)
+		}
+		got, shared := read(b)
+		if !slices.Equal(got, want) || shared != (off%size == 0) {
+			t.Fatalf("offset %d: %v, shared %v; want %v", off, got, shared, want)
+		}
+		got[0] = 7
+		var seven [8]byte
+		put(seven[:], 7)
+		if written := string(b[:size]) == string(seven[:size]); written != shared {
+			t.Errorf("offset %d: shared %v, but a write through the slice reached the bytes: %v", off, shared, written)
+		}
+	}
 }
