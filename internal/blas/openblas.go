@@ -3,7 +3,7 @@
 package blas
 
 /*
-#cgo LDFLAGS: -lopenblas
+#cgo LDFLAGS: -lopenblas -ldl
 // Prototypes are declared here rather than taken from cblas.h, whose location
 // differs between distributions. Enum values are those of the CBLAS standard.
 void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float *a, int lda, const float *b, int ldb, float beta, float *c, int ldc);
@@ -13,7 +13,16 @@ void cblas_ssyrk(int order, int uplo, int trans, int n, int k, float alpha, cons
 void dpotrf_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 void dpotri_(const char *uplo, const int *n, double *a, const int *lda, int *info);
 char *openblas_get_corename(void);
-int blas_thread_shutdown_(void);
+
+#include <dlfcn.h>
+
+// crd_blas_stop_threads stops OpenBLAS's worker threads where the linked
+// library has them (blas_thread_shutdown_, looked up at run time: a
+// single-threaded OpenBLAS has no such function).
+static void crd_blas_stop_threads(void) {
+	int (*stop)(void) = (int (*)(void))dlsym(RTLD_DEFAULT, "blas_thread_shutdown_");
+	if (stop) stop();
+}
 */
 import "C"
 
@@ -44,7 +53,7 @@ var coreName = C.GoString(C.openblas_get_corename())
 // that moment and makes no BLAS call (its AVX-512 kernels do the work).
 // Stopping them here costs nothing: OpenBLAS starts them again on the first
 // call that runs threaded.
-func init() { C.blas_thread_shutdown_() }
+func init() { C.crd_blas_stop_threads() }
 
 func tr(t bool) C.int {
 	if t {
