@@ -367,3 +367,15 @@ func BenchmarkFromImageRGBA(b *testing.B) {
 		FromImage(src)
 	}
 }
+
+// BenchmarkFromImageGray converts a 1024 x 1024 grey picture (an MVTec AD
+// screw image's size).
+func BenchmarkFromImageGray(b *testing.B) {
+	src := image.NewGray(image.Rect(0, 0, 1024, 1024))
+	for i := range src.Pix {
+		src.Pix[i] = uint8(i*31 + i/4096)
+	}
+	for i := 0; i < b.N; i++ {
+		FromImage(src)
+	}
+}
