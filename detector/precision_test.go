@@ -138,6 +138,11 @@ func TestJPEGDecoderHeader(t *testing.T) {
 		if w := back.JPEGMismatch(); back.JPEG != "another-decoder" || !strings.Contains(w, "another-decoder") || !strings.Contains(w, dataset.JPEGDecoder()) {
 			t.Fatalf("%s: decoded JPEG %q, warning %q", name, back.JPEG, w)
 		}
+		// Not a string: a malformed header.
+		f.Header = bytes.Replace(h, []byte(`"jpeg_decoder":"another-decoder"`), []byte(`"jpeg_decoder":5`), 1)
+		if _, err := Decode(f); !errors.Is(err, modelfile.ErrMalformed) || !strings.Contains(err.Error(), "jpeg_decoder") {
+			t.Fatalf("%s: jpeg_decoder 5: got %v, want a malformed header naming it", name, err)
+		}
 	}
 }
 
