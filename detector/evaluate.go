@@ -119,9 +119,11 @@ func (d *Detector) NewEvaluator(cat *dataset.Category) *Evaluator {
 	w, h := d.InputSize()
 	e.overall.Grow(len(cat.Test) * w * h)
 	e.same = len(cat.Defects) == 1 && !slices.Contains(cat.NoMasks, cat.Defects[0])
-	for _, t := range cat.Defects {
-		if !slices.Contains(cat.NoMasks, t) && !e.same {
-			e.per[t] = &metrics.PixelSet{}
+	if !e.same {
+		for _, t := range cat.Defects {
+			if !slices.Contains(cat.NoMasks, t) {
+				e.per[t] = &metrics.PixelSet{}
+			}
 		}
 	}
 	return e

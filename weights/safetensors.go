@@ -15,6 +15,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"slices"
 	"sort"
 	"strings"
 
@@ -174,9 +175,13 @@ func decodeEntry(name string, e stEntry, data []byte, lim Limits, private bool) 
 		return nil, fmt.Errorf("safetensors: tensor %q: shape %v of %s needs %d bytes, data_offsets give %d", name, e.Shape, e.Dtype, count*int64(size), end-begin)
 	}
 	t := &Tensor{Shape: append([]int{}, e.Shape...)}
-	if private && e.Dtype == "F32" {
-		// The reader's own buffer: read in place where it can be.
-		t.Data, _ = safeio.Float32s(data[begin:end])
+	if e.Dtype == "F32" {
+		// Read in place where it can be, if the buffer is the reader's own.
+		v, shared := safeio.Float32s(data[begin:end])
+		if shared && !private {
+			v = slices.Clone(v)
+		}
+		t.Data = v
 		return t, nil
 	}
 	t.Data = make([]float32, count)
@@ -196,14 +201,10 @@ func dtypeSize(dtype string) int {
 	return 0
 }
 
-// decodeFloats converts little-endian raw values of the given dtype (F32,
-// F16, BF16, F64) to float32.
+// decodeFloats converts little-endian raw values of the given dtype (F16,
+// BF16, F64) to float32; F32 is read by safeio.Float32s.
 func decodeFloats(dst []float32, src []byte, dtype string) {
 	switch dtype {
-	case "F32":
-		for i := range dst {
-			dst[i] = math.Float32frombits(binary.LittleEndian.Uint32(src[4*i:]))
-		}
 	case "F16":
 		for i := range dst {
 			dst[i] = Float16ToFloat32(binary.LittleEndian.Uint16(src[2*i:]))
